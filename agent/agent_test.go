@@ -1,0 +1,288 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"net/netip"
+	"os"
+
+	"go.uber.org/goleak"
+
+	"github.com/icetcp/icetcp/candidate"
+	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/signalingtest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func activeOnly(c Config) Config  { c.DisablePassive, c.DisableSO = true, true; return c }
+func passiveOnly(c Config) Config { c.DisableActive, c.DisableSO = true, true; return c }
+func soOnly(c Config) Config      { c.DisableActive, c.DisablePassive = true, true; return c }
+
+func TestActiveToPassive(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		roleA, roleB Role
+	}{
+		{"active side controls", RoleControlling, RoleControlled},
+		{"passive side controls", RoleControlled, RoleControlling},
+		{"roles by tie-breaker", RoleAuto, RoleAuto},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x, y := mustConnect(t, activeOnly(baseConfig(tc.roleA)), passiveOnly(baseConfig(tc.roleB)))
+			if x.Local().TCPType != candidate.Active || x.Remote().TCPType != candidate.Passive {
+				t.Fatalf("A selected %v -> %v, want active -> passive", x.Local(), x.Remote())
+			}
+			if y.Local().TCPType != candidate.Passive || y.Remote().TCPType != candidate.Active {
+				t.Fatalf("B selected %v -> %v, want passive <- active", y.Local(), y.Remote())
+			}
+			if x.Path() != "direct" {
+				t.Fatalf("path %q", x.Path())
+			}
+			exchange(t, x, y, 1<<20)
+		})
+	}
+}
+
+func TestSimultaneousOpenOnly(t *testing.T) {
+	x, y := mustConnect(t, soOnly(baseConfig(RoleAuto)), soOnly(baseConfig(RoleAuto)))
+	for _, c := range []*Conn{x, y} {
+		if c.Local().TCPType != candidate.SO || c.Remote().TCPType != candidate.SO {
+			t.Fatalf("selected %v -> %v, want so <-> so", c.Local(), c.Remote())
+		}
+	}
+	exchange(t, x, y, 1<<20)
+}
+
+// With every type offered on one address, the pair that wins is the
+// controlling agent's active candidate to the controlled agent's passive
+// one: host active/passive have direction preferences 6 and 4 (RFC 6544
+// §4.2), so both active->passive pairs have min(G,D) = the passive
+// priority, which beats S-O (2) pairs; of the two, the one where G (the
+// controlling side's candidate) is the active one gets the +1 of RFC 8445
+// §6.1.2.3's G>D term. It is checked first and nominated at once.
+func TestAllTypesPriorityWinner(t *testing.T) {
+	x, y := mustConnect(t, baseConfig(RoleControlling), baseConfig(RoleControlled))
+	if x.Local().TCPType != candidate.Active || x.Remote().TCPType != candidate.Passive {
+		t.Fatalf("controlling agent selected %v -> %v, want its active -> the peer's passive", x.Local(), x.Remote())
+	}
+	st := x.Agent().Stats()
+	if st.Selected == nil || st.Pairs[0].Local.TCPType != candidate.Active || !st.Pairs[0].Selected {
+		t.Fatalf("selected pair is not the highest-priority pair: %+v", st.Pairs)
+	}
+	exchange(t, x, y, 16<<20)
+}
+
+func TestRoleConflictRepaired(t *testing.T) {
+	x, y := mustConnect(t, baseConfig(RoleControlling), baseConfig(RoleControlling))
+	ra, rb := x.Agent().Stats().Role, y.Agent().Stats().Role
+	if ra == rb {
+		t.Fatalf("both agents ended as %v", ra)
+	}
+	exchange(t, x, y, 64<<10)
+}
+
+func TestWrongPasswordFailsUnauthenticated(t *testing.T) {
+	chA, chB := signalingtest.Pair()
+	_, _, errA, errB := connectPair(t,
+		activeOnly(baseConfig(RoleControlling)), passiveOnly(baseConfig(RoleControlled)),
+		tamper{chA, wrongPassword}, tamper{chB, wrongPassword})
+	for name, err := range map[string]error{"A": errA, "B": errB} {
+		if !isFailed(err) {
+			t.Fatalf("%s: want a FailedError, got %v", name, err)
+		}
+	}
+	if !errors.Is(errA, ErrUnauthenticated) {
+		t.Fatalf("A: want ErrUnauthenticated in %v", errA)
+	}
+}
+
+// An attacker that reaches a passive port with a check signed with the
+// wrong password, followed by application data, gets 401 and is cut off;
+// none of its bytes reach the application and the agents still connect.
+func TestUnauthenticatedConnectionCarriesNoData(t *testing.T) {
+	chA, chB := signalingtest.Pair()
+	attacked := make(chan struct{})
+	spy := tamper{chB, func(m *signaling.Message) {}}
+	_ = spy
+	b, err := New(passiveOnly(baseConfig(RoleControlled)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(activeOnly(baseConfig(RoleControlling)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	// A's view of B's candidates goes through the attacker first.
+	watch := tamper{chA, func(m *signaling.Message) {
+		if m.Type != signaling.TypeCandidate {
+			return
+		}
+		c, err := candidate.Parse(m.Candidate)
+		if err != nil || c.TCPType != candidate.Passive {
+			return
+		}
+		ufrag, _ := b.Credentials()
+		attack(t, c.Addr.String(), ufrag)
+		close(attacked)
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	type res struct {
+		c   *Conn
+		err error
+	}
+	rb := make(chan res, 1)
+	go func() { c, err := b.Connect(ctx, chB); rb <- res{c, err} }()
+	x, err := a.Connect(ctx, watch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-attacked
+	y := <-rb
+	if y.err != nil {
+		t.Fatal(y.err)
+	}
+	defer chA.Close()
+	defer chB.Close()
+	exchange(t, x, y.c, 256<<10) // any attacker byte would break the hash
+}
+
+func TestPeerVanishesMidCheck(t *testing.T) {
+	// The "peer" accepts TCP connections on its passive candidate and drops
+	// each one as soon as the first bytes arrive.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Read(make([]byte, 1))
+			c.Close()
+		}
+	}()
+	chA, chB := signalingtest.Pair()
+	defer chA.Close()
+	defer chB.Close()
+	cfg := activeOnly(baseConfig(RoleControlling))
+	cfg.CheckTimeout = time.Second
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	chB.Send(ctx, signaling.Message{Type: signaling.TypeCredentials, Ufrag: "peerufrag", Pwd: "0123456789abcdefghijklmnop"})
+	cand := candidate.New(candidate.Host, candidate.Passive, l.Addr().(*net.TCPAddr).AddrPort(), netip.AddrPort{}, netip.Addr{}, 8191)
+	chB.Send(ctx, signaling.Message{Type: signaling.TypeCandidate, Candidate: cand.Marshal()})
+	chB.Send(ctx, signaling.Message{Type: signaling.TypeEndOfCandidates})
+	_, err = a.Connect(ctx, chA)
+	if !isFailed(err) || !errors.Is(err, errConnLost) {
+		t.Fatalf("want a FailedError naming the lost connection, got %v", err)
+	}
+}
+
+func TestPeerLeavesBeforeConnecting(t *testing.T) {
+	chA, chB := signalingtest.Pair()
+	defer chA.Close()
+	a, err := New(baseConfig(RoleAuto))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	chB.Send(context.Background(), signaling.Message{Type: signaling.TypeCredentials, Ufrag: "peerufrag", Pwd: "0123456789abcdefghijklmnop"})
+	go func() { time.Sleep(100 * time.Millisecond); chB.Close() }()
+	_, err = a.Connect(context.Background(), chA)
+	if !errors.Is(err, ErrPeerLeft) {
+		t.Fatalf("want ErrPeerLeft, got %v", err)
+	}
+}
+
+func TestConnectCancelled(t *testing.T) {
+	chA, chB := signalingtest.Pair()
+	defer chA.Close()
+	defer chB.Close()
+	a, err := New(baseConfig(RoleAuto))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := a.Connect(ctx, chA); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("want deadline exceeded, got %v", err)
+	}
+	if st := a.Stats().State; st != StateClosed {
+		t.Fatalf("state after cancel: %v", st)
+	}
+}
+
+func TestMalformedRemoteCandidateIsAWarning(t *testing.T) {
+	warned := make(chan error, 4)
+	cfg := baseConfig(RoleControlling)
+	cfg.OnEvent = func(e Event) {
+		if e.Type == EventWarning {
+			warned <- e.Err
+		}
+	}
+	chA, chB := signalingtest.Pair()
+	inject := tamper{chA, func(m *signaling.Message) {
+		if m.Type == signaling.TypeEndOfCandidates {
+			m.Type, m.Candidate = signaling.TypeCandidate, "candidate:1 1 TCP notanumber 127.0.0.1 9 typ host tcptype active"
+		}
+	}}
+	x, y, errA, errB := connectPair(t, cfg, baseConfig(RoleControlled), inject, chB)
+	if errA != nil || errB != nil {
+		t.Fatalf("connect: %v / %v", errA, errB)
+	}
+	select {
+	case err := <-warned:
+		var pe *candidate.ParseError
+		if !errors.As(err, &pe) || pe.Field != "priority" {
+			t.Fatalf("warning %v does not name the priority field", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no warning for a malformed candidate")
+	}
+	exchange(t, x, y, 1024)
+}
+
+func TestCloseReadsEOFAndStats(t *testing.T) {
+	x, y := mustConnect(t, baseConfig(RoleAuto), baseConfig(RoleAuto))
+	if _, err := x.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(y, buf); err != nil || string(buf) != "hello" {
+		t.Fatalf("read %q %v", buf, err)
+	}
+	st := x.Agent().Stats()
+	if st.Selected == nil || st.Selected.BytesSent != 5 || st.State != StateConnected {
+		t.Fatalf("stats: %+v", st.Selected)
+	}
+	y.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := y.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("want deadline exceeded, got %v", err)
+	}
+	y.SetReadDeadline(time.Time{})
+	x.Close()
+	if _, err := y.Read(buf); err != io.EOF {
+		t.Fatalf("want EOF after the peer closed, got %v", err)
+	}
+	if _, err := x.Write([]byte("x")); err == nil {
+		t.Fatal("write after close succeeded")
+	}
+}

@@ -1,0 +1,149 @@
+package agent
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/pion/logging"
+
+	"github.com/icetcp/icetcp/tcpso"
+)
+
+// Role is the ICE role an agent starts with (RFC 8445 §6.1.1).
+type Role int
+
+const (
+	// RoleAuto decides the role from the tie-breakers exchanged with the
+	// credentials: the larger one controls. Both sides must use it (or one
+	// side an explicit role) for the decision to be consistent; a clash is
+	// repaired by the 487 role-conflict procedure anyway.
+	RoleAuto Role = iota
+	// RoleControlling starts as the controlling agent.
+	RoleControlling
+	// RoleControlled starts as the controlled agent.
+	RoleControlled
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleControlling:
+		return "controlling"
+	case RoleControlled:
+		return "controlled"
+	default:
+		return "auto"
+	}
+}
+
+// Config configures an Agent. The zero value works: every usable non-loopback
+// interface address, all three TCP candidate types, RoleAuto and the timers
+// below.
+type Config struct {
+	// Role is the starting role; zero is RoleAuto.
+	Role Role
+
+	// Addrs restricts host candidates to these local addresses (for example
+	// 127.0.0.1 in tests). nil means every address of every interface that
+	// is up, without loopback and link-local addresses.
+	Addrs []netip.Addr
+	// IncludeLoopback adds loopback addresses when Addrs is nil.
+	IncludeLoopback bool
+
+	// DisableActive, DisablePassive and DisableSO leave a TCP candidate
+	// type out of gathering (zero: all three are offered).
+	DisableActive, DisablePassive, DisableSO bool
+
+	// Mux is a shared passive listener (one port for many agents). nil: the
+	// agent opens its own passive listener per address. With a Mux the
+	// agent's only passive candidate is the Mux's address.
+	Mux *Mux
+
+	// Pacing is Ta, the interval between starting two checks (RFC 8445
+	// §14.2). Zero means 50ms.
+	Pacing time.Duration
+	// CheckTimeout bounds one check: connecting (or punching) plus the
+	// STUN transaction. Zero means 10s.
+	CheckTimeout time.Duration
+	// FirstMessageTimeout bounds how long an accepted connection may stay
+	// silent before its first STUN message. Zero means 10s.
+	FirstMessageTimeout time.Duration
+	// Punch is the retry schedule for simultaneous open (tcp-so pairs);
+	// zero fields take tcpso's defaults.
+	Punch tcpso.Schedule
+	// NominationWait is how long the controlling agent waits, after a pair
+	// succeeds, for a higher-priority pair still in progress before it
+	// nominates the best valid pair. Zero means 500ms.
+	NominationWait time.Duration
+	// ConnectTimeout bounds Connect from the start of checks to selection.
+	// Zero means 30s.
+	ConnectTimeout time.Duration
+	// ConsentInterval is the mean interval of consent checks on the selected
+	// connection (RFC 7675 §5.1: randomised ±20%). Zero means 5s.
+	ConsentInterval time.Duration
+	// ConsentTimeout is how long without a consent response until consent
+	// expires. Zero means 30s.
+	ConsentTimeout time.Duration
+
+	// LoggerFactory makes the agent's logger (scope "icetcp-agent"); nil
+	// means logging.NewDefaultLoggerFactory().
+	LoggerFactory logging.LoggerFactory
+	// OnEvent, when set, receives state changes, the selected pair and
+	// warnings about bad input, in order, on a goroutine of its own (it may
+	// block without stalling the agent, but events queue up meanwhile).
+	OnEvent func(Event)
+	// Rand is the source of credentials, tie-breaker and transaction IDs;
+	// nil means crypto/rand.
+	Rand io.Reader
+}
+
+// withDefaults returns cfg with zero fields filled in, or an error naming
+// the first invalid field.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Role < RoleAuto || cfg.Role > RoleControlled {
+		return cfg, fmt.Errorf("agent: config: unknown role %d", cfg.Role)
+	}
+	if cfg.DisableActive && cfg.DisablePassive && cfg.DisableSO {
+		return cfg, fmt.Errorf("agent: config: every TCP candidate type is disabled")
+	}
+	for _, a := range cfg.Addrs {
+		if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() {
+			return cfg, fmt.Errorf("agent: config: address %q cannot be a host candidate", a)
+		}
+	}
+	setDefault(&cfg.Pacing, 50*time.Millisecond)
+	setDefault(&cfg.CheckTimeout, 10*time.Second)
+	setDefault(&cfg.FirstMessageTimeout, 10*time.Second)
+	setDefault(&cfg.NominationWait, 500*time.Millisecond)
+	setDefault(&cfg.ConnectTimeout, 30*time.Second)
+	setDefault(&cfg.ConsentInterval, 5*time.Second)
+	setDefault(&cfg.ConsentTimeout, 30*time.Second)
+	for name, d := range map[string]time.Duration{
+		"Pacing": cfg.Pacing, "CheckTimeout": cfg.CheckTimeout,
+		"FirstMessageTimeout": cfg.FirstMessageTimeout, "NominationWait": cfg.NominationWait,
+		"ConnectTimeout": cfg.ConnectTimeout, "ConsentInterval": cfg.ConsentInterval,
+		"ConsentTimeout": cfg.ConsentTimeout,
+	} {
+		if d < 0 {
+			return cfg, fmt.Errorf("agent: config: %s is negative (%v)", name, d)
+		}
+	}
+	if cfg.ConsentTimeout <= cfg.ConsentInterval {
+		return cfg, fmt.Errorf("agent: config: ConsentTimeout %v must exceed ConsentInterval %v", cfg.ConsentTimeout, cfg.ConsentInterval)
+	}
+	if cfg.LoggerFactory == nil {
+		cfg.LoggerFactory = logging.NewDefaultLoggerFactory()
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	return cfg, nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d == 0 {
+		*d = v
+	}
+}

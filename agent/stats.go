@@ -1,0 +1,64 @@
+package agent
+
+import (
+	"time"
+
+	"github.com/icetcp/icetcp/candidate"
+)
+
+// PairStats describes one candidate pair.
+type PairStats struct {
+	Local, Remote candidate.Candidate
+	State         string // frozen, waiting, in-progress, succeeded, failed
+	Priority      uint64
+	Nominated     bool
+	Selected      bool
+	RTT           time.Duration // of the last successful check
+	BytesSent     uint64        // application bytes
+	BytesReceived uint64
+	Err           string // why the pair failed
+}
+
+// Stats is a snapshot of the agent.
+type Stats struct {
+	State            State
+	Role             Role
+	LocalCandidates  []candidate.Candidate
+	RemoteCandidates []candidate.Candidate
+	Pairs            []PairStats // highest priority first
+	Selected         *PairStats
+}
+
+func (p *pair) stats() PairStats {
+	s := PairStats{
+		Local: p.local, Remote: p.remote, State: p.state.String(), Priority: p.priority,
+		Nominated: p.nominated, RTT: p.rtt,
+	}
+	if p.pc != nil {
+		s.BytesSent = p.pc.bytesOut.Load()
+		s.BytesReceived = p.pc.bytesIn.Load()
+	}
+	if p.err != nil {
+		s.Err = p.err.Error()
+	}
+	return s
+}
+
+// snapshot builds Stats; it runs on the agent loop.
+func (a *Agent) snapshot() Stats {
+	s := Stats{
+		State: a.state, Role: a.role(),
+		LocalCandidates:  append([]candidate.Candidate(nil), a.locals...),
+		RemoteCandidates: append([]candidate.Candidate(nil), a.remotes...),
+	}
+	for _, p := range a.cl.pairs {
+		ps := p.stats()
+		if p == a.selected {
+			ps.Selected = true
+			sel := ps
+			s.Selected = &sel
+		}
+		s.Pairs = append(s.Pairs, ps)
+	}
+	return s
+}

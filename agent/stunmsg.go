@@ -1,0 +1,168 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	ice "github.com/pion/ice/v2"
+	"github.com/pion/stun"
+)
+
+// checkParams are the fields of one outgoing Binding request (RFC 8445 §7.2.2).
+type checkParams struct {
+	localUfrag, remoteUfrag, remotePwd string
+	priority                           uint32 // PRIORITY: the prflx priority of the local candidate
+	controlling                        bool
+	tiebreaker                         uint64
+	useCandidate                       bool
+}
+
+// buildRequest encodes a Binding request signed with the remote password.
+func buildRequest(p checkParams, txID [stun.TransactionIDSize]byte) (*stun.Message, error) {
+	setters := []stun.Setter{
+		stun.NewTransactionIDSetter(txID),
+		stun.BindingRequest,
+		stun.NewUsername(p.remoteUfrag + ":" + p.localUfrag),
+		ice.PriorityAttr(p.priority),
+	}
+	if p.controlling {
+		setters = append(setters, ice.AttrControlling(p.tiebreaker))
+	} else {
+		setters = append(setters, ice.AttrControlled(p.tiebreaker))
+	}
+	if p.useCandidate {
+		setters = append(setters, ice.UseCandidate())
+	}
+	setters = append(setters, stun.NewShortTermIntegrity(p.remotePwd), stun.Fingerprint)
+	m, err := stun.Build(setters...)
+	if err != nil {
+		return nil, fmt.Errorf("agent: build binding request: %w", err)
+	}
+	return m, nil
+}
+
+// buildSuccess answers req with the address the request came from, signed
+// with the local password (RFC 8445 §7.3.1).
+func buildSuccess(req *stun.Message, from netip.AddrPort, localPwd string) (*stun.Message, error) {
+	m, err := stun.Build(
+		stun.NewTransactionIDSetter(req.TransactionID),
+		stun.BindingSuccess,
+		&stun.XORMappedAddress{IP: from.Addr().AsSlice(), Port: int(from.Port())},
+		stun.NewShortTermIntegrity(localPwd),
+		stun.Fingerprint,
+	)
+	if err != nil {
+		return nil, fmt.Errorf("agent: build binding success: %w", err)
+	}
+	return m, nil
+}
+
+// buildError answers req with an error code. 487 is signed (RFC 8445
+// §7.3.1.1); 400/401 are not, since the request could not be authenticated.
+func buildError(req *stun.Message, code stun.ErrorCode, localPwd string) (*stun.Message, error) {
+	setters := []stun.Setter{
+		stun.NewTransactionIDSetter(req.TransactionID),
+		stun.NewType(stun.MethodBinding, stun.ClassErrorResponse),
+		code,
+	}
+	if localPwd != "" {
+		setters = append(setters, stun.NewShortTermIntegrity(localPwd))
+	}
+	setters = append(setters, stun.Fingerprint)
+	m, err := stun.Build(setters...)
+	if err != nil {
+		return nil, fmt.Errorf("agent: build binding error %d: %w", code, err)
+	}
+	return m, nil
+}
+
+var (
+	errNotBinding    = errors.New("agent: not a Binding message")
+	errNoFingerprint = errors.New("agent: STUN message without valid FINGERPRINT")
+	errBadUsername   = errors.New("agent: USERNAME does not name this agent")
+)
+
+// decodeSTUN parses a framed STUN message and checks its FINGERPRINT, which
+// ICE requires on every check (RFC 8445 §7.2.2); a frame without it is not
+// an ICE message.
+func decodeSTUN(frame []byte) (*stun.Message, error) {
+	m := &stun.Message{Raw: append([]byte(nil), frame...)}
+	if err := m.Decode(); err != nil {
+		return nil, fmt.Errorf("agent: decode STUN: %w", err)
+	}
+	if m.Type.Method != stun.MethodBinding {
+		return nil, fmt.Errorf("%w: method %v", errNotBinding, m.Type.Method)
+	}
+	if err := stun.Fingerprint.Check(m); err != nil {
+		return nil, fmt.Errorf("%w: %v", errNoFingerprint, err)
+	}
+	return m, nil
+}
+
+// requestUfrags splits USERNAME "local:remote" of an incoming request (the
+// receiver's ufrag comes first).
+func requestUfrags(m *stun.Message) (local, remote string, err error) {
+	var u stun.Username
+	if err := u.GetFrom(m); err != nil {
+		return "", "", fmt.Errorf("agent: request USERNAME: %w", err)
+	}
+	local, remote, ok := strings.Cut(u.String(), ":")
+	if !ok || local == "" || remote == "" {
+		return "", "", fmt.Errorf("%w: %q", errBadUsername, u.String())
+	}
+	return local, remote, nil
+}
+
+// authRequest checks an incoming request against our credentials.
+func authRequest(m *stun.Message, localUfrag, localPwd string) error {
+	local, _, err := requestUfrags(m)
+	if err != nil {
+		return err
+	}
+	if local != localUfrag {
+		return fmt.Errorf("%w: %q is not %q", errBadUsername, local, localUfrag)
+	}
+	if err := stun.NewShortTermIntegrity(localPwd).Check(m); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+	}
+	return nil
+}
+
+// requestRole reads ICE-CONTROLLING / ICE-CONTROLLED.
+func requestRole(m *stun.Message) (controlling bool, tiebreaker uint64, err error) {
+	var c ice.AttrControl
+	if err := c.GetFrom(m); err != nil {
+		return false, 0, fmt.Errorf("agent: request without ICE-CONTROLLING/ICE-CONTROLLED: %w", err)
+	}
+	return c.Role == ice.Controlling, c.Tiebreaker, nil
+}
+
+func requestPriority(m *stun.Message) (uint32, error) {
+	var p ice.PriorityAttr
+	if err := p.GetFrom(m); err != nil {
+		return 0, fmt.Errorf("agent: request without PRIORITY: %w", err)
+	}
+	return uint32(p), nil
+}
+
+func mappedAddress(m *stun.Message) (netip.AddrPort, error) {
+	var x stun.XORMappedAddress
+	if err := x.GetFrom(m); err != nil {
+		return netip.AddrPort{}, fmt.Errorf("agent: response without XOR-MAPPED-ADDRESS: %w", err)
+	}
+	ip, ok := netip.AddrFromSlice(x.IP)
+	if !ok {
+		return netip.AddrPort{}, fmt.Errorf("agent: bad XOR-MAPPED-ADDRESS %v", x.IP)
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(x.Port)), nil
+}
+
+func errorCode(m *stun.Message) stun.ErrorCode {
+	var e stun.ErrorCodeAttribute
+	if err := e.GetFrom(m); err != nil {
+		return 0
+	}
+	return e.Code
+}
