@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,19 @@ type Agent struct {
 	peerWriteEnded bool
 	out            *outbox
 	failErr        error
+	gathering      int  // STUN queries still running
+	eocSent        bool // our end-of-candidates is out
+	lastEOC        time.Time
+	stunConns      []net.Conn
+	punchSent      bool
+	punchSeq       uint32
+	punchPing      time.Time
+	punchAt        time.Time // when S-O checks start; zero until synchronised
+	punchRTT       time.Duration
+	punched        bool // the synchronised S-O checks have started
+
+	stunDone chan struct{} // closed when kept-open STUN connections may go
+	stunOnce sync.Once
 }
 
 type connectResult struct {
@@ -93,6 +107,7 @@ func New(cfg Config) (*Agent, error) {
 		loopDone: make(chan struct{}),
 		result:   make(chan connectResult, 1),
 		conns:    map[*pconn]struct{}{},
+		stunDone: make(chan struct{}),
 	}
 	if a.localUfrag, err = randomICEString(cfg.Rand, 8); err != nil {
 		return nil, err
@@ -141,15 +156,15 @@ func (a *Agent) Connect(ctx context.Context, ch signaling.Channel) (*Conn, error
 	a.out = newOutbox(ch, a.log)
 	a.goTracked(func() { a.out.run(sigCtx) })
 	a.goTracked(func() { a.recvLoop(sigCtx, ch) })
-	a.goTracked(func() { defer cancelSig(); a.run() })
-	a.startAccepting()
-
 	a.out.send(signaling.Message{Type: signaling.TypeCredentials, Ufrag: a.localUfrag, Pwd: a.localPwd,
 		Tiebreaker: a.tiebreaker, Role: roleWord(a.cfg.Role)})
 	for _, c := range a.locals {
 		a.out.send(signaling.Message{Type: signaling.TypeCandidate, Candidate: c.Marshal()})
 	}
-	a.out.send(signaling.Message{Type: signaling.TypeEndOfCandidates})
+	a.gathering = a.startSrflx()
+	a.goTracked(func() { defer cancelSig(); a.run() })
+	a.startAccepting()
+	a.post(a.maybeEndOfCandidates)
 
 	select {
 	case r := <-a.result:
@@ -158,6 +173,15 @@ func (a *Agent) Connect(ctx context.Context, ch signaling.Channel) (*Conn, error
 		a.Close()
 		return nil, fmt.Errorf("agent: connect: %w", ctx.Err())
 	}
+}
+
+// byeReason fits err into the signaling schema's reason field.
+func byeReason(err error) string {
+	r := err.Error()
+	if len(r) > 200 {
+		r = r[:200]
+	}
+	return strings.ToValidUTF8(r, "?")
 }
 
 func roleWord(r Role) string {
@@ -220,8 +244,7 @@ func (a *Agent) run() {
 	defer close(a.loopDone)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	now := time.Now()
-	a.lastActivity, a.checkStart = now, now
+	a.lastActivity = time.Now()
 	for {
 		next := a.tick(time.Now())
 		if a.state == StateFailed || a.state == StateClosed {
@@ -261,10 +284,8 @@ func (a *Agent) fail(s State, err error) {
 		return
 	}
 	a.failErr = err
-	if a.conn == nil && s == StateFailed {
-		if a.remoteUfrag != "" || a.out != nil {
-			a.out.send(signaling.Message{Type: signaling.TypeBye, Reason: err.Error()})
-		}
+	if a.conn == nil && a.out != nil {
+		a.out.send(signaling.Message{Type: signaling.TypeBye, Reason: byeReason(err)})
 	}
 	select {
 	case a.result <- connectResult{err: err}:
@@ -284,6 +305,7 @@ func (a *Agent) shutdown() {
 	for pc := range a.conns {
 		pc.close(a.failErr)
 	}
+	a.stopSTUN()
 	a.closeListeners()
 	if a.cfg.Mux != nil {
 		a.cfg.Mux.unregister(a.localUfrag, a)
@@ -348,19 +370,48 @@ func (a *Agent) onSignal(m signaling.Message) {
 		}
 		a.addRemote(c)
 	case signaling.TypeEndOfCandidates:
-		a.remoteEOC = true
-	case signaling.TypeBye, signaling.TypePeerLeft:
-		if a.selected == nil {
-			reason := "peer left before a pair was selected"
-			if m.Reason != "" {
-				reason += ": " + m.Reason
-			}
-			a.fail(StateFailed, &FailedError{Reason: reason, Err: ErrPeerLeft, Checks: a.cl.failures()})
+		if !a.remoteEOC {
+			a.remoteEOC, a.lastEOC = true, time.Now()
+			a.maybeStartPunchSync(a.lastEOC)
 		}
+	case signaling.TypeBye, signaling.TypePeerLeft:
+		a.onPeerGone(m)
 	case signaling.TypePunch:
-		// Synchronised punching comes with the NAT traversal work; until
-		// then S-O checks start at once.
+		a.onPunch(m.Punch, time.Now())
 	}
+}
+
+// onPeerGone handles the peer's bye (it gave up or closed) and the
+// rendezvous' peer-left. A peer that selected a pair first may leave
+// signaling while our side still finishes its checks over TCP, so peer-left
+// is fatal only when no connection to the peer is alive.
+func (a *Agent) onPeerGone(m signaling.Message) {
+	if a.selected != nil {
+		return
+	}
+	a.remoteEOC = true // nothing more will come
+	if m.Type == signaling.TypePeerLeft && a.peerConnected() {
+		a.log.Debugf("peer left signaling; finishing over the connections we have")
+		return
+	}
+	reason := "peer left before a pair was selected"
+	if m.Type == signaling.TypeBye {
+		reason = "peer gave up"
+	}
+	if m.Reason != "" {
+		reason += ": " + m.Reason
+	}
+	a.fail(StateFailed, &FailedError{Reason: reason, Err: ErrPeerLeft, Checks: a.cl.failures()})
+}
+
+// peerConnected reports an authenticated connection to the peer.
+func (a *Agent) peerConnected() bool {
+	for pc := range a.conns {
+		if pc.authenticated.Load() && !pc.closed() {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *Agent) onCredentials(m signaling.Message) {
@@ -386,7 +437,9 @@ func (a *Agent) onCredentials(m signaling.Message) {
 		a.cl.reprioritize(a.controlling)
 	}
 	a.lastActivity = time.Now()
+	a.checkStart = a.lastActivity
 	a.setState(StateChecking)
+	a.maybeStartPunchSync(a.checkStart)
 }
 
 // randomICEString draws n characters of the ICE alphabet (RFC 8445 §5.3).

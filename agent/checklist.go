@@ -175,22 +175,29 @@ func (cl *checklist) trigger(p *pair) {
 // next picks the pair whose check starts at this Ta tick: the oldest
 // triggered check, else the highest-priority waiting pair, else the
 // highest-priority frozen pair is unfrozen and picked (RFC 8445 §6.1.4.2).
-func (cl *checklist) next() *pair {
-	for len(cl.triggered) > 0 {
-		p := cl.triggered[0]
-		cl.triggered = cl.triggered[1:]
-		p.triggered = false
-		if p.state == stateWaiting {
+// Pairs for which hold returns true are passed over for now.
+func (cl *checklist) next(hold func(*pair) bool) *pair {
+	cl.triggered = slices.DeleteFunc(cl.triggered, func(p *pair) bool {
+		if p.state != stateWaiting { // checked or failed meanwhile
+			p.triggered = false
+			return true
+		}
+		return false
+	})
+	for i, p := range cl.triggered {
+		if !hold(p) {
+			cl.triggered = slices.Delete(cl.triggered, i, i+1)
+			p.triggered = false
 			return p
 		}
 	}
 	for _, p := range cl.pairs {
-		if p.state == stateWaiting {
+		if p.state == stateWaiting && !hold(p) {
 			return p
 		}
 	}
 	for _, p := range cl.pairs {
-		if p.state == stateFrozen {
+		if p.state == stateFrozen && !hold(p) {
 			p.state = stateWaiting
 			return p
 		}

@@ -46,9 +46,17 @@ func (a *Agent) tick(now time.Time) time.Time {
 			}
 		}
 	}
+	punchOK, punchWhen := a.punchReady(now)
+	if a.remoteUfrag != "" && a.state == StateChecking && punchOK && !a.punched {
+		a.startPunches(now)
+	} else if !punchOK && a.remoteUfrag != "" {
+		soon(punchWhen)
+	}
+	// Until the synchronised start, S-O pairs without a connection wait.
+	holdSO := func(p *pair) bool { return !punchOK && p.local.TCPType == candidate.SO && p.pc == nil }
 	if a.remoteUfrag != "" && a.state == StateChecking {
 		if due := a.lastCheck.Add(a.cfg.Pacing); !now.Before(due) {
-			if p := a.cl.next(); p != nil {
+			if p := a.cl.next(holdSO); p != nil {
 				a.startCheck(p, now)
 				a.lastCheck = now
 				soon(now.Add(a.cfg.Pacing))
@@ -67,7 +75,7 @@ func (a *Agent) tick(now time.Time) time.Time {
 			}
 		}
 	}
-	if a.selected == nil {
+	if a.selected == nil && !a.checkStart.IsZero() {
 		deadline := a.checkStart.Add(a.cfg.ConnectTimeout)
 		if !now.Before(deadline) {
 			a.fail(StateFailed, a.failure("no pair selected within "+a.cfg.ConnectTimeout.String(), context.DeadlineExceeded))
@@ -115,7 +123,7 @@ func (a *Agent) startCheck(p *pair, now time.Time) {
 	ctx, cancel := context.WithDeadline(context.Background(), p.deadline)
 	p.cancel = cancel
 	local, remote := p.local, p.remote.Addr
-	sched := a.cfg.Punch
+	sched, primeTTL := a.cfg.Punch, a.cfg.PrimeTTL
 	a.goTracked(func() {
 		defer cancel()
 		var c *net.TCPConn
@@ -124,7 +132,7 @@ func (a *Agent) startCheck(p *pair, now time.Time) {
 		case candidate.Active:
 			c, err = tcpso.Dial(ctx, netip.AddrPortFrom(local.Addr.Addr(), 0), remote)
 		case candidate.SO:
-			c, err = tcpso.SimultaneousOpen(ctx, tcpso.Punch{Local: local.Addr, Remote: remote, Schedule: sched})
+			c, err = tcpso.SimultaneousOpen(ctx, tcpso.Punch{Local: local.Addr, Remote: remote, Schedule: sched, PrimeTTL: primeTTL})
 		default:
 			err = fmt.Errorf("agent: a %s candidate does not initiate checks", local.TCPType)
 		}
@@ -447,6 +455,7 @@ func (a *Agent) selectPair(p *pair, now time.Time) {
 		}
 	}
 	a.closeListeners()
+	a.stopSTUN()
 	if a.cfg.Mux != nil {
 		a.cfg.Mux.unregister(a.localUfrag, a)
 	}
@@ -454,7 +463,7 @@ func (a *Agent) selectPair(p *pair, now time.Time) {
 	if p.local.Type == candidate.Relay || p.remote.Type == candidate.Relay {
 		path = "relay"
 	}
-	a.conn = &Conn{a: a, pc: p.pc, local: p.local, remote: p.remote, path: path}
+	a.conn = &Conn{a: a, pc: p.pc, local: p.local, remote: p.remote, path: path, took: now.Sub(a.checkStart)}
 	a.consentLast = now
 	a.consentNext = now.Add(a.consentInterval())
 	a.consentTx = map[[stun.TransactionIDSize]byte]time.Time{}

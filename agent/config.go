@@ -61,6 +61,10 @@ type Config struct {
 	// agent's only passive candidate is the Mux's address.
 	Mux *Mux
 
+	// STUNServers are STUN servers reached over TCP (HOST:PORT) for
+	// server-reflexive candidates (RFC 6544 §5.2). nil: none.
+	STUNServers []string
+
 	// Pacing is Ta, the interval between starting two checks (RFC 8445
 	// §14.2). Zero means 50ms.
 	Pacing time.Duration
@@ -73,12 +77,17 @@ type Config struct {
 	// Punch is the retry schedule for simultaneous open (tcp-so pairs);
 	// zero fields take tcpso's defaults.
 	Punch tcpso.Schedule
+	// PrimeTTL, when non-zero, sends the first SYN of each punch attempt
+	// with this IP TTL: it opens our own NAT's mapping without reaching the
+	// far NAT, which would answer RST (Linux only). Zero: off.
+	PrimeTTL int
 	// NominationWait is how long the controlling agent waits, after a pair
 	// succeeds, for a higher-priority pair still in progress before it
 	// nominates the best valid pair. Zero means 500ms.
 	NominationWait time.Duration
-	// ConnectTimeout bounds Connect from the start of checks to selection.
-	// Zero means 30s.
+	// ConnectTimeout bounds Connect from the arrival of the peer's
+	// credentials (the start of checks) to selection; the wait for the peer
+	// itself is bounded by Connect's context. Zero means 30s.
 	ConnectTimeout time.Duration
 	// ConsentInterval is the mean interval of consent checks on the selected
 	// connection (RFC 7675 §5.1: randomised ±20%). Zero means 5s.

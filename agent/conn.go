@@ -21,6 +21,7 @@ type Conn struct {
 	pc            *pconn
 	local, remote candidate.Candidate
 	path          string
+	took          time.Duration // from the peer's credentials to selection
 
 	readMu  sync.Mutex // serialises Read; guards following
 	pending []byte
@@ -156,6 +157,10 @@ func (c *Conn) Remote() candidate.Candidate { return c.remote }
 
 // Path is "direct" or "relay".
 func (c *Conn) Path() string { return c.path }
+
+// ConnectTime is how long the checks took: from the arrival of the peer's
+// credentials (when checks can start) to the selection of this pair.
+func (c *Conn) ConnectTime() time.Duration { return c.took }
 
 // Agent is the agent that owns this connection.
 func (c *Conn) Agent() *Agent { return c.a }

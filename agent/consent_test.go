@@ -1,0 +1,138 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/icetcp/icetcp/candidate"
+	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/signalingtest"
+)
+
+// blackhole is a TCP relay that can start dropping everything while
+// keeping both connections open: a path that silently dies.
+type blackhole struct {
+	l      net.Listener
+	target string
+	drop   atomic.Bool
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newBlackhole(t *testing.T, target string) *blackhole {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &blackhole{l: l, target: target}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			d, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			b.mu.Lock()
+			b.conns = append(b.conns, c, d)
+			b.mu.Unlock()
+			b.wg.Add(2)
+			go b.pipe(c, d)
+			go b.pipe(d, c)
+		}
+	}()
+	return b
+}
+
+func (b *blackhole) pipe(dst, src net.Conn) {
+	defer b.wg.Done()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		if !b.drop.Load() {
+			dst.Write(buf[:n])
+		}
+	}
+}
+
+func (b *blackhole) Close() {
+	b.l.Close()
+	b.mu.Lock()
+	for _, c := range b.conns {
+		c.Close()
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+}
+
+func TestConsentExpires(t *testing.T) {
+	chA, chB := signalingtest.Pair()
+	var hole *blackhole
+	defer func() {
+		if hole != nil {
+			hole.Close()
+		}
+	}()
+	// A learns B's passive candidate as the black hole's address.
+	redirect := tamper{chA, func(m *signaling.Message) {
+		if m.Type != signaling.TypeCandidate {
+			return
+		}
+		c, err := candidate.Parse(m.Candidate)
+		if err != nil || c.TCPType != candidate.Passive {
+			return
+		}
+		hole = newBlackhole(t, c.Addr.String())
+		c.Addr = addrPortOf(hole.l.Addr())
+		c.Related = netip.AddrPort{}
+		m.Candidate = c.Marshal()
+	}}
+	short := func(c Config) Config {
+		c.ConsentInterval, c.ConsentTimeout = 100*time.Millisecond, time.Second
+		return c
+	}
+	x, y, errA, errB := connectPair(t, short(activeOnly(baseConfig(RoleControlling))), short(passiveOnly(baseConfig(RoleControlled))), redirect, chB)
+	if errA != nil || errB != nil {
+		t.Fatalf("connect: %v / %v", errA, errB)
+	}
+	exchange2 := func() {
+		x.Write([]byte("ping"))
+		buf := make([]byte, 4)
+		y.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(y, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exchange2()
+	time.Sleep(1500 * time.Millisecond) // consent is refreshed while the path works
+	exchange2()
+	hole.drop.Store(true)
+	for _, c := range []*Conn{x, y} {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		if !errors.Is(err, ErrConsentExpired) {
+			t.Fatalf("want ErrConsentExpired, got %v", err)
+		}
+		if st := c.Agent().Stats().State; st != StateFailed {
+			t.Fatalf("state %v after consent loss", st)
+		}
+	}
+	ctx := context.Background()
+	_ = ctx
+}

@@ -1,0 +1,140 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/icetcp/icetcp/signaling/signalingtest"
+)
+
+// TestMuxManyAgents connects 200 agent pairs at once in one process; every
+// server-side agent's only passive candidate is one shared port.
+func TestMuxManyAgents(t *testing.T) {
+	const n = 200
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux, err := NewMux(l, MuxConfig{LoggerFactory: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mux.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- oneMuxSession(ctx, mux, i)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		if err != nil {
+			failed++
+			t.Error(err)
+		}
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d sessions failed", failed, n)
+	}
+}
+
+func oneMuxSession(ctx context.Context, mux *Mux, i int) error {
+	srvCfg := passiveOnly(baseConfig(RoleControlled))
+	srvCfg.Mux = mux
+	srvCfg.ConnectTimeout = 50 * time.Second
+	cliCfg := activeOnly(baseConfig(RoleControlling))
+	cliCfg.ConnectTimeout = 50 * time.Second
+	srv, err := New(srvCfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	cli, err := New(cliCfg)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	chS, chC := signalingtest.Pair()
+	defer chS.Close()
+	defer chC.Close()
+	type res struct {
+		c   *Conn
+		err error
+	}
+	rs := make(chan res, 1)
+	go func() { c, err := srv.Connect(ctx, chS); rs <- res{c, err} }()
+	cc, err := cli.Connect(ctx, chC)
+	if err != nil {
+		return fmt.Errorf("session %d client: %w", i, err)
+	}
+	r := <-rs
+	if r.err != nil {
+		return fmt.Errorf("session %d server: %w", i, r.err)
+	}
+	if r.c.Local().Addr != mux.Addr() || addrPortOf(r.c.LocalAddr()) != mux.Addr() {
+		return fmt.Errorf("session %d: server side is on %v, not the shared port %v", i, r.c.LocalAddr(), mux.Addr())
+	}
+	// an echo round trip proves each session reached its own agent
+	msg := []byte(fmt.Sprintf("session %d says hello", i))
+	go func() { io.Copy(r.c, io.LimitReader(r.c, int64(len(msg)))) }()
+	if _, err := cc.Write(msg); err != nil {
+		return err
+	}
+	got := make([]byte, len(msg))
+	cc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadFull(cc, got); err != nil || !bytes.Equal(got, msg) {
+		return fmt.Errorf("session %d echo: %q %v", i, got, err)
+	}
+	return nil
+}
+
+// TestMuxRejectsStrangers: garbage, silence and unknown ufrags are closed,
+// and the mux keeps serving.
+func TestMuxRejectsStrangers(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux, err := NewMux(l, MuxConfig{LoggerFactory: testLogger(), FirstMessageTimeout: 300 * time.Millisecond, MaxPending: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mux.Close()
+	closedSoon := func(name string, send []byte) {
+		c, err := net.Dial("tcp", mux.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write(send)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Errorf("%s: mux answered instead of closing", name)
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Errorf("%s: connection not closed", name)
+		}
+	}
+	closedSoon("garbage", []byte("\x00\x05hello"))
+	closedSoon("silence", nil)
+	m, _ := buildRequest(checkParams{localUfrag: "x", remoteUfrag: "nobody", remotePwd: "0123456789012345678901", tiebreaker: 1}, [12]byte{2})
+	frame := append([]byte{byte(len(m.Raw) >> 8), byte(len(m.Raw))}, m.Raw...)
+	closedSoon("unknown ufrag", frame)
+	// still serving
+	srvCfg := passiveOnly(baseConfig(RoleControlled))
+	srvCfg.Mux = mux
+	x, y := mustConnect(t, srvCfg, activeOnly(baseConfig(RoleControlling)))
+	exchange(t, x, y, 4096)
+}

@@ -1,0 +1,179 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/icetcp/icetcp/candidate"
+	"github.com/icetcp/icetcp/internal/stuntcp"
+	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/tcpso"
+)
+
+// stunTimeout bounds one server-reflexive query; stunKeepalive is how
+// often a kept-open STUN connection is refreshed so the NAT keeps the
+// mapping while checks run.
+const (
+	stunTimeout   = 5 * time.Second
+	stunKeepalive = 15 * time.Second
+)
+
+// srflxResult is one STUN query's outcome.
+type srflxResult struct {
+	base   candidate.Candidate
+	server netip.AddrPort
+	mapped netip.AddrPort
+	conn   net.Conn
+	err    error
+}
+
+// startSrflx queries every STUN server from the port of every host passive
+// and S-O candidate (RFC 6544 §5.2: the same local port, so the mapping is
+// the one the peer's SYNs will meet). It returns how many queries run.
+func (a *Agent) startSrflx() int {
+	n := 0
+	for _, server := range a.cfg.STUNServers {
+		for _, ln := range a.listeners {
+			ln, server := ln, server
+			n++
+			a.goTracked(func() {
+				r := a.querySrflx(ln.cand, server)
+				if !a.post(func() { a.onSrflx(r) }) && r.conn != nil {
+					r.conn.Close()
+				}
+			})
+		}
+	}
+	return n
+}
+
+func (a *Agent) querySrflx(base candidate.Candidate, server string) srflxResult {
+	r := srflxResult{base: base}
+	ctx, cancel := context.WithTimeout(context.Background(), stunTimeout)
+	defer cancel()
+	go func() { // Close interrupts a query that is still running
+		select {
+		case <-a.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	sa, err := resolveSTUN(ctx, server, base.Addr.Addr())
+	if err != nil {
+		r.err = err
+		return r
+	}
+	r.server = sa
+	c, err := tcpso.Dial(ctx, base.Addr, sa)
+	if err != nil {
+		r.err = fmt.Errorf("agent: STUN %s from %s: %w", sa, base.Addr, err)
+		return r
+	}
+	mapped, err := stuntcp.Binding(ctx, c)
+	if err != nil {
+		c.Close()
+		r.err = fmt.Errorf("agent: STUN %s from %s: %w", sa, base.Addr, err)
+		return r
+	}
+	r.mapped, r.conn = netip.AddrPortFrom(mapped.Addr().Unmap(), mapped.Port()), c
+	return r
+}
+
+// resolveSTUN finds an address of server in the family of local.
+func resolveSTUN(ctx context.Context, server string, local netip.Addr) (netip.AddrPort, error) {
+	host, port, err := net.SplitHostPort(server)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("agent: STUN server %q: %w", server, err)
+	}
+	pn, err := net.DefaultResolver.LookupPort(ctx, "tcp", port)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("agent: STUN server %q: %w", server, err)
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("agent: STUN server %q: %w", server, err)
+	}
+	for _, ip := range ips {
+		if ip.Unmap().Is4() == local.Is4() {
+			return netip.AddrPortFrom(ip.Unmap(), uint16(pn)), nil
+		}
+	}
+	return netip.AddrPort{}, fmt.Errorf("agent: STUN server %q has no address of the family of %s", server, local)
+}
+
+// onSrflx adds the server-reflexive candidates a query found: one of the
+// base's type, and an active one derived from it (RFC 6544 §5.2).
+func (a *Agent) onSrflx(r srflxResult) {
+	a.gathering--
+	defer a.maybeEndOfCandidates()
+	if r.err != nil {
+		a.warn(r.err)
+		return
+	}
+	if a.selected != nil || a.state == StateFailed || a.state == StateClosed {
+		r.conn.Close()
+		return
+	}
+	a.stunConns = append(a.stunConns, r.conn)
+	a.goTracked(func() { a.keepSTUN(r.conn) })
+	if r.mapped == r.base.Addr {
+		return // no NAT on this path: the host candidate says it all
+	}
+	otherPref := uint16(r.base.Priority>>8) & 0x1fff
+	a.addSrflx(candidate.New(candidate.ServerReflexive, r.base.TCPType, r.mapped, r.base.Addr, r.server.Addr(), otherPref))
+	if !a.cfg.DisableActive {
+		a.addSrflx(candidate.New(candidate.ServerReflexive, candidate.Active,
+			netip.AddrPortFrom(r.mapped.Addr(), candidate.ActivePort),
+			netip.AddrPortFrom(r.base.Addr.Addr(), candidate.ActivePort), r.server.Addr(), otherPref))
+	}
+}
+
+func (a *Agent) addSrflx(c candidate.Candidate) {
+	for _, l := range a.locals {
+		if l.Addr == c.Addr && l.TCPType == c.TCPType {
+			return // two servers, or passive and S-O, found the same mapping
+		}
+	}
+	a.addLocal(c)
+	a.out.send(signaling.Message{Type: signaling.TypeCandidate, Candidate: c.Marshal()})
+}
+
+// maybeEndOfCandidates tells the peer gathering is over once every query
+// has answered.
+func (a *Agent) maybeEndOfCandidates() {
+	if a.gathering == 0 && !a.eocSent {
+		a.eocSent = true
+		a.out.send(signaling.Message{Type: signaling.TypeEndOfCandidates})
+		a.maybeStartPunchSync(time.Now())
+	}
+}
+
+// keepSTUN refreshes a STUN connection until the agent selects a pair or
+// closes; the NAT mapping it holds is the srflx candidates' mapping.
+func (a *Agent) keepSTUN(c net.Conn) {
+	t := time.NewTicker(stunKeepalive)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), stunTimeout)
+			_, err := stuntcp.Binding(ctx, c)
+			cancel()
+			if err != nil {
+				c.Close()
+				return
+			}
+		case <-a.stunDone:
+			c.Close()
+			return
+		}
+	}
+}
+
+// stopSTUN closes the kept-open STUN connections.
+func (a *Agent) stopSTUN() {
+	a.stunOnce.Do(func() { close(a.stunDone) })
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/pion/logging"
+
+	"github.com/icetcp/icetcp/agent"
+	"github.com/icetcp/icetcp/signaling"
+)
+
+// demoCmd runs the whole path in one process on loopback: the rendezvous
+// and STUN server, two agents joined through a room over WebSocket, and a
+// transfer both ways checked by SHA-256.
+func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	size := fs.Int("bytes", 8<<20, "bytes to send in each direction")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *size < 0 {
+		return usageErr("--bytes must not be negative")
+	}
+	srv, err := startServer("127.0.0.1:0", "127.0.0.1:0", stderr)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	url := "ws://" + srv.signalAddr.String()
+	fmt.Fprintf(stdout, "rendezvous  %s   STUN over TCP  %s\n", url, srv.stunAddr)
+
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	type side struct {
+		name string
+		conn *agent.Conn
+		err  error
+	}
+	start := time.Now()
+	results := make(chan side, 2)
+	for _, name := range []string{"alice", "bob"} {
+		go func() {
+			c, err := demoPeer(ctx, url)
+			results <- side{name, c, err}
+		}()
+	}
+	peers := map[string]side{}
+	for range 2 {
+		s := <-results
+		peers[s.name] = s
+	}
+	alice, bob := peers["alice"], peers["bob"]
+	for _, s := range []side{alice, bob} {
+		if s.conn != nil {
+			defer s.conn.Close()
+		}
+	}
+	if err := errors.Join(alice.err, bob.err); err != nil {
+		return fmt.Errorf("demo: connect: %w", err)
+	}
+	fmt.Fprintf(stdout, "connected in %v (alice's checks took %v)\n", time.Since(start).Round(time.Millisecond), alice.conn.ConnectTime().Round(time.Millisecond))
+	for _, s := range []side{alice, bob} {
+		fmt.Fprintf(stdout, "  %-5s local  %s\n        remote %s\n", s.name, s.conn.Local(), s.conn.Remote())
+	}
+	t0 := time.Now()
+	if err := transfer(alice.conn, bob.conn, *size); err != nil {
+		return fmt.Errorf("demo: transfer: %w", err)
+	}
+	el := time.Since(t0)
+	mbps := float64(2**size) / el.Seconds() / 1e6
+	fmt.Fprintf(stdout, "sent %d bytes each way in %v (%.0f MB/s in total), SHA-256 verified\n", *size, el.Round(time.Millisecond), mbps)
+	st := alice.conn.Agent().Stats()
+	fmt.Fprintf(stdout, "alice's pairs:\n")
+	for _, p := range st.Pairs {
+		mark := " "
+		if p.Selected {
+			mark = "*"
+		}
+		fmt.Fprintf(stdout, " %s %-11s %-7s %-22s -> %-7s %-22s rtt %-8v sent %d recv %d\n", mark, p.State,
+			p.Local.TCPType, p.Local.Addr, p.Remote.TCPType, p.Remote.Addr, p.RTT.Round(time.Microsecond), p.BytesSent, p.BytesReceived)
+	}
+	return nil
+}
+
+func demoPeer(ctx context.Context, url string) (*agent.Conn, error) {
+	ch, err := signaling.Dial(ctx, url, "demo")
+	if err != nil {
+		return nil, err
+	}
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelWarn
+	a, err := agent.New(agent.Config{Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, LoggerFactory: lf})
+	if err != nil {
+		ch.Close()
+		return nil, err
+	}
+	c, err := a.Connect(ctx, ch)
+	ch.Close() // signaling is not needed once connected
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// transfer sends n random bytes each way at once and compares digests.
+func transfer(x, y *agent.Conn, n int) error {
+	dx, dy := make([]byte, n), make([]byte, n)
+	rand.Read(dx)
+	rand.Read(dy)
+	errs := make(chan error, 4)
+	send := func(c *agent.Conn, d []byte) {
+		_, err := c.Write(d)
+		if err == nil {
+			err = c.CloseWrite()
+		}
+		errs <- err
+	}
+	recv := func(c *agent.Conn, want []byte, who string) {
+		h := sha256.New()
+		if _, err := io.Copy(h, c); err != nil {
+			errs <- err
+			return
+		}
+		if [32]byte(h.Sum(nil)) != sha256.Sum256(want) {
+			errs <- fmt.Errorf("%s received different bytes", who)
+			return
+		}
+		errs <- nil
+	}
+	go send(x, dx)
+	go send(y, dy)
+	go recv(x, dy, "alice")
+	go recv(y, dx, "bob")
+	var all error
+	for range 4 {
+		all = errors.Join(all, <-errs)
+	}
+	return all
+}

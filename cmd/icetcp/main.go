@@ -1,0 +1,85 @@
+// Command icetcp connects two peers behind NATs and firewalls over TCP with
+// ICE (RFC 8445, RFC 6544) and carries stdin/stdout between them.
+//
+//	icetcp serve   [--signal-addr ADDR] [--stun-addr ADDR]
+//	icetcp connect --signal ws://HOST:PORT --room NAME [--addrs IP[,IP]] [--stun HOST:PORT] [--json]
+//	icetcp demo
+//	icetcp lab     (root) NAT lab matrix
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: icetcp <command> [flags]
+
+commands:
+  serve     rendezvous (WebSocket signaling, rooms of two) and STUN over TCP
+  connect   join a room, connect to the peer, copy stdin to it and it to stdout
+  demo      a server and two agents on loopback, connected, data both ways
+  lab       build the namespace NAT lab and print the connectivity matrix (root)
+
+run 'icetcp <command> -h' for the command's flags
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run dispatches a command and returns the exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serveCmd(ctx, args[1:], stderr)
+	case "connect":
+		err = connectCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "demo":
+		err = demoCmd(ctx, args[1:], stdout, stderr)
+	case "lab":
+		err = labCmd(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "icetcp: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "icetcp %s: %v\n", args[0], err)
+		return 2
+	default:
+		var se silentError
+		if !errors.As(err, &se) {
+			fmt.Fprintf(stderr, "icetcp %s: %v\n", args[0], err)
+		}
+		return 1
+	}
+}
+
+var errUsage = errors.New("usage")
+
+// silentError is a failure already reported (as a JSON event).
+type silentError struct{ error }
+
+func usageErr(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
+}

@@ -1,0 +1,189 @@
+//go:build linux
+
+package delayline
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/icetcp/icetcp/internal/natlab/netns"
+)
+
+// requireRoot skips tests that need namespaces and TUN devices, except
+// under CI=true where not being able to run them is a failure.
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("delayline: this test needs root (namespaces, TUN) and CI=true forbids skipping it")
+	}
+	t.Skip("delayline: needs root for network namespaces and TUN devices; run as root (CI=true makes this a failure)")
+}
+
+// tunPair builds two namespaces, "<prefix>-d1" (198.51.100.1) and
+// "<prefix>-d2" (203.0.113.1), each with a TUN device joined by a Line.
+func tunPair(t testing.TB, l1, l2 LinkConfig) (ns1, ns2 string, line *Line) {
+	requireRoot(t)
+	ctx := context.Background()
+	run, err := netns.NewRun("itl", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns1, ns2 = run.Prefix+"-d1", run.Prefix+"-d2"
+	line = New(Config{})
+	t.Cleanup(func() {
+		line.Close()
+		netns.Destroy(ctx, ns1)
+		netns.Destroy(ctx, ns2)
+		run.Release()
+	})
+	tun := run.Prefix + "t"
+	for _, h := range []struct {
+		ns, addr, other string
+		lc              LinkConfig
+	}{
+		{ns1, "198.51.100.1", "203.0.113.0/24", l1},
+		{ns2, "203.0.113.1", "198.51.100.0/24", l2},
+	} {
+		if err := netns.Add(ctx, h.ns); err != nil {
+			t.Fatal(err)
+		}
+		if err := netns.Exec(ctx, "", "ip", "netns", "exec", h.ns, "sysctl", "-qw",
+			"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"); err != nil {
+			t.Fatal(err)
+		}
+		f, err := netns.OpenTUN(h.ns, tun)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := line.AddLink(h.ns, f, []netip.Prefix{netip.PrefixFrom(netip.MustParseAddr(h.addr), 32)}, h.lc); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{
+			{"addr", "add", h.addr + "/24", "dev", tun},
+			{"link", "set", tun, "up", "txqueuelen", "1000"},
+			{"route", "add", h.other, "dev", tun},
+		} {
+			if err := netns.Exec(ctx, "", "ip", append([]string{"-n", h.ns}, args...)...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	line.Start()
+	return ns1, ns2, line
+}
+
+func listenIn(t testing.TB, ns, addr string) net.Listener {
+	var ln net.Listener
+	err := netns.Do(ns, func() (err error) {
+		ln, err = net.Listen("tcp4", addr)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+func dialIn(ns, addr string) (c net.Conn, err error) {
+	err = netns.Do(ns, func() (err error) {
+		c, err = net.DialTimeout("tcp4", addr, 5*time.Second)
+		return err
+	})
+	return c, err
+}
+
+func TestTUNConnectRTT(t *testing.T) {
+	ns1, ns2, _ := tunPair(t, LinkConfig{Delay: 20 * time.Millisecond}, LinkConfig{Delay: 30 * time.Millisecond})
+	ln := listenIn(t, ns2, "203.0.113.1:7000")
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	const want = 50 * time.Millisecond // 20 + 30: see the package doc
+	for range 3 {
+		start := time.Now()
+		c, err := dialIn(ns1, "203.0.113.1:7000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rtt := time.Since(start)
+		c.Close()
+		t.Logf("TCP connect through the line: %v (configured RTT %v)", rtt, want)
+		if rtt < want || rtt > want+400*time.Millisecond {
+			t.Errorf("connect took %v, want about %v", rtt, want)
+		}
+	}
+}
+
+// transfer sends n bytes from ns1 to ns2 over TCP through the line.
+func transfer(t testing.TB, ns1, ns2 string, n int64) time.Duration {
+	ln := listenIn(t, ns2, "203.0.113.1:7001")
+	defer ln.Close() // benchmarks call transfer repeatedly
+	got := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- -1
+			return
+		}
+		defer c.Close()
+		m, _ := io.Copy(io.Discard, c)
+		got <- m
+	}()
+	start := time.Now()
+	c, err := dialIn(ns1, "203.0.113.1:7001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256<<10)
+	for sent := int64(0); sent < n; {
+		k := min(int64(len(buf)), n-sent)
+		if _, err := c.Write(buf[:k]); err != nil {
+			t.Fatal(err)
+		}
+		sent += k
+	}
+	c.Close()
+	select {
+	case m := <-got:
+		if m != n {
+			t.Fatalf("received %d bytes, want %d", m, n)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("transfer did not finish in 60s")
+	}
+	return time.Since(start)
+}
+
+func TestTUNThroughput(t *testing.T) {
+	ns1, ns2, line := tunPair(t, LinkConfig{}, LinkConfig{})
+	const n = 50 << 20
+	d := transfer(t, ns1, ns2, n)
+	t.Logf("50 MiB through the line in %v: %.0f MB/s; stats %+v", d, float64(n)/d.Seconds()/1e6, line.Stats())
+	if d > 20*time.Second {
+		t.Errorf("50 MiB took %v, want seconds", d)
+	}
+}
+
+func BenchmarkTUNTransfer(b *testing.B) {
+	ns1, ns2, _ := tunPair(b, LinkConfig{}, LinkConfig{})
+	const n = 50 << 20
+	b.SetBytes(n)
+	for b.Loop() {
+		transfer(b, ns1, ns2, n)
+	}
+}

@@ -1,0 +1,310 @@
+package framing
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+)
+
+// frameBytes builds the wire form of payloads by hand, independent of
+// AppendFrame, so the reader is checked against the RFC and not against itself.
+func frameBytes(payloads ...[]byte) []byte {
+	var b []byte
+	for _, p := range payloads {
+		b = append(b, byte(len(p)>>8), byte(len(p)))
+		b = append(b, p...)
+	}
+	return b
+}
+
+func fill(n int, seed byte) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = seed + byte(i*7)
+	}
+	return p
+}
+
+func TestReader(t *testing.T) {
+	big := fill(MaxFrameSize, 3)
+	tests := []struct {
+		name    string
+		in      []byte
+		want    [][]byte
+		wantErr error // after the frames in want
+	}{
+		{"empty stream", nil, nil, io.EOF},
+		{"empty frame", []byte{0, 0}, [][]byte{{}}, io.EOF},
+		{"one byte", []byte{0, 1, 0xAB}, [][]byte{{0xAB}}, io.EOF},
+		{"max frame", frameBytes(big), [][]byte{big}, io.EOF},
+		{"truncated header", []byte{0}, nil, io.ErrUnexpectedEOF},
+		{"truncated payload", []byte{0, 5, 1, 2, 3}, nil, io.ErrUnexpectedEOF},
+		{"header only", []byte{0, 5}, nil, io.ErrUnexpectedEOF},
+		{
+			"back to back",
+			frameBytes([]byte("a"), nil, []byte("hello"), fill(5000, 9), []byte("z")),
+			[][]byte{[]byte("a"), {}, []byte("hello"), fill(5000, 9), []byte("z")},
+			io.EOF,
+		},
+		{"good then truncated", append(frameBytes([]byte("ok")), 0, 9, 1), [][]byte{[]byte("ok")}, io.ErrUnexpectedEOF},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// iotest-style one-byte reads exercise every partial-read path.
+			for _, src := range []io.Reader{bytes.NewReader(tt.in), &oneByteReader{b: tt.in}} {
+				r := NewReader(src)
+				for i, want := range tt.want {
+					got, err := r.Next()
+					if err != nil {
+						t.Fatalf("frame %d: %v", i, err)
+					}
+					if got == nil {
+						t.Fatalf("frame %d: nil slice, want non-nil", i)
+					}
+					if !bytes.Equal(got, want) {
+						t.Fatalf("frame %d: got %d bytes, want %d", i, len(got), len(want))
+					}
+				}
+				if _, err := r.Next(); err != tt.wantErr {
+					t.Fatalf("end: err = %v, want %v", err, tt.wantErr)
+				}
+			}
+		})
+	}
+}
+
+type oneByteReader struct{ b []byte }
+
+func (r *oneByteReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	p[0] = r.b[0]
+	r.b = r.b[1:]
+	return 1, nil
+}
+
+func TestReaderWrapsOtherErrors(t *testing.T) {
+	boom := errors.New("boom")
+	r := NewReader(io.MultiReader(bytes.NewReader([]byte{0, 4, 1}), &errReader{boom}))
+	_, err := r.Next()
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want wrapping %v", err, boom)
+	}
+}
+
+type errReader struct{ err error }
+
+func (r *errReader) Read([]byte) (int, error) { return 0, r.err }
+
+func TestAppendFrame(t *testing.T) {
+	tests := []struct {
+		name string
+		p    []byte
+		want []byte
+		err  error
+	}{
+		{"empty", nil, []byte{0, 0}, nil},
+		{"one", []byte{7}, []byte{0, 1, 7}, nil},
+		{"256", fill(256, 1), append([]byte{1, 0}, fill(256, 1)...), nil},
+		{"max", fill(MaxFrameSize, 2), append([]byte{0xFF, 0xFF}, fill(MaxFrameSize, 2)...), nil},
+		{"too large", fill(MaxFrameSize+1, 2), []byte("pre"), ErrFrameTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dst := []byte("pre")
+			got, err := AppendFrame(dst, tt.p)
+			if err != tt.err {
+				t.Fatalf("err = %v, want %v", err, tt.err)
+			}
+			if err == nil {
+				if !bytes.Equal(got[:3], []byte("pre")) || !bytes.Equal(got[3:], tt.want) {
+					t.Fatalf("got %x…, want pre+%x…", got[:min(8, len(got))], tt.want[:min(5, len(tt.want))])
+				}
+			} else if !bytes.Equal(got, tt.want) {
+				t.Fatalf("dst changed on error: %q", got)
+			}
+		})
+	}
+}
+
+func TestWriter(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	for _, p := range [][]byte{nil, []byte("x"), fill(MaxFrameSize, 5)} {
+		if err := w.WriteFrame(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.WriteFrame(fill(MaxFrameSize+1, 0)); err != ErrFrameTooLarge {
+		t.Fatalf("oversized: err = %v", err)
+	}
+	want := frameBytes(nil, []byte("x"), fill(MaxFrameSize, 5))
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Fatal("wire bytes differ")
+	}
+}
+
+// countingWriter records each Write call so the test can check that a frame
+// is never split across calls.
+type countingWriter struct {
+	mu    sync.Mutex
+	calls [][]byte
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, bytes.Clone(p))
+	return len(p), nil
+}
+
+func TestWriterOneWritePerFrame(t *testing.T) {
+	var cw countingWriter
+	w := NewWriter(&cw)
+	for _, n := range []int{0, 1, 1000, MaxFrameSize} {
+		if err := w.WriteFrame(fill(n, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(cw.calls) != 4 {
+		t.Fatalf("%d Write calls, want 4", len(cw.calls))
+	}
+	for i, c := range cw.calls {
+		if int(binary.BigEndian.Uint16(c)) != len(c)-2 {
+			t.Fatalf("call %d is not exactly one frame", i)
+		}
+	}
+}
+
+type shortWriter struct{}
+
+func (shortWriter) Write(p []byte) (int, error) { return len(p) / 2, nil }
+
+func TestWriterStickyError(t *testing.T) {
+	w := NewWriter(shortWriter{})
+	err := w.WriteFrame([]byte("abcd"))
+	if !errors.Is(err, io.ErrShortWrite) {
+		t.Fatalf("err = %v, want ErrShortWrite", err)
+	}
+	if err2 := w.WriteFrame([]byte("x")); !errors.Is(err2, io.ErrShortWrite) {
+		t.Fatalf("second write: err = %v, want the sticky error", err2)
+	}
+}
+
+// TestConcurrentWriters writes from 8 goroutines over a real pipe and checks
+// that every frame arrives whole: each payload carries its writer and sequence
+// number and a body derived from them.
+func TestConcurrentWriters(t *testing.T) {
+	const writers, perWriter = 8, 200
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+
+	w := NewWriter(a)
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			for seq := range perWriter {
+				n := 4 + rng.IntN(3000)
+				p := fill(n, byte(g*31+seq))
+				p[0], p[1] = byte(g), byte(seq>>8)
+				p[2], p[3] = byte(seq), 0
+				if err := w.WriteFrame(p); err != nil {
+					t.Errorf("writer %d: %v", g, err)
+					return
+				}
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		a.Close()
+	}()
+
+	r := NewReader(b)
+	next := make([]int, writers)
+	for total := 0; ; total++ {
+		p, err := r.Next()
+		if err == io.EOF {
+			if total != writers*perWriter {
+				t.Fatalf("got %d frames, want %d", total, writers*perWriter)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, seq := int(p[0]), int(p[1])<<8|int(p[2])
+		if g >= writers || seq != next[g] {
+			t.Fatalf("frame from writer %d seq %d, want seq %d", g, seq, next[g])
+		}
+		next[g]++
+		want := fill(len(p), byte(g*31+seq))
+		if !bytes.Equal(p[4:], want[4:]) {
+			t.Fatalf("writer %d seq %d: payload corrupted", g, seq)
+		}
+	}
+}
+
+// BenchmarkReadWrite moves 65535-byte frames (the largest RFC 4571 allows)
+// over a loopback TCP connection.
+func BenchmarkReadWrite(b *testing.B) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	c1, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c1.Close()
+	c2, ok := <-accepted
+	if !ok {
+		b.Fatal("accept failed")
+	}
+	defer c2.Close()
+
+	payload := fill(MaxFrameSize, 1)
+	w, r := NewWriter(c1), NewReader(c2)
+	done := make(chan error, 1)
+	b.SetBytes(MaxFrameSize)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		for range b.N {
+			if err := w.WriteFrame(payload); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for range b.N {
+		if _, err := r.Next(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}

@@ -1,0 +1,237 @@
+package signaling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// clientInboxLimit bounds messages received but not yet taken by Recv. The
+// server only relays what one peer sends, so reaching it means the agent
+// stopped calling Recv while its peer kept talking.
+const clientInboxLimit = 1 << 14
+
+// Dialer holds options for connecting to a rendezvous. The zero value is
+// ready to use; Dial uses it.
+type Dialer struct {
+	// HTTPClient performs the WebSocket handshake. nil: http.DefaultClient.
+	HTTPClient *http.Client
+	// HTTPHeader is added to the handshake request.
+	HTTPHeader http.Header
+	// PingInterval is how often the client pings the server; without a pong
+	// within the interval the connection counts as lost. 0:
+	// DefaultPingInterval; negative: no pings.
+	PingInterval time.Duration
+}
+
+// Dial connects to a rendezvous at url (ws://host:port or
+// ws://host:port/path), joins room and returns once the server confirmed the
+// join. Errors wrap ErrRoomFull, ErrUnknownRoom, ErrInvalidRoom or
+// ErrTooManyRooms when the server refuses the join, or the dial error.
+func Dial(ctx context.Context, url, room string) (*Client, error) {
+	var d Dialer
+	return d.Dial(ctx, url, room)
+}
+
+// Dial is like the package-level Dial with d's options.
+func (d *Dialer) Dial(ctx context.Context, url, room string) (*Client, error) {
+	if !ValidRoom(room) {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidRoom, quoteShort(room))
+	}
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: d.HTTPClient, HTTPHeader: d.HTTPHeader})
+	if err != nil {
+		return nil, fmt.Errorf("signaling: dial %s: %w", url, err)
+	}
+	// Relayed messages passed the server's Decode, so they fit.
+	ws.SetReadLimit(MaxMessageSize)
+	members, err := joinRoom(ctx, ws, room)
+	if err != nil {
+		ws.CloseNow() //nolint:errcheck // the join error is what matters
+		return nil, err
+	}
+	c := &Client{
+		ws:       ws,
+		room:     room,
+		members:  members,
+		in:       newInbox(),
+		closed:   make(chan struct{}),
+		readDone: make(chan struct{}),
+		pingDone: make(chan struct{}),
+	}
+	ping := d.PingInterval
+	if ping == 0 {
+		ping = DefaultPingInterval
+	}
+	go c.readLoop()
+	go c.keepalive(ping)
+	return c, nil
+}
+
+func joinRoom(ctx context.Context, ws *websocket.Conn, room string) (members int, err error) {
+	if err := ws.Write(ctx, websocket.MessageText, encodeControl(control{Type: typeJoin, Room: room})); err != nil {
+		return 0, fmt.Errorf("signaling: join %q: %w", room, err)
+	}
+	_, b, err := ws.Read(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("signaling: join %q: %w", room, err)
+	}
+	ctl, err := decodeControl(b)
+	if err != nil {
+		return 0, fmt.Errorf("signaling: join %q: %w", room, err)
+	}
+	switch ctl.Type {
+	case typeJoined:
+		return ctl.Members, nil
+	case TypeError:
+		return 0, joinError(room, ctl)
+	}
+	return 0, fmt.Errorf("signaling: join %q: %w", room, invalid("", "server answered type %s", quoteShort(string(ctl.Type))))
+}
+
+// Client is a Channel over a WebSocket to a rendezvous Server. Recv returns
+// a TypePeerLeft message when the other member leaves (a new member may join
+// the room later) and TypeError messages the server sends (for example
+// CodeQueueFull). When the connection ends, Recv returns what was received
+// and then the final error: a *CloseError if the server closed it.
+type Client struct {
+	ws      *websocket.Conn
+	room    string
+	members int
+	in      *inbox
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed by Close
+	readDone  chan struct{} // closed when readLoop returns
+	pingDone  chan struct{} // closed when keepalive returns
+}
+
+var _ Channel = (*Client)(nil)
+
+// Room returns the joined room's name.
+func (c *Client) Room() string { return c.room }
+
+// Members returns how many members the room had right after this client
+// joined: 2 means the peer was already there.
+func (c *Client) Members() int { return c.members }
+
+// Send validates m and sends it. Cancelling ctx while the message is being
+// written closes the connection (the WebSocket library cannot abandon a
+// half-written frame).
+func (c *Client) Send(ctx context.Context, m Message) error {
+	select {
+	case <-c.closed:
+		return ErrClosed
+	default:
+	}
+	if !m.Type.FromAgent() {
+		return fmt.Errorf("%w: %q", ErrRendezvousOnly, m.Type)
+	}
+	b, err := Encode(m)
+	if err != nil {
+		return err
+	}
+	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		select {
+		case <-c.closed:
+			return ErrClosed
+		default:
+		}
+		return fmt.Errorf("signaling: send %s: %w", m.Type, err)
+	}
+	return nil
+}
+
+// Recv returns the next message.
+func (c *Client) Recv(ctx context.Context) (Message, error) {
+	it, err := c.in.pop(ctx, c.closed)
+	if err != nil {
+		if err == ErrClosed || err == ctx.Err() { //nolint:errorlint // pop returns these unwrapped
+			return Message{}, fmt.Errorf("signaling: recv: %w", err)
+		}
+		return Message{}, err
+	}
+	return it.m, it.err
+}
+
+// Close sends a close frame, waits briefly for the server's answer and
+// frees the connection and the client's goroutines. It is idempotent.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		select {
+		case <-c.readDone:
+			// The connection is already gone: no handshake to wait for.
+			c.ws.CloseNow() //nolint:errcheck // already closed
+		default:
+			c.ws.Close(websocket.StatusNormalClosure, "bye") //nolint:errcheck // best effort
+		}
+		<-c.readDone
+		<-c.pingDone
+	})
+	return nil
+}
+
+func (c *Client) readLoop() {
+	defer close(c.readDone)
+	for {
+		_, b, err := c.ws.Read(context.Background())
+		if err != nil {
+			c.in.fail(c.finalError(err))
+			return
+		}
+		m, err := Decode(b) // an invalid message fails one Recv, not the Client
+		if !c.in.push(inboxItem{m: m, err: err}, clientInboxLimit) {
+			c.in.fail(fmt.Errorf("signaling: recv: more than %d messages not taken by Recv", clientInboxLimit))
+			c.ws.CloseNow() //nolint:errcheck // giving up on the connection
+			return
+		}
+	}
+}
+
+func (c *Client) finalError(err error) error {
+	select {
+	case <-c.closed:
+		return ErrClosed
+	default:
+	}
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		return &CloseError{Code: int(ce.Code), Reason: ce.Reason}
+	}
+	return fmt.Errorf("signaling: connection lost: %w", err)
+}
+
+func (c *Client) keepalive(interval time.Duration) {
+	defer close(c.pingDone)
+	if interval < 0 {
+		select {
+		case <-c.readDone:
+		case <-c.closed:
+		}
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.readDone:
+			return
+		case <-c.closed:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), interval)
+			err := c.ws.Ping(ctx)
+			cancel()
+			if err != nil {
+				c.in.fail(fmt.Errorf("signaling: connection lost: no pong within %v: %w", interval, err))
+				c.ws.CloseNow() //nolint:errcheck // readLoop ends on it
+				return
+			}
+		}
+	}
+}

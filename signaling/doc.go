@@ -1,0 +1,40 @@
+// Package signaling carries what two ICE agents must exchange before and
+// during connectivity checks: ICE credentials (RFC 8445 §5.3: ufrag, pwd, and
+// the role tie-breaker of §6.1.1), trickled candidate lines (RFC 8838 style
+// trickle, with the TCP candidate grammar of RFC 6544 §4.5 left opaque here),
+// end-of-candidates, bye, and the punch-timing exchange that synchronises
+// tcp-so simultaneous opens (DCUtR style: ping/pong measures the round trip,
+// "go" carries RTT/2).
+//
+// The package does not know about the agent: a candidate is an opaque string.
+// It offers
+//
+//   - the versioned JSON message schema (Message, Encode, Decode);
+//   - the Channel interface the agent takes as its transport;
+//   - a WebSocket client (Dial) and the rendezvous Server that pairs two
+//     clients in a named room and relays their messages;
+//   - an in-memory pair for tests in package signalingtest.
+//
+// # Wire format
+//
+// One JSON object per WebSocket text message, at most MaxMessageSize bytes:
+//
+//	{"v":1,"type":"credentials","ufrag":"abcd","pwd":"0123456789abcdefghijkl","tiebreaker":"42","role":"controlling"}
+//	{"v":1,"type":"candidate","candidate":"candidate:1 1 TCP 2128609279 10.0.0.1 9 typ host tcptype active"}
+//	{"v":1,"type":"punch","punch":{"seq":3,"phase":"go","delay_ms":20}}
+//
+// The tie-breaker is a JSON string because it is a full 64-bit value and
+// JavaScript peers would lose precision on a JSON number. Unknown fields are
+// ignored so that a later revision of the same version can add optional
+// fields; anything that changes meaning increments Version.
+//
+// # Rendezvous protocol
+//
+// A WebSocket client first sends {"v":1,"type":"join","room":"NAME"}; the
+// server answers {"v":1,"type":"joined","room":"NAME","members":N} or
+// {"v":1,"type":"error","code":"room-full","reason":"..."} and closes. After
+// joining, every agent message is validated by the server and relayed
+// verbatim to the other member, or queued until it arrives. When a member
+// leaves, the other receives {"v":1,"type":"peer-left"}. join and joined are
+// server protocol only and never reach a Channel's user.
+package signaling

@@ -1,0 +1,111 @@
+package signaling
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/coder/websocket"
+)
+
+// Sentinel errors. Functions wrap them with detail, so compare with errors.Is.
+var (
+	// ErrVersion: a message carries a version other than Version.
+	ErrVersion = errors.New("signaling: unsupported message version")
+	// ErrTooLarge: a message exceeds the size limit.
+	ErrTooLarge = errors.New("signaling: message too large")
+	// ErrInvalidMessage: a message fails schema validation. The concrete
+	// error is a *MessageError.
+	ErrInvalidMessage = errors.New("signaling: invalid message")
+	// ErrClosed: the Channel was closed.
+	ErrClosed = errors.New("signaling: channel closed")
+	// ErrPeerLeft: the other agent went away.
+	ErrPeerLeft = errors.New("signaling: peer left")
+
+	// ErrRoomFull: the room already has two members.
+	ErrRoomFull = errors.New("signaling: room full")
+	// ErrUnknownRoom: the server serves a fixed list of rooms and this is not one of them.
+	ErrUnknownRoom = errors.New("signaling: unknown room")
+	// ErrInvalidRoom: a room name is not 1..128 characters of [A-Za-z0-9._-].
+	ErrInvalidRoom = errors.New("signaling: invalid room name")
+	// ErrNotJoined: a message arrived at the server before a join.
+	ErrNotJoined = errors.New("signaling: not joined")
+	// ErrTooManyRooms: the server reached its MaxRooms.
+	ErrTooManyRooms = errors.New("signaling: too many rooms")
+	// ErrQueueFull: the room's queue for an absent member is full.
+	ErrQueueFull = errors.New("signaling: queue full")
+	// ErrRendezvousOnly: an agent tried to send a type only the rendezvous produces.
+	ErrRendezvousOnly = errors.New("signaling: message type is produced by the rendezvous only")
+)
+
+// Error codes in the Code field of TypeError messages and of the server's
+// join answers. They are stable wire values; the text in Reason is not.
+const (
+	CodeRoomFull       = "room-full"
+	CodeUnknownRoom    = "unknown-room"
+	CodeInvalidRoom    = "invalid-room"
+	CodeNotJoined      = "not-joined"
+	CodeTooManyRooms   = "too-many-rooms"
+	CodeQueueFull      = "queue-full"
+	CodeInvalidMessage = "invalid-message"
+	CodeVersion        = "unsupported-version"
+)
+
+// codeErrors maps wire codes to sentinels in both directions.
+var codeErrors = map[string]error{
+	CodeRoomFull:       ErrRoomFull,
+	CodeUnknownRoom:    ErrUnknownRoom,
+	CodeInvalidRoom:    ErrInvalidRoom,
+	CodeNotJoined:      ErrNotJoined,
+	CodeTooManyRooms:   ErrTooManyRooms,
+	CodeQueueFull:      ErrQueueFull,
+	CodeInvalidMessage: ErrInvalidMessage,
+	CodeVersion:        ErrVersion,
+}
+
+// codeOf returns the wire code for err, or CodeInvalidMessage.
+func codeOf(err error) string {
+	for code, sentinel := range codeErrors {
+		if errors.Is(err, sentinel) {
+			return code
+		}
+	}
+	return CodeInvalidMessage
+}
+
+// MessageError describes why a message failed validation. It matches
+// ErrInvalidMessage with errors.Is.
+type MessageError struct {
+	Type    Type   // the message type, empty when the type itself is the problem
+	Problem string // e.g. `ufrag "ab" shorter than 4`
+}
+
+func (e *MessageError) Error() string {
+	if e.Type == "" {
+		return e.Problem
+	}
+	return string(e.Type) + ": " + e.Problem
+}
+
+// Is makes errors.Is(err, ErrInvalidMessage) true.
+func (e *MessageError) Is(target error) bool { return target == ErrInvalidMessage }
+
+func invalid(t Type, format string, args ...any) error {
+	return &MessageError{Type: t, Problem: fmt.Sprintf(format, args...)}
+}
+
+// CloseError reports that the rendezvous closed the WebSocket connection,
+// with the status code and reason of its close frame. A code of 1009
+// (message too big) also matches ErrTooLarge.
+type CloseError struct {
+	Code   int
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	return fmt.Sprintf("signaling: connection closed by server (status %d): %q", e.Code, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrTooLarge) true for a close caused by an oversized message.
+func (e *CloseError) Is(target error) bool {
+	return target == ErrTooLarge && e.Code == int(websocket.StatusMessageTooBig)
+}

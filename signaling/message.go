@@ -1,0 +1,255 @@
+package signaling
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"unicode/utf8"
+)
+
+// Version is the schema version this package speaks. A peer that sends any
+// other version is rejected with ErrVersion rather than half-understood.
+const Version = 1
+
+// MaxMessageSize bounds one encoded message. Real messages are a few hundred
+// bytes; the bound keeps a hostile peer from making us buffer megabytes.
+const MaxMessageSize = 64 << 10
+
+// Field limits. Every string field is bounded whatever the message type, so
+// that a decoded message always re-encodes well under MaxMessageSize even
+// when every byte needs a \u00XX escape.
+const (
+	MinUfragLen     = 4    // RFC 8445 §5.3: ufrag at least 4 ICE-chars
+	MaxUfragLen     = 256  // RFC 8445 §5.3
+	MinPwdLen       = 22   // RFC 8445 §5.3: pwd at least 22 ICE-chars (128 bits)
+	MaxPwdLen       = 256  // RFC 8445 §5.3
+	MaxCandidateLen = 1024 // bytes of one candidate line
+	MaxReasonLen    = 1024 // bytes of Reason
+	MaxCodeLen      = 64   // bytes of Code
+	MaxRoleLen      = 32   // bytes of Role; only two values are valid anyway
+	MaxPunchDelayMs = 60000
+)
+
+// Type names a message kind.
+type Type string
+
+// Message types. PeerLeft and Error are produced by the rendezvous (or by an
+// in-memory Channel) and never sent by agents.
+const (
+	TypeCredentials     Type = "credentials"       // Ufrag, Pwd, Tiebreaker, Role
+	TypeCandidate       Type = "candidate"         // Candidate
+	TypeEndOfCandidates Type = "end-of-candidates" // no fields
+	TypeBye             Type = "bye"               // Reason optional
+	TypePunch           Type = "punch"             // Punch
+	TypePeerLeft        Type = "peer-left"         // rendezvous only
+	TypeError           Type = "error"             // rendezvous only: Code, Reason
+)
+
+// Roles in a credentials message. An empty role leaves the decision to the
+// tie-breaker (RFC 8445 §6.1.1).
+const (
+	RoleControlling = "controlling"
+	RoleControlled  = "controlled"
+)
+
+// Punch phases.
+const (
+	PunchPing = "ping"
+	PunchPong = "pong"
+	PunchGo   = "go"
+)
+
+// Message is one signaling message. Which fields matter depends on Type.
+type Message struct {
+	V          int    `json:"v"`
+	Type       Type   `json:"type"`
+	Ufrag      string `json:"ufrag,omitempty"`
+	Pwd        string `json:"pwd,omitempty"`
+	Tiebreaker uint64 `json:"tiebreaker,omitempty,string"`
+	Role       string `json:"role,omitempty"`
+	Candidate  string `json:"candidate,omitempty"`
+	Punch      *Punch `json:"punch,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	// Code is set on TypeError messages: one of the Code* constants.
+	Code string `json:"code,omitempty"`
+}
+
+// Punch times a synchronised tcp-so attempt. The controlling agent sends
+// Phase "ping" (Seq n); the other answers "pong" with the same Seq at once;
+// the first measures the round trip, sends "go" with DelayMs = RTT/2 and
+// starts its SYNs after DelayMs; the other starts on receiving "go".
+type Punch struct {
+	Seq     uint32 `json:"seq"`
+	Phase   string `json:"phase"`
+	DelayMs uint32 `json:"delay_ms,omitempty"`
+}
+
+// FromAgent reports whether agents may send messages of type t; peer-left
+// and error are produced by the rendezvous only.
+func (t Type) FromAgent() bool {
+	switch t {
+	case TypeCredentials, TypeCandidate, TypeEndOfCandidates, TypeBye, TypePunch:
+		return true
+	}
+	return false
+}
+
+func (t Type) known() bool {
+	return t.FromAgent() || t == TypePeerLeft || t == TypeError
+}
+
+// Encode validates m and returns its JSON form. A zero V is taken as Version,
+// so callers need not set it.
+func Encode(m Message) ([]byte, error) {
+	if m.V == 0 {
+		m.V = Version
+	}
+	if m.V != Version {
+		return nil, fmt.Errorf("%w: encode v=%d, this side speaks %d", ErrVersion, m.V, Version)
+	}
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("signaling: encode: %w", err)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("signaling: encode: %w", err)
+	}
+	if len(b) > MaxMessageSize { // unreachable with the field limits; kept as a guard
+		return nil, fmt.Errorf("%w: encoded %d bytes, limit %d", ErrTooLarge, len(b), MaxMessageSize)
+	}
+	return b, nil
+}
+
+// missingV marks "no v field": json.Unmarshal leaves absent fields untouched.
+const missingV = math.MinInt
+
+// Decode parses and validates one message: at most MaxMessageSize bytes, a
+// JSON object, V equal to Version (ErrVersion otherwise), a known Type and
+// the fields that type needs. Unknown JSON fields are ignored. Validation
+// failures are *MessageError values (errors.Is ErrInvalidMessage).
+func Decode(b []byte) (Message, error) {
+	if len(b) > MaxMessageSize {
+		return Message{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxMessageSize)
+	}
+	// json.Unmarshal accepts null into a struct as a no-op; insist on an object.
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return Message{}, fmt.Errorf("signaling: decode: %w", invalid("", "not a JSON object"))
+	}
+	m := Message{V: missingV}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Message{}, fmt.Errorf("signaling: decode: %w: %w", invalid("", "bad JSON"), err)
+	}
+	switch {
+	case m.V == missingV:
+		return Message{}, fmt.Errorf("signaling: decode: %w", invalid("", "missing v"))
+	case m.V != Version:
+		return Message{}, fmt.Errorf("%w: got v=%d, this side speaks %d", ErrVersion, m.V, Version)
+	}
+	if err := m.validate(); err != nil {
+		return Message{}, fmt.Errorf("signaling: decode: %w", err)
+	}
+	return m, nil
+}
+
+// validate checks the type, the fields the type needs, and the length bound
+// of every string field.
+func (m *Message) validate() error {
+	if !m.Type.known() {
+		if m.Type == "" {
+			return invalid("", "missing type")
+		}
+		return invalid("", "unknown type %s", quoteShort(string(m.Type)))
+	}
+	t := m.Type
+	for _, f := range []struct {
+		name string
+		val  string
+		max  int
+	}{
+		{"ufrag", m.Ufrag, MaxUfragLen},
+		{"pwd", m.Pwd, MaxPwdLen},
+		{"role", m.Role, MaxRoleLen},
+		{"candidate", m.Candidate, MaxCandidateLen},
+		{"reason", m.Reason, MaxReasonLen},
+		{"code", m.Code, MaxCodeLen},
+	} {
+		if len(f.val) > f.max {
+			return invalid(t, "%s %s longer than %d", f.name, quoteShort(f.val), f.max)
+		}
+		// json.Marshal would silently turn invalid UTF-8 into U+FFFD and
+		// the peer would see a different string than the one we validated.
+		if !utf8.ValidString(f.val) {
+			return invalid(t, "%s %s is not valid UTF-8", f.name, quoteShort(f.val))
+		}
+	}
+	switch t {
+	case TypeCredentials:
+		if err := checkICEChars(t, "ufrag", m.Ufrag, MinUfragLen); err != nil {
+			return err
+		}
+		if err := checkICEChars(t, "pwd", m.Pwd, MinPwdLen); err != nil {
+			return err
+		}
+		switch m.Role {
+		case "", RoleControlling, RoleControlled:
+		default:
+			return invalid(t, "role %s is not %q, %q or empty", quoteShort(m.Role), RoleControlling, RoleControlled)
+		}
+	case TypeCandidate:
+		if m.Candidate == "" {
+			return invalid(t, "empty candidate")
+		}
+		for i := 0; i < len(m.Candidate); i++ {
+			if c := m.Candidate[i]; c < 0x20 || c == 0x7f {
+				// Candidate lines travel inside SDP, where CR/LF end the line
+				// and other controls are never valid.
+				return invalid(t, "candidate %s contains control character %#02x", quoteShort(m.Candidate), c)
+			}
+		}
+	case TypePunch:
+		if m.Punch == nil {
+			return invalid(t, "missing punch")
+		}
+		switch m.Punch.Phase {
+		case PunchPing, PunchPong, PunchGo:
+		default:
+			return invalid(t, "phase %s is not %q, %q or %q", quoteShort(m.Punch.Phase), PunchPing, PunchPong, PunchGo)
+		}
+		if m.Punch.DelayMs > MaxPunchDelayMs {
+			return invalid(t, "delay_ms %d above %d", m.Punch.DelayMs, MaxPunchDelayMs)
+		}
+	}
+	return nil
+}
+
+// checkICEChars enforces RFC 8445 §5.3: ice-char = ALPHA / DIGIT / "+" / "/".
+func checkICEChars(t Type, name, s string, minLen int) error {
+	if len(s) < minLen {
+		return invalid(t, "%s %s shorter than %d", name, quoteShort(s), minLen)
+	}
+	for i := 0; i < len(s); i++ {
+		if !isICEChar(s[i]) {
+			return invalid(t, "%s %s has non-ICE character %q at %d", name, quoteShort(s), s[i], i)
+		}
+	}
+	return nil
+}
+
+func isICEChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '/'
+}
+
+// quoteShort quotes s for an error message, cut so that a hostile 1 KiB
+// field does not end up whole in logs.
+func quoteShort(s string) string {
+	const max = 40
+	if len(s) <= max {
+		return fmt.Sprintf("%q", s)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%q...(%d bytes)", s[:cut], len(s))
+}

@@ -1,0 +1,145 @@
+package signaling
+
+import "fmt"
+
+// Default limits of the rendezvous.
+const (
+	DefaultMaxRooms = 10000
+	// Messages queued for a member who has not joined yet. A full trickle
+	// with many interfaces is a few dozen messages; the bound only stops a
+	// lone member from filling the server's memory.
+	DefaultQueueMessages = 256
+	DefaultQueueBytes    = 1 << 20
+)
+
+// roomTable is the rendezvous's state: rooms of two members and the messages
+// queued for a member who has not arrived. It does no I/O and has no lock:
+// the Server calls it under its mutex, and tests call it directly. M is the
+// member handle (a connection in the server, an int in tests).
+type roomTable[M comparable] struct {
+	allowed       map[string]bool // nil: any valid name, rooms created on first join
+	maxRooms      int
+	queueMessages int
+	queueBytes    int
+
+	rooms map[string]*room[M]
+	of    map[M]*room[M] // the room each member is in
+}
+
+type room[M comparable] struct {
+	name    string
+	members []M // 0..2, in join order
+	queue   [][]byte
+	queued  int // bytes in queue
+}
+
+func newRoomTable[M comparable](allowed []string, maxRooms, queueMessages, queueBytes int) *roomTable[M] {
+	t := &roomTable[M]{
+		maxRooms:      maxRooms,
+		queueMessages: queueMessages,
+		queueBytes:    queueBytes,
+		rooms:         make(map[string]*room[M]),
+		of:            make(map[M]*room[M]),
+	}
+	if len(allowed) > 0 {
+		t.allowed = make(map[string]bool, len(allowed))
+		for _, name := range allowed {
+			t.allowed[name] = true
+		}
+	}
+	return t
+}
+
+// join puts m into the room called name. It returns the member count after
+// joining and the messages queued for m, which the caller must deliver
+// before anything relayed later.
+func (t *roomTable[M]) join(name string, m M) (members int, flush [][]byte, err error) {
+	if !ValidRoom(name) {
+		return 0, nil, fmt.Errorf("%w: %s", ErrInvalidRoom, quoteShort(name))
+	}
+	if t.allowed != nil && !t.allowed[name] {
+		return 0, nil, fmt.Errorf("%w %q", ErrUnknownRoom, name)
+	}
+	if r, ok := t.of[m]; ok {
+		return 0, nil, fmt.Errorf("signaling: already in room %q: %w", r.name, ErrInvalidMessage)
+	}
+	r := t.rooms[name]
+	if r == nil {
+		if len(t.rooms) >= t.maxRooms {
+			return 0, nil, fmt.Errorf("%w: limit %d", ErrTooManyRooms, t.maxRooms)
+		}
+		r = &room[M]{name: name}
+		t.rooms[name] = r
+	}
+	if len(r.members) >= 2 {
+		return 0, nil, fmt.Errorf("%w: %q", ErrRoomFull, name)
+	}
+	r.members = append(r.members, m)
+	t.of[m] = r
+	// The queue holds what the first member sent while alone; it is for
+	// whoever joins next, which is m whenever the room now has two members.
+	if len(r.members) == 2 {
+		flush, r.queue, r.queued = r.queue, nil, 0
+	}
+	return len(r.members), flush, nil
+}
+
+// relay routes msg from member from. With the other member present it
+// returns that member and delivered=true; otherwise msg is queued for the
+// next joiner, or ErrQueueFull is returned when the queue is at its limits.
+func (t *roomTable[M]) relay(from M, msg []byte) (to M, delivered bool, err error) {
+	r, ok := t.of[from]
+	if !ok {
+		return to, false, ErrNotJoined
+	}
+	if peer, ok := r.peerOf(from); ok {
+		return peer, true, nil
+	}
+	if len(r.queue) >= t.queueMessages || r.queued+len(msg) > t.queueBytes {
+		return to, false, fmt.Errorf("%w: room %q holds %d messages (%d bytes) for a peer that has not joined; limits %d messages, %d bytes",
+			ErrQueueFull, r.name, len(r.queue), r.queued, t.queueMessages, t.queueBytes)
+	}
+	r.queue = append(r.queue, msg)
+	r.queued += len(msg)
+	return to, false, nil
+}
+
+// leave removes m from its room. It returns the remaining member, if any,
+// who must be told that its peer left. An empty room is deleted with its
+// queue: nobody is left to whom the queued messages could matter.
+func (t *roomTable[M]) leave(m M) (peer M, ok bool) {
+	r, in := t.of[m]
+	if !in {
+		return peer, false
+	}
+	delete(t.of, m)
+	peer, ok = r.peerOf(m)
+	for i, x := range r.members {
+		if x == m {
+			r.members = append(r.members[:i], r.members[i+1:]...)
+			break
+		}
+	}
+	if len(r.members) == 0 {
+		delete(t.rooms, r.name)
+	}
+	return peer, ok
+}
+
+// roomOf returns the name of m's room.
+func (t *roomTable[M]) roomOf(m M) (string, bool) {
+	r, ok := t.of[m]
+	if !ok {
+		return "", false
+	}
+	return r.name, true
+}
+
+func (r *room[M]) peerOf(m M) (peer M, ok bool) {
+	for _, x := range r.members {
+		if x != m {
+			return x, true
+		}
+	}
+	return peer, false
+}

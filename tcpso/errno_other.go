@@ -1,0 +1,7 @@
+//go:build !unix && !windows
+
+package tcpso
+
+// classifyErrno knows no errno values here; timeouts are still recognised
+// by classify.
+func classifyErrno(error) (outcome, bool) { return 0, false }

@@ -1,0 +1,173 @@
+package tcpso
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// primeSupported: Linux sends the SYN synchronously inside connect(), so a TTL
+// set before connect() and reset right after it applies to the first SYN only.
+const primeSupported = true
+
+// aLongTimeAgo is a deadline in the past, to interrupt a pending wait.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// dialPrimed makes one connect attempt whose first SYN carries IP TTL (IPv6
+// hop limit) ttl. net.Dialer offers no hook between connect() and the wait
+// for its answer, so the socket is driven by hand: non-blocking connect with
+// the low TTL, TTL reset to the system default (-1), then a wait on the
+// runtime poller until the handshake ends, and finally net.FileConn.
+// Retransmitted SYNs and the handshake use the normal TTL.
+func dialPrimed(ctx context.Context, local, remote netip.AddrPort, ttl int) (*net.TCPConn, error) {
+	local, remote = unmap(local), unmap(remote)
+	fail := func(err error) error {
+		return &ConnectError{Local: local, Remote: remote, Err: &net.OpError{
+			Op: "dial", Net: network(remote.Addr()), Source: net.TCPAddrFromAddrPort(local),
+			Addr: net.TCPAddrFromAddrPort(remote), Err: err,
+		}}
+	}
+	if err := checkPair(local, remote); err != nil {
+		return nil, &ConnectError{Local: local, Remote: remote, Err: err}
+	}
+	family, level, opt := unix.AF_INET, unix.IPPROTO_IP, unix.IP_TTL
+	if remote.Addr().Is6() {
+		family, level, opt = unix.AF_INET6, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return nil, fail(os.NewSyscallError("socket", err))
+	}
+	owned := true // until os.NewFile takes the descriptor
+	defer func() {
+		if owned {
+			unix.Close(fd)
+		}
+	}()
+	if local.Port() != 0 {
+		if err := setReuse(fd); err != nil {
+			return nil, fail(err)
+		}
+	}
+	if local.Addr().IsValid() || local.Port() != 0 {
+		sa, err := sockaddr(local, family)
+		if err != nil {
+			return nil, fail(err)
+		}
+		if err := unix.Bind(fd, sa); err != nil {
+			return nil, fail(os.NewSyscallError("bind", err))
+		}
+	}
+	if err := unix.SetsockoptInt(fd, level, opt, ttl); err != nil {
+		return nil, fail(os.NewSyscallError("setsockopt", err))
+	}
+	rsa, err := sockaddr(remote, family)
+	if err != nil {
+		return nil, fail(err)
+	}
+	err = unix.Connect(fd, rsa)
+	if err != nil && err != unix.EINPROGRESS {
+		return nil, fail(os.NewSyscallError("connect", err))
+	}
+	connected := err == nil
+	// -1 is "use the route's default", which is what the socket had.
+	if err := unix.SetsockoptInt(fd, level, opt, -1); err != nil {
+		return nil, fail(os.NewSyscallError("setsockopt", err))
+	}
+
+	f := os.NewFile(uintptr(fd), "tcpso-primed")
+	owned = false
+	defer f.Close() // net.FileConn keeps its own duplicate
+	if !connected {
+		if err := waitConnect(ctx, f); err != nil {
+			return nil, fail(err)
+		}
+	}
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, fail(err)
+	}
+	return c.(*net.TCPConn), nil
+}
+
+// waitConnect waits for a non-blocking connect on f to finish, the way the
+// net package does: writability, then SO_ERROR.
+func waitConnect(ctx context.Context, f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		if err := f.SetWriteDeadline(dl); err != nil {
+			return err
+		}
+	}
+	stop := context.AfterFunc(ctx, func() { f.SetWriteDeadline(aLongTimeAgo) })
+	defer stop()
+	var cerr error
+	err = rc.Write(func(fd uintptr) bool {
+		v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
+		if err != nil {
+			cerr = os.NewSyscallError("getsockopt", err)
+			return true
+		}
+		if v != 0 {
+			cerr = os.NewSyscallError("connect", syscall.Errno(v))
+			return true
+		}
+		if _, err := unix.Getpeername(int(fd)); err == nil {
+			return true // established
+		}
+		return false // still SYN_SENT: wait for the poller
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	return cerr
+}
+
+// sockaddr converts ap for a socket of the given family; an invalid address
+// means the family's wildcard.
+func sockaddr(ap netip.AddrPort, family int) (unix.Sockaddr, error) {
+	a := ap.Addr()
+	if family == unix.AF_INET {
+		sa := &unix.SockaddrInet4{Port: int(ap.Port())}
+		if a.IsValid() {
+			sa.Addr = a.As4()
+		}
+		return sa, nil
+	}
+	sa := &unix.SockaddrInet6{Port: int(ap.Port())}
+	if a.IsValid() {
+		sa.Addr = a.As16()
+		if z := a.Zone(); z != "" {
+			idx, err := zoneIndex(z)
+			if err != nil {
+				return nil, err
+			}
+			sa.ZoneId = idx
+		}
+	}
+	return sa, nil
+}
+
+func zoneIndex(zone string) (uint32, error) {
+	if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	ifi, err := net.InterfaceByName(zone)
+	if err != nil {
+		return 0, fmt.Errorf("zone %q: %w", zone, err)
+	}
+	return uint32(ifi.Index), nil
+}
