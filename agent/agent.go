@@ -439,6 +439,7 @@ func (a *Agent) onCredentials(m signaling.Message) {
 	a.lastActivity = time.Now()
 	a.checkStart = a.lastActivity
 	a.setState(StateChecking)
+	a.startPunchPing(a.checkStart)
 	a.maybeStartPunchSync(a.checkStart)
 }
 

@@ -286,3 +286,41 @@ func TestCloseReadsEOFAndStats(t *testing.T) {
 		t.Fatal("write after close succeeded")
 	}
 }
+
+// The controlling agent may write as soon as its Connect returns; the
+// controlled agent must still select (its own check's response would sit
+// behind that data) and then deliver all of it.
+func TestDataRightAfterNomination(t *testing.T) {
+	chA, chB := signalingtest.Pair()
+	defer chA.Close()
+	defer chB.Close()
+	a, _ := New(activeOnly(baseConfig(RoleControlling)))
+	b, _ := New(passiveOnly(baseConfig(RoleControlled)))
+	defer a.Close()
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	type res struct {
+		c   *Conn
+		err error
+	}
+	rb := make(chan res, 1)
+	go func() { c, err := b.Connect(ctx, chB); rb <- res{c, err} }()
+	x, err := a.Connect(ctx, chA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8 << 20
+	wrote := make(chan error, 1)
+	go func() { _, err := x.Write(make([]byte, n)); wrote <- err }()
+	r := <-rb
+	if r.err != nil {
+		t.Fatalf("controlled side: %v", r.err)
+	}
+	if got, err := io.CopyN(io.Discard, r.c, n); err != nil || got != n {
+		t.Fatalf("read %d of %d: %v", got, n, err)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+}

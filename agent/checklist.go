@@ -46,7 +46,6 @@ type pair struct {
 	deadline      time.Time          // when the in-progress check fails
 	tx            *transaction
 	nominated     bool
-	nominateNext  bool // controlled: USE-CANDIDATE arrived before our own check succeeded
 	triggered     bool // queued as a triggered check
 	succeededAt   time.Time
 	rtt           time.Duration

@@ -67,7 +67,7 @@ func (a *Agent) tick(now time.Time) time.Time {
 	}
 	if a.controlling && a.nominating == nil {
 		if best := a.cl.bestValid(); best != nil {
-			wait := a.firstValid.Add(a.cfg.NominationWait)
+			wait := a.firstValid.Add(a.nominationWait(best))
 			if !a.cl.higherPending(best) || !now.Before(wait) {
 				a.nominate(best, now)
 			} else {
@@ -277,10 +277,7 @@ func (a *Agent) onResponse(pc *pconn, m *stun.Message) {
 		}
 		a.cl.unfreeze(p, true)
 	}
-	switch {
-	case tx.useCandidate && a.controlling:
-		a.selectPair(p, now)
-	case !a.controlling && p.nominateNext:
+	if tx.useCandidate && a.controlling {
 		a.selectPair(p, now)
 	}
 }
@@ -329,12 +326,15 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message) {
 			a.sendCheck(p, time.Now(), false) // the connection arrived while we were dialing
 		}
 	}
-	if !a.controlling && stun.NewType(stun.MethodBinding, stun.ClassRequest) == m.Type && useCandidate(m) {
-		if p.state == stateSucceeded {
-			a.selectPair(p, time.Now())
-		} else {
-			p.nominateNext = true
-		}
+	// Nomination. RFC 8445 §7.3.1.5 has the controlled agent wait for its
+	// own check on the pair; over TCP that check adds nothing: the request
+	// arrived on an established connection (the handshake proved the path
+	// both ways) and is signed with our password, which only the peer has.
+	// Waiting would also deadlock: the controlling agent may already be
+	// sending data, and our check's response would queue behind data
+	// nobody reads until we select.
+	if !a.controlling && useCandidate(m) {
+		a.selectPair(p, time.Now())
 	}
 }
 
@@ -416,6 +416,16 @@ func (a *Agent) switchRole() {
 	a.log.Infof("role conflict: now %s", a.role())
 	a.cl.reprioritize(a.controlling)
 	a.nominating = nil
+}
+
+func (a *Agent) nominationWait(first *pair) time.Duration {
+	if a.cfg.NominationWait > 0 {
+		return a.cfg.NominationWait
+	}
+	if first.local.Type != candidate.Relay && first.remote.Type != candidate.Relay {
+		return 0
+	}
+	return min(max(2*first.rtt, 20*time.Millisecond), 500*time.Millisecond)
 }
 
 // nominate sends USE-CANDIDATE on p (regular nomination, RFC 8445 §8.1.1).

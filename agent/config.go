@@ -83,7 +83,11 @@ type Config struct {
 	PrimeTTL int
 	// NominationWait is how long the controlling agent waits, after a pair
 	// succeeds, for a higher-priority pair still in progress before it
-	// nominates the best valid pair. Zero means 500ms.
+	// nominates the best valid pair. Zero means adaptive: a direct pair is
+	// nominated at once (what is still pending above it is another direct
+	// path, usually a SYN into a private network or a filtering NAT that
+	// will never answer); a relayed pair waits twice the round trip of its
+	// check, between 20ms and 500ms, for a direct one.
 	NominationWait time.Duration
 	// ConnectTimeout bounds Connect from the arrival of the peer's
 	// credentials (the start of checks) to selection; the wait for the peer
@@ -125,7 +129,6 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.Pacing, 50*time.Millisecond)
 	setDefault(&cfg.CheckTimeout, 10*time.Second)
 	setDefault(&cfg.FirstMessageTimeout, 10*time.Second)
-	setDefault(&cfg.NominationWait, 500*time.Millisecond)
 	setDefault(&cfg.ConnectTimeout, 30*time.Second)
 	setDefault(&cfg.ConsentInterval, 5*time.Second)
 	setDefault(&cfg.ConsentTimeout, 30*time.Second)

@@ -8,10 +8,11 @@ import (
 )
 
 // Synchronised simultaneous open, the way libp2p DCUtR times its hole
-// punch: once both sides have all candidates, the controlling agent sends
-// "ping" over signaling, the peer answers "pong" at once, the controlling
-// agent measures the round trip, sends "go" and starts its S-O checks half
-// a round trip later, when "go" reaches the peer, which starts on receipt.
+// punch: as soon as the peer's credentials arrive the controlling agent
+// sends "ping" over signaling, the peer answers "pong" at once and the
+// controlling agent has the round trip. Once both sides have all
+// candidates it sends "go" and starts its S-O checks half a round trip
+// later, when "go" reaches the peer, which starts on receipt.
 // Both SYNs then leave at about the same time and cross between the NATs,
 // so each NAT has seen its own SYN before the peer's arrives.
 
@@ -19,16 +20,32 @@ import (
 // controlling, for its "pong") before they start unsynchronised.
 const punchFallback = 3 * time.Second
 
-// maybeStartPunchSync starts the exchange when this agent controls and both
-// sides have finished gathering.
+// startPunchPing measures the signaling round trip as soon as the peer's
+// credentials are known (the controlling agent sends "ping").
+func (a *Agent) startPunchPing(now time.Time) {
+	if !a.controlling || a.punchSeq != 0 {
+		return
+	}
+	a.punchSeq++
+	a.punchPing = now
+	a.out.send(signaling.Message{Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: a.punchSeq, Phase: "ping"}})
+}
+
+// maybeStartPunchSync sends "go" when this agent controls, both sides have
+// finished gathering and the round trip is known; our S-O checks start
+// half a round trip later, when "go" reaches the peer.
 func (a *Agent) maybeStartPunchSync(now time.Time) {
 	if !a.controlling || !a.eocSent || !a.remoteEOC || a.remoteUfrag == "" || a.punchSent || !a.punchAt.IsZero() {
 		return
 	}
+	if a.punchRTT == 0 {
+		a.startPunchPing(now) // no-op when a ping is already out; its pong calls us again
+		return
+	}
 	a.punchSent = true
-	a.punchSeq++
-	a.punchPing = now
-	a.out.send(signaling.Message{Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: a.punchSeq, Phase: "ping"}})
+	half := a.punchRTT / 2
+	a.out.send(signaling.Message{Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: a.punchSeq, Phase: "go", DelayMs: uint32(half.Milliseconds())}})
+	a.punchAt = now.Add(half)
 }
 
 func (a *Agent) onPunch(p *signaling.Punch, now time.Time) {
@@ -39,13 +56,11 @@ func (a *Agent) onPunch(p *signaling.Punch, now time.Time) {
 	case "ping":
 		a.out.send(signaling.Message{Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: p.Seq, Phase: "pong"}})
 	case "pong":
-		if p.Seq != a.punchSeq || !a.punchAt.IsZero() || a.punchPing.IsZero() {
+		if p.Seq != a.punchSeq || a.punchPing.IsZero() || a.punchRTT != 0 {
 			return
 		}
-		half := now.Sub(a.punchPing) / 2
-		a.punchRTT = 2 * half
-		a.out.send(signaling.Message{Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: p.Seq, Phase: "go", DelayMs: uint32(half.Milliseconds())}})
-		a.punchAt = now.Add(half)
+		a.punchRTT = max(now.Sub(a.punchPing), time.Millisecond)
+		a.maybeStartPunchSync(now)
 	case "go":
 		if a.punchAt.IsZero() {
 			a.punchAt = now

@@ -25,6 +25,7 @@ type connectFlags struct {
 	timeout                   time.Duration
 	loopback                  bool
 	disable                   string
+	primeTTL                  int
 }
 
 func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -42,6 +43,7 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "give up if no pair is selected in this time (including the wait for the peer)")
 	fs.BoolVar(&f.loopback, "loopback", false, "also gather loopback addresses (when --addrs is not given)")
 	fs.StringVar(&f.disable, "disable", "", "comma-separated TCP candidate types not to offer: active,passive,so")
+	fs.IntVar(&f.primeTTL, "prime-ttl", 0, "send the first SYN of each simultaneous-open attempt with this IP TTL (0: off)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,6 +97,7 @@ func (f *connectFlags) agentConfig() (agent.Config, error) {
 		}
 	}
 	cfg.IncludeLoopback = f.loopback
+	cfg.PrimeTTL = f.primeTTL
 	if f.stun != "" {
 		for _, s := range strings.Split(f.stun, ",") {
 			cfg.STUNServers = append(cfg.STUNServers, strings.TrimSpace(s))

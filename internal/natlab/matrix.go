@@ -33,6 +33,17 @@ type MatrixConfig struct {
 	PayloadSize int
 	// OnResult, if not nil, is called after every trial (progress).
 	OnResult func(TrialResult)
+	// Cells, when not nil, are the cells to run instead of Profiles ×
+	// Profiles (e.g. one same-NAT cell).
+	Cells []Cell
+	// ConnectArgs are extra flags for every `icetcp connect`.
+	ConnectArgs []string
+}
+
+// Cell is one combination of the matrix.
+type Cell struct {
+	A, B    string
+	SameNAT bool // both peers behind A's gateway; B is ignored
 }
 
 // RunMatrix builds one lab per (A, B) profile pair, runs `icetcp serve` in
@@ -60,21 +71,31 @@ func RunMatrix(ctx context.Context, mc MatrixConfig) (*MatrixResult, error) {
 	if mc.PayloadSize <= 0 {
 		mc.PayloadSize = 64 << 10
 	}
-	res := &MatrixResult{Profiles: mc.Profiles, Trials: mc.Trials}
-	for _, a := range mc.Profiles {
-		for _, b := range mc.Profiles {
-			cell, err := runCell(ctx, mc, a, b)
-			if err != nil {
-				return res, err
+	cells := mc.Cells
+	if cells == nil {
+		for _, a := range mc.Profiles {
+			for _, b := range mc.Profiles {
+				cells = append(cells, Cell{A: a, B: b})
 			}
-			res.Cells = append(res.Cells, cell)
 		}
+	}
+	res := &MatrixResult{Profiles: mc.Profiles, Trials: mc.Trials}
+	for _, c := range cells {
+		cell, err := runCell(ctx, mc, c)
+		if err != nil {
+			return res, err
+		}
+		res.Cells = append(res.Cells, cell)
 	}
 	return res, nil
 }
 
-func runCell(ctx context.Context, mc MatrixConfig, a, b string) (CellResult, error) {
-	lab, err := New(ctx, Config{A: a, B: b, Delay: mc.Delay})
+func runCell(ctx context.Context, mc MatrixConfig, c Cell) (CellResult, error) {
+	a, b := c.A, c.B
+	if c.SameNAT {
+		b = "same-nat"
+	}
+	lab, err := New(ctx, Config{A: c.A, B: c.B, SameNAT: c.SameNAT, Delay: mc.Delay})
 	if err != nil {
 		return CellResult{}, fmt.Errorf("natlab: matrix cell %s×%s: %w", a, b, err)
 	}
@@ -195,7 +216,8 @@ func (l *Lab) runTrial(ctx context.Context, mc MatrixConfig, trial int) TrialRes
 		if p, _ := ProfileByName(h.Profile); p.TCP443Only {
 			sig, stun = "ws://"+netip.AddrPortFrom(Signal443, 443).String(), netip.AddrPortFrom(STUN443, 443).String()
 		}
-		cmd := l.Command(tctx, h, mc.Binary, "connect", "--signal", sig, "--room", room, "--stun", stun, "--json")
+		args := append([]string{"connect", "--signal", sig, "--room", room, "--stun", stun, "--json"}, mc.ConnectArgs...)
+		cmd := l.Command(tctx, h, mc.Binary, args...)
 		cmd.Stdin = bytes.NewReader(s.sent)
 		cmd.Stdout, cmd.Stderr = &s.stdout, &s.stderr
 		wg.Add(1)
