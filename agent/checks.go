@@ -224,6 +224,9 @@ func (a *Agent) onSTUN(pc *pconn, m *stun.Message) {
 		return
 	}
 	a.lastActivity = time.Now()
+	if a.checkStart.IsZero() {
+		a.checkStart = a.lastActivity // the peer's check beat its credentials (a fast LAN)
+	}
 	if m.Type.Class == stun.ClassRequest {
 		a.onRequest(pc, m)
 		return

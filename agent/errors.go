@@ -62,15 +62,17 @@ func (e *FailedError) Unwrap() []error {
 	return errs
 }
 
-// summarize counts the check failures by cause for FailedError.Reason.
+// summarize says how each kind of pair failed, e.g. "4 pairs failed: so
+// host→srflx: 2 no-answer; active host→passive srflx: 2 refused".
 func summarize(checks []*CheckError) string {
 	if len(checks) == 0 {
 		return "no pair was checked"
 	}
-	counts := map[string]int{}
-	var order []string
+	type kind struct{ pair, cause string }
+	counts := map[kind]int{}
+	var order []kind
 	for _, c := range checks {
-		k := causeWord(c.Err)
+		k := kind{pairKind(c.Local, c.Remote), causeWord(c.Err)}
 		if counts[k] == 0 {
 			order = append(order, k)
 		}
@@ -78,9 +80,17 @@ func summarize(checks []*CheckError) string {
 	}
 	parts := make([]string, 0, len(order))
 	for _, k := range order {
-		parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+		parts = append(parts, fmt.Sprintf("%s: %d %s", k.pair, counts[k], k.cause))
 	}
-	return fmt.Sprintf("%d pairs failed (%s)", len(checks), strings.Join(parts, ", "))
+	return fmt.Sprintf("%d pairs failed: %s", len(checks), strings.Join(parts, "; "))
+}
+
+// pairKind names a pair by its candidate types, e.g. "so host→srflx".
+func pairKind(l, r candidate.Candidate) string {
+	if l.TCPType == candidate.SO {
+		return fmt.Sprintf("so %s→%s", l.Type, r.Type)
+	}
+	return fmt.Sprintf("%s %s→%s %s", l.TCPType, l.Type, r.TCPType, r.Type)
 }
 
 func addrOf(c candidate.Candidate) string {

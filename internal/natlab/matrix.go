@@ -292,8 +292,8 @@ func evaluateTrial(s [2]side) TrialResult {
 // shorten keeps failure reasons countable: one line, bounded length.
 func shorten(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	if len(s) > 100 {
-		s = s[:100] + "…"
+	if r := []rune(s); len(r) > 300 {
+		s = string(r[:300]) + "…"
 	}
 	return s
 }

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/icetcp/icetcp/internal/delayline"
+	"github.com/icetcp/icetcp/internal/natlab"
+)
+
+// needRoot skips lab tests without root, except under CI=true, where they
+// must run.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("the NAT lab needs root and CI=true forbids skipping it")
+	}
+	t.Skip("the NAT lab needs root (network namespaces, nftables); skipped")
+}
+
+// runCells runs the matrix with this test binary as icetcp.
+func runCells(t *testing.T, mc natlab.MatrixConfig) *natlab.MatrixResult {
+	t.Helper()
+	needRoot(t)
+	t.Setenv("ICETCP_MAIN", "1") // inherited by the processes the lab starts
+	mc.Binary = os.Args[0]
+	if mc.Trials == 0 {
+		mc.Trials = 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	res, err := natlab.RunMatrix(ctx, mc)
+	if err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+	t.Cleanup(func() {
+		if left, _ := natlab.Leftovers(natlab.BasePrefix); len(left) > 0 {
+			t.Errorf("lab left behind: %v", left)
+		}
+	})
+	return res
+}
+
+func cell(t *testing.T, res *natlab.MatrixResult, a, b string) natlab.CellResult {
+	t.Helper()
+	for _, c := range res.Cells {
+		if c.A == a && c.B == b {
+			return c
+		}
+	}
+	t.Fatalf("no cell %s×%s", a, b)
+	return natlab.CellResult{}
+}
+
+// TestLabConnects: every NAT with a predictable mapping connects, over the
+// path each combination should take, at 20 ms and 100 ms one-way delay.
+func TestLabConnects(t *testing.T) {
+	for _, delay := range []time.Duration{20 * time.Millisecond, 100 * time.Millisecond} {
+		t.Run(delay.String(), func(t *testing.T) {
+			res := runCells(t, natlab.MatrixConfig{
+				Delay: delayline.LinkConfig{Delay: delay},
+				Cells: []natlab.Cell{
+					{A: "preserve-rst", B: "preserve-rst"},
+					{A: "preserve-drop", B: "preserve-drop"},
+					{A: "eim-remap", B: "preserve-drop"},
+					{A: "public", B: "preserve-rst"},
+					{A: "preserve-drop", B: "public"},
+					{A: "preserve-rst", SameNAT: true},
+				},
+			})
+			for _, want := range []struct{ a, b, path string }{
+				{"preserve-rst", "preserve-rst", "so host↔srflx"},
+				{"preserve-drop", "preserve-drop", "so host↔srflx"},
+				{"eim-remap", "preserve-drop", "so host↔srflx"},
+				{"public", "preserve-rst", "←active"},  // the public peer's passive candidate is reachable
+				{"preserve-drop", "public", "active→"}, // likewise from the other side
+				{"preserve-rst", "same-nat", " host"},  // inside the LAN: host candidates
+			} {
+				c := cell(t, res, want.a, want.b)
+				if c.Successes != c.Trials {
+					t.Errorf("%s×%s: %d/%d connected: %v", want.a, want.b, c.Successes, c.Trials, c.Failures)
+					continue
+				}
+				if path := c.DominantPath(); !strings.Contains(path, want.path) {
+					t.Errorf("%s×%s: path %q, want %q", want.a, want.b, path, want.path)
+				}
+				t.Logf("%s×%s: %s in %.0f ms (%.1f RTTs)", want.a, want.b, c.DominantPath(), c.MedianMs, c.MedianRTTs)
+			}
+		})
+	}
+}
+
+// TestLabFailsWithReason: combinations no direct TCP path crosses fail
+// within the agent's bounds and say which pairs failed how.
+func TestLabFailsWithReason(t *testing.T) {
+	start := time.Now()
+	res := runCells(t, natlab.MatrixConfig{
+		Delay:   delayline.LinkConfig{Delay: 20 * time.Millisecond},
+		Timeout: 60 * time.Second,
+		Cells: []natlab.Cell{
+			{A: "symmetric", B: "symmetric"},
+			{A: "no-simopen", B: "no-simopen"},
+		},
+	})
+	for _, c := range res.Cells {
+		if c.Successes != 0 {
+			t.Errorf("%s×%s connected %d times; no direct path should exist", c.A, c.B, c.Successes)
+		}
+		for reason := range c.Failures {
+			if !strings.Contains(reason, "pairs failed") || !strings.Contains(reason, "so host→srflx") {
+				t.Errorf("%s×%s: reason %q does not say how the S-O pairs failed", c.A, c.B, reason)
+			}
+		}
+	}
+	// The agent's own bounds (10 s per check, then 10 s of silence) end a
+	// trial well before the runner's 60 s timeout would.
+	if el := time.Since(start); el > 100*time.Second {
+		t.Errorf("two failing cells took %v", el)
+	}
+}
+
+// TestLabNoSimopenOneSided records a measured fact: a NAT that drops an
+// inbound SYN matching its reply direction kills simultaneous open only
+// when both sides have it. Against a NAT that forwards the crossing SYN,
+// the far host answers it with SYN-ACK, which the dropping NAT lets pass
+// as the answer to its own SYN.
+func TestLabNoSimopenOneSided(t *testing.T) {
+	res := runCells(t, natlab.MatrixConfig{
+		Delay: delayline.LinkConfig{Delay: 20 * time.Millisecond},
+		Cells: []natlab.Cell{{A: "no-simopen", B: "preserve-rst"}},
+	})
+	c := cell(t, res, "no-simopen", "preserve-rst")
+	if c.Successes != c.Trials || !strings.HasPrefix(c.DominantPath(), "so ") {
+		t.Fatalf("no-simopen×preserve-rst: %d/%d over %q: %v", c.Successes, c.Trials, c.DominantPath(), c.Failures)
+	}
+}
+
+// TestLab50MiB: two connect processes behind two different NATs carry
+// 50 MiB each way, byte-identical (the runner compares what each side
+// received with what the other sent).
+func TestLab50MiB(t *testing.T) {
+	res := runCells(t, natlab.MatrixConfig{
+		Delay:       delayline.LinkConfig{Delay: 20 * time.Millisecond},
+		PayloadSize: 50 << 20,
+		Timeout:     3 * time.Minute,
+		Cells:       []natlab.Cell{{A: "eim-remap", B: "preserve-rst"}},
+	})
+	c := cell(t, res, "eim-remap", "preserve-rst")
+	if c.Successes != 1 {
+		t.Fatalf("50 MiB through eim-remap×preserve-rst: %v", c.Failures)
+	}
+}
