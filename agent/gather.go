@@ -53,7 +53,9 @@ func (a *Agent) gather() error {
 				return err
 			}
 		}
-		if !a.cfg.DisableSO {
+		// S-O needs a listener and dialers on one port; where the OS cannot
+		// share ports (Windows) it is not offered.
+		if !a.cfg.DisableSO && tcpso.PortSharing() {
 			if err := a.listen(ctx, ip, candidate.SO, otherPref); err != nil {
 				return err
 			}

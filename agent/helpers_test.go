@@ -35,7 +35,7 @@ func baseConfig(role Role) Config {
 }
 
 // connectPair runs Connect on two agents joined by ch (nil: an in-memory pair).
-func connectPair(t *testing.T, ca, cb Config, chA, chB signaling.Channel) (*Conn, *Conn, error, error) {
+func connectPair(t testing.TB, ca, cb Config, chA, chB signaling.Channel) (*Conn, *Conn, error, error) {
 	t.Helper()
 	if chA == nil {
 		chA, chB = signalingtest.Pair()

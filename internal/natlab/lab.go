@@ -101,17 +101,6 @@ func (l *Lab) Command(ctx context.Context, h Host, name string, args ...string) 
 	return cmd
 }
 
-func killGroup(cmd *exec.Cmd) error {
-	if cmd.Process == nil {
-		return nil
-	}
-	// Negative pid: the whole group (the command was started with Setpgid).
-	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return err
-	}
-	return nil
-}
-
 // Stats returns the delay line's counters.
 func (l *Lab) Stats() delayline.Stats {
 	if l.line == nil {
@@ -181,9 +170,7 @@ func (l *Lab) CloseOnSignal() (stop func()) {
 		case sig := <-ch:
 			l.Close()
 			stop()
-			if s, ok := sig.(syscall.Signal); ok {
-				syscall.Kill(os.Getpid(), s)
-			}
+			reraise(sig)
 		case <-done:
 		}
 	}()
