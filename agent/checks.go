@@ -168,17 +168,22 @@ func (a *Agent) sendCheck(p *pair, now time.Time, useCandidate bool) {
 		return
 	}
 	id := a.newTxID()
-	m, err := buildRequest(checkParams{
-		localUfrag: a.localUfrag, remoteUfrag: a.remoteUfrag, remotePwd: *pwd,
-		priority: prflxPriority(p.local), controlling: a.controlling, tiebreaker: a.tiebreaker,
-		useCandidate: useCandidate,
-	}, id)
+	m, err := a.request(p, *pwd, id, useCandidate)
 	if err != nil {
 		a.failPair(p, err)
 		return
 	}
 	p.tx = &transaction{id: id, sent: now, useCandidate: useCandidate, controlling: a.controlling}
 	a.writeAsync(p.pc, m)
+}
+
+// request builds a Binding request for p in our current role.
+func (a *Agent) request(p *pair, remotePwd string, id [stun.TransactionIDSize]byte, useCandidate bool) (*stun.Message, error) {
+	return buildRequest(checkParams{
+		localUfrag: a.localUfrag, remoteUfrag: a.remoteUfrag, remotePwd: remotePwd,
+		priority: prflxPriority(p.local), controlling: a.controlling, tiebreaker: a.tiebreaker,
+		useCandidate: useCandidate,
+	}, id)
 }
 
 // writeAsync sends m without blocking the loop behind application writes.
@@ -514,10 +519,7 @@ func (a *Agent) sendConsent(now time.Time) {
 		return
 	}
 	id := a.newTxID()
-	m, err := buildRequest(checkParams{
-		localUfrag: a.localUfrag, remoteUfrag: a.remoteUfrag, remotePwd: *pwd,
-		priority: prflxPriority(p.local), controlling: a.controlling, tiebreaker: a.tiebreaker,
-	}, id)
+	m, err := a.request(p, *pwd, id, false)
 	if err != nil {
 		a.warn(err)
 		return

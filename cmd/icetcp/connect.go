@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -204,6 +205,16 @@ func quietLogger(w io.Writer, jsonOut bool) logging.LoggerFactory {
 	f.DefaultLogLevel = logging.LogLevelWarn
 	if jsonOut {
 		f.DefaultLogLevel = logging.LogLevelDisabled
+	}
+	// ICETCP_LOG=debug|info|warn shows the agent's log (also with --json,
+	// whose readers skip lines that are not JSON).
+	switch os.Getenv("ICETCP_LOG") {
+	case "debug":
+		f.DefaultLogLevel = logging.LogLevelDebug
+	case "info":
+		f.DefaultLogLevel = logging.LogLevelInfo
+	case "warn":
+		f.DefaultLogLevel = logging.LogLevelWarn
 	}
 	return f
 }

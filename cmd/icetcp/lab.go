@@ -29,6 +29,7 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	sameNAT := fs.Bool("same-nat", true, "add a row of cells with both peers behind one NAT of each profile")
 	prime := fs.Int("prime-ttl", 0, "pass --prime-ttl N to every connect (low-TTL SYN priming)")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
+	logDir := fs.String("log-dir", "", "write both sides' stderr of failed trials here (set ICETCP_LOG=debug for agent logs)")
 	list := fs.Bool("list", false, "list the NAT profiles and exit")
 	cleanup := fs.Bool("cleanup", false, "remove namespaces and devices left by earlier runs and exit")
 	if err := fs.Parse(args); err != nil {
@@ -77,7 +78,7 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	mc := natlab.MatrixConfig{
-		Binary: bin, Profiles: names, Cells: cells, Trials: *trials, Timeout: *timeout,
+		Binary: bin, Profiles: names, Cells: cells, Trials: *trials, Timeout: *timeout, LogDir: *logDir,
 		Delay: delayline.LinkConfig{Delay: *delay, Jitter: *jitter, Loss: *loss},
 		OnResult: func(tr natlab.TrialResult) {
 			status := "ok"

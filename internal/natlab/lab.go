@@ -80,6 +80,9 @@ type Lab struct {
 	line *delayline.Line
 	nss  []string // namespaces created, in creation order
 
+	closeOnce sync.Once
+	closeErr  error
+
 	// mu guards the fields below.
 	mu      sync.Mutex
 	cmds    []*exec.Cmd
@@ -115,11 +118,15 @@ func (l *Lab) Stats() delayline.Stats {
 // TUN devices). It is idempotent and safe to call from a signal handler
 // goroutine.
 func (l *Lab) Close() error {
+	// A second caller (the signal handler while a deferred Close runs)
+	// waits for the first to finish: it must not re-raise the signal and
+	// end the process halfway through the cleanup.
+	l.closeOnce.Do(func() { l.closeErr = l.close() })
+	return l.closeErr
+}
+
+func (l *Lab) close() error {
 	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return nil
-	}
 	l.closed = true
 	cmds := l.cmds
 	l.cmds = nil

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +40,8 @@ type MatrixConfig struct {
 	Cells []Cell
 	// ConnectArgs are extra flags for every `icetcp connect`.
 	ConnectArgs []string
+	// LogDir, when set, receives both sides' stderr of every failed trial.
+	LogDir string
 }
 
 // Cell is one combination of the matrix.
@@ -99,8 +103,10 @@ func runCell(ctx context.Context, mc MatrixConfig, c Cell) (CellResult, error) {
 	if err != nil {
 		return CellResult{}, fmt.Errorf("natlab: matrix cell %s×%s: %w", a, b, err)
 	}
-	stop := lab.CloseOnSignal()
-	defer func() { stop(); lab.Close() }()
+	// No CloseOnSignal here: callers cancel ctx on SIGINT/SIGTERM (the CLI
+	// does), and this deferred Close then finishes before RunMatrix
+	// returns; re-raising the signal would end the process mid-cleanup.
+	defer lab.Close()
 
 	serve, err := lab.startServe(ctx, mc.Binary)
 	if err != nil {
@@ -230,6 +236,12 @@ func (l *Lab) runTrial(ctx context.Context, mc MatrixConfig, trial int) TrialRes
 	wg.Wait()
 	tr := evaluateTrial(sides)
 	tr.Trial, tr.Room = trial, room
+	if !tr.OK && mc.LogDir != "" {
+		for i, name := range []string{"A", "B"} {
+			path := filepath.Join(mc.LogDir, fmt.Sprintf("%s-%s-%d.log", room, name, trial))
+			_ = os.WriteFile(path, []byte(sides[i].stderr.String()), 0o644)
+		}
+	}
 	return tr
 }
 
@@ -247,7 +259,7 @@ func evaluateTrial(s [2]side) TrialResult {
 				}
 			case "failed":
 				if tr.Reason == "" {
-					tr.Reason = "failed: " + shorten(e.Reason)
+					tr.Reason = names[i] + " failed: " + shorten(e.Reason)
 				}
 			}
 		}
