@@ -67,9 +67,14 @@ func TestSimultaneousOpenOnly(t *testing.T) {
 // §4.2), so both active->passive pairs have min(G,D) = the passive
 // priority, which beats S-O (2) pairs; of the two, the one where G (the
 // controlling side's candidate) is the active one gets the +1 of RFC 8445
-// §6.1.2.3's G>D term. It is checked first and nominated at once.
+// §6.1.2.3's G>D term. With a nomination wait it is the one nominated.
 func TestAllTypesPriorityWinner(t *testing.T) {
-	x, y := mustConnect(t, baseConfig(RoleControlling), baseConfig(RoleControlled))
+	// An explicit wait lets every higher-priority pair finish its check
+	// before nomination; the adaptive default nominates the first valid
+	// direct pair, whichever finishes first on a loaded machine.
+	ctl := baseConfig(RoleControlling)
+	ctl.NominationWait = 2 * time.Second
+	x, y := mustConnect(t, ctl, baseConfig(RoleControlled))
 	if x.Local().TCPType != candidate.Active || x.Remote().TCPType != candidate.Passive {
 		t.Fatalf("controlling agent selected %v -> %v, want its active -> the peer's passive", x.Local(), x.Remote())
 	}

@@ -187,9 +187,14 @@ func (a *Agent) request(p *pair, remotePwd string, id [stun.TransactionIDSize]by
 }
 
 // writeAsync sends m without blocking the loop behind application writes.
+// After our CloseWrite nothing is sent (the peer's consent checks that
+// were already in flight go unanswered; it stops checking on our FIN).
 func (a *Agent) writeAsync(pc *pconn, m *stun.Message) {
+	if pc.writeClosed.Load() {
+		return
+	}
 	a.goTracked(func() {
-		if err := pc.writeSTUN(m); err != nil {
+		if err := pc.writeSTUN(m); err != nil && !pc.writeClosed.Load() {
 			pc.close(err)
 		}
 	})

@@ -116,6 +116,7 @@ func (c *Conn) CloseWrite() error {
 	if !ok {
 		return fmt.Errorf("agent: close write: %w", errors.ErrUnsupported)
 	}
+	c.pc.writeClosed.Store(true)
 	c.a.post(func() { c.a.consentOff = true })
 	if err := tc.CloseWrite(); err != nil {
 		return fmt.Errorf("agent: close write: %w", err)

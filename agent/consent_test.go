@@ -136,3 +136,40 @@ func TestConsentExpires(t *testing.T) {
 	ctx := context.Background()
 	_ = ctx
 }
+
+// After one side's CloseWrite the other keeps sending for longer than the
+// consent interval: consent checks already in flight towards the
+// half-closed side must neither break its connection nor the peer's.
+func TestHalfCloseOutlivesConsent(t *testing.T) {
+	fast := func(c Config) Config {
+		c.ConsentInterval, c.ConsentTimeout = 50*time.Millisecond, 2*time.Second
+		return c
+	}
+	x, y := mustConnect(t, fast(baseConfig(RoleControlling)), fast(baseConfig(RoleControlled)))
+	if _, err := x.Write([]byte("bye")); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(y)
+	if err != nil || string(got) != "bye" {
+		t.Fatalf("y read %q, %v", got, err)
+	}
+	// y keeps talking for many consent intervals
+	sent := 0
+	for end := time.Now().Add(time.Second); time.Now().Before(end); {
+		n, err := y.Write(make([]byte, 1024))
+		if err != nil {
+			t.Fatalf("y write after x's half-close: %v", err)
+		}
+		sent += n
+		time.Sleep(10 * time.Millisecond)
+	}
+	y.CloseWrite()
+	x.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := io.Copy(io.Discard, x)
+	if err != nil || int(n) != sent {
+		t.Fatalf("x read %d of %d: %v", n, sent, err)
+	}
+}

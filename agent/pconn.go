@@ -42,6 +42,7 @@ type pconn struct {
 	opened  time.Time
 
 	authenticated atomic.Bool
+	writeClosed   atomic.Bool  // CloseWrite was called: no STUN may be written any more
 	inbox         chan *[]byte // application frames; closed by the reader when it exits
 	done          chan struct{}
 	closeOnce     sync.Once

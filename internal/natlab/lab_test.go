@@ -132,9 +132,11 @@ func TestSimultaneousOpen(t *testing.T) {
 		{a: "preserve-rst", b: "preserve-rst", want: true},
 		{a: "preserve-rst", vsServer: true, want: true},
 		{a: "no-simopen", b: "no-simopen", want: false},
-		// One-sided no-simopen cannot stop it: the far side answers the
-		// SYN that did get through with a SYN-ACK, which is not dropped.
-		{a: "no-simopen", vsServer: true, want: true},
+		// One-sided no-simopen does not reliably stop it (the far side
+		// answers the SYN that got through with a SYN-ACK), but with these
+		// unsynchronised retry loops whether a SYN gets through is timing:
+		// it failed once in CI. The agent-level TestLabNoSimopenOneSided in
+		// cmd/icetcp asserts it with synchronised starts.
 	} {
 		name := tc.a + "/" + tc.b
 		if tc.vsServer {

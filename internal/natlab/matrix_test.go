@@ -75,7 +75,7 @@ func TestEvaluateTrial(t *testing.T) {
 		{"success", canned(t, selA, "aa", "bb", nil), canned(t, selB, "bb", "aa", nil), true, ""},
 		{"short payload", canned(t, selA, "aa", "b", nil), canned(t, selB, "bb", "aa", nil), false, "payload B→A corrupted or short"},
 		{"failed event", canned(t, `{"event":"failed","reason":"no candidate pairs succeeded"}`, "aa", "", exit1),
-			canned(t, "", "bb", "", exit1), false, "failed: no candidate pairs succeeded"},
+			canned(t, "", "bb", "", exit1), false, "A failed: no candidate pairs succeeded"},
 		{"no selected", canned(t, selA, "aa", "", nil), canned(t, "panic: boom\n", "bb", "", exit1), false, "no selected event from B (exit status 1)"},
 		{"exit error", canned(t, selA, "aa", "bb", nil), canned(t, selB, "bb", "aa", exit1), false, "B: exit status 1"},
 	} {
