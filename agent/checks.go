@@ -190,11 +190,12 @@ func (a *Agent) request(p *pair, remotePwd string, id [stun.TransactionIDSize]by
 // After our CloseWrite nothing is sent (the peer's consent checks that
 // were already in flight go unanswered; it stops checking on our FIN).
 func (a *Agent) writeAsync(pc *pconn, m *stun.Message) {
-	if pc.writeClosed.Load() {
+	if !pc.startSTUNWrite() {
 		return
 	}
 	a.goTracked(func() {
-		if err := pc.writeSTUN(m); err != nil && !pc.writeClosed.Load() {
+		defer pc.endSTUNWrite()
+		if err := pc.writeSTUN(m); err != nil {
 			pc.close(err)
 		}
 	})

@@ -112,13 +112,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 func (c *Conn) CloseWrite() error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	tc, ok := c.pc.c.(interface{ CloseWrite() error })
-	if !ok {
-		return fmt.Errorf("agent: close write: %w", errors.ErrUnsupported)
-	}
-	c.pc.writeClosed.Store(true)
 	c.a.post(func() { c.a.consentOff = true })
-	if err := tc.CloseWrite(); err != nil {
+	if err := c.pc.closeWrite(); err != nil {
 		return fmt.Errorf("agent: close write: %w", err)
 	}
 	return nil

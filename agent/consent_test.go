@@ -173,3 +173,43 @@ func TestHalfCloseOutlivesConsent(t *testing.T) {
 		t.Fatalf("x read %d of %d: %v", n, sent, err)
 	}
 }
+
+// The controlled side selects on USE-CANDIDATE and answers it on a
+// goroutine of its own; an application that writes and half-closes at once
+// must not let its FIN overtake that answer, or the controlling side never
+// completes its nomination.
+func TestCloseWriteRightAfterSelection(t *testing.T) {
+	for i := range 30 {
+		chA, chB := signalingtest.Pair()
+		a, _ := New(activeOnly(baseConfig(RoleControlling)))
+		b, _ := New(passiveOnly(baseConfig(RoleControlled)))
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		done := make(chan error, 1)
+		go func() {
+			c, err := b.Connect(ctx, chB)
+			if err == nil {
+				_, err = c.Write([]byte{byte(i)})
+				if err == nil {
+					err = c.CloseWrite()
+				}
+			}
+			done <- err
+		}()
+		x, err := a.Connect(ctx, chA)
+		if err != nil {
+			t.Fatalf("round %d: controlling side: %v", i, err)
+		}
+		got, err := io.ReadAll(x)
+		if err != nil || len(got) != 1 || got[0] != byte(i) {
+			t.Fatalf("round %d: read %v, %v", i, got, err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("round %d: controlled side: %v", i, err)
+		}
+		cancel()
+		a.Close()
+		b.Close()
+		chA.Close()
+		chB.Close()
+	}
+}

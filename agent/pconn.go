@@ -42,7 +42,10 @@ type pconn struct {
 	opened  time.Time
 
 	authenticated atomic.Bool
-	writeClosed   atomic.Bool  // CloseWrite was called: no STUN may be written any more
+	writeMu       sync.Mutex // guards writeClosed and stunPending
+	writeCond     *sync.Cond
+	writeClosed   bool         // CloseWrite was called: no STUN may be written any more
+	stunPending   int          // async STUN writes queued; CloseWrite waits for them
 	inbox         chan *[]byte // application frames; closed by the reader when it exits
 	done          chan struct{}
 	closeOnce     sync.Once
@@ -65,11 +68,48 @@ func newPConn(id uint64, c net.Conn, fr *framing.Reader, inbound bool, local can
 		remote = ta.AddrPort()
 		remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
 	}
-	return &pconn{
+	pc := &pconn{
 		id: id, c: c, fr: fr, fw: framing.NewWriter(c), inbound: inbound, local: local,
 		remote: remote, opened: time.Now(),
 		inbox: make(chan *[]byte, inboxFrames), done: make(chan struct{}),
 	}
+	pc.writeCond = sync.NewCond(&pc.writeMu)
+	return pc
+}
+
+// startSTUNWrite reserves an asynchronous STUN write; false once the
+// sending side is closed.
+func (pc *pconn) startSTUNWrite() bool {
+	pc.writeMu.Lock()
+	defer pc.writeMu.Unlock()
+	if pc.writeClosed {
+		return false
+	}
+	pc.stunPending++
+	return true
+}
+
+func (pc *pconn) endSTUNWrite() {
+	pc.writeMu.Lock()
+	defer pc.writeMu.Unlock()
+	pc.stunPending--
+	pc.writeCond.Broadcast()
+}
+
+// closeWrite waits for queued STUN writes (a nomination response must not
+// be overtaken by our FIN), then shuts down the sending side.
+func (pc *pconn) closeWrite() error {
+	pc.writeMu.Lock()
+	pc.writeClosed = true
+	for pc.stunPending > 0 {
+		pc.writeCond.Wait()
+	}
+	pc.writeMu.Unlock()
+	tc, ok := pc.c.(interface{ CloseWrite() error })
+	if !ok {
+		return errors.ErrUnsupported
+	}
+	return tc.CloseWrite()
 }
 
 // close closes the connection once and records why.
