@@ -115,8 +115,6 @@ func TestWrongPasswordFailsUnauthenticated(t *testing.T) {
 func TestUnauthenticatedConnectionCarriesNoData(t *testing.T) {
 	chA, chB := signalingtest.Pair()
 	attacked := make(chan struct{})
-	spy := tamper{chB, func(m *signaling.Message) {}}
-	_ = spy
 	b, err := New(passiveOnly(baseConfig(RoleControlled)))
 	if err != nil {
 		t.Fatal(err)
@@ -142,12 +140,7 @@ func TestUnauthenticatedConnectionCarriesNoData(t *testing.T) {
 	}}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	type res struct {
-		c   *Conn
-		err error
-	}
-	rb := make(chan res, 1)
-	go func() { c, err := b.Connect(ctx, chB); rb <- res{c, err} }()
+	rb := connectLater(ctx, b, chB)
 	x, err := a.Connect(ctx, watch)
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +152,7 @@ func TestUnauthenticatedConnectionCarriesNoData(t *testing.T) {
 	}
 	defer chA.Close()
 	defer chB.Close()
-	exchange(t, x, y.c, 256<<10) // any attacker byte would break the hash
+	exchange(t, x, y.conn, 256<<10) // any attacker byte would break the hash
 }
 
 func TestPeerVanishesMidCheck(t *testing.T) {
@@ -305,12 +298,7 @@ func TestDataRightAfterNomination(t *testing.T) {
 	defer b.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	type res struct {
-		c   *Conn
-		err error
-	}
-	rb := make(chan res, 1)
-	go func() { c, err := b.Connect(ctx, chB); rb <- res{c, err} }()
+	rb := connectLater(ctx, b, chB)
 	x, err := a.Connect(ctx, chA)
 	if err != nil {
 		t.Fatal(err)
@@ -322,7 +310,7 @@ func TestDataRightAfterNomination(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("controlled side: %v", r.err)
 	}
-	if got, err := io.CopyN(io.Discard, r.c, n); err != nil || got != n {
+	if got, err := io.CopyN(io.Discard, r.conn, n); err != nil || got != n {
 		t.Fatalf("read %d of %d: %v", got, n, err)
 	}
 	if err := <-wrote; err != nil {

@@ -47,7 +47,6 @@ type pair struct {
 	tx            *transaction
 	nominated     bool
 	triggered     bool // queued as a triggered check
-	succeededAt   time.Time
 	rtt           time.Duration
 	err           error
 }

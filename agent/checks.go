@@ -17,7 +17,6 @@ import (
 var (
 	errCheckTimeout = errors.New("agent: no response to the check in time")
 	errConnLost     = errors.New("agent: connection lost during the check")
-	errRoleConflict = errors.New("agent: role conflict")
 )
 
 // tick does all work that is due at now and returns when it wants to run
@@ -285,7 +284,6 @@ func (a *Agent) onResponse(pc *pconn, m *stun.Message) {
 	p.rtt = now.Sub(tx.sent)
 	if p.state != stateSucceeded {
 		p.state = stateSucceeded
-		p.succeededAt = now
 		if a.firstValid.IsZero() {
 			a.firstValid = now
 		}

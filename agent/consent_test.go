@@ -133,8 +133,6 @@ func TestConsentExpires(t *testing.T) {
 			t.Fatalf("state %v after consent loss", st)
 		}
 	}
-	ctx := context.Background()
-	_ = ctx
 }
 
 // After one side's CloseWrite the other keeps sending for longer than the

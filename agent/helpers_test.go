@@ -95,7 +95,6 @@ func exchange(t *testing.T, x, y io.ReadWriteCloser, n int) {
 	rand.Read(dx)
 	rand.Read(dy)
 	sent := make(chan error, 2)
-	got := make(chan res, 2)
 	go send(x, dx, sent)
 	go send(y, dy, sent)
 	gotX, gotY := make(chan res, 1), make(chan res, 1)
@@ -106,7 +105,6 @@ func exchange(t *testing.T, x, y io.ReadWriteCloser, n int) {
 			t.Fatalf("send: %v", err)
 		}
 	}
-	_ = got
 	rx, ry := <-gotX, <-gotY
 	if rx.err != nil || ry.err != nil {
 		t.Fatalf("receive: %v / %v", rx.err, ry.err)
@@ -117,6 +115,13 @@ func exchange(t *testing.T, x, y io.ReadWriteCloser, n int) {
 	if ry.sum != sha256.Sum256(dx) {
 		t.Fatal("B received different bytes than A sent")
 	}
+}
+
+// connectLater runs Connect on a goroutine and delivers its result.
+func connectLater(ctx context.Context, a *Agent, ch signaling.Channel) <-chan connectResult {
+	r := make(chan connectResult, 1)
+	go func() { c, err := a.Connect(ctx, ch); r <- connectResult{c, err} }()
+	return r
 }
 
 // tamper wraps a channel and rewrites messages it receives.

@@ -70,12 +70,7 @@ func oneMuxSession(ctx context.Context, mux *Mux, i int) error {
 	chS, chC := signalingtest.Pair()
 	defer chS.Close()
 	defer chC.Close()
-	type res struct {
-		c   *Conn
-		err error
-	}
-	rs := make(chan res, 1)
-	go func() { c, err := srv.Connect(ctx, chS); rs <- res{c, err} }()
+	rs := connectLater(ctx, srv, chS)
 	cc, err := cli.Connect(ctx, chC)
 	if err != nil {
 		return fmt.Errorf("session %d client: %w", i, err)
@@ -84,12 +79,12 @@ func oneMuxSession(ctx context.Context, mux *Mux, i int) error {
 	if r.err != nil {
 		return fmt.Errorf("session %d server: %w", i, r.err)
 	}
-	if r.c.Local().Addr != mux.Addr() || addrPortOf(r.c.LocalAddr()) != mux.Addr() {
-		return fmt.Errorf("session %d: server side is on %v, not the shared port %v", i, r.c.LocalAddr(), mux.Addr())
+	if r.conn.Local().Addr != mux.Addr() || addrPortOf(r.conn.LocalAddr()) != mux.Addr() {
+		return fmt.Errorf("session %d: server side is on %v, not the shared port %v", i, r.conn.LocalAddr(), mux.Addr())
 	}
 	// an echo round trip proves each session reached its own agent
 	msg := []byte(fmt.Sprintf("session %d says hello", i))
-	go func() { io.Copy(r.c, io.LimitReader(r.c, int64(len(msg)))) }()
+	go func() { io.Copy(r.conn, io.LimitReader(r.conn, int64(len(msg)))) }()
 	if _, err := cc.Write(msg); err != nil {
 		return err
 	}

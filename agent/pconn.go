@@ -39,7 +39,6 @@ type pconn struct {
 	inbound bool
 	local   candidate.Candidate // the local candidate whose socket this is
 	remote  netip.AddrPort
-	opened  time.Time
 
 	authenticated atomic.Bool
 	writeMu       sync.Mutex // guards writeClosed and stunPending
@@ -70,8 +69,8 @@ func newPConn(id uint64, c net.Conn, fr *framing.Reader, inbound bool, local can
 	}
 	pc := &pconn{
 		id: id, c: c, fr: fr, fw: framing.NewWriter(c), inbound: inbound, local: local,
-		remote: remote, opened: time.Now(),
-		inbox: make(chan *[]byte, inboxFrames), done: make(chan struct{}),
+		remote: remote,
+		inbox:  make(chan *[]byte, inboxFrames), done: make(chan struct{}),
 	}
 	pc.writeCond = sync.NewCond(&pc.writeMu)
 	return pc
