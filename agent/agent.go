@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,63 +23,67 @@ import (
 // the selected connection. Create it with New and call Connect.
 type Agent struct {
 	cfg        Config
+	net        Network
 	log        logging.LeveledLogger
 	localUfrag string
 	localPwd   string
 	tiebreaker uint64
 	events     *eventQueue
 
-	inbox     chan func() // closures run by the loop; the only way into loop state
+	// ctx ends when the agent shuts down; every I/O goroutine it starts
+	// derives from it, so shutdown interrupts them.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	inbox     chan func(now time.Time) // run by the loop; the only way into loop state
 	closing   chan struct{}
 	closeOnce sync.Once
 	loopDone  chan struct{}
 	started   atomic.Bool
-	wg        sync.WaitGroup // every goroutine but the event queue's
+	wg        sync.WaitGroup // every goroutine the agent starts, the event queue's too
 	remotePwd atomic.Pointer[string]
 	nextID    atomic.Uint64
-	pending   atomic.Int64 // accepted connections not yet authenticated
 	result    chan connectResult
 	final     atomic.Pointer[Stats] // the last snapshot once the loop ended
 	muxCand   candidate.Candidate   // set by gather before the agent registers with a Mux
+	inbound   *inboundLimit         // pending accepted connections, per source
 
 	// owned by run:
-	state          State
-	controlling    bool
-	roleKnown      bool
-	locals         []candidate.Candidate
-	listeners      []*listener
-	remotes        []candidate.Candidate
-	remoteUfrag    string
-	remoteEOC      bool
-	cl             checklist
-	conns          map[*pconn]struct{}
-	selected       *pair
-	conn           *Conn
-	nominating     *pair
+	state        State
+	controlling  bool
+	roleKnown    bool
+	locals       []candidate.Candidate
+	listeners    []*listener
+	remotes      []candidate.Candidate
+	remoteUfrag  string
+	remoteEOC    bool
+	peerFeatures features
+	cl           checklist
+	conns        map[*pconn]struct{}
+	selected     *pair
+	conn         *Conn
+	released     bool      // listeners closed after selection
+	releaseAt    time.Time // when they close at the latest
+	nominating   *pair
+	// nominatedEarly is a pair the controlling peer nominated before its
+	// credentials arrived; it is selected when they do.
+	nominatedEarly *pair
 	firstValid     time.Time
 	lastActivity   time.Time
 	checkStart     time.Time
 	lastCheck      time.Time
-	consentNext    time.Time
-	consentLast    time.Time
-	consentTx      map[[stun.TransactionIDSize]byte]time.Time
-	consentOff     bool // a side half-closed: consent cannot be answered any more
-	peerWriteEnded bool
+	consent        consentState
 	out            *outbox
+	sigCancel      context.CancelFunc // stops the signaling goroutines
 	failErr        error
 	gathering      int  // STUN queries still running
 	eocSent        bool // our end-of-candidates is out
 	lastEOC        time.Time
 	stunConns      []net.Conn
-	punchSent      bool
-	punchSeq       uint32
-	punchPing      time.Time
-	punchAt        time.Time // when S-O checks start; zero until synchronised
-	punchRTT       time.Duration
-	punched        bool // the synchronised S-O checks have started
-
-	stunDone chan struct{} // closed when kept-open STUN connections may go
-	stunOnce sync.Once
+	stunStop       chan struct{} // closed by stopSTUN: keepalive goroutines return
+	stunStopped    bool
+	punch          punchState
+	pongs          int // pings answered; bounded so a peer cannot flood our outbox
 }
 
 type connectResult struct {
@@ -100,15 +103,21 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{
 		cfg:      cfg,
+		net:      cfg.Network,
 		log:      cfg.LoggerFactory.NewLogger("icetcp-agent"),
-		events:   &eventQueue{fn: cfg.OnEvent},
-		inbox:    make(chan func(), 64),
+		inbox:    make(chan func(time.Time), 64),
 		closing:  make(chan struct{}),
 		loopDone: make(chan struct{}),
 		result:   make(chan connectResult, 1),
 		conns:    map[*pconn]struct{}{},
-		stunDone: make(chan struct{}),
+		inbound:  newInboundLimit(maxPendingInbound, maxPendingPerSource),
+		stunStop: make(chan struct{}),
 	}
+	if a.net == nil {
+		a.net = hostNetwork{}
+	}
+	a.events = &eventQueue{fn: cfg.OnEvent, wg: &a.wg, log: a.log}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
 	if a.localUfrag, err = randomICEString(cfg.Rand, 8); err != nil {
 		return nil, err
 	}
@@ -133,38 +142,52 @@ func New(cfg Config) (*Agent, error) {
 func (a *Agent) Credentials() (ufrag, pwd string) { return a.localUfrag, a.localPwd }
 
 // Connect gathers candidates, exchanges them with the peer over ch, runs
-// the checks and returns the selected connection. It may be called once.
-// Cancelling ctx before a pair is selected closes the agent. The agent does
-// not close ch; it stops using it when Connect returns an error or the
-// agent closes.
+// the checks and returns the selected connection. It may be called once,
+// and not after Close. Cancelling ctx before a pair is selected closes the
+// agent. The agent does not close ch; it stops using it when a pair is
+// selected, when Connect returns an error, or when the agent closes.
 func (a *Agent) Connect(ctx context.Context, ch signaling.Channel) (*Conn, error) {
+	if ch == nil {
+		return nil, errors.New("agent: Connect: nil signaling channel")
+	}
+	select {
+	case <-a.closing:
+		return nil, ErrClosed
+	default:
+	}
 	if !a.started.CompareAndSwap(false, true) {
 		return nil, ErrAlreadyStarted
 	}
-	if ch == nil {
-		close(a.loopDone)
-		return nil, errors.New("agent: Connect: nil signaling channel")
-	}
-	a.setState(StateGathering)
+	now := time.Now()
+	a.setState(StateGathering, now)
 	if err := a.gather(); err != nil {
 		a.closeListeners()
+		a.cancel()
+		a.setState(StateFailed, now)
 		close(a.loopDone)
-		a.setState(StateFailed)
 		return nil, err
 	}
-	sigCtx, cancelSig := context.WithCancel(context.Background())
+	// Register with the Mux before the loop exists: the loop's shutdown
+	// unregisters, so a registration can never outlive the agent.
+	if a.cfg.Mux != nil && !a.cfg.DisablePassive {
+		a.cfg.Mux.register(a.localUfrag, a)
+	}
+	sigCtx, cancelSig := context.WithCancel(a.ctx)
+	a.sigCancel = cancelSig
 	a.out = newOutbox(ch, a.log)
-	a.goTracked(func() { a.out.run(sigCtx) })
+	// The outbox outlives the receiving side: what it already queued
+	// (our credentials) must reach a peer that was faster than them.
+	a.goTracked(func() { a.out.run(a.ctx) })
 	a.goTracked(func() { a.recvLoop(sigCtx, ch) })
 	a.out.send(signaling.Message{Type: signaling.TypeCredentials, Ufrag: a.localUfrag, Pwd: a.localPwd,
-		Tiebreaker: a.tiebreaker, Role: roleWord(a.cfg.Role)})
+		Tiebreaker: a.tiebreaker, Role: roleWord(a.cfg.Role), Features: a.localFeatures().list()})
 	for _, c := range a.locals {
 		a.out.send(signaling.Message{Type: signaling.TypeCandidate, Candidate: c.Marshal()})
 	}
 	a.gathering = a.startSrflx()
-	a.goTracked(func() { defer cancelSig(); a.run() })
 	a.startAccepting()
-	a.post(a.maybeEndOfCandidates)
+	a.goTracked(a.run)
+	a.post(func(now time.Time) { a.maybeEndOfCandidates(now) })
 
 	select {
 	case r := <-a.result:
@@ -175,15 +198,6 @@ func (a *Agent) Connect(ctx context.Context, ch signaling.Channel) (*Conn, error
 	}
 }
 
-// byeReason fits err into the signaling schema's reason field.
-func byeReason(err error) string {
-	r := err.Error()
-	if len(r) > 200 {
-		r = r[:200]
-	}
-	return strings.ToValidUTF8(r, "?")
-}
-
 func roleWord(r Role) string {
 	if r == RoleAuto {
 		return ""
@@ -192,12 +206,13 @@ func roleWord(r Role) string {
 }
 
 // Close stops the agent: every socket it opened is closed (the selected
-// connection too) and every goroutine it started has returned when Close
-// returns. It is safe to call more than once and from any goroutine except
-// an OnEvent callback.
+// connection too) and every goroutine it started, the one delivering
+// events included, has returned when Close returns. It is safe to call more
+// than once and from any goroutine except an OnEvent callback.
 func (a *Agent) Close() error {
 	a.closeOnce.Do(func() { close(a.closing) })
 	if !a.started.Load() {
+		a.cancel()
 		return nil
 	}
 	<-a.loopDone
@@ -208,7 +223,7 @@ func (a *Agent) Close() error {
 // Stats returns a snapshot of candidates and pairs.
 func (a *Agent) Stats() Stats {
 	reply := make(chan Stats, 1)
-	if a.started.Load() && a.post(func() { reply <- a.snapshot() }) {
+	if a.started.Load() && a.post(func(time.Time) { reply <- a.snapshot() }) {
 		select {
 		case s := <-reply:
 			return s
@@ -222,7 +237,7 @@ func (a *Agent) Stats() Stats {
 }
 
 // post runs f on the agent loop; false if the loop has ended.
-func (a *Agent) post(f func()) bool {
+func (a *Agent) post(f func(now time.Time)) bool {
 	select {
 	case a.inbox <- f:
 		return true
@@ -239,47 +254,53 @@ func (a *Agent) goTracked(f func()) {
 	}()
 }
 
-// run is the agent loop: it owns every field marked "owned by run".
+// run is the agent loop: it owns every field marked "owned by run". Each
+// event is handled with the time it was taken from the channel, so the
+// logic below never reads the clock itself.
 func (a *Agent) run() {
 	defer close(a.loopDone)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	a.lastActivity = time.Now()
+	now := time.Now()
+	a.lastActivity = now
 	for {
-		next := a.tick(time.Now())
+		next := a.tick(now)
 		if a.state == StateFailed || a.state == StateClosed {
-			a.shutdown()
+			a.shutdown(now)
 			return
 		}
-		timer.Reset(time.Until(next))
+		timer.Reset(next.Sub(now))
 		select {
 		case f := <-a.inbox:
-			f()
+			now = time.Now()
+			f(now)
 		case <-timer.C:
+			now = time.Now()
 		case <-a.closing:
-			a.fail(StateClosed, ErrClosed)
+			now = time.Now()
+			a.fail(StateClosed, ErrClosed, now)
 		}
 	}
 }
 
 // setState records and announces a state change.
-func (a *Agent) setState(s State) {
+func (a *Agent) setState(s State, now time.Time) {
 	a.state = s
 	var err error
 	if s == StateFailed {
 		err = a.failErr
 	}
-	a.events.emit(Event{Type: EventState, Time: time.Now(), State: s, Err: err})
+	a.events.emit(Event{Type: EventState, Time: now, State: s, Err: err})
 }
 
-func (a *Agent) warn(err error) {
+func (a *Agent) warn(err error, now time.Time) {
 	a.log.Warnf("%v", err)
-	a.events.emit(Event{Type: EventWarning, Time: time.Now(), Err: err})
+	a.events.emit(Event{Type: EventWarning, Time: now, Err: err})
 }
 
 // fail ends the agent with state s (Failed or Closed). Before selection it
 // answers Connect; after selection the Conn reports err.
-func (a *Agent) fail(s State, err error) {
+func (a *Agent) fail(s State, err error, now time.Time) {
 	if a.state == StateFailed || a.state == StateClosed {
 		return
 	}
@@ -291,12 +312,13 @@ func (a *Agent) fail(s State, err error) {
 	case a.result <- connectResult{err: err}:
 	default:
 	}
-	a.setState(s)
+	a.setState(s, now)
 }
 
 // shutdown closes everything the agent opened; it runs on the loop as its
 // last act.
-func (a *Agent) shutdown() {
+func (a *Agent) shutdown(now time.Time) {
+	a.cancel() // interrupts dials, punches and STUN queries in flight
 	for _, p := range a.cl.pairs {
 		if p.cancel != nil {
 			p.cancel()
@@ -327,120 +349,6 @@ func (a *Agent) role() Role {
 	default:
 		return RoleControlled
 	}
-}
-
-// recvLoop feeds signaling messages to the loop.
-func (a *Agent) recvLoop(ctx context.Context, ch signaling.Channel) {
-	for {
-		m, err := ch.Recv(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				a.post(func() { a.onSignalError(err) })
-			}
-			return
-		}
-		if !a.post(func() { a.onSignal(m) }) {
-			return
-		}
-	}
-}
-
-func (a *Agent) onSignalError(err error) {
-	if a.selected != nil {
-		return // the signaling channel is not needed any more
-	}
-	if a.remoteUfrag == "" {
-		a.fail(StateFailed, &FailedError{Reason: "signaling ended before the peer's credentials arrived: " + err.Error(), Err: err})
-		return
-	}
-	a.warn(fmt.Errorf("agent: signaling: %w (checks go on)", err))
-}
-
-func (a *Agent) onSignal(m signaling.Message) {
-	switch m.Type {
-	case signaling.TypeCredentials:
-		a.onCredentials(m)
-	case signaling.TypeCandidate:
-		c, err := candidate.Parse(m.Candidate)
-		if err != nil {
-			if !errors.Is(err, candidate.ErrUnsupportedTransport) {
-				a.warn(fmt.Errorf("agent: remote candidate %q: %w", m.Candidate, err))
-			}
-			return
-		}
-		a.addRemote(c)
-	case signaling.TypeEndOfCandidates:
-		if !a.remoteEOC {
-			a.remoteEOC, a.lastEOC = true, time.Now()
-			a.maybeStartPunchSync(a.lastEOC)
-		}
-	case signaling.TypeBye, signaling.TypePeerLeft:
-		a.onPeerGone(m)
-	case signaling.TypePunch:
-		a.onPunch(m.Punch, time.Now())
-	}
-}
-
-// onPeerGone handles the peer's bye (it gave up or closed) and the
-// rendezvous' peer-left. A peer that selected a pair first may leave
-// signaling while our side still finishes its checks over TCP, so peer-left
-// is fatal only when no connection to the peer is alive.
-func (a *Agent) onPeerGone(m signaling.Message) {
-	if a.selected != nil {
-		return
-	}
-	a.remoteEOC = true // nothing more will come
-	if m.Type == signaling.TypePeerLeft && a.peerConnected() {
-		a.log.Debugf("peer left signaling; finishing over the connections we have")
-		return
-	}
-	reason := "peer left before a pair was selected"
-	if m.Type == signaling.TypeBye {
-		reason = "peer gave up"
-	}
-	if m.Reason != "" {
-		reason += ": " + m.Reason
-	}
-	a.fail(StateFailed, &FailedError{Reason: reason, Err: ErrPeerLeft, Checks: a.cl.failures()})
-}
-
-// peerConnected reports an authenticated connection to the peer.
-func (a *Agent) peerConnected() bool {
-	for pc := range a.conns {
-		if pc.authenticated.Load() && !pc.closed() {
-			return true
-		}
-	}
-	return false
-}
-
-func (a *Agent) onCredentials(m signaling.Message) {
-	if a.remoteUfrag != "" {
-		if m.Ufrag != a.remoteUfrag {
-			a.warn(fmt.Errorf("agent: peer sent new credentials (ICE restart is not supported); ignored"))
-		}
-		return
-	}
-	a.remoteUfrag = m.Ufrag
-	pwd := m.Pwd
-	a.remotePwd.Store(&pwd)
-	if !a.roleKnown {
-		switch m.Role {
-		case "controlling":
-			a.controlling = false
-		case "controlled":
-			a.controlling = true
-		default:
-			a.controlling = a.tiebreaker > m.Tiebreaker
-		}
-		a.roleKnown = true
-		a.cl.reprioritize(a.controlling)
-	}
-	a.lastActivity = time.Now()
-	a.checkStart = a.lastActivity
-	a.setState(StateChecking)
-	a.startPunchPing(a.checkStart)
-	a.maybeStartPunchSync(a.checkStart)
 }
 
 // randomICEString draws n characters of the ICE alphabet (RFC 8445 §5.3).

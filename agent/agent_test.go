@@ -74,6 +74,7 @@ func TestAllTypesPriorityWinner(t *testing.T) {
 	// direct pair, whichever finishes first on a loaded machine.
 	ctl := baseConfig(RoleControlling)
 	ctl.NominationWait = 2 * time.Second
+	ctl.StandardOnly = true // no nomination with the first check
 	x, y := mustConnect(t, ctl, baseConfig(RoleControlled))
 	if x.Local().TCPType != candidate.Active || x.Remote().TCPType != candidate.Passive {
 		t.Fatalf("controlling agent selected %v -> %v, want its active -> the peer's passive", x.Local(), x.Remote())
@@ -237,12 +238,12 @@ func TestMalformedRemoteCandidateIsAWarning(t *testing.T) {
 		}
 	}
 	chA, chB := signalingtest.Pair()
-	inject := tamper{chA, func(m *signaling.Message) {
-		if m.Type == signaling.TypeEndOfCandidates {
-			m.Type, m.Candidate = signaling.TypeCandidate, "candidate:1 1 TCP notanumber 127.0.0.1 9 typ host tcptype active"
-		}
-	}}
-	x, y, errA, errB := connectPair(t, cfg, baseConfig(RoleControlled), inject, chB)
+	// Sent before B's agent starts, so A reads it before anything else.
+	bad := "candidate:1 1 TCP notanumber 127.0.0.1 9 typ host tcptype active"
+	if err := chB.Send(context.Background(), signaling.Message{Type: signaling.TypeCandidate, Candidate: bad}); err != nil {
+		t.Fatal(err)
+	}
+	x, y, errA, errB := connectPair(t, cfg, baseConfig(RoleControlled), chA, chB)
 	if errA != nil || errB != nil {
 		t.Fatalf("connect: %v / %v", errA, errB)
 	}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"time"
@@ -22,8 +23,13 @@ const (
 	stateFailed
 )
 
+var pairStateNames = [...]string{"frozen", "waiting", "in-progress", "succeeded", "failed"}
+
 func (s pairState) String() string {
-	return [...]string{"frozen", "waiting", "in-progress", "succeeded", "failed"}[s]
+	if int(s) >= len(pairStateNames) {
+		return fmt.Sprintf("pairState(%d)", s)
+	}
+	return pairStateNames[s]
 }
 
 // transaction is an outstanding Binding request.
@@ -170,11 +176,9 @@ func (cl *checklist) trigger(p *pair) {
 	cl.triggered = append(cl.triggered, p)
 }
 
-// next picks the pair whose check starts at this Ta tick: the oldest
-// triggered check, else the highest-priority waiting pair, else the
-// highest-priority frozen pair is unfrozen and picked (RFC 8445 §6.1.4.2).
-// Pairs for which hold returns true are passed over for now.
-func (cl *checklist) next(hold func(*pair) bool) *pair {
+// nextTriggered takes the oldest triggered check that may start now
+// (RFC 8445 §7.3.1.4); pairs for which hold returns true wait.
+func (cl *checklist) nextTriggered(hold func(*pair) bool) *pair {
 	cl.triggered = slices.DeleteFunc(cl.triggered, func(p *pair) bool {
 		if p.state != stateWaiting { // checked or failed meanwhile
 			p.triggered = false
@@ -189,8 +193,16 @@ func (cl *checklist) next(hold func(*pair) bool) *pair {
 			return p
 		}
 	}
+	return nil
+}
+
+// next picks the pair whose ordinary check starts at this Ta tick: the
+// highest-priority waiting pair, else the highest-priority frozen pair is
+// unfrozen and picked (RFC 8445 §6.1.4.2). Pairs for which hold returns
+// true are passed over for now; triggered pairs wait for nextTriggered.
+func (cl *checklist) next(hold func(*pair) bool) *pair {
 	for _, p := range cl.pairs {
-		if p.state == stateWaiting && !hold(p) {
+		if p.state == stateWaiting && !p.triggered && !hold(p) {
 			return p
 		}
 	}

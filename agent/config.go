@@ -83,7 +83,8 @@ type Config struct {
 	PrimeTTL int
 	// NominationWait is how long the controlling agent waits, after a pair
 	// succeeds, for a higher-priority pair still in progress before it
-	// nominates the best valid pair. Zero means adaptive: a direct pair is
+	// nominates the best valid pair (also waiting, when set, for the peer's
+	// end-of-candidates). Zero means adaptive: a direct pair is
 	// nominated at once (what is still pending above it is another direct
 	// path, usually a SYN into a private network or a filtering NAT that
 	// will never answer); a relayed pair waits twice the round trip of its
@@ -110,6 +111,15 @@ type Config struct {
 	// Rand is the source of credentials, tie-breaker and transaction IDs;
 	// nil means crypto/rand.
 	Rand io.Reader
+	// Network opens the sockets; nil means the host's TCP stack. Tests use
+	// an in-memory network.
+	Network Network
+	// StandardOnly turns off the extensions two icetcp agents negotiate
+	// (frames above 8,192 bytes, nomination with the first check, in-band
+	// end of stream): the agent then behaves exactly like a standard ICE-TCP
+	// agent even toward icetcp peers. Zero: extensions are offered, and
+	// used only when the peer offers them too.
+	StandardOnly bool
 }
 
 // withDefaults returns cfg with zero fields filled in, or an error naming

@@ -13,67 +13,128 @@ import (
 	"github.com/icetcp/icetcp/internal/framing"
 )
 
+// compatFrameSize is the largest frame written to a peer that did not say
+// it reads bigger ones: pion/ice v2 reads frames into an 8,192-byte buffer
+// and drops the connection on a larger one, although RFC 4571 allows
+// 65,535.
+const compatFrameSize = 8192
+
+// ErrPacketTooLarge is returned by WritePacket for a packet that does not
+// fit in one frame the peer reads.
+var ErrPacketTooLarge = errors.New("agent: packet larger than the peer's frame size")
+
 // Conn is the selected candidate pair's TCP connection. Application bytes
 // travel in RFC 4571 frames (RFC 6544 §7.1) and share the connection with
 // consent checks. Closing the Conn closes the Agent.
+//
+// Conn is a byte stream (Read, Write) and, for media, a packet connection
+// (ReadPacket, WritePacket: one RTP or RTCP packet per frame). Use one or
+// the other on each side; mixing Read and ReadPacket splits frames.
 type Conn struct {
 	a             *Agent
 	pc            *pconn
 	local, remote candidate.Candidate
 	path          string
 	took          time.Duration // from the peer's credentials to selection
+	maxFrame      int           // largest frame the peer reads
+	eos           bool          // end of stream travels in band (icetcp-eos)
+	validated     chan struct{} // closed when the peer has checked this connection itself
+	finBound      time.Duration // how long CloseWrite waits for that in FIN mode
 
-	readMu  sync.Mutex // serialises Read; guards following
+	readMu  sync.Mutex // serialises reads; guards following
 	pending []byte
 	pendBuf *[]byte
 
-	writeMu sync.Mutex // serialises Write so one Write's frames stay in order
+	writeMu    sync.Mutex // serialises writes so frames stay in order; guards writeEnded
+	writeEnded bool
+	flushOnce  sync.Once // the first write waits for STUN answers queued before it
 
 	rd deadline
 }
 
 var _ net.Conn = (*Conn)(nil)
 
-// Read reads application data. It returns io.EOF after the peer closed its
-// sending side, and an error wrapping ErrConsentExpired when consent was lost.
+// Read reads application data. It returns io.EOF after the peer ended its
+// stream (CloseWrite), an error wrapping ErrPeerVanished when an icetcp
+// peer's connection ended without it (a crash or a kill), and one wrapping
+// ErrConsentExpired when consent was lost.
 func (c *Conn) Read(p []byte) (int, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	if len(p) == 0 {
 		return 0, nil
 	}
-	for len(c.pending) == 0 {
-		if c.pendBuf != nil {
-			framePool.Put(c.pendBuf)
-			c.pendBuf = nil
+	if len(c.pending) == 0 {
+		bp, err := c.next()
+		if err != nil {
+			return 0, err
 		}
-		select {
-		case bp, ok := <-c.pc.inbox:
-			if !ok {
-				return 0, c.readEndErr()
-			}
-			c.pendBuf, c.pending = bp, *bp
-		case <-c.pc.done:
-			return 0, c.closedErr()
-		case <-c.rd.wait():
-			return 0, os.ErrDeadlineExceeded
-		}
+		c.pendBuf, c.pending = bp, *bp
 	}
 	n := copy(p, c.pending)
 	c.pending = c.pending[n:]
+	if len(c.pending) == 0 {
+		putFrame(c.pendBuf)
+		c.pendBuf, c.pending = nil, nil
+	}
 	return n, nil
 }
 
-// readEndErr maps the reader's end: the peer's FIN is io.EOF.
-func (c *Conn) readEndErr() error {
-	err := c.pc.readErr
-	if err == nil || errors.Is(err, io.EOF) {
+// ReadPacket reads one whole frame into p and returns its length. A frame
+// longer than p is discarded and io.ErrShortBuffer returned, as a datagram
+// socket truncates. A frame partly consumed by Read is returned from
+// where Read stopped.
+func (c *Conn) ReadPacket(p []byte) (int, error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	var frame []byte
+	var bp *[]byte
+	if len(c.pending) > 0 {
+		frame, bp = c.pending, c.pendBuf
+		c.pending, c.pendBuf = nil, nil
+	} else {
+		var err error
+		if bp, err = c.next(); err != nil {
+			return 0, err
+		}
+		frame = *bp
+	}
+	defer putFrame(bp)
+	if len(frame) > len(p) {
+		return 0, fmt.Errorf("agent: read packet: %d-byte frame into %d bytes: %w", len(frame), len(p), io.ErrShortBuffer)
+	}
+	return copy(p, frame), nil
+}
+
+// next waits for the next frame; called with readMu held.
+func (c *Conn) next() (*[]byte, error) {
+	for {
+		bp, ended, err := c.pc.q.pop()
+		if bp != nil {
+			return bp, nil
+		}
+		if ended {
+			return nil, c.readEndErr(err)
+		}
+		select {
+		case <-c.pc.q.readable:
+		case <-c.rd.wait():
+			return nil, os.ErrDeadlineExceeded
+		}
+	}
+}
+
+// readEndErr maps the end of the frames: a deliberate end of stream is
+// io.EOF, a close of ours net.ErrClosed.
+func (c *Conn) readEndErr(err error) error {
+	switch {
+	case err == nil:
 		return io.EOF
+	case errors.Is(err, net.ErrClosed) || errors.Is(err, ErrClosed):
+		return net.ErrClosed
+	default:
+		return err
 	}
-	if c.pc.closed() {
-		return c.closedErr()
-	}
-	return fmt.Errorf("agent: read: %w", err)
 }
 
 func (c *Conn) closedErr() error {
@@ -84,43 +145,137 @@ func (c *Conn) closedErr() error {
 	return err
 }
 
-// Write sends p in frames of at most 65535 bytes.
+// Write sends p in frames the peer reads (up to 65,535 bytes to icetcp
+// peers, 8,192 to others).
 func (c *Conn) Write(p []byte) (int, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	if c.pc.closed() {
-		return 0, c.closedErr()
+	if err := c.writable(); err != nil {
+		return 0, err
 	}
 	n := 0
 	for n < len(p) {
-		chunk := p[n:min(len(p), n+framing.MaxFrameSize)]
-		if err := c.pc.fw.WriteFrame(chunk); err != nil {
-			if c.pc.closed() {
-				return n, c.closedErr()
-			}
-			return n, fmt.Errorf("agent: write: %w", err)
+		chunk := p[n:min(len(p), n+c.maxFrame)]
+		if err := c.writeFrame(chunk); err != nil {
+			return n, err
 		}
 		n += len(chunk)
-		c.pc.bytesOut.Add(uint64(len(chunk)))
 	}
 	return n, nil
 }
 
-// CloseWrite shuts down the sending side (TCP FIN): the peer reads io.EOF.
-// Consent checks stop in both directions from then on, since neither side
-// could answer them; TCP itself still reports a vanished peer.
-func (c *Conn) CloseWrite() error {
+// WritePacket sends p as one frame: one RTP or RTCP packet. A packet the
+// peer cannot read in one frame is refused with ErrPacketTooLarge and
+// nothing is sent.
+func (c *Conn) WritePacket(p []byte) error {
+	if len(p) > c.maxFrame {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrPacketTooLarge, len(p), c.maxFrame)
+	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	c.a.post(func() { c.a.consentOff = true })
-	if err := c.pc.closeWrite(); err != nil {
+	if err := c.writable(); err != nil {
+		return err
+	}
+	return c.writeFrame(p)
+}
+
+// MaxPacketSize is the largest packet WritePacket sends: 65,535 bytes
+// toward icetcp peers, 8,192 toward others.
+func (c *Conn) MaxPacketSize() int { return c.maxFrame }
+
+func (c *Conn) writable() error {
+	// The answer to the peer's nomination is queued when the Conn is
+	// handed out: application data must not overtake it, or the peer sees
+	// data before its check was answered and drops the connection.
+	c.flushOnce.Do(c.pc.flushSTUN)
+	if c.pc.closed() {
+		return c.closedErr()
+	}
+	if c.writeEnded {
+		return fmt.Errorf("agent: write after CloseWrite: %w", net.ErrClosed)
+	}
+	return nil
+}
+
+func (c *Conn) writeFrame(p []byte) error {
+	if err := c.pc.fw.WriteFrame(p); err != nil {
+		if c.pc.closed() {
+			return c.closedErr()
+		}
+		return fmt.Errorf("agent: write: %w", err)
+	}
+	c.pc.bytesOut.Add(uint64(len(p)))
+	return nil
+}
+
+// CloseWrite ends our sending side: the peer reads io.EOF after the bytes
+// written before. Toward an icetcp peer the end travels in band and the
+// connection stays open for consent checks both ways, so a frozen or
+// vanished peer is still detected. Toward other agents it is a TCP FIN,
+// sent only once the peer has checked the connection itself (an agent
+// such as libnice takes a FIN on a connection it has not validated as its
+// failure); consent checks then stop, since neither side could answer
+// them.
+func (c *Conn) CloseWrite() error {
+	c.writeMu.Lock()
+	if c.writeEnded {
+		c.writeMu.Unlock()
+		return nil
+	}
+	c.writeEnded = true
+	c.writeMu.Unlock()
+	if c.pc.closed() {
+		return c.closedErr()
+	}
+	if c.eos {
+		if err := c.a.sendEOS(c.pc); err != nil {
+			return err
+		}
+		c.pc.flushSTUN() // written when CloseWrite returns, as a FIN would be
+		if c.pc.closed() {
+			return c.closedErr()
+		}
+		return nil
+	}
+	t := time.NewTimer(c.finBound)
+	select {
+	case <-c.validated:
+	case <-t.C:
+	case <-c.pc.done:
+	}
+	t.Stop()
+	c.a.post(func(time.Time) { c.a.consent.off = true })
+	if err := c.pc.sendFIN(); err != nil {
 		return fmt.Errorf("agent: close write: %w", err)
 	}
 	return nil
 }
 
-// Close closes the connection and its agent.
-func (c *Conn) Close() error { return c.a.Close() }
+// eosFlushTimeout bounds how long Close waits to send our end of stream.
+const eosFlushTimeout = time.Second
+
+// Close closes the connection and its agent. Toward an icetcp peer that
+// has not been told yet, Close first ends the stream in band, so the peer
+// reads io.EOF, not ErrPeerVanished: only a crash looks like a crash.
+func (c *Conn) Close() error {
+	c.writeMu.Lock()
+	ended := c.writeEnded
+	c.writeEnded = true
+	c.writeMu.Unlock()
+	if c.eos && !ended && !c.pc.closed() && c.a.sendEOS(c.pc) == nil {
+		flushed := make(chan struct{})
+		go func() { c.pc.flushSTUN(); close(flushed) }()
+		t := time.NewTimer(eosFlushTimeout)
+		select {
+		case <-flushed:
+		case <-t.C:
+			c.pc.close(errors.New("agent: close: end of stream not sent in time"))
+			<-flushed
+		}
+		t.Stop()
+	}
+	return c.a.Close()
+}
 
 // LocalAddr is the local TCP address of the selected connection.
 func (c *Conn) LocalAddr() net.Addr { return c.pc.c.LocalAddr() }
@@ -183,20 +338,21 @@ func (d *deadline) set(t time.Time) {
 	if t.IsZero() {
 		return
 	}
-	if dur := time.Until(t); dur <= 0 {
+	dur := time.Until(t)
+	if dur <= 0 {
 		close(d.ch)
 		d.passed = true
-	} else {
-		ch := d.ch
-		d.timer = time.AfterFunc(dur, func() {
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			if d.ch == ch && !d.passed {
-				close(ch)
-				d.passed = true
-			}
-		})
+		return
 	}
+	ch := d.ch
+	d.timer = time.AfterFunc(dur, func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.ch == ch && !d.passed {
+			close(ch)
+			d.passed = true
+		}
+	})
 }
 
 func (d *deadline) wait() <-chan struct{} {
@@ -206,4 +362,12 @@ func (d *deadline) wait() <-chan struct{} {
 		d.ch = make(chan struct{})
 	}
 	return d.ch
+}
+
+// frameSizeFor is the largest frame we write to a peer with features f.
+func frameSizeFor(f features) int {
+	if f.frames {
+		return framing.MaxFrameSize
+	}
+	return compatFrameSize
 }

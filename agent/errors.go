@@ -25,7 +25,25 @@ var (
 	ErrNoPairs = errors.New("agent: no candidate pairs")
 	// ErrAlreadyStarted is returned by a second call to Connect.
 	ErrAlreadyStarted = errors.New("agent: Connect already called")
+	// ErrPeerVanished means the connection of an icetcp peer ended without
+	// its in-band end of stream: the peer crashed, was killed, or the path
+	// broke. Read's error says how many bytes had arrived.
+	ErrPeerVanished = errors.New("agent: peer vanished")
 )
+
+// PeerError is a STUN error response of the peer to one of our checks
+// (RFC 8489 §14.8).
+type PeerError struct {
+	Code   int
+	Reason string
+}
+
+func (e *PeerError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("agent: peer answered error %d", e.Code)
+	}
+	return fmt.Sprintf("agent: peer answered error %d (%s)", e.Code, e.Reason)
+}
 
 // CheckError is the failure of one candidate pair's check.
 type CheckError struct {

@@ -1,8 +1,11 @@
 package agent
 
 import (
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/pion/logging"
 )
 
 // State is the agent's connection state.
@@ -17,8 +20,13 @@ const (
 	StateClosed
 )
 
+var stateNames = [...]string{"new", "gathering", "checking", "connected", "failed", "closed"}
+
 func (s State) String() string {
-	return [...]string{"new", "gathering", "checking", "connected", "failed", "closed"}[s]
+	if s < 0 || int(s) >= len(stateNames) {
+		return fmt.Sprintf("State(%d)", int(s))
+	}
+	return stateNames[s]
 }
 
 // EventType tells what an Event reports.
@@ -34,8 +42,13 @@ const (
 	EventWarning
 )
 
+var eventNames = [...]string{"state", "selected", "warning"}
+
 func (t EventType) String() string {
-	return [...]string{"state", "selected", "warning"}[t]
+	if t < 0 || int(t) >= len(eventNames) {
+		return fmt.Sprintf("EventType(%d)", int(t))
+	}
+	return eventNames[t]
 }
 
 // Event is one observable change of the agent.
@@ -47,14 +60,25 @@ type Event struct {
 	Err   error      // EventWarning; for StateFailed the failure
 }
 
-// eventQueue delivers events to the user's callback in order on its own
-// goroutine, so a slow callback never stalls the agent loop.
-type eventQueue struct {
-	fn func(Event)
+// maxQueuedWarnings bounds the warnings waiting for a slow OnEvent: a peer
+// that sends garbage must not grow our memory. State and selection events
+// are few and never dropped.
+const maxQueuedWarnings = 64
 
-	mu      sync.Mutex // guards following
-	q       []Event
-	running bool
+// eventQueue delivers events to the user's callback in order on its own
+// goroutine, so a slow callback never stalls the agent loop. The goroutine
+// runs only while events are queued and is counted in the agent's
+// WaitGroup, so Close returns after the last callback.
+type eventQueue struct {
+	fn  func(Event)
+	wg  *sync.WaitGroup
+	log logging.LeveledLogger
+
+	mu       sync.Mutex // guards following
+	q        []Event
+	warnings int // warnings in q
+	dropped  int
+	running  bool
 }
 
 func (e *eventQueue) emit(ev Event) {
@@ -63,23 +87,41 @@ func (e *eventQueue) emit(ev Event) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if ev.Type == EventWarning {
+		if e.warnings >= maxQueuedWarnings {
+			e.dropped++
+			return
+		}
+		e.warnings++
+	}
 	e.q = append(e.q, ev)
 	if !e.running {
 		e.running = true
+		e.wg.Add(1)
 		go e.drain()
 	}
 }
 
 func (e *eventQueue) drain() {
+	defer e.wg.Done()
 	for {
 		e.mu.Lock()
 		if len(e.q) == 0 {
+			if e.dropped > 0 {
+				e.log.Warnf("%d warnings not delivered to OnEvent (it was slow)", e.dropped)
+				e.dropped = 0
+			}
 			e.running = false
+			e.q = nil
 			e.mu.Unlock()
 			return
 		}
 		ev := e.q[0]
+		e.q[0] = Event{}
 		e.q = e.q[1:]
+		if ev.Type == EventWarning {
+			e.warnings--
+		}
 		e.mu.Unlock()
 		e.fn(ev)
 	}

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,13 +16,17 @@ import (
 	"github.com/icetcp/icetcp/tcpso"
 )
 
-// maxPendingInbound bounds accepted connections per agent that have not yet
-// sent an authenticated check; more are closed at once.
-const maxPendingInbound = 64
+// Limits on accepted connections that have not yet sent an authenticated
+// check, per agent and per source address: a flood from one source is cut
+// off without starving the peer's connections from another.
+const (
+	maxPendingInbound   = 64
+	maxPendingPerSource = 8
+)
 
 // listener is a passive or S-O candidate's listening socket.
 type listener struct {
-	l    *net.TCPListener
+	l    net.Listener
 	cand candidate.Candidate
 }
 
@@ -41,22 +44,23 @@ func (a *Agent) gather() error {
 	if len(addrs) == 0 && (a.cfg.Mux == nil || a.cfg.DisablePassive) {
 		return errors.New("agent: gather: no usable local address")
 	}
-	ctx := context.Background()
 	for i, ip := range addrs {
 		ip = ip.Unmap()
 		otherPref := uint16(max(8191-i, 0)) // distinct per address (RFC 6544 §4.2)
 		if !a.cfg.DisableActive {
-			a.addLocal(candidate.New(candidate.Host, candidate.Active, netip.AddrPortFrom(ip, 9), netip.AddrPort{}, netip.Addr{}, otherPref))
+			a.addLocal(candidate.New(candidate.Host, candidate.Active, netip.AddrPortFrom(ip, candidate.ActivePort), netip.AddrPort{}, netip.Addr{}, otherPref))
 		}
 		if !a.cfg.DisablePassive && a.cfg.Mux == nil {
-			if err := a.listen(ctx, ip, candidate.Passive, otherPref); err != nil {
+			// A passive port is shared too when STUN queries must leave
+			// from it (RFC 6544 §5.2).
+			if err := a.listen(ip, candidate.Passive, otherPref, len(a.cfg.STUNServers) > 0); err != nil {
 				return err
 			}
 		}
 		// S-O needs a listener and dialers on one port; where the OS cannot
 		// share ports (Windows) it is not offered.
-		if !a.cfg.DisableSO && tcpso.PortSharing() {
-			if err := a.listen(ctx, ip, candidate.SO, otherPref); err != nil {
+		if !a.cfg.DisableSO && (a.cfg.Network != nil || tcpso.PortSharing()) {
+			if err := a.listen(ip, candidate.SO, otherPref, true); err != nil {
 				return err
 			}
 		}
@@ -68,8 +72,8 @@ func (a *Agent) gather() error {
 	return nil
 }
 
-func (a *Agent) listen(ctx context.Context, ip netip.Addr, tt candidate.TCPType, otherPref uint16) error {
-	l, err := tcpso.Listen(ctx, netip.AddrPortFrom(ip, 0))
+func (a *Agent) listen(ip netip.Addr, tt candidate.TCPType, otherPref uint16, shared bool) error {
+	l, err := a.net.Listen(a.ctx, netip.AddrPortFrom(ip, 0), shared)
 	if err != nil {
 		return fmt.Errorf("agent: gather %s %s: %w", tt, ip, err)
 	}
@@ -117,32 +121,30 @@ func interfaceAddrs(loopback bool) ([]netip.Addr, error) {
 	return out, nil
 }
 
-// startAccepting runs an accept loop per listener and registers with the Mux.
+// startAccepting runs an accept loop per listener.
 func (a *Agent) startAccepting() {
 	for _, ln := range a.listeners {
-		ln := ln
 		a.goTracked(func() { a.acceptLoop(ln) })
-	}
-	if a.cfg.Mux != nil && !a.cfg.DisablePassive {
-		a.cfg.Mux.register(a.localUfrag, a)
 	}
 }
 
 func (a *Agent) acceptLoop(ln *listener) {
 	for {
-		c, err := ln.l.AcceptTCP()
+		c, err := ln.l.Accept()
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				a.log.Warnf("accept on %s: %v", ln.cand.Addr, err)
 			}
 			return
 		}
-		if a.pending.Load() >= maxPendingInbound {
-			a.log.Warnf("accept on %s: %d connections await their first check; closing %s", ln.cand.Addr, maxPendingInbound, c.RemoteAddr())
+		src := addrPortOf(c.RemoteAddr()).Addr()
+		if !a.inbound.take(src) {
+			a.log.Debugf("accept on %s: too many connections await their first check; closing %s", ln.cand.Addr, c.RemoteAddr())
 			c.Close()
 			continue
 		}
-		if !a.post(func() { a.onAccepted(c, nil, nil, ln.cand) }) {
+		if !a.post(func(now time.Time) { a.onAccepted(c, nil, nil, ln.cand, now) }) {
+			a.inbound.give(src)
 			c.Close()
 			return
 		}
@@ -152,39 +154,50 @@ func (a *Agent) acceptLoop(ln *listener) {
 // handoff takes a connection a Mux accepted and routed here by USERNAME,
 // with its first frame already read.
 func (a *Agent) handoff(c net.Conn, fr *framing.Reader, first []byte, local candidate.Candidate) bool {
-	if a.pending.Load() >= maxPendingInbound {
+	src := addrPortOf(c.RemoteAddr()).Addr()
+	if !a.inbound.take(src) {
 		return false
 	}
-	return a.post(func() { a.onAccepted(c, fr, first, local) })
+	if !a.post(func(now time.Time) { a.onAccepted(c, fr, first, local, now) }) {
+		a.inbound.give(src)
+		return false
+	}
+	return true
 }
 
-func (a *Agent) onAccepted(c net.Conn, fr *framing.Reader, first []byte, local candidate.Candidate) {
-	if a.selected != nil || a.state == StateFailed || a.state == StateClosed {
+// onAccepted adopts an inbound connection. After the selection it is still
+// answered until the listeners are released (a standard agent may be
+// finishing its checks), but it carries no data.
+func (a *Agent) onAccepted(c net.Conn, fr *framing.Reader, first []byte, local candidate.Candidate, now time.Time) {
+	if a.released || a.state == StateFailed || a.state == StateClosed {
+		a.inbound.give(addrPortOf(c.RemoteAddr()).Addr())
 		c.Close()
 		return
 	}
-	a.lastActivity = time.Now()
+	a.lastActivity = now
 	a.adopt(c, fr, true, local, first)
 }
 
 // adopt wraps c and starts its reader. Inbound connections count as
 // pending until a check on them is authenticated.
 func (a *Agent) adopt(c net.Conn, fr *framing.Reader, inbound bool, local candidate.Candidate, first []byte) *pconn {
-	pc := newPConn(a.nextID.Add(1), c, fr, inbound, local)
+	pc := newPConn(a.nextID.Add(1), c, fr, inbound, local, a.goTracked)
 	a.conns[pc] = struct{}{}
 	if inbound {
-		a.pending.Add(1)
-		pc.onAuth = func() { a.pending.Add(-1) }
+		src := pc.remote.Addr()
+		pc.onAuth = func() { a.inbound.give(src) }
 	}
 	rc := readerConfig{
 		localUfrag: a.localUfrag, localPwd: a.localPwd, remotePwd: &a.remotePwd,
 		firstTimeout: a.cfg.FirstMessageTimeout, first: first,
-		onSTUN: func(pc *pconn, m *stun.Message) { a.post(func() { a.onSTUN(pc, m) }) },
+		onSTUN: func(pc *pconn, m *stun.Message) {
+			a.post(func(now time.Time) { a.onSTUN(pc, m, now) })
+		},
 		onEnd: func(pc *pconn, err error) {
-			if inbound && pc.authenticated.CompareAndSwap(false, true) {
-				a.pending.Add(-1) // never authenticated: no longer pending
+			if inbound {
+				pc.markAuthenticated() // no longer pending either way
 			}
-			a.post(func() { a.onConnEnd(pc, err) })
+			a.post(func(now time.Time) { a.onConnEnd(pc, err, now) })
 		},
 		log: a.log.Debugf,
 	}
@@ -193,21 +206,26 @@ func (a *Agent) adopt(c net.Conn, fr *framing.Reader, inbound bool, local candid
 }
 
 // onConnEnd runs when a connection's reader stopped.
-func (a *Agent) onConnEnd(pc *pconn, err error) {
+func (a *Agent) onConnEnd(pc *pconn, err error, now time.Time) {
 	delete(a.conns, pc)
 	if a.selected != nil && pc == a.selected.pc {
 		if errors.Is(err, io.EOF) && !pc.closed() {
-			a.peerWriteEnded = true // the peer half-closed; we may still write
-			return
+			if !pc.eosMode.Load() {
+				a.consent.peerFIN = true // the peer half-closed; we may still write
+				return
+			}
+			// An icetcp peer ends in band; its FIN means it closed
+			// everything (after its end of stream) or vanished: Read
+			// tells which. Nothing more can be read either way.
 		}
-		a.fail(StateFailed, fmt.Errorf("agent: selected connection lost: %w", err))
+		a.fail(StateFailed, fmt.Errorf("agent: selected connection lost: %w", err), now)
 		return
 	}
 	pc.close(err)
-	pc.drain()
+	pc.q.drain()
 	if p := pc.pair; p != nil && p.pc == pc && a.selected == nil {
 		if p.state == stateInProgress || p.state == stateSucceeded {
-			a.failPair(p, fmt.Errorf("%w: %w", errConnLost, err))
+			a.failPair(p, fmt.Errorf("%w: %w", errConnLost, err), now)
 		} else {
 			p.pc = nil
 		}
@@ -221,7 +239,7 @@ func (a *Agent) closeListeners() {
 }
 
 // addRemote stores a signaled candidate and pairs it with every local one.
-func (a *Agent) addRemote(c candidate.Candidate) {
+func (a *Agent) addRemote(c candidate.Candidate, now time.Time) {
 	for i, r := range a.remotes {
 		if r.Addr == c.Addr && r.TCPType == c.TCPType {
 			if r.Type == candidate.PeerReflexive {
@@ -231,11 +249,11 @@ func (a *Agent) addRemote(c candidate.Candidate) {
 		}
 	}
 	if len(a.remotes) >= maxRemoteCandidates {
-		a.warn(fmt.Errorf("agent: more than %d remote candidates; %s dropped", maxRemoteCandidates, c.Marshal()))
+		a.warn(fmt.Errorf("agent: more than %d remote candidates; %s dropped", maxRemoteCandidates, c.Marshal()), now)
 		return
 	}
 	a.remotes = append(a.remotes, c)
-	a.lastActivity = time.Now()
+	a.lastActivity = now
 	for _, l := range a.locals {
 		a.pairUp(l, c)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,9 @@ var loopback = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 func testLogger() logging.LoggerFactory {
 	f := logging.NewDefaultLoggerFactory()
 	f.DefaultLogLevel = logging.LogLevelError
+	if os.Getenv("ICETCP_TEST_LOG") == "debug" {
+		f.DefaultLogLevel = logging.LogLevelDebug
+	}
 	return f
 }
 

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/logging"
@@ -19,12 +20,28 @@ type MuxConfig struct {
 	// MaxPending bounds accepted connections that have not yet sent their
 	// first Binding request; more are closed at once. Zero means 1024.
 	MaxPending int
+	// MaxPendingPerSource bounds them per source address (per /64 for
+	// IPv6), so that one source cannot take every slot. Zero means 64
+	// (a carrier-grade NAT puts many honest clients behind one address).
+	MaxPendingPerSource int
 	// FirstMessageTimeout bounds the wait for that first request. Zero
-	// means 10s.
+	// means 5s.
 	FirstMessageTimeout time.Duration
 	// LoggerFactory: nil means logging.NewDefaultLoggerFactory(); scope
 	// "icetcp-mux".
 	LoggerFactory logging.LoggerFactory
+}
+
+// MuxStats counts what a Mux did.
+type MuxStats struct {
+	Accepted uint64 // connections accepted
+	Routed   uint64 // handed to an agent
+	// Refused by reason: over the pending limit (in total or for its
+	// source), no valid first Binding request in time, or an unknown
+	// USERNAME.
+	RefusedPending, RefusedSource, RefusedFirstMessage, RefusedUnknown uint64
+	Agents                                                             int // registered now
+	Pending                                                            int // awaiting their first message now
 }
 
 // Mux is one passive TCP listener shared by many agents, the way a media
@@ -33,12 +50,16 @@ type MuxConfig struct {
 // request (the agent's ufrag comes first, RFC 8445 §7.2.2); the agent then
 // authenticates it as usual.
 type Mux struct {
-	l    net.Listener
-	addr netip.AddrPort
-	cfg  MuxConfig
-	log  logging.LeveledLogger
-	sem  chan struct{}
-	wg   sync.WaitGroup
+	l       net.Listener
+	addr    netip.AddrPort
+	cfg     MuxConfig
+	log     logging.LeveledLogger
+	pending *inboundLimit
+	wg      sync.WaitGroup
+	refusal rateLog
+
+	accepted, routed                            atomic.Uint64
+	refPending, refSource, refFirst, refUnknown atomic.Uint64
 
 	mu     sync.Mutex // guards following
 	agents map[string]*Agent
@@ -52,22 +73,27 @@ func NewMux(l net.Listener, cfg MuxConfig) (*Mux, error) {
 	if !addr.IsValid() || addr.Addr().IsUnspecified() {
 		return nil, fmt.Errorf("agent: mux: listener address %v must be a concrete TCP address (it becomes the passive candidate)", l.Addr())
 	}
+	if cfg.MaxPending < 0 || cfg.MaxPendingPerSource < 0 || cfg.FirstMessageTimeout < 0 {
+		return nil, errors.New("agent: mux: negative MaxPending, MaxPendingPerSource or FirstMessageTimeout")
+	}
 	if cfg.MaxPending == 0 {
 		cfg.MaxPending = 1024
 	}
-	if cfg.FirstMessageTimeout == 0 {
-		cfg.FirstMessageTimeout = 10 * time.Second
+	if cfg.MaxPendingPerSource == 0 {
+		cfg.MaxPendingPerSource = 64
 	}
-	if cfg.MaxPending < 0 || cfg.FirstMessageTimeout < 0 {
-		return nil, errors.New("agent: mux: negative MaxPending or FirstMessageTimeout")
+	if cfg.FirstMessageTimeout == 0 {
+		cfg.FirstMessageTimeout = 5 * time.Second
 	}
 	if cfg.LoggerFactory == nil {
 		cfg.LoggerFactory = logging.NewDefaultLoggerFactory()
 	}
 	m := &Mux{
 		l: l, addr: addr, cfg: cfg, log: cfg.LoggerFactory.NewLogger("icetcp-mux"),
-		sem: make(chan struct{}, cfg.MaxPending), agents: map[string]*Agent{}, conns: map[net.Conn]struct{}{},
+		pending: newInboundLimit(cfg.MaxPending, cfg.MaxPendingPerSource),
+		agents:  map[string]*Agent{}, conns: map[net.Conn]struct{}{},
 	}
+	m.refusal.log = m.log
 	m.wg.Add(1)
 	go m.acceptLoop()
 	return m, nil
@@ -76,8 +102,22 @@ func NewMux(l net.Listener, cfg MuxConfig) (*Mux, error) {
 // Addr is the shared passive candidate's address.
 func (m *Mux) Addr() netip.AddrPort { return m.addr }
 
-// Close stops accepting and closes connections not yet handed to an agent.
-// Agents keep the connections they already own.
+// Stats returns the Mux's counters.
+func (m *Mux) Stats() MuxStats {
+	m.mu.Lock()
+	agents, pending := len(m.agents), len(m.conns)
+	m.mu.Unlock()
+	return MuxStats{
+		Accepted: m.accepted.Load(), Routed: m.routed.Load(),
+		RefusedPending: m.refPending.Load(), RefusedSource: m.refSource.Load(),
+		RefusedFirstMessage: m.refFirst.Load(), RefusedUnknown: m.refUnknown.Load(),
+		Agents: agents, Pending: pending,
+	}
+}
+
+// Close stops accepting and closes connections not yet handed to an agent;
+// it returns when every goroutine of the Mux has. Agents keep the
+// connections they already own.
 func (m *Mux) Close() error {
 	m.mu.Lock()
 	if m.closed {
@@ -85,10 +125,14 @@ func (m *Mux) Close() error {
 		return nil
 	}
 	m.closed = true
+	conns := make([]net.Conn, 0, len(m.conns))
 	for c := range m.conns {
-		c.Close()
+		conns = append(conns, c)
 	}
 	m.mu.Unlock()
+	for _, c := range conns { // never close sockets under the lock
+		c.Close()
+	}
 	err := m.l.Close()
 	m.wg.Wait()
 	return err
@@ -118,37 +162,51 @@ func (m *Mux) acceptLoop() {
 			}
 			return
 		}
-		select {
-		case m.sem <- struct{}{}:
-		default:
-			m.log.Warnf("%d connections await their first check; closing %s", m.cfg.MaxPending, c.RemoteAddr())
-			c.Close()
+		m.accepted.Add(1)
+		src := addrPortOf(c.RemoteAddr()).Addr()
+		if !m.pending.take(src) {
+			m.refuse(c, src)
 			continue
 		}
 		m.mu.Lock()
 		if m.closed {
 			m.mu.Unlock()
 			c.Close()
-			<-m.sem
+			m.pending.give(src)
 			return
 		}
 		m.conns[c] = struct{}{}
 		m.mu.Unlock()
 		m.wg.Add(1)
-		go m.route(c)
+		go m.route(c, src)
 	}
+}
+
+// refuse closes a connection over the pending limits and says why.
+func (m *Mux) refuse(c net.Conn, src netip.Addr) {
+	c.Close()
+	m.pending.mu.Lock()
+	full := m.pending.total >= m.pending.maxTotal
+	m.pending.mu.Unlock()
+	if full {
+		m.refPending.Add(1)
+		m.refusal.note("pending", fmt.Sprintf("%d connections await their first check", m.cfg.MaxPending))
+		return
+	}
+	m.refSource.Add(1)
+	m.refusal.note("source", fmt.Sprintf("%s holds %d connections that sent nothing yet", src, m.cfg.MaxPendingPerSource))
 }
 
 // route reads the first frame, finds the agent by USERNAME and hands the
 // connection over; anything else closes it.
-func (m *Mux) route(c net.Conn) {
+func (m *Mux) route(c net.Conn, src netip.Addr) {
 	defer m.wg.Done()
 	handed := false
 	defer func() {
 		m.mu.Lock()
 		delete(m.conns, c)
 		m.mu.Unlock()
-		<-m.sem
+		m.pending.give(src)
 		if !handed {
 			c.Close()
 		}
@@ -157,32 +215,77 @@ func (m *Mux) route(c net.Conn) {
 	fr := framing.NewReader(c)
 	frame, err := fr.Next()
 	if err != nil {
-		m.log.Debugf("%s: no first message: %v", c.RemoteAddr(), err)
+		m.refFirst.Add(1)
+		m.refusal.note("first-message", fmt.Sprintf("%s: no first message: %v", c.RemoteAddr(), err))
 		return
 	}
-	if !framing.IsSTUN(frame) {
-		m.log.Debugf("%s: first message is not STUN", c.RemoteAddr())
-		return
-	}
-	msg, err := decodeSTUN(frame)
-	if err != nil || msg.Type.Class != stun.ClassRequest {
-		m.log.Debugf("%s: first message is not a Binding request: %v", c.RemoteAddr(), err)
-		return
-	}
-	ufrag, _, err := requestUfrags(msg)
+	ufrag, err := firstUfrag(frame)
 	if err != nil {
-		m.log.Debugf("%s: %v", c.RemoteAddr(), err)
+		m.refFirst.Add(1)
+		m.refusal.note("first-message", fmt.Sprintf("%s: %v", c.RemoteAddr(), err))
 		return
 	}
 	m.mu.Lock()
 	a := m.agents[ufrag]
 	m.mu.Unlock()
 	if a == nil {
-		m.log.Debugf("%s: no agent with ufrag %q", c.RemoteAddr(), ufrag)
+		m.refUnknown.Add(1)
+		m.refusal.note("unknown", fmt.Sprintf("%s: no agent with ufrag %q", c.RemoteAddr(), ufrag))
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	first := append([]byte(nil), frame...)
-	local := a.muxCand
-	handed = a.handoff(c, fr, first, local)
+	if handed = a.handoff(c, fr, first, a.muxCand); handed {
+		m.routed.Add(1)
+	}
+}
+
+// firstUfrag reads the recipient's ufrag from a first frame that must be a
+// STUN Binding request.
+func firstUfrag(frame []byte) (string, error) {
+	if !framing.IsSTUN(frame) {
+		return "", errors.New("agent: mux: first message is not STUN")
+	}
+	msg, err := decodeSTUN(frame)
+	if err != nil {
+		return "", fmt.Errorf("agent: mux: first message: %w", err)
+	}
+	if msg.Type.Class != stun.ClassRequest {
+		return "", fmt.Errorf("agent: mux: first message is a %v, not a Binding request", msg.Type)
+	}
+	ufrag, _, err := requestUfrags(msg)
+	return ufrag, err
+}
+
+// rateLog logs refusals at most once per reason and interval, with the
+// count of those it held back: a flood must not flood the log.
+type rateLog struct {
+	log logging.LeveledLogger
+
+	mu   sync.Mutex // guards following
+	last map[string]time.Time
+	held map[string]int
+}
+
+const rateLogInterval = 10 * time.Second
+
+func (r *rateLog) note(reason, msg string) {
+	r.mu.Lock()
+	if r.last == nil {
+		r.last, r.held = map[string]time.Time{}, map[string]int{}
+	}
+	now := time.Now()
+	if now.Sub(r.last[reason]) < rateLogInterval {
+		r.held[reason]++
+		r.mu.Unlock()
+		return
+	}
+	held := r.held[reason]
+	r.last[reason], r.held[reason] = now, 0
+	r.mu.Unlock()
+	if held > 0 {
+		r.log.Warnf("refused (%s): %s (and %d more like it since the last report)", reason, msg, held)
+		return
+	}
+	r.log.Warnf("refused (%s): %s", reason, msg)
 }

@@ -21,7 +21,8 @@ func TestMuxManyAgents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux, err := NewMux(l, MuxConfig{LoggerFactory: testLogger()})
+	// Every client comes from 127.0.0.1 here, all at once.
+	mux, err := NewMux(l, MuxConfig{LoggerFactory: testLogger(), MaxPendingPerSource: n})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,13 +17,20 @@ type outbox struct {
 	log  logging.LeveledLogger
 	wake chan struct{}
 
-	mu     sync.Mutex // guards following
-	q      []signaling.Message
-	closed bool
+	mu      sync.Mutex // guards following
+	q       []signaling.Message
+	closed  bool
+	dropped int
 }
 
-// flushTimeout bounds sending what is queued (a bye) after close.
-const flushTimeout = 2 * time.Second
+// flushTimeout bounds sending what is queued (a bye) after close, so that
+// Close never waits long on a slow rendezvous.
+const flushTimeout = 250 * time.Millisecond
+
+// maxOutbox bounds queued messages. What the agent sends is bounded by
+// construction (credentials, its candidates, a few punch messages, bye);
+// the cap is a guard against a stalled signaling transport.
+const maxOutbox = 1024
 
 func newOutbox(ch signaling.Channel, log logging.LeveledLogger) *outbox {
 	return &outbox{ch: ch, log: log, wake: make(chan struct{}, 1)}
@@ -31,7 +38,11 @@ func newOutbox(ch signaling.Channel, log logging.LeveledLogger) *outbox {
 
 func (o *outbox) send(m signaling.Message) {
 	o.mu.Lock()
-	if !o.closed {
+	switch {
+	case o.closed:
+	case len(o.q) >= maxOutbox:
+		o.dropped++
+	default:
 		o.q = append(o.q, m)
 	}
 	o.mu.Unlock()
@@ -56,13 +67,17 @@ func (o *outbox) poke() {
 func (o *outbox) run(ctx context.Context) {
 	for {
 		o.mu.Lock()
-		q, closed := o.q, o.closed
-		o.q = nil
+		q, closed, dropped := o.q, o.closed, o.dropped
+		o.q, o.dropped = nil, 0
 		o.mu.Unlock()
-		sendCtx := ctx
-		var cancel context.CancelFunc = func() {}
+		if dropped > 0 {
+			o.log.Warnf("signaling: %d messages dropped: the channel is not keeping up", dropped)
+		}
+		sendCtx, cancel := ctx, context.CancelFunc(func() {})
 		if closed {
-			sendCtx, cancel = context.WithTimeout(context.Background(), flushTimeout)
+			// ctx may already be cancelled (the agent shut down): the last
+			// messages (a bye) still get a short chance.
+			sendCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
 		}
 		for _, m := range q {
 			if err := o.ch.Send(sendCtx, m); err != nil {

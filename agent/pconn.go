@@ -3,7 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
-
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -20,17 +20,20 @@ import (
 // before any check on it was authenticated.
 var errDataBeforeAuth = errors.New("agent: application data before an authenticated check")
 
-// inboxFrames bounds the application frames buffered per connection (up to
-// 4 MiB); beyond it the reader stops reading and TCP flow control pushes
-// back on the peer.
-const inboxFrames = 64
+// errDataAfterEOS closes a connection whose peer sent application data
+// after its in-band end of stream.
+var errDataAfterEOS = errors.New("agent: application data after the peer's end of stream")
 
-var framePool = sync.Pool{New: func() any { b := make([]byte, framing.MaxFrameSize); return &b }}
+// maxQueuedSTUN bounds STUN messages waiting to be written on one
+// connection (answers to a peer that floods checks are dropped beyond it).
+const maxQueuedSTUN = 32
 
 // pconn is one TCP connection used for checks and, if its pair is selected,
 // for application data. Its reader goroutine authenticates STUN messages
 // (it needs only the passwords, not agent state), forwards them to the agent
-// loop and queues application frames for Conn.Read.
+// loop and queues application frames for Conn.Read. STUN messages are
+// written by a goroutine that runs only while some are queued, so the loop
+// never waits behind application writes.
 type pconn struct {
 	id      uint64
 	c       net.Conn
@@ -39,71 +42,105 @@ type pconn struct {
 	inbound bool
 	local   candidate.Candidate // the local candidate whose socket this is
 	remote  netip.AddrPort
+	spawn   func(func()) // starts a goroutine the agent waits for
+	q       *frameQueue
 
 	authenticated atomic.Bool
-	writeMu       sync.Mutex // guards writeClosed and stunPending
-	writeCond     *sync.Cond
-	writeClosed   bool         // CloseWrite was called: no STUN may be written any more
-	stunPending   int          // async STUN writes queued; CloseWrite waits for them
-	inbox         chan *[]byte // application frames; closed by the reader when it exits
-	done          chan struct{}
-	closeOnce     sync.Once
-	err           error // why the connection was closed; written before done is closed
-	readErr       error // why the reader stopped; written before inbox is closed
-	bytesIn       atomic.Uint64
-	bytesOut      atomic.Uint64
+	eosMode       atomic.Bool // end of stream travels in band: a FIN without it means the peer vanished
+	answered      atomic.Bool // we answered a check of the peer on this connection: it knows the path works
+
+	wmu       sync.Mutex // guards the fields up to wcond
+	stunQ     []*stun.Message
+	writing   bool // the STUN writer goroutine runs
+	finSent   bool // TCP FIN sent: no STUN may be written any more
+	stunDrops int
+	wcond     *sync.Cond // signalled when the STUN queue empties
+
+	done      chan struct{}
+	closeOnce sync.Once
+	err       error // why the connection was closed; written before done is closed
+	bytesIn   atomic.Uint64
+	bytesOut  atomic.Uint64
 
 	onAuth func() // called once when the first check is authenticated
 
 	pair *pair // owned by the agent loop
 }
 
-func newPConn(id uint64, c net.Conn, fr *framing.Reader, inbound bool, local candidate.Candidate) *pconn {
+func newPConn(id uint64, c net.Conn, fr *framing.Reader, inbound bool, local candidate.Candidate, spawn func(func())) *pconn {
 	if fr == nil {
 		fr = framing.NewReader(c)
 	}
-	remote := netip.AddrPort{}
-	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		remote = ta.AddrPort()
-		remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
-	}
 	pc := &pconn{
 		id: id, c: c, fr: fr, fw: framing.NewWriter(c), inbound: inbound, local: local,
-		remote: remote,
-		inbox:  make(chan *[]byte, inboxFrames), done: make(chan struct{}),
+		remote: addrPortOf(c.RemoteAddr()), spawn: spawn, q: newFrameQueue(),
+		done: make(chan struct{}),
 	}
-	pc.writeCond = sync.NewCond(&pc.writeMu)
+	pc.wcond = sync.NewCond(&pc.wmu)
 	return pc
 }
 
-// startSTUNWrite reserves an asynchronous STUN write; false once the
-// sending side is closed.
-func (pc *pconn) startSTUNWrite() bool {
-	pc.writeMu.Lock()
-	defer pc.writeMu.Unlock()
-	if pc.writeClosed {
-		return false
+// sendSTUN queues m for the connection's STUN writer; it never blocks.
+// After our TCP FIN nothing is sent (checks of the peer that were in
+// flight go unanswered; it stops checking on our FIN).
+func (pc *pconn) sendSTUN(m *stun.Message) {
+	pc.wmu.Lock()
+	defer pc.wmu.Unlock()
+	switch {
+	case pc.finSent || pc.closed():
+		return
+	case len(pc.stunQ) >= maxQueuedSTUN:
+		pc.stunDrops++
+		return
 	}
-	pc.stunPending++
-	return true
+	pc.stunQ = append(pc.stunQ, m)
+	if !pc.writing {
+		pc.writing = true
+		pc.spawn(pc.writeLoop)
+	}
 }
 
-func (pc *pconn) endSTUNWrite() {
-	pc.writeMu.Lock()
-	defer pc.writeMu.Unlock()
-	pc.stunPending--
-	pc.writeCond.Broadcast()
+// writeLoop writes queued STUN messages, then ends.
+func (pc *pconn) writeLoop() {
+	for {
+		pc.wmu.Lock()
+		if len(pc.stunQ) == 0 {
+			pc.writing = false
+			pc.wcond.Broadcast()
+			pc.wmu.Unlock()
+			return
+		}
+		m := pc.stunQ[0]
+		pc.stunQ[0] = nil
+		pc.stunQ = pc.stunQ[1:]
+		pc.wmu.Unlock()
+		if err := pc.fw.WriteFrame(m.Raw); err != nil {
+			pc.close(fmt.Errorf("agent: write STUN to %s: %w", pc.remote, err))
+			pc.wmu.Lock()
+			pc.stunQ = nil
+			pc.wmu.Unlock()
+		}
+	}
 }
 
-// closeWrite waits for queued STUN writes (a nomination response must not
-// be overtaken by our FIN), then shuts down the sending side.
-func (pc *pconn) closeWrite() error {
-	pc.writeMu.Lock()
-	pc.writeClosed = true
-	for pc.stunPending > 0 {
-		pc.writeCond.Wait()
+// flushSTUN waits until the STUN queue is empty (or the connection closed).
+func (pc *pconn) flushSTUN() {
+	pc.wmu.Lock()
+	defer pc.wmu.Unlock()
+	for pc.writing {
+		pc.wcond.Wait()
 	}
-	pc.writeMu.Unlock()
+}
+
+// sendFIN waits for queued STUN writes (a nomination response must not be
+// overtaken by our FIN), then shuts down the sending side.
+func (pc *pconn) sendFIN() error {
+	pc.wmu.Lock()
+	for pc.writing {
+		pc.wcond.Wait()
+	}
+	pc.finSent = true
+	pc.wmu.Unlock()
 	tc, ok := pc.c.(interface{ CloseWrite() error })
 	if !ok {
 		return errors.ErrUnsupported
@@ -120,6 +157,9 @@ func (pc *pconn) close(err error) {
 		pc.err = err
 		close(pc.done)
 		_ = pc.c.Close()
+		pc.wmu.Lock()
+		pc.wcond.Broadcast()
+		pc.wmu.Unlock()
 	})
 }
 
@@ -136,15 +176,6 @@ func (pc *pconn) closed() bool {
 func (pc *pconn) closeErr() error {
 	<-pc.done
 	return pc.err
-}
-
-// writeSTUN sends one framed STUN message. It may block behind application
-// writes, so the agent loop calls it on a goroutine of its own.
-func (pc *pconn) writeSTUN(m *stun.Message) error {
-	if err := pc.fw.WriteFrame(m.Raw); err != nil {
-		return fmt.Errorf("agent: write STUN to %s: %w", pc.remote, err)
-	}
-	return nil
 }
 
 // readerConfig is what the reader needs from the agent: immutable
@@ -165,14 +196,14 @@ type readerConfig struct {
 func (pc *pconn) readLoop(rc readerConfig) {
 	var err error
 	defer func() {
-		pc.readErr = err
-		close(pc.inbox)
+		pc.q.end(pc.endErr(err))
 		rc.onEnd(pc, err)
 	}()
 	if pc.inbound && rc.first == nil {
 		_ = pc.c.SetReadDeadline(time.Now().Add(rc.firstTimeout))
 	}
 	first := rc.first
+	peerEOS := false
 	for {
 		var frame []byte
 		if first != nil {
@@ -188,9 +219,15 @@ func (pc *pconn) readLoop(rc readerConfig) {
 		if framing.IsSTUN(frame) {
 			m, derr := decodeSTUN(frame)
 			if derr == nil {
-				if err = pc.handleSTUN(rc, m); err != nil {
+				eos, herr := pc.handleSTUN(rc, m)
+				if herr != nil {
+					err = herr
 					pc.close(err)
 					return
+				}
+				if eos && !peerEOS {
+					peerEOS = true
+					pc.q.end(nil)
 				}
 				continue
 			}
@@ -202,26 +239,56 @@ func (pc *pconn) readLoop(rc readerConfig) {
 			// After authentication a frame that merely looks like STUN
 			// but has no valid FINGERPRINT is application data.
 		}
-		if !pc.authenticated.Load() {
+		switch {
+		case !pc.authenticated.Load():
 			err = errDataBeforeAuth
+		case peerEOS:
+			err = errDataAfterEOS
+		}
+		if err != nil {
 			pc.close(err)
 			return
 		}
-		bp := framePool.Get().(*[]byte)
-		*bp = append((*bp)[:0], frame...)
-		pc.bytesIn.Add(uint64(len(frame)))
-		select {
-		case pc.inbox <- bp:
-		case <-pc.done:
-			err = pc.closeErr()
+		if err = pc.waitRoom(); err != nil {
 			return
 		}
+		pc.q.push(frame)
+		pc.bytesIn.Add(uint64(len(frame)))
 	}
 }
 
-// handleSTUN authenticates m and hands it to the agent. A non-nil error
-// closes the connection.
-func (pc *pconn) handleSTUN(rc readerConfig, m *stun.Message) error {
+// waitRoom blocks while the application is behind by maxQueuedBytes.
+func (pc *pconn) waitRoom() error {
+	for pc.q.full() {
+		select {
+		case <-pc.q.writable:
+		case <-pc.done:
+			return pc.closeErr()
+		}
+	}
+	return nil
+}
+
+// endErr is what Conn.Read reports when the reader stopped with err: a
+// clean FIN is the end of the stream, unless the peer promised an in-band
+// end of stream, in which case it vanished.
+func (pc *pconn) endErr(err error) error {
+	switch {
+	case err == nil || errors.Is(err, io.EOF):
+		if pc.eosMode.Load() {
+			return fmt.Errorf("%w after %d bytes", ErrPeerVanished, pc.bytesIn.Load())
+		}
+		return nil
+	case pc.closed():
+		return pc.closeErr()
+	default:
+		return fmt.Errorf("agent: read: %w", err)
+	}
+}
+
+// handleSTUN authenticates m and hands it to the agent. eos reports the
+// peer's in-band end of stream. A non-nil error closes the connection.
+func (pc *pconn) handleSTUN(rc readerConfig, m *stun.Message) (eos bool, err error) {
 	switch m.Type.Class {
 	case stun.ClassRequest:
 		if err := authRequest(m, rc.localUfrag, rc.localPwd); err != nil {
@@ -229,35 +296,57 @@ func (pc *pconn) handleSTUN(rc readerConfig, m *stun.Message) error {
 			if !errors.Is(err, ErrUnauthenticated) {
 				code = stun.CodeBadRequest
 			}
-			if resp, berr := buildError(m, code, ""); berr == nil {
-				_ = pc.writeSTUN(resp)
-			}
 			rc.log("rejected check from %s: %v", pc.remote, err)
+			resp, berr := buildError(m, code, "")
 			if pc.authenticated.Load() {
-				return nil // a bad message on a good connection is dropped, not fatal
+				// A bad message on a good connection is answered through
+				// the writer queue (it may be busy with application data)
+				// and dropped, not fatal.
+				if berr == nil {
+					pc.sendSTUN(resp)
+				}
+				return false, nil
 			}
-			return err
+			// Nothing but checks has been written on an unauthenticated
+			// connection, so this write cannot wait behind application
+			// data; it is bounded anyway.
+			if berr == nil {
+				_ = pc.c.SetWriteDeadline(time.Now().Add(time.Second))
+				_ = pc.fw.WriteFrame(resp.Raw)
+			}
+			return false, err
 		}
 		pc.markAuthenticated()
 	case stun.ClassSuccessResponse, stun.ClassErrorResponse:
 		pwd := rc.remotePwd.Load()
 		if pwd == nil {
-			return nil // a response to nothing we sent
+			return false, nil // a response to nothing we sent
 		}
 		if err := stun.NewShortTermIntegrity(*pwd).Check(m); err != nil {
 			if m.Type.Class == stun.ClassErrorResponse && errorCode(m) == stun.CodeUnauthorized {
 				// 401 carries no integrity: the peer could not verify us.
 				rc.onSTUN(pc, m)
-				return nil
+				return false, nil
 			}
-			return fmt.Errorf("%w: response from %s: %v", ErrUnauthenticated, pc.remote, err)
+			return false, fmt.Errorf("%w: response from %s: %w", ErrUnauthenticated, pc.remote, err)
 		}
 		pc.markAuthenticated()
+	case stun.ClassIndication:
+		// Keepalives need no answer; our end of stream is an indication
+		// signed like a request, so only the peer can end our stream.
+		if !isEOS(m) {
+			return false, nil
+		}
+		if err := authRequest(m, rc.localUfrag, rc.localPwd); err != nil {
+			rc.log("ignored an unauthenticated end of stream from %s: %v", pc.remote, err)
+			return false, nil
+		}
+		return pc.authenticated.Load(), nil
 	default:
-		return nil // indications (keepalives) need no answer
+		return false, nil
 	}
 	rc.onSTUN(pc, m)
-	return nil
+	return false, nil
 }
 
 func (pc *pconn) markAuthenticated() {
@@ -269,20 +358,5 @@ func (pc *pconn) markAuthenticated() {
 	}
 	if pc.onAuth != nil {
 		pc.onAuth()
-	}
-}
-
-// drain returns buffered frames to the pool after the connection lost.
-func (pc *pconn) drain() {
-	for {
-		select {
-		case bp, ok := <-pc.inbox:
-			if !ok {
-				return
-			}
-			framePool.Put(bp)
-		default:
-			return
-		}
 	}
 }

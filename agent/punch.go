@@ -20,58 +20,74 @@ import (
 // controlling, for its "pong") before they start unsynchronised.
 const punchFallback = 3 * time.Second
 
+// punchState is the synchronisation of the S-O checks. Owned by the loop.
+type punchState struct {
+	sent    bool // our "go" is out
+	seq     uint32
+	ping    time.Time
+	at      time.Time // when S-O checks start; zero until synchronised
+	rtt     time.Duration
+	started bool // the synchronised S-O checks have started
+}
+
 // startPunchPing measures the signaling round trip as soon as the peer's
 // credentials are known (the controlling agent sends "ping").
 func (a *Agent) startPunchPing(now time.Time) {
-	if !a.controlling || a.punchSeq != 0 {
+	if !a.controlling || a.punch.seq != 0 {
 		return
 	}
-	a.punchSeq++
-	a.punchPing = now
-	a.out.send(signaling.Message{Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: a.punchSeq, Phase: "ping"}})
+	a.punch.seq++
+	a.punch.ping = now
+	a.out.send(signaling.Message{Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: a.punch.seq, Phase: signaling.PunchPing}})
 }
 
 // maybeStartPunchSync sends "go" when this agent controls, both sides have
 // finished gathering and the round trip is known; our S-O checks start
 // half a round trip later, when "go" reaches the peer.
 func (a *Agent) maybeStartPunchSync(now time.Time) {
-	if !a.controlling || !a.eocSent || !a.remoteEOC || a.remoteUfrag == "" || a.punchSent || !a.punchAt.IsZero() {
+	ps := &a.punch
+	if !a.controlling || !a.eocSent || !a.remoteEOC || a.remoteUfrag == "" || ps.sent || !ps.at.IsZero() {
 		return
 	}
-	if a.punchRTT == 0 {
+	if ps.rtt == 0 {
 		a.startPunchPing(now) // no-op when a ping is already out; its pong calls us again
 		return
 	}
-	a.punchSent = true
-	half := a.punchRTT / 2
-	a.out.send(signaling.Message{Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: a.punchSeq, Phase: "go", DelayMs: uint32(half.Milliseconds())}})
-	a.punchAt = now.Add(half)
+	ps.sent = true
+	half := ps.rtt / 2
+	a.out.send(signaling.Message{Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: ps.seq, Phase: signaling.PunchGo, DelayMs: uint32(half.Milliseconds())}})
+	ps.at = now.Add(half)
 }
 
 func (a *Agent) onPunch(p *signaling.Punch, now time.Time) {
 	if p == nil {
 		return
 	}
+	ps := &a.punch
 	switch p.Phase {
-	case "ping":
-		a.out.send(signaling.Message{Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: p.Seq, Phase: "pong"}})
-	case "pong":
-		if p.Seq != a.punchSeq || a.punchPing.IsZero() || a.punchRTT != 0 {
+	case signaling.PunchPing:
+		if a.pongs < maxPongs {
+			a.pongs++
+			a.out.send(signaling.Message{Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: p.Seq, Phase: signaling.PunchPong}})
+		}
+	case signaling.PunchPong:
+		if p.Seq != ps.seq || ps.ping.IsZero() || ps.rtt != 0 {
 			return
 		}
-		a.punchRTT = max(now.Sub(a.punchPing), time.Millisecond)
+		ps.rtt = max(now.Sub(ps.ping), time.Millisecond)
 		a.maybeStartPunchSync(now)
-	case "go":
-		if a.punchAt.IsZero() {
-			a.punchAt = now
+	case signaling.PunchGo:
+		if ps.at.IsZero() {
+			ps.at = now
 		}
 	}
 }
 
 // punchReady reports whether S-O checks may start, and when to look again.
 func (a *Agent) punchReady(now time.Time) (bool, time.Time) {
-	if !a.punchAt.IsZero() {
-		return !now.Before(a.punchAt), a.punchAt
+	ps := &a.punch
+	if !ps.at.IsZero() {
+		return !now.Before(ps.at), ps.at
 	}
 	if a.checkStart.IsZero() {
 		return false, now.Add(time.Hour)
@@ -86,7 +102,7 @@ func (a *Agent) punchReady(now time.Time) (bool, time.Time) {
 // startPunches starts every S-O pair that is waiting or frozen at once:
 // pacing them by Ta would spoil the synchronised start.
 func (a *Agent) startPunches(now time.Time) {
-	a.punched = true
+	a.punch.started = true
 	for _, p := range a.cl.pairs {
 		if p.local.TCPType == candidate.SO && (p.state == stateWaiting || p.state == stateFrozen) {
 			a.startCheck(p, now)

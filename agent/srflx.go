@@ -10,7 +10,6 @@ import (
 	"github.com/icetcp/icetcp/candidate"
 	"github.com/icetcp/icetcp/internal/stuntcp"
 	"github.com/icetcp/icetcp/signaling"
-	"github.com/icetcp/icetcp/tcpso"
 )
 
 // stunTimeout bounds one server-reflexive query; stunKeepalive is how
@@ -37,11 +36,10 @@ func (a *Agent) startSrflx() int {
 	n := 0
 	for _, server := range a.cfg.STUNServers {
 		for _, ln := range a.listeners {
-			ln, server := ln, server
 			n++
 			a.goTracked(func() {
 				r := a.querySrflx(ln.cand, server)
-				if !a.post(func() { a.onSrflx(r) }) && r.conn != nil {
+				if !a.post(func(now time.Time) { a.onSrflx(r, now) }) && r.conn != nil {
 					r.conn.Close()
 				}
 			})
@@ -52,22 +50,15 @@ func (a *Agent) startSrflx() int {
 
 func (a *Agent) querySrflx(base candidate.Candidate, server string) srflxResult {
 	r := srflxResult{base: base}
-	ctx, cancel := context.WithTimeout(context.Background(), stunTimeout)
+	ctx, cancel := context.WithTimeout(a.ctx, stunTimeout) // shutdown interrupts it
 	defer cancel()
-	go func() { // Close interrupts a query that is still running
-		select {
-		case <-a.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	sa, err := resolveSTUN(ctx, server, base.Addr.Addr())
 	if err != nil {
 		r.err = err
 		return r
 	}
 	r.server = sa
-	c, err := tcpso.Dial(ctx, base.Addr, sa)
+	c, err := a.net.Dial(ctx, base.Addr, sa)
 	if err != nil {
 		r.err = fmt.Errorf("agent: STUN %s from %s: %w", sa, base.Addr, err)
 		return r
@@ -84,6 +75,13 @@ func (a *Agent) querySrflx(base candidate.Candidate, server string) srflxResult 
 
 // resolveSTUN finds an address of server in the family of local.
 func resolveSTUN(ctx context.Context, server string, local netip.Addr) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(server); err == nil {
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		if ap.Addr().Is4() != local.Is4() {
+			return netip.AddrPort{}, fmt.Errorf("agent: STUN server %q has no address of the family of %s", server, local)
+		}
+		return ap, nil
+	}
 	host, port, err := net.SplitHostPort(server)
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("agent: STUN server %q: %w", server, err)
@@ -106,11 +104,11 @@ func resolveSTUN(ctx context.Context, server string, local netip.Addr) (netip.Ad
 
 // onSrflx adds the server-reflexive candidates a query found: one of the
 // base's type, and an active one derived from it (RFC 6544 §5.2).
-func (a *Agent) onSrflx(r srflxResult) {
+func (a *Agent) onSrflx(r srflxResult, now time.Time) {
 	a.gathering--
-	defer a.maybeEndOfCandidates()
+	defer a.maybeEndOfCandidates(now)
 	if r.err != nil {
-		a.warn(r.err)
+		a.warn(r.err, now)
 		return
 	}
 	if a.selected != nil || a.state == StateFailed || a.state == StateClosed {
@@ -143,37 +141,45 @@ func (a *Agent) addSrflx(c candidate.Candidate) {
 
 // maybeEndOfCandidates tells the peer gathering is over once every query
 // has answered.
-func (a *Agent) maybeEndOfCandidates() {
+func (a *Agent) maybeEndOfCandidates(now time.Time) {
 	if a.gathering == 0 && !a.eocSent {
 		a.eocSent = true
 		a.out.send(signaling.Message{Type: signaling.TypeEndOfCandidates})
-		a.maybeStartPunchSync(time.Now())
+		a.maybeStartPunchSync(now)
 	}
 }
 
-// keepSTUN refreshes a STUN connection until the agent selects a pair or
-// closes; the NAT mapping it holds is the srflx candidates' mapping.
+// keepSTUN refreshes a STUN connection until stopSTUN closes it; the NAT
+// mapping it holds is the srflx candidates' mapping.
 func (a *Agent) keepSTUN(c net.Conn) {
 	t := time.NewTicker(stunKeepalive)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), stunTimeout)
+			ctx, cancel := context.WithTimeout(a.ctx, stunTimeout)
 			_, err := stuntcp.Binding(ctx, c)
 			cancel()
 			if err != nil {
 				c.Close()
 				return
 			}
-		case <-a.stunDone:
+		case <-a.stunStop:
 			c.Close()
 			return
 		}
 	}
 }
 
-// stopSTUN closes the kept-open STUN connections.
+// stopSTUN closes the kept-open STUN connections: a query in flight on
+// one fails at once, so its goroutine returns.
 func (a *Agent) stopSTUN() {
-	a.stunOnce.Do(func() { close(a.stunDone) })
+	for _, c := range a.stunConns {
+		c.Close()
+	}
+	a.stunConns = nil
+	if !a.stunStopped {
+		a.stunStopped = true
+		close(a.stunStop)
+	}
 }

@@ -96,7 +96,7 @@ func decodeSTUN(frame []byte) (*stun.Message, error) {
 		return nil, fmt.Errorf("%w: method %v", errNotBinding, m.Type.Method)
 	}
 	if err := stun.Fingerprint.Check(m); err != nil {
-		return nil, fmt.Errorf("%w: %v", errNoFingerprint, err)
+		return nil, fmt.Errorf("%w: %w", errNoFingerprint, err)
 	}
 	return m, nil
 }
@@ -125,7 +125,7 @@ func authRequest(m *stun.Message, localUfrag, localPwd string) error {
 		return fmt.Errorf("%w: %q is not %q", errBadUsername, local, localUfrag)
 	}
 	if err := stun.NewShortTermIntegrity(localPwd).Check(m); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+		return fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
 	return nil
 }
@@ -160,9 +160,55 @@ func mappedAddress(m *stun.Message) (netip.AddrPort, error) {
 }
 
 func errorCode(m *stun.Message) stun.ErrorCode {
+	code, _ := errorCodeReason(m)
+	return code
+}
+
+// errorCodeReason reads ERROR-CODE; code 0 when it is missing.
+func errorCodeReason(m *stun.Message) (stun.ErrorCode, string) {
 	var e stun.ErrorCodeAttribute
 	if err := e.GetFrom(m); err != nil {
-		return 0
+		return 0, ""
 	}
-	return e.Code
+	return e.Code, string(e.Reason)
+}
+
+// attrEndOfStream marks our in-band end of stream (the icetcp-eos
+// extension). It is in the comprehension-optional range (RFC 8489 §18.3),
+// so an agent that does not know it ignores it; no registered attribute
+// uses 0xC1E5.
+const attrEndOfStream stun.AttrType = 0xC1E5
+
+// buildEOS encodes the end-of-stream indication: a Binding indication
+// signed with the remote password like a check, so that only our peer's
+// own stream can be ended by it.
+func buildEOS(localUfrag, remoteUfrag, remotePwd string) (*stun.Message, error) {
+	m, err := stun.Build(
+		stun.TransactionID,
+		stun.NewType(stun.MethodBinding, stun.ClassIndication),
+		stun.NewUsername(remoteUfrag+":"+localUfrag),
+		rawAttr{attrEndOfStream, nil},
+		stun.NewShortTermIntegrity(remotePwd),
+		stun.Fingerprint,
+	)
+	if err != nil {
+		return nil, fmt.Errorf("agent: build end-of-stream indication: %w", err)
+	}
+	return m, nil
+}
+
+func isEOS(m *stun.Message) bool {
+	_, err := m.Get(attrEndOfStream)
+	return err == nil
+}
+
+// rawAttr adds an attribute with a fixed value.
+type rawAttr struct {
+	t stun.AttrType
+	v []byte
+}
+
+func (r rawAttr) AddTo(m *stun.Message) error {
+	m.Add(r.t, r.v)
+	return nil
 }

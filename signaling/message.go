@@ -29,6 +29,9 @@ const (
 	MaxCodeLen      = 64   // bytes of Code
 	MaxRoleLen      = 32   // bytes of Role; only two values are valid anyway
 	MaxPunchDelayMs = 60000
+	MaxFeatures     = 16  // entries of Features
+	MaxFeatureLen   = 32  // bytes of one feature name
+	MaxNATLen       = 256 // bytes of NAT
 )
 
 // Type names a message kind.
@@ -42,6 +45,7 @@ const (
 	TypeEndOfCandidates Type = "end-of-candidates" // no fields
 	TypeBye             Type = "bye"               // Reason optional
 	TypePunch           Type = "punch"             // Punch
+	TypeNAT             Type = "nat"               // NAT: the sender's NAT class (natcheck), added to v1
 	TypePeerLeft        Type = "peer-left"         // rendezvous only
 	TypeError           Type = "error"             // rendezvous only: Code, Reason
 )
@@ -68,6 +72,14 @@ type Message struct {
 	Pwd        string `json:"pwd,omitempty"`
 	Tiebreaker uint64 `json:"tiebreaker,omitempty,string"`
 	Role       string `json:"role,omitempty"`
+	// Features (credentials, optional) names the extensions the sender
+	// supports, like ICE options in SDP (RFC 8445 §5.6.3): the two agents
+	// use those both name. Receivers ignore names they do not know, and
+	// peers that predate the field send none.
+	Features []string `json:"features,omitempty"`
+	// NAT (type nat) is the sender's NAT behaviour in natcheck's text form;
+	// receivers that do not know the type skip the message.
+	NAT string `json:"nat,omitempty"`
 	Candidate  string `json:"candidate,omitempty"`
 	Punch      *Punch `json:"punch,omitempty"`
 	Reason     string `json:"reason,omitempty"`
@@ -89,7 +101,7 @@ type Punch struct {
 // and error are produced by the rendezvous only.
 func (t Type) FromAgent() bool {
 	switch t {
-	case TypeCredentials, TypeCandidate, TypeEndOfCandidates, TypeBye, TypePunch:
+	case TypeCredentials, TypeCandidate, TypeEndOfCandidates, TypeBye, TypePunch, TypeNAT:
 		return true
 	}
 	return false
@@ -173,6 +185,7 @@ func (m *Message) validate() error {
 		{"candidate", m.Candidate, MaxCandidateLen},
 		{"reason", m.Reason, MaxReasonLen},
 		{"code", m.Code, MaxCodeLen},
+		{"nat", m.NAT, MaxNATLen},
 	} {
 		if len(f.val) > f.max {
 			return invalid(t, "%s %s longer than %d", f.name, quoteShort(f.val), f.max)
@@ -181,6 +194,14 @@ func (m *Message) validate() error {
 		// the peer would see a different string than the one we validated.
 		if !utf8.ValidString(f.val) {
 			return invalid(t, "%s %s is not valid UTF-8", f.name, quoteShort(f.val))
+		}
+	}
+	if len(m.Features) > MaxFeatures {
+		return invalid(t, "%d features, limit %d", len(m.Features), MaxFeatures)
+	}
+	for _, f := range m.Features {
+		if !validFeature(f) {
+			return invalid(t, "feature %s is not 1-%d characters of [a-z0-9-]", quoteShort(f), MaxFeatureLen)
 		}
 	}
 	switch t {
@@ -207,6 +228,15 @@ func (m *Message) validate() error {
 				return invalid(t, "candidate %s contains control character %#02x", quoteShort(m.Candidate), c)
 			}
 		}
+	case TypeNAT:
+		if m.NAT == "" {
+			return invalid(t, "empty nat")
+		}
+		for i := 0; i < len(m.NAT); i++ {
+			if c := m.NAT[i]; c < 0x20 || c > 0x7e {
+				return invalid(t, "nat %s contains byte %#02x (printable ASCII only)", quoteShort(m.NAT), c)
+			}
+		}
 	case TypePunch:
 		if m.Punch == nil {
 			return invalid(t, "missing punch")
@@ -221,6 +251,19 @@ func (m *Message) validate() error {
 		}
 	}
 	return nil
+}
+
+// validFeature: 1..MaxFeatureLen characters of [a-z0-9-].
+func validFeature(f string) bool {
+	if len(f) == 0 || len(f) > MaxFeatureLen {
+		return false
+	}
+	for i := 0; i < len(f); i++ {
+		if c := f[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // checkICEChars enforces RFC 8445 §5.3: ice-char = ALPHA / DIGIT / "+" / "/".

@@ -1,7 +1,6 @@
 package framing
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,30 +18,37 @@ const headerSize = 2
 // ErrFrameTooLarge is returned when a payload does not fit in one frame.
 var ErrFrameTooLarge = errors.New("framing: frame larger than 65535 bytes")
 
-// readBufferSize keeps a Reader small: media servers hold thousands of
-// connections, and bufio passes reads larger than its buffer straight to the
-// underlying reader, so big frames do not need a big bufio buffer.
-const readBufferSize = 4096
+// Read buffers come from two pools: small frames (RTP, STUN) share 4 KiB
+// buffers, bigger ones get a 64 KiB buffer. A Reader holds a buffer only
+// while it has bytes in it: between bursts it waits for the next header
+// with no buffer at all, so a media server's thousands of idle connections
+// cost no read buffers.
+const smallBuffer = 4096
+
+var (
+	smallPool = sync.Pool{New: func() any { b := make([]byte, smallBuffer); return &b }}
+	bigPool   = sync.Pool{New: func() any { b := make([]byte, headerSize+MaxFrameSize); return &b }}
+)
 
 // Reader reads RFC 4571 frames (16-bit big-endian length prefix) from a
 // stream. It is not safe for concurrent use; one goroutine owns the read side
 // of a connection.
 type Reader struct {
-	br  *bufio.Reader
+	r   io.Reader
 	hdr [headerSize]byte
-	// buf holds the current payload; it grows to the largest frame seen
-	// (at most MaxFrameSize) and is reused, so Next does not allocate per frame.
-	buf []byte
+	// buf is a pooled buffer holding bytes read ahead; buf[off:end] are
+	// not yet consumed. nil while nothing is buffered.
+	buf      *[]byte
+	off, end int
 }
 
-// NewReader returns a Reader that reads frames from r through a small
-// bufio.Reader.
+// NewReader returns a Reader of frames from r.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{
-		br:  bufio.NewReaderSize(r, readBufferSize),
-		buf: make([]byte, 0, 512),
-	}
+	return &Reader{r: r}
 }
+
+// Buffered is the number of bytes read ahead of the last frame returned.
+func (r *Reader) Buffered() int { return r.end - r.off }
 
 // Next returns the next frame's payload. The slice is valid until the next
 // call. Zero-length frames are returned as empty non-nil slices.
@@ -51,19 +57,112 @@ func NewReader(r io.Reader) *Reader {
 // io.ErrUnexpectedEOF; a clean end between frames returns io.EOF. Both are
 // returned unwrapped, as io.Reader does. Other read errors are wrapped.
 func (r *Reader) Next() ([]byte, error) {
-	if n, err := io.ReadFull(r.br, r.hdr[:]); err != nil {
-		return nil, readErr(err, n == 0)
+	if r.off == r.end {
+		// Nothing read ahead: give the buffer back and wait for a header
+		// holding nothing but these two bytes.
+		r.release()
+		if n, err := io.ReadFull(r.r, r.hdr[:]); err != nil {
+			return nil, readErr(err, n == 0)
+		}
+		return r.payload(int(binary.BigEndian.Uint16(r.hdr[:])), 0)
 	}
-	size := int(binary.BigEndian.Uint16(r.hdr[:]))
-	if cap(r.buf) < size {
-		r.buf = make([]byte, size)
+	if r.end-r.off < headerSize {
+		if err := r.fill(headerSize); err != nil {
+			return nil, err
+		}
 	}
-	p := r.buf[:size]
-	if _, err := io.ReadFull(r.br, p); err != nil {
-		// The header was read: any end of stream is inside the frame.
-		return nil, readErr(err, false)
+	b := *r.buf
+	size := int(binary.BigEndian.Uint16(b[r.off:]))
+	r.off += headerSize
+	return r.payload(size, r.end-r.off)
+}
+
+// payload returns the frame of size bytes whose first have bytes are
+// buffered at off.
+func (r *Reader) payload(size, have int) ([]byte, error) {
+	if size == 0 {
+		return r.hdr[:0], nil
 	}
+	if have >= size {
+		p := (*r.buf)[r.off : r.off+size]
+		r.off += size
+		return p, nil
+	}
+	if r.buf == nil {
+		r.acquire(size)
+	} else if len(*r.buf)-r.off < size {
+		r.grow(size)
+	}
+	if err := r.fill(size); err != nil {
+		return nil, err
+	}
+	p := (*r.buf)[r.off : r.off+size]
+	r.off += size
 	return p, nil
+}
+
+// fill reads until at least n bytes are buffered from off, reading ahead
+// as far as the buffer allows so that small frames arriving together cost
+// one read.
+func (r *Reader) fill(n int) error {
+	b := *r.buf
+	if len(b)-r.off < n {
+		r.grow(n)
+		b = *r.buf
+	}
+	for r.end-r.off < n {
+		k, err := r.r.Read(b[r.end:])
+		r.end += k
+		if r.end-r.off >= n {
+			break
+		}
+		if err != nil {
+			return readErr(err, false) // header or payload started: any end is inside a frame
+		}
+	}
+	return nil
+}
+
+// acquire takes a buffer for a frame of size bytes.
+func (r *Reader) acquire(size int) {
+	if size <= smallBuffer {
+		r.buf = smallPool.Get().(*[]byte)
+	} else {
+		r.buf = bigPool.Get().(*[]byte)
+	}
+	r.off, r.end = 0, 0
+}
+
+// grow moves the unconsumed bytes to a buffer with room for n bytes from
+// its start.
+func (r *Reader) grow(n int) {
+	old, off, end := r.buf, r.off, r.end
+	if n <= smallBuffer && len(*old) >= smallBuffer {
+		// room enough once compacted
+		copy(*old, (*old)[off:end])
+		r.off, r.end = 0, end-off
+		return
+	}
+	r.buf = bigPool.Get().(*[]byte)
+	r.end = copy(*r.buf, (*old)[off:end])
+	r.off = 0
+	put(old)
+}
+
+func (r *Reader) release() {
+	if r.buf != nil {
+		put(r.buf)
+		r.buf = nil
+	}
+	r.off, r.end = 0, 0
+}
+
+func put(b *[]byte) {
+	if len(*b) == smallBuffer {
+		smallPool.Put(b)
+	} else {
+		bigPool.Put(b)
+	}
 }
 
 // readErr keeps io.EOF only for a stream that ended on a frame boundary.

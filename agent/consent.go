@@ -1,0 +1,85 @@
+package agent
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pion/stun"
+)
+
+// consentState is consent freshness on the selected connection (RFC 7675).
+// Owned by the loop.
+type consentState struct {
+	next, last time.Time
+	tx         map[[stun.TransactionIDSize]byte]time.Time
+	off        bool // a TCP FIN was sent: the peer cannot answer any more
+	peerFIN    bool // the peer's FIN arrived: we cannot be answered
+}
+
+// maxConsentTx bounds consent transactions kept for matching answers.
+const maxConsentTx = 16
+
+// consentTick sends consent checks and expires consent (RFC 7675 §5.1).
+func (a *Agent) consentTick(now time.Time, soon func(time.Time)) {
+	cs := &a.consent
+	if cs.off || cs.peerFIN {
+		return
+	}
+	if expiry := cs.last.Add(a.cfg.ConsentTimeout); !now.Before(expiry) {
+		err := fmt.Errorf("%w: no answer for %v", ErrConsentExpired, a.cfg.ConsentTimeout)
+		a.selected.pc.close(err)
+		a.fail(StateFailed, err, now)
+		return
+	} else {
+		soon(expiry)
+	}
+	if !now.Before(cs.next) {
+		a.sendConsent(now)
+		cs.next = now.Add(a.consentInterval())
+	}
+	soon(cs.next)
+}
+
+func (a *Agent) sendConsent(now time.Time) {
+	p := a.selected
+	pwd := a.remotePwd.Load()
+	if pwd == nil || p.pc == nil {
+		return
+	}
+	id := a.newTxID()
+	m, err := a.request(p, *pwd, id, false)
+	if err != nil {
+		a.warn(err, now)
+		return
+	}
+	cs := &a.consent
+	for tid, sent := range cs.tx { // forget transactions that can no longer matter
+		if now.Sub(sent) > a.cfg.ConsentTimeout || len(cs.tx) >= maxConsentTx {
+			delete(cs.tx, tid)
+		}
+	}
+	cs.tx[id] = now
+	p.pc.sendSTUN(m)
+}
+
+// consentInterval is ConsentInterval randomised by ±20% (RFC 7675 §5.1).
+func (a *Agent) consentInterval() time.Duration {
+	id := a.newTxID()
+	f := 0.8 + 0.4*float64(id[0])/255
+	return time.Duration(float64(a.cfg.ConsentInterval) * f)
+}
+
+// sendEOS sends our in-band end of stream on pc (icetcp-eos); the
+// connection stays open for consent.
+func (a *Agent) sendEOS(pc *pconn) error {
+	pwd := a.remotePwd.Load()
+	if pwd == nil {
+		return fmt.Errorf("agent: close write: %w", ErrClosed)
+	}
+	m, err := buildEOS(a.localUfrag, a.remoteUfrag, *pwd)
+	if err != nil {
+		return err
+	}
+	pc.sendSTUN(m)
+	return nil
+}

@@ -1,0 +1,185 @@
+package agent
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"github.com/pion/stun"
+
+	"github.com/icetcp/icetcp/candidate"
+)
+
+// nominationTick runs regular nomination (RFC 8445 §8.1.1): the controlling
+// agent picks the best valid pair once nothing better can still succeed,
+// or once it has waited long enough for it.
+func (a *Agent) nominationTick(now time.Time, soon func(time.Time)) {
+	if !a.controlling || a.nominating != nil || a.selected != nil {
+		return
+	}
+	best := a.cl.bestValid()
+	if best == nil {
+		return
+	}
+	wait := a.firstValid.Add(a.nominationWait(best))
+	// With an explicit wait, better pairs may also be ones whose candidates
+	// have not arrived yet.
+	morePairs := a.cfg.NominationWait > 0 && !a.remoteEOC
+	if (!a.cl.higherPending(best) && !morePairs) || !now.Before(wait) {
+		a.nominate(best, now)
+	} else {
+		soon(wait)
+	}
+}
+
+// nominateWithCheck reports whether a check on p carries USE-CANDIDATE
+// right away: both agents agreed to it (icetcp-nominate), we control, and
+// p is a direct pair (a relayed pair waits for the direct ones). The peer
+// selects the first such check it answers, and we select on that answer
+// only, so both sides pick the same pair even when several checks carry
+// the flag.
+func (a *Agent) nominateWithCheck(p *pair) bool {
+	return a.controlling && a.agreed().nominate && !isRelayed(p)
+}
+
+func isRelayed(p *pair) bool {
+	return p.local.Type == candidate.Relay || p.remote.Type == candidate.Relay
+}
+
+func (a *Agent) nominationWait(first *pair) time.Duration {
+	if a.cfg.NominationWait > 0 {
+		return a.cfg.NominationWait
+	}
+	if !isRelayed(first) {
+		return 0
+	}
+	return min(max(2*first.rtt, 20*time.Millisecond), 500*time.Millisecond)
+}
+
+// nominate sends USE-CANDIDATE on p (regular nomination, RFC 8445 §8.1.1).
+func (a *Agent) nominate(p *pair, now time.Time) {
+	a.nominating = p
+	p.state = stateInProgress
+	p.deadline = now.Add(a.cfg.CheckTimeout)
+	a.sendCheck(p, now, true)
+}
+
+// selectPair makes p the selected pair: every other check and connection
+// stops, and Connect returns the Conn. Listeners stay open until the peer
+// has checked the selected connection itself (release), since a standard
+// agent may still be validating it through them.
+func (a *Agent) selectPair(p *pair, now time.Time) {
+	if a.selected != nil {
+		return
+	}
+	p.state = stateSucceeded
+	p.nominated = true
+	a.selected = p
+	errOther := errors.New("agent: another pair was selected")
+	for _, q := range a.cl.pairs {
+		if q == p {
+			continue
+		}
+		if q.cancel != nil {
+			q.cancel()
+			q.cancel = nil
+		}
+		q.attempt++
+		if q.state == stateInProgress || q.state == stateWaiting || q.state == stateFrozen {
+			q.state = stateFailed
+			q.err = errOther
+		}
+	}
+	for pc := range a.conns {
+		if pc != p.pc {
+			pc.close(errOther)
+		}
+	}
+	a.stopSTUN()
+	a.stopSignaling()
+	agreed := a.agreed()
+	p.pc.eosMode.Store(agreed.eos)
+	keepAlive(p.pc.c, a.cfg.ConsentInterval)
+	a.conn = &Conn{
+		a: a, pc: p.pc, local: p.local, remote: p.remote, path: pathOf(p), took: now.Sub(a.checkStart),
+		maxFrame: frameSizeFor(agreed), eos: agreed.eos, validated: make(chan struct{}),
+		finBound: a.cfg.CheckTimeout,
+	}
+	a.releaseAt = now.Add(a.cfg.CheckTimeout)
+	if p.pc.answered.Load() {
+		a.peerValidated()
+	}
+	a.consent = consentState{last: now, next: now.Add(a.consentInterval()), tx: map[[stun.TransactionIDSize]byte]time.Time{}}
+	if !a.controlling {
+		// Our own check on the nominated pair, at once: a standard
+		// controlling agent waits for it, and it starts consent.
+		a.sendConsent(now)
+	}
+	a.setState(StateConnected, now)
+	st := p.stats()
+	st.Selected = true
+	a.events.emit(Event{Type: EventSelected, Time: now, Pair: &st})
+	a.result <- connectResult{conn: a.conn}
+}
+
+func pathOf(p *pair) string {
+	if isRelayed(p) {
+		return "relay"
+	}
+	return "direct"
+}
+
+// peerValidated records that the peer checked the selected connection
+// itself: a FIN can no longer break it, and our listeners have done their
+// job.
+func (a *Agent) peerValidated() {
+	if a.conn == nil {
+		return
+	}
+	select {
+	case <-a.conn.validated:
+	default:
+		close(a.conn.validated)
+	}
+	a.release()
+}
+
+// release closes what only the checks needed: listeners, connections
+// accepted since the selection, the Mux registration. An idle connected
+// agent then runs two goroutines: its loop and the connection's reader.
+func (a *Agent) release() {
+	if a.released {
+		return
+	}
+	a.released = true
+	a.closeListeners()
+	if a.cfg.Mux != nil {
+		a.cfg.Mux.unregister(a.localUfrag, a)
+	}
+	for pc := range a.conns {
+		if pc != a.selected.pc {
+			pc.close(errors.New("agent: another pair was selected"))
+		}
+	}
+}
+
+// afterSelection runs the selected connection's timers.
+func (a *Agent) afterSelection(now time.Time, soon func(time.Time)) {
+	if !a.released {
+		if !now.Before(a.releaseAt) {
+			a.release()
+		} else {
+			soon(a.releaseAt)
+		}
+	}
+	a.consentTick(now, soon)
+}
+
+// keepAlive turns on TCP keepalive on the selected connection, so that a
+// vanished host is noticed even after consent checks stopped (a TCP FIN
+// toward a standard agent).
+func keepAlive(c net.Conn, interval time.Duration) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: interval, Interval: interval, Count: 3})
+	}
+}

@@ -1,0 +1,232 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/icetcp/icetcp/candidate"
+	"github.com/icetcp/icetcp/signaling"
+)
+
+// maxPongs bounds the punch pings we answer: a peer that floods pings must
+// not grow our outbox.
+const maxPongs = 8
+
+// Extensions two icetcp agents may agree on, by their names in the
+// credentials' Features (and in SDP as ICE options). Each is used only when
+// both sides name it, so third-party agents see standard ICE.
+const (
+	// featFrames: "I read RFC 4571 frames of any size" (pion/ice v2 reads
+	// at most 8,192 bytes, so without it we write smaller frames).
+	featFrames = "icetcp-frames"
+	// featNominate: the controlling agent may put USE-CANDIDATE on its
+	// first check of a pair (nomination travels with the check).
+	featNominate = "icetcp-nominate"
+	// featEOS: end of stream travels in band (an authenticated STUN
+	// indication) instead of a TCP FIN, so consent keeps running in both
+	// directions after a half-close and a crash cannot fake an end.
+	featEOS = "icetcp-eos"
+)
+
+// features are the extensions in use.
+type features struct {
+	frames, nominate, eos bool
+}
+
+func parseFeatures(names []string) features {
+	var f features
+	for _, n := range names {
+		switch n {
+		case featFrames:
+			f.frames = true
+		case featNominate:
+			f.nominate = true
+		case featEOS:
+			f.eos = true
+		}
+	}
+	return f
+}
+
+func (f features) list() []string {
+	var out []string
+	if f.frames {
+		out = append(out, featFrames)
+	}
+	if f.nominate {
+		out = append(out, featNominate)
+	}
+	if f.eos {
+		out = append(out, featEOS)
+	}
+	return out
+}
+
+func (f features) and(g features) features {
+	return features{frames: f.frames && g.frames, nominate: f.nominate && g.nominate, eos: f.eos && g.eos}
+}
+
+// localFeatures is what this agent offers.
+func (a *Agent) localFeatures() features {
+	if a.cfg.StandardOnly {
+		return features{}
+	}
+	return features{frames: true, nominate: true, eos: true}
+}
+
+// agreed is what both sides support; valid once the peer's credentials
+// arrived.
+func (a *Agent) agreed() features { return a.localFeatures().and(a.peerFeatures) }
+
+// byeReason fits err into the signaling schema's reason field.
+func byeReason(err error) string {
+	r := err.Error()
+	if len(r) > 200 {
+		r = r[:200]
+	}
+	return strings.ToValidUTF8(r, "?")
+}
+
+// recvLoop feeds signaling messages to the loop. A malformed message is a
+// warning; any other receive error ends the loop.
+func (a *Agent) recvLoop(ctx context.Context, ch signaling.Channel) {
+	for {
+		m, err := ch.Recv(ctx)
+		if errors.Is(err, signaling.ErrInvalidMessage) {
+			if !a.post(func(now time.Time) { a.warn(fmt.Errorf("agent: signaling: %w", err), now) }) {
+				return
+			}
+			continue
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				a.post(func(now time.Time) { a.onSignalError(err, now) })
+			}
+			return
+		}
+		if !a.post(func(now time.Time) { a.onSignal(m, now) }) {
+			return
+		}
+	}
+}
+
+// stopSignaling ends the signaling goroutines once they are no longer
+// needed (a pair is selected): an idle connected agent keeps only its
+// loop and the selected connection's reader.
+func (a *Agent) stopSignaling() {
+	if a.out != nil {
+		a.out.close()
+	}
+	if a.sigCancel != nil {
+		a.sigCancel()
+	}
+}
+
+func (a *Agent) onSignalError(err error, now time.Time) {
+	if a.selected != nil {
+		return // the signaling channel is not needed any more
+	}
+	if a.remoteUfrag == "" {
+		a.fail(StateFailed, &FailedError{Reason: "signaling ended before the peer's credentials arrived: " + err.Error(), Err: err}, now)
+		return
+	}
+	a.warn(fmt.Errorf("agent: signaling: %w (checks go on)", err), now)
+}
+
+func (a *Agent) onSignal(m signaling.Message, now time.Time) {
+	if a.selected != nil {
+		return
+	}
+	switch m.Type {
+	case signaling.TypeCredentials:
+		a.onCredentials(m, now)
+	case signaling.TypeCandidate:
+		c, err := candidate.Parse(m.Candidate)
+		if err != nil {
+			if !errors.Is(err, candidate.ErrUnsupportedTransport) {
+				a.warn(fmt.Errorf("agent: remote candidate %q: %w", m.Candidate, err), now)
+			}
+			return
+		}
+		a.addRemote(c, now)
+	case signaling.TypeEndOfCandidates:
+		if !a.remoteEOC {
+			a.remoteEOC, a.lastEOC = true, now
+			a.maybeStartPunchSync(now)
+		}
+	case signaling.TypeBye, signaling.TypePeerLeft:
+		a.onPeerGone(m, now)
+	case signaling.TypePunch:
+		a.onPunch(m.Punch, now)
+	}
+}
+
+// onPeerGone handles the peer's bye (it gave up or closed) and the
+// rendezvous' peer-left. A peer that selected a pair first may leave
+// signaling while our side still finishes its checks over TCP, so peer-left
+// is fatal only when no connection to the peer is alive.
+func (a *Agent) onPeerGone(m signaling.Message, now time.Time) {
+	a.remoteEOC = true // nothing more will come
+	if m.Type == signaling.TypePeerLeft && a.peerConnected() {
+		a.log.Debugf("peer left signaling; finishing over the connections we have")
+		return
+	}
+	reason := "peer left before a pair was selected"
+	if m.Type == signaling.TypeBye {
+		reason = "peer gave up"
+	}
+	if m.Reason != "" {
+		reason += ": " + m.Reason
+	}
+	a.fail(StateFailed, &FailedError{Reason: reason, Err: ErrPeerLeft, Checks: a.cl.failures()}, now)
+}
+
+// peerConnected reports an authenticated connection to the peer.
+func (a *Agent) peerConnected() bool {
+	for pc := range a.conns {
+		if pc.authenticated.Load() && !pc.closed() {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Agent) onCredentials(m signaling.Message, now time.Time) {
+	if a.remoteUfrag != "" {
+		if m.Ufrag != a.remoteUfrag {
+			a.warn(fmt.Errorf("agent: peer sent new credentials (ICE restart is not supported); ignored"), now)
+		}
+		return
+	}
+	a.remoteUfrag = m.Ufrag
+	pwd := m.Pwd
+	a.remotePwd.Store(&pwd)
+	a.peerFeatures = parseFeatures(m.Features)
+	if !a.roleKnown {
+		switch m.Role {
+		case signaling.RoleControlling:
+			a.controlling = false
+		case signaling.RoleControlled:
+			a.controlling = true
+		default:
+			a.controlling = a.tiebreaker > m.Tiebreaker
+		}
+		a.roleKnown = true
+		a.cl.reprioritize(a.controlling)
+	}
+	a.lastActivity = now
+	a.checkStart = now
+	a.setState(StateChecking, now)
+	if p := a.nominatedEarly; p != nil {
+		a.nominatedEarly = nil
+		if p.pc != nil && !p.pc.closed() {
+			a.selectPair(p, now)
+			return
+		}
+	}
+	a.startPunchPing(now)
+	a.maybeStartPunchSync(now)
+}

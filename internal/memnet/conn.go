@@ -1,0 +1,245 @@
+package memnet
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// bufferLimit is how many bytes one direction holds before Write blocks:
+// a stand-in for the kernel's socket buffers, so flow control exists.
+const bufferLimit = 256 << 10
+
+// stream is one direction of a connection: bytes written by one end and
+// read by the other.
+type stream struct {
+	mu      sync.Mutex // guards following
+	buf     []byte
+	eof     bool // the writer half-closed (FIN)
+	broken  bool // the reader's end is closed: writes fail
+	stalled bool // the path died: writes vanish
+	// readable and writable are poked (capacity 1) when the state changes.
+	readable chan struct{}
+	writable chan struct{}
+}
+
+func newStream() *stream {
+	return &stream{readable: make(chan struct{}, 1), writable: make(chan struct{}, 1)}
+}
+
+func poke(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Conn is one end of an in-memory TCP connection: a net.Conn with
+// *net.TCPAddr addresses, half-close and deadlines.
+type Conn struct {
+	n             *Network
+	local, remote *net.TCPAddr
+	in, out       *stream
+	peer          *Conn
+
+	closeOnce sync.Once
+	done      chan struct{} // closed by Close
+	rd, wd    deadline
+}
+
+func newPair(a, b *net.TCPAddr) (*Conn, *Conn) {
+	ab, ba := newStream(), newStream()
+	x := &Conn{local: a, remote: b, in: ba, out: ab, done: make(chan struct{})}
+	y := &Conn{local: b, remote: a, in: ab, out: ba, done: make(chan struct{})}
+	x.peer, y.peer = y, x
+	return x, y
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+// Read reads what the peer wrote; io.EOF after the peer's CloseWrite or
+// Close.
+func (c *Conn) Read(p []byte) (int, error) {
+	for {
+		s := c.in
+		s.mu.Lock()
+		if len(s.buf) > 0 {
+			n := copy(p, s.buf)
+			s.buf = s.buf[n:]
+			if len(s.buf) == 0 {
+				s.buf = nil
+			}
+			s.mu.Unlock()
+			poke(s.writable)
+			return n, nil
+		}
+		eof := s.eof
+		s.mu.Unlock()
+		if eof {
+			return 0, io.EOF
+		}
+		select {
+		case <-s.readable:
+		case <-c.done:
+			return 0, c.opErr("read", net.ErrClosed)
+		case <-c.rd.wait():
+			return 0, c.opErr("read", os.ErrDeadlineExceeded)
+		}
+	}
+}
+
+// Write queues p for the peer, blocking while its buffer is full.
+func (c *Conn) Write(p []byte) (int, error) {
+	n := 0
+	for {
+		select {
+		case <-c.done:
+			return n, c.opErr("write", net.ErrClosed)
+		default:
+		}
+		s := c.out
+		s.mu.Lock()
+		switch {
+		case s.broken:
+			s.mu.Unlock()
+			return n, c.opErr("write", syscall.ECONNRESET)
+		case s.eof:
+			s.mu.Unlock()
+			return n, c.opErr("write", syscall.EPIPE)
+		}
+		if s.stalled {
+			s.mu.Unlock()
+			return len(p), nil
+		}
+		if room := bufferLimit - len(s.buf); room > 0 {
+			k := min(room, len(p)-n)
+			s.buf = append(s.buf, p[n:n+k]...)
+			n += k
+		}
+		s.mu.Unlock()
+		poke(s.readable)
+		if n == len(p) {
+			return n, nil
+		}
+		select {
+		case <-s.writable:
+		case <-c.done:
+			return n, c.opErr("write", net.ErrClosed)
+		case <-c.wd.wait():
+			return n, c.opErr("write", os.ErrDeadlineExceeded)
+		}
+	}
+}
+
+// CloseWrite sends FIN: the peer reads io.EOF after the bytes written.
+func (c *Conn) CloseWrite() error {
+	s := c.out
+	s.mu.Lock()
+	s.eof = true
+	s.mu.Unlock()
+	poke(s.readable)
+	return nil
+}
+
+// Close closes both directions: the peer reads io.EOF, its writes fail.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		c.CloseWrite()
+		s := c.in
+		s.mu.Lock()
+		s.broken = true
+		s.buf = nil
+		s.mu.Unlock()
+		poke(s.writable)
+		if c.n != nil {
+			c.n.forget(c)
+		}
+	})
+	return nil
+}
+
+func (s *stream) stall() {
+	s.mu.Lock()
+	s.stalled = true
+	s.mu.Unlock()
+}
+
+func (c *Conn) opErr(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: c.local, Addr: c.remote, Err: err}
+}
+
+func (c *Conn) LocalAddr() net.Addr  { return c.local }
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.rd.set(t)
+	c.wd.set(t)
+	return nil
+}
+func (c *Conn) SetReadDeadline(t time.Time) error  { c.rd.set(t); return nil }
+func (c *Conn) SetWriteDeadline(t time.Time) error { c.wd.set(t); return nil }
+
+// deadline is a resettable timer whose channel is closed when it passes.
+type deadline struct {
+	mu    sync.Mutex // guards following
+	timer *time.Timer
+	ch    chan struct{}
+}
+
+func (d *deadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	select {
+	case <-d.chLocked():
+		d.ch = make(chan struct{}) // it had passed: a new deadline starts fresh
+	default:
+	}
+	if t.IsZero() {
+		return
+	}
+	ch := d.ch
+	if dur := time.Until(t); dur <= 0 {
+		close(ch)
+		return
+	} else {
+		d.timer = time.AfterFunc(dur, func() {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			if d.ch == ch {
+				select {
+				case <-ch:
+				default:
+					close(ch)
+				}
+			}
+		})
+	}
+}
+
+func (d *deadline) chLocked() chan struct{} {
+	if d.ch == nil {
+		d.ch = make(chan struct{})
+	}
+	return d.ch
+}
+
+func (d *deadline) wait() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.chLocked()
+}
+
+// errRefused is what a connect to a closed port gets: errors.Is works with
+// syscall.ECONNREFUSED, as for a real RST.
+var errRefused = syscall.ECONNREFUSED
+
+var errTimeout = errors.New("memnet: connect timed out")

@@ -1,0 +1,337 @@
+// Package memnet is an in-memory TCP network for tests: listeners,
+// connections with half-close and deadlines, simultaneous open, and hosts
+// that answer unsolicited SYNs the way NATs do (RST or silence). Everything
+// blocks on channels and timers only, so code that runs on it can be tested
+// under testing/synctest with virtual time.
+//
+// It models behaviour, not packets: a simultaneous open between two punches
+// that are in flight at the same time yields one connection whose ends both
+// punches return, as crossing SYNs do on a real network.
+package memnet
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/icetcp/icetcp/tcpso"
+)
+
+// Inbound is what a host does with a SYN nobody asked for.
+type Inbound int
+
+const (
+	// Open: a listener on the port accepts it; no listener means RST.
+	Open Inbound = iota
+	// Refuse: RST, as a NAT without a mapping for it (the Linux default).
+	Refuse
+	// Drop: silence, as a NAT or firewall that drops it (RFC 5382 REQ-4).
+	Drop
+)
+
+// Network is one in-memory network. The zero value is not usable; call New.
+type Network struct {
+	// Flight is how long a SYN is in flight: a punch whose SYN meets the
+	// peer's within it crosses (simultaneous open). Zero means 1ms.
+	Flight time.Duration
+
+	mu        sync.Mutex // guards following
+	listeners map[netip.AddrPort]*Listener
+	known     map[netip.Addr]bool // addresses that exist (have listened)
+	inbound   map[netip.Addr]Inbound
+	punches   map[route]*punch // SYNs in flight, by local→remote
+	conns     map[*Conn]struct{}
+	stalled   map[netip.Addr]bool
+	nextPort  uint16
+}
+
+type route struct{ local, remote netip.AddrPort }
+
+// punch is a SYN in flight that a crossing SYN may meet.
+type punch struct {
+	got chan *Conn // capacity 1: the end for the puncher when met
+}
+
+// New returns an empty network.
+func New() *Network {
+	return &Network{
+		listeners: map[netip.AddrPort]*Listener{},
+		known:     map[netip.Addr]bool{},
+		inbound:   map[netip.Addr]Inbound{},
+		punches:   map[route]*punch{},
+		conns:     map[*Conn]struct{}{},
+		stalled:   map[netip.Addr]bool{},
+		nextPort:  40000,
+	}
+}
+
+// SetInbound sets how ip treats unsolicited SYNs (default Open).
+func (n *Network) SetInbound(ip netip.Addr, in Inbound) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.inbound[ip] = in
+	n.known[ip] = true
+}
+
+// Stall makes every connection to or from ip, present and future, swallow
+// what is written to it: a path that silently died.
+func (n *Network) Stall(ip netip.Addr) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.stalled[ip] = true
+	for c := range n.conns {
+		if addrOf(c.local).Addr() == ip || addrOf(c.remote).Addr() == ip {
+			c.out.stall()
+			c.in.stall()
+		}
+	}
+}
+
+// Conns is the number of open connection ends: zero after everyone closed.
+func (n *Network) Conns() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.conns)
+}
+
+func (n *Network) flight() time.Duration {
+	if n.Flight > 0 {
+		return n.Flight
+	}
+	return time.Millisecond
+}
+
+// Listen opens a listener; port 0 picks one. shared is accepted and
+// ignored: in memory every port can be shared.
+func (n *Network) Listen(_ context.Context, addr netip.AddrPort, _ bool) (net.Listener, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if addr.Port() == 0 {
+		addr = netip.AddrPortFrom(addr.Addr(), n.port())
+	}
+	if _, ok := n.listeners[addr]; ok {
+		return nil, fmt.Errorf("memnet: listen %s: address in use", addr)
+	}
+	l := &Listener{n: n, addr: addr, q: make(chan *Conn, 128), done: make(chan struct{})}
+	n.listeners[addr] = l
+	n.known[addr.Addr()] = true
+	return l, nil
+}
+
+func (n *Network) port() uint16 {
+	n.nextPort++
+	return n.nextPort
+}
+
+// Dial makes one connect attempt.
+func (n *Network) Dial(ctx context.Context, local, remote netip.AddrPort) (net.Conn, error) {
+	n.mu.Lock()
+	if local.Port() == 0 {
+		local = netip.AddrPortFrom(local.Addr(), n.port())
+	}
+	c, wait, err := n.connectLocked(local, remote)
+	n.mu.Unlock()
+	if c != nil || err != nil {
+		return c, err
+	}
+	select { // the SYN is dropped: nothing but the caller's deadline ends it
+	case <-ctx.Done():
+	case <-wait:
+	}
+	return nil, opErr(local, remote, fmt.Errorf("%w: %w", errTimeout, ctx.Err()))
+}
+
+// connectLocked delivers a SYN from local to remote: a connection, a
+// refusal, or (all nil) silence.
+func (n *Network) connectLocked(local, remote netip.AddrPort) (*Conn, <-chan struct{}, error) {
+	in := n.inbound[remote.Addr()]
+	l := n.listeners[remote]
+	switch {
+	case in == Drop || (l == nil && !n.known[remote.Addr()]):
+		return nil, nil, nil
+	case in == Refuse || l == nil:
+		return nil, nil, opErr(local, remote, errRefused)
+	}
+	mine, theirs := n.pairLocked(local, remote)
+	select {
+	case l.q <- theirs:
+		return mine, nil, nil
+	case <-l.done:
+	default: // backlog full: as a SYN dropped by a full queue
+	}
+	delete(n.conns, mine)
+	delete(n.conns, theirs)
+	return nil, nil, opErr(local, remote, errRefused)
+}
+
+func (n *Network) pairLocked(local, remote netip.AddrPort) (*Conn, *Conn) {
+	a, b := newPair(net.TCPAddrFromAddrPort(local), net.TCPAddrFromAddrPort(remote))
+	a.n, b.n = n, n
+	n.conns[a], n.conns[b] = struct{}{}, struct{}{}
+	if n.stalled[local.Addr()] || n.stalled[remote.Addr()] {
+		a.out.stall()
+		b.out.stall()
+	}
+	return a, b
+}
+
+// SimultaneousOpen punches on p's schedule: a SYN that meets the peer's
+// punch in flight crosses it; otherwise the peer's inbound behaviour decides
+// (a listener accepts, Refuse answers RST, Drop keeps silent until the
+// attempt times out).
+func (n *Network) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn, error) {
+	s := p.Schedule
+	attempts := max(s.Attempts, 1)
+	if s.Attempts == 0 {
+		attempts = tcpso.DefaultAttempts
+	}
+	interval := s.Interval
+	if interval == 0 {
+		interval = tcpso.DefaultInterval
+	}
+	timeout := s.AttemptTimeout
+	if timeout == 0 {
+		timeout = tcpso.DefaultAttemptTimeout
+	}
+	if !p.Start.IsZero() {
+		if err := sleep(ctx, time.Until(p.Start)); err != nil {
+			return nil, opErr(p.Local, p.Remote, err)
+		}
+	}
+	var last error
+	for i := range attempts {
+		c, err := n.punchOnce(ctx, p.Local, p.Remote, timeout)
+		if c != nil || ctx.Err() != nil {
+			if c == nil {
+				err = fmt.Errorf("%w (last attempt: %w)", ctx.Err(), last)
+			}
+			return c, err
+		}
+		last = err
+		if i < attempts-1 {
+			if err := sleep(ctx, interval); err != nil {
+				return nil, opErr(p.Local, p.Remote, err)
+			}
+		}
+	}
+	return nil, fmt.Errorf("memnet: simultaneous open %s->%s: %d attempts: %w", p.Local, p.Remote, attempts, last)
+}
+
+func (n *Network) punchOnce(ctx context.Context, local, remote netip.AddrPort, timeout time.Duration) (net.Conn, error) {
+	n.mu.Lock()
+	if theirs, ok := n.punches[route{remote, local}]; ok { // SYNs cross
+		delete(n.punches, route{remote, local})
+		mine, peer := n.pairLocked(local, remote)
+		theirs.got <- peer
+		n.mu.Unlock()
+		return mine, nil
+	}
+	in := n.inbound[remote.Addr()]
+	if in == Open && n.listeners[remote] != nil {
+		c, _, err := n.connectLocked(local, remote)
+		n.mu.Unlock()
+		return c, err
+	}
+	me := &punch{got: make(chan *Conn, 1)}
+	key := route{local, remote}
+	n.punches[key] = me
+	n.mu.Unlock()
+	wait := timeout
+	if in != Drop && n.known[remote.Addr()] {
+		wait = min(timeout, n.flight()) // answered with RST when it lands
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	var err error
+	select {
+	case c := <-me.got:
+		return c, nil
+	case <-t.C:
+		err = errTimeout
+		if wait < timeout {
+			err = errRefused
+		}
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	n.mu.Lock()
+	if n.punches[key] == me {
+		delete(n.punches, key)
+	}
+	n.mu.Unlock()
+	select { // met at the last moment
+	case c := <-me.got:
+		return c, nil
+	default:
+	}
+	return nil, opErr(local, remote, err)
+}
+
+func (n *Network) forget(c *Conn) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.conns, c)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func opErr(local, remote netip.AddrPort, err error) error {
+	return &net.OpError{Op: "dial", Net: "tcp", Source: net.TCPAddrFromAddrPort(local), Addr: net.TCPAddrFromAddrPort(remote), Err: err}
+}
+
+func addrOf(a *net.TCPAddr) netip.AddrPort { return a.AddrPort() }
+
+// Listener is an in-memory listener.
+type Listener struct {
+	n    *Network
+	addr netip.AddrPort
+	q    chan *Conn
+	done chan struct{}
+	once sync.Once
+}
+
+// Accept returns the next connection, or net.ErrClosed after Close.
+func (l *Listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.q:
+		return c, nil
+	case <-l.done:
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: net.ErrClosed}
+	}
+}
+
+// Close stops accepting; connections not yet accepted are reset.
+func (l *Listener) Close() error {
+	l.once.Do(func() {
+		l.n.mu.Lock()
+		delete(l.n.listeners, l.addr)
+		close(l.done)
+		l.n.mu.Unlock()
+		for {
+			select {
+			case c := <-l.q:
+				c.Close()
+			default:
+				return
+			}
+		}
+	})
+	return nil
+}
+
+func (l *Listener) Addr() net.Addr { return net.TCPAddrFromAddrPort(l.addr) }
