@@ -84,6 +84,9 @@ type Agent struct {
 	stunStopped    bool
 	punch          punchState
 	pongs          int // pings answered; bounded so a peer cannot flood our outbox
+	checksSent     int // Binding requests sent as checks (consent not counted)
+	conflicts      int // 487 role conflicts sent or received
+	switches       int // role switches after a conflict
 }
 
 type connectResult struct {

@@ -181,6 +181,7 @@ func (a *Agent) sendCheck(p *pair, now time.Time, useCandidate bool) {
 		a.nominating = p
 	}
 	p.tx = &transaction{id: id, sent: now, useCandidate: useCandidate, controlling: a.controlling}
+	a.checksSent++
 	p.pc.sendSTUN(m)
 }
 
@@ -283,6 +284,7 @@ func (a *Agent) onErrorResponse(p *pair, tx *transaction, m *stun.Message, now t
 	code, reason := errorCodeReason(m)
 	switch code {
 	case stun.CodeRoleConflict:
+		a.conflicts++
 		// RFC 8445 §7.2.5.1: switch role (unless already switched) and retry.
 		if tx.controlling == a.controlling {
 			a.switchRole(now)
@@ -310,6 +312,7 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 	} else if peerControlling == a.controlling {
 		// RFC 8445 §7.3.1.1: the larger tie-breaker keeps controlling.
 		if (a.controlling && a.tiebreaker >= peerTB) || (!a.controlling && a.tiebreaker < peerTB) {
+			a.conflicts++
 			a.respondError(pc, m, stun.CodeRoleConflict, now)
 			return
 		}
@@ -444,6 +447,7 @@ func (a *Agent) respondError(pc *pconn, req *stun.Message, code stun.ErrorCode, 
 }
 
 func (a *Agent) switchRole(now time.Time) {
+	a.switches++
 	a.controlling = !a.controlling
 	a.log.Infof("role conflict: now %s", a.role())
 	a.cl.reprioritize(a.controlling)

@@ -181,7 +181,7 @@ func (a *Agent) onAccepted(c net.Conn, fr *framing.Reader, first []byte, local c
 // adopt wraps c and starts its reader. Inbound connections count as
 // pending until a check on them is authenticated.
 func (a *Agent) adopt(c net.Conn, fr *framing.Reader, inbound bool, local candidate.Candidate, first []byte) *pconn {
-	pc := newPConn(a.nextID.Add(1), c, fr, inbound, local, a.goTracked)
+	pc := newPConn(a.nextID.Add(1), c, fr, inbound, local, a.goTracked, a.log.Debugf)
 	a.conns[pc] = struct{}{}
 	if inbound {
 		src := pc.remote.Addr()

@@ -43,6 +43,7 @@ type pconn struct {
 	local   candidate.Candidate // the local candidate whose socket this is
 	remote  netip.AddrPort
 	spawn   func(func()) // starts a goroutine the agent waits for
+	log     func(format string, args ...any)
 	q       *frameQueue
 
 	authenticated atomic.Bool
@@ -67,13 +68,13 @@ type pconn struct {
 	pair *pair // owned by the agent loop
 }
 
-func newPConn(id uint64, c net.Conn, fr *framing.Reader, inbound bool, local candidate.Candidate, spawn func(func())) *pconn {
+func newPConn(id uint64, c net.Conn, fr *framing.Reader, inbound bool, local candidate.Candidate, spawn func(func()), log func(string, ...any)) *pconn {
 	if fr == nil {
 		fr = framing.NewReader(c)
 	}
 	pc := &pconn{
 		id: id, c: c, fr: fr, fw: framing.NewWriter(c), inbound: inbound, local: local,
-		remote: addrPortOf(c.RemoteAddr()), spawn: spawn, q: newFrameQueue(),
+		remote: addrPortOf(c.RemoteAddr()), spawn: spawn, log: log, q: newFrameQueue(),
 		done: make(chan struct{}),
 	}
 	pc.wcond = sync.NewCond(&pc.wmu)
@@ -115,7 +116,10 @@ func (pc *pconn) writeLoop() {
 		pc.stunQ = pc.stunQ[1:]
 		pc.wmu.Unlock()
 		if err := pc.fw.WriteFrame(m.Raw); err != nil {
-			pc.close(fmt.Errorf("agent: write STUN to %s: %w", pc.remote, err))
+			// The writer's error is sticky: nothing more can be sent. The
+			// connection is not closed here: what the peer sent before it
+			// went away is still read, and the reader reports the end.
+			pc.log("agent: write STUN to %s: %v", pc.remote, err)
 			pc.wmu.Lock()
 			pc.stunQ = nil
 			pc.wmu.Unlock()

@@ -27,6 +27,11 @@ type Stats struct {
 	RemoteCandidates []candidate.Candidate
 	Pairs            []PairStats // highest priority first
 	Selected         *PairStats
+	// Checks counts the connectivity checks this agent sent (consent
+	// checks not included); RoleConflicts the 487 role conflicts it sent
+	// or received (RFC 8445 §7.3.1.1), RoleSwitches the role changes they
+	// caused.
+	Checks, RoleConflicts, RoleSwitches int
 }
 
 func (p *pair) stats() PairStats {
@@ -47,7 +52,7 @@ func (p *pair) stats() PairStats {
 // snapshot builds Stats; it runs on the agent loop.
 func (a *Agent) snapshot() Stats {
 	s := Stats{
-		State: a.state, Role: a.role(),
+		State: a.state, Role: a.role(), Checks: a.checksSent, RoleConflicts: a.conflicts, RoleSwitches: a.switches,
 		LocalCandidates:  append([]candidate.Candidate(nil), a.locals...),
 		RemoteCandidates: append([]candidate.Candidate(nil), a.remotes...),
 	}

@@ -139,7 +139,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 func (c *Conn) CloseWrite() error {
 	s := c.out
 	s.mu.Lock()
-	s.eof = true
+	if !s.stalled { // a FIN into a dead path never arrives
+		s.eof = true
+	}
 	s.mu.Unlock()
 	poke(s.readable)
 	return nil
@@ -152,7 +154,9 @@ func (c *Conn) Close() error {
 		c.CloseWrite()
 		s := c.in
 		s.mu.Lock()
-		s.broken = true
+		if !s.stalled {
+			s.broken = true
+		}
 		s.buf = nil
 		s.mu.Unlock()
 		poke(s.writable)

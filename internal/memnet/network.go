@@ -134,8 +134,11 @@ func (n *Network) Dial(ctx context.Context, local, remote netip.AddrPort) (net.C
 	}
 	c, wait, err := n.connectLocked(local, remote)
 	n.mu.Unlock()
-	if c != nil || err != nil {
-		return c, err
+	if err != nil {
+		return nil, err
+	}
+	if c != nil {
+		return c, nil
 	}
 	select { // the SYN is dropped: nothing but the caller's deadline ends it
 	case <-ctx.Done():
@@ -233,7 +236,10 @@ func (n *Network) punchOnce(ctx context.Context, local, remote netip.AddrPort, t
 	if in == Open && n.listeners[remote] != nil {
 		c, _, err := n.connectLocked(local, remote)
 		n.mu.Unlock()
-		return c, err
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
 	me := &punch{got: make(chan *Conn, 1)}
 	key := route{local, remote}

@@ -1,0 +1,298 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net/netip"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/icetcp/icetcp/candidate"
+	"github.com/icetcp/icetcp/internal/memnet"
+	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/signalingtest"
+)
+
+// Tests in this file run two agents on an in-memory network inside a
+// testing/synctest bubble: time is virtual, so timers (pacing, check and
+// consent timeouts) are exercised exactly and without waiting.
+
+var (
+	ipA = netip.MustParseAddr("10.0.0.1")
+	ipB = netip.MustParseAddr("10.0.0.2")
+)
+
+func memConfig(n *memnet.Network, ip netip.Addr, role Role) Config {
+	c := baseConfig(role)
+	c.Addrs, c.Network = []netip.Addr{ip}, n
+	return c
+}
+
+// syncPair connects two agents on n; it must run inside a bubble.
+func syncPair(t *testing.T, ca, cb Config) (*Conn, *Conn) {
+	t.Helper()
+	chA, chB := signalingtest.Pair()
+	x, y, errA, errB := connectPair(t, ca, cb, chA, chB)
+	if errA != nil || errB != nil {
+		t.Fatalf("connect: A: %v; B: %v", errA, errB)
+	}
+	return x, y
+}
+
+func TestSyncAllTypesPriorityWinner(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		// An explicit wait (and regular nomination) lets every pair finish
+		// its check; the highest-priority one must then be nominated.
+		ctl := memConfig(n, ipA, RoleControlling)
+		ctl.NominationWait, ctl.StandardOnly = 2*time.Second, true
+		x, y := syncPair(t, ctl, memConfig(n, ipB, RoleControlled))
+		if x.Local().TCPType != candidate.Active || x.Remote().TCPType != candidate.Passive {
+			t.Fatalf("controlling agent selected %v -> %v, want its active -> the peer's passive", x.Local(), x.Remote())
+		}
+		st := x.Agent().Stats()
+		if !st.Pairs[0].Selected {
+			t.Fatalf("selected pair is not the highest-priority pair: %+v", st.Pairs)
+		}
+		exchange(t, x, y, 1<<20)
+	})
+}
+
+// Nomination with the first check (icetcp-nominate) connects in one check
+// round trip; without it (a standard peer) it takes a second one.
+func TestSyncNominationWithCheck(t *testing.T) {
+	for _, std := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			n := memnet.New()
+			ca, cb := activeOnly(memConfig(n, ipA, RoleControlling)), passiveOnly(memConfig(n, ipB, RoleControlled))
+			cb.StandardOnly = std
+			x, y := syncPair(t, ca, cb)
+			st := x.Agent().Stats()
+			if st.Selected == nil {
+				t.Fatal("no selected pair in stats")
+			}
+			if got, want := st.Checks, map[bool]int{false: 1, true: 2}[std]; got != want {
+				t.Fatalf("standard peer %v: %d checks before selection, want %d", std, got, want)
+			}
+			exchange(t, x, y, 4096)
+		})
+	}
+}
+
+// Consent (RFC 7675): a path that silently dies is noticed after
+// ConsentTimeout on both sides, and not before.
+func TestSyncConsentExpires(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		short := func(c Config) Config {
+			c.ConsentInterval, c.ConsentTimeout = time.Second, 5*time.Second
+			return c
+		}
+		x, y := syncPair(t, short(memConfig(n, ipA, RoleAuto)), short(memConfig(n, ipB, RoleAuto)))
+		time.Sleep(20 * time.Second) // consent is refreshed while the path works
+		exchange1(t, x, y)
+		dead := time.Now()
+		n.Stall(ipB)
+		for _, c := range []*Conn{x, y} {
+			_, err := c.Read(make([]byte, 1))
+			if !errors.Is(err, ErrConsentExpired) {
+				t.Fatalf("want ErrConsentExpired, got %v", err)
+			}
+			if el := time.Since(dead); el < 5*time.Second-1200*time.Millisecond || el > 5*time.Second+1200*time.Millisecond {
+				t.Fatalf("consent expired %v after the path died, want about 5s", el)
+			}
+			if st := c.Agent().Stats().State; st != StateFailed {
+				t.Fatalf("state %v after consent loss", st)
+			}
+		}
+	})
+}
+
+func exchange1(t *testing.T, x, y *Conn) {
+	t.Helper()
+	if _, err := x.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(y, buf); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// After our half-close, consent keeps running both ways between icetcp
+// agents (the end travels in band): a peer that then freezes is detected
+// within the consent timeout, and bytes sent after the half-close arrive.
+func TestSyncHalfCloseStillDetectsFrozenPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		short := func(c Config) Config {
+			c.ConsentInterval, c.ConsentTimeout = time.Second, 5*time.Second
+			return c
+		}
+		x, y := syncPair(t, short(memConfig(n, ipA, RoleAuto)), short(memConfig(n, ipB, RoleAuto)))
+		if _, err := x.Write([]byte("bye")); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(y); err != nil || string(got) != "bye" {
+			t.Fatalf("y read %q, %v", got, err)
+		}
+		// y keeps talking for many consent intervals.
+		for range 30 {
+			if _, err := y.Write([]byte("more")); err != nil {
+				t.Fatalf("y write after x's half-close: %v", err)
+			}
+			time.Sleep(time.Second)
+		}
+		got := make([]byte, 30*4)
+		if _, err := io.ReadFull(x, got); err != nil || !bytes.Equal(got, bytes.Repeat([]byte("more"), 30)) {
+			t.Fatalf("x read %q, %v", got, err)
+		}
+		frozen := time.Now()
+		n.Stall(ipB) // y freezes (SIGSTOP): nothing it sends or answers arrives
+		_, err := x.Read(make([]byte, 1))
+		if !errors.Is(err, ErrConsentExpired) || time.Since(frozen) > 5*time.Second+1200*time.Millisecond {
+			t.Fatalf("after %v: %v, want ErrConsentExpired within the consent timeout", time.Since(frozen), err)
+		}
+	})
+}
+
+// A Close without CloseWrite still ends the stream deliberately: the peer
+// reads io.EOF. A connection that ends without the in-band end (a crash)
+// reads ErrPeerVanished with the byte count.
+func TestSyncCloseIsDeliberateCrashIsNot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		x, y := syncPair(t, memConfig(n, ipA, RoleAuto), memConfig(n, ipB, RoleAuto))
+		x.Write([]byte("abc"))
+		x.Close()
+		if got, err := io.ReadAll(y); err != nil || string(got) != "abc" {
+			t.Fatalf("after Close: read %q, %v; want abc and EOF", got, err)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		x, y := syncPair(t, memConfig(n, ipA, RoleAuto), memConfig(n, ipB, RoleAuto))
+		x.Write([]byte("abcd"))
+		x.pc.c.Close() // the process died: its kernel closes the socket
+		got, err := io.ReadAll(y)
+		if !errors.Is(err, ErrPeerVanished) || string(got) != "abcd" || err.Error() != "agent: peer vanished after 4 bytes" {
+			t.Fatalf("after a crash: read %q, %v; want abcd and ErrPeerVanished after 4 bytes", got, err)
+		}
+	})
+}
+
+// Toward a standard agent CloseWrite is a TCP FIN, which waits until the
+// peer has checked the connection itself; consent then stops.
+func TestSyncStandardHalfClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		ca := activeOnly(memConfig(n, ipA, RoleControlling))
+		cb := passiveOnly(memConfig(n, ipB, RoleControlled))
+		cb.StandardOnly = true
+		x, y := syncPair(t, ca, cb)
+		if x.eos || y.eos {
+			t.Fatal("in-band end of stream used with a standard peer")
+		}
+		if err := y.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("want EOF, got %v", err)
+		}
+		x.Write([]byte("still"))
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(y, buf); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * baseConfig(RoleAuto).ConsentTimeout) // consent stopped; nothing expires
+		if st := x.Agent().Stats().State; st != StateConnected {
+			t.Fatalf("state %v long after a half-close", st)
+		}
+	})
+}
+
+func TestSyncPeerLeavesBeforeConnecting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		chA, chB := signalingtest.Pair()
+		defer chA.Close()
+		a, err := New(memConfig(n, ipA, RoleAuto))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		chB.Send(context.Background(), signaling.Message{Type: signaling.TypeCredentials, Ufrag: "peerufrag", Pwd: "0123456789abcdefghijklmnop"})
+		go func() { time.Sleep(100 * time.Millisecond); chB.Close() }()
+		if _, err = a.Connect(context.Background(), chA); !errors.Is(err, ErrPeerLeft) {
+			t.Fatalf("want ErrPeerLeft, got %v", err)
+		}
+	})
+}
+
+// tiebreakerRand is crypto/rand except for the tie-breaker, which New
+// draws after the ufrag (8 bytes) and password (24): every byte of it is tb.
+type tiebreakerRand struct {
+	tb  byte
+	off int
+}
+
+func (r *tiebreakerRand) Read(p []byte) (int, error) {
+	rand.Read(p)
+	for i := range p {
+		if o := r.off + i; o >= 32 && o < 40 {
+			p[i] = r.tb
+		}
+	}
+	r.off += len(p)
+	return len(p), nil
+}
+
+// Two agents that both start controlling repair the conflict (RFC 8445
+// §7.3.1.1) both ways, each forced by who checks first: the agent with the
+// larger tie-breaker answers the other's check with 487, or the agent with
+// the smaller one switches on the other's check.
+func TestSyncRoleConflictRepaired(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		checkerTB byte // tie-breaker of the only agent that sends checks (active-only)
+		want487   bool
+	}{
+		{"smaller tie-breaker checks first: 487", 0x01, true},
+		{"larger tie-breaker checks first: the other switches", 0xF0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				n := memnet.New()
+				ca := activeOnly(memConfig(n, ipA, RoleControlling))
+				cb := passiveOnly(memConfig(n, ipB, RoleControlling))
+				ca.Rand, cb.Rand = &tiebreakerRand{tb: tc.checkerTB}, &tiebreakerRand{tb: 0x80}
+				x, y := syncPair(t, ca, cb)
+				sx, sy := x.Agent().Stats(), y.Agent().Stats()
+				if sx.Role == sy.Role {
+					t.Fatalf("both agents ended as %v", sx.Role)
+				}
+				wantCtl := RoleControlled
+				if !tc.want487 {
+					wantCtl = RoleControlling
+				}
+				if sx.Role != wantCtl {
+					t.Fatalf("checker ended %v, want %v", sx.Role, wantCtl)
+				}
+				if got := sx.RoleConflicts > 0 && sy.RoleConflicts > 0; got != tc.want487 {
+					t.Fatalf("487 sent and received: %v (%d, %d), want %v", got, sx.RoleConflicts, sy.RoleConflicts, tc.want487)
+				}
+				if sx.RoleSwitches+sy.RoleSwitches != 1 {
+					t.Fatalf("%d role switches, want exactly 1", sx.RoleSwitches+sy.RoleSwitches)
+				}
+				exchange(t, x, y, 64<<10)
+			})
+		})
+	}
+}

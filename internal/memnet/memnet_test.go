@@ -1,0 +1,175 @@
+package memnet
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/icetcp/icetcp/tcpso"
+)
+
+var (
+	hostA = netip.MustParseAddr("10.0.0.1")
+	hostB = netip.MustParseAddr("10.0.0.2")
+)
+
+func TestDialListenHalfClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := New()
+		l, err := n.Listen(t.Context(), netip.AddrPortFrom(hostB, 0), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				t.Error(err)
+			}
+			accepted <- c
+		}()
+		c, err := n.Dial(t.Context(), netip.AddrPortFrom(hostA, 0), addrOf(l.Addr().(*net.TCPAddr)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := <-accepted
+		if got := s.RemoteAddr().(*net.TCPAddr).AddrPort(); got != c.LocalAddr().(*net.TCPAddr).AddrPort() {
+			t.Fatalf("accepted side sees %v, dialer is %v", got, c.LocalAddr())
+		}
+		big := make([]byte, 3*bufferLimit) // more than the buffer: flow control must not lose bytes
+		for i := range big {
+			big[i] = byte(i)
+		}
+		go func() {
+			if _, err := c.Write(big); err != nil {
+				t.Error(err)
+			}
+			c.(*Conn).CloseWrite()
+		}()
+		got, err := io.ReadAll(s)
+		if err != nil || len(got) != len(big) || got[12345] != big[12345] {
+			t.Fatalf("read %d bytes, %v", len(got), err)
+		}
+		// The half-closed side still reads.
+		if _, err := s.Write([]byte("back")); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		back, err := io.ReadAll(c)
+		if err != nil || string(back) != "back" {
+			t.Fatalf("read back %q, %v", back, err)
+		}
+		if _, err := c.Write([]byte("x")); !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("write to a closed peer: %v", err)
+		}
+		c.Close()
+		if n.Conns() != 0 {
+			t.Fatalf("%d connection ends left", n.Conns())
+		}
+	})
+}
+
+func TestRefusedDroppedDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := New()
+		l, _ := n.Listen(t.Context(), netip.AddrPortFrom(hostB, 1000), false)
+		defer l.Close()
+		if _, err := n.Dial(t.Context(), netip.AddrPortFrom(hostA, 0), netip.AddrPortFrom(hostB, 1001)); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("closed port: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := n.Dial(ctx, netip.AddrPortFrom(hostA, 0), netip.MustParseAddrPort("192.0.2.1:80"))
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 3*time.Second {
+			t.Fatalf("unknown host: %v after %v", err, time.Since(start))
+		}
+		n.SetInbound(hostB, Refuse)
+		if _, err := n.Dial(t.Context(), netip.AddrPortFrom(hostA, 0), netip.AddrPortFrom(hostB, 1000)); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("refusing host: %v", err)
+		}
+		// Read deadline on an idle connection.
+		n.SetInbound(hostB, Open)
+		go l.Accept()
+		c, err := n.Dial(t.Context(), netip.AddrPortFrom(hostA, 0), netip.AddrPortFrom(hostB, 1000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("deadline: %v", err)
+		}
+	})
+}
+
+// Two punches in flight at once cross: both get the two ends of one
+// connection, even between hosts that refuse unsolicited SYNs.
+func TestSimultaneousOpenCrosses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := New()
+		n.SetInbound(hostA, Refuse)
+		n.SetInbound(hostB, Drop)
+		a, b := netip.AddrPortFrom(hostA, 5000), netip.AddrPortFrom(hostB, 6000)
+		type res struct {
+			c   net.Conn
+			err error
+		}
+		got := make(chan res, 2)
+		go func() {
+			c, err := n.SimultaneousOpen(t.Context(), tcpso.Punch{Local: a, Remote: b})
+			got <- res{c, err}
+		}()
+		time.Sleep(500 * time.Microsecond) // within one SYN flight
+		c, err := n.SimultaneousOpen(t.Context(), tcpso.Punch{Local: b, Remote: a})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := <-got
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		go r.c.Write([]byte("hi"))
+		buf := make([]byte, 2)
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hi" {
+			t.Fatalf("read %q, %v", buf, err)
+		}
+		c.Close()
+		r.c.Close()
+	})
+}
+
+// A punch toward a host that answers RST fails each attempt at once when
+// nobody punches back, and the stall of a path swallows writes.
+func TestPunchRefusedAndStall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := New()
+		n.SetInbound(hostB, Refuse)
+		_, err := n.SimultaneousOpen(t.Context(), tcpso.Punch{Local: netip.AddrPortFrom(hostA, 1), Remote: netip.AddrPortFrom(hostB, 2),
+			Schedule: tcpso.Schedule{Attempts: 3, Interval: 100 * time.Millisecond}})
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("want refused, got %v", err)
+		}
+		n.SetInbound(hostB, Open)
+		l, _ := n.Listen(t.Context(), netip.AddrPortFrom(hostB, 7), false)
+		defer l.Close()
+		go l.Accept()
+		c, err := n.Dial(t.Context(), netip.AddrPortFrom(hostA, 0), netip.AddrPortFrom(hostB, 7))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		n.Stall(hostB)
+		if _, err := c.Write([]byte("into the void")); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
