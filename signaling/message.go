@@ -79,10 +79,10 @@ type Message struct {
 	Features []string `json:"features,omitempty"`
 	// NAT (type nat) is the sender's NAT behaviour in natcheck's text form;
 	// receivers that do not know the type skip the message.
-	NAT string `json:"nat,omitempty"`
-	Candidate  string `json:"candidate,omitempty"`
-	Punch      *Punch `json:"punch,omitempty"`
-	Reason     string `json:"reason,omitempty"`
+	NAT       string `json:"nat,omitempty"`
+	Candidate string `json:"candidate,omitempty"`
+	Punch     *Punch `json:"punch,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 	// Code is set on TypeError messages: one of the Code* constants.
 	Code string `json:"code,omitempty"`
 }
