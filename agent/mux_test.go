@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -129,6 +130,106 @@ func TestMuxRejectsStrangers(t *testing.T) {
 	frame := append([]byte{byte(len(m.Raw) >> 8), byte(len(m.Raw))}, m.Raw...)
 	closedSoon("unknown ufrag", frame)
 	// still serving
+	srvCfg := passiveOnly(baseConfig(RoleControlled))
+	srvCfg.Mux = mux
+	x, y := mustConnect(t, srvCfg, activeOnly(baseConfig(RoleControlling)))
+	exchange(t, x, y, 4096)
+}
+
+// dialFrom opens a TCP connection to addr from the loopback address src
+// (127.0.0.0/8 is all ours, so each address is a distinct source).
+func dialFrom(src, addr string) (net.Conn, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	return d.Dial("tcp", addr)
+}
+
+// The attack found in review: one source holds 1,100 silent connections to
+// the shared port and refills them. It is capped per source, and a session
+// from another source connects as usual.
+func TestMuxSilentFloodFromOneSource(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux, err := NewMux(l, MuxConfig{LoggerFactory: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mux.Close()
+	var flood []net.Conn
+	defer func() {
+		for _, c := range flood {
+			c.Close()
+		}
+	}()
+	for range 1100 {
+		c, err := dialFrom("127.0.0.2", mux.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		flood = append(flood, c)
+	}
+	// Wait until the Mux has seen them all (accept is asynchronous).
+	for deadline := time.Now().Add(10 * time.Second); mux.Stats().Accepted < 1100; {
+		if time.Now().After(deadline) {
+			t.Fatalf("mux accepted only %d of 1100", mux.Stats().Accepted)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	st := mux.Stats()
+	if st.Pending > 64 || st.RefusedSource < 1100-64 {
+		t.Fatalf("one source holds %d pending connections (refused %d): not capped", st.Pending, st.RefusedSource)
+	}
+	srvCfg := passiveOnly(baseConfig(RoleControlled))
+	srvCfg.Mux = mux
+	cliCfg := activeOnly(baseConfig(RoleControlling))
+	cliCfg.Addrs = []netip.Addr{netip.MustParseAddr("127.0.0.3")}
+	x, y := mustConnect(t, srvCfg, cliCfg)
+	exchange(t, x, y, 4096)
+}
+
+// MaxPending bounds silent connections in total; they are freed by the
+// first-message deadline, after which the Mux serves again.
+func TestMuxMaxPending(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux, err := NewMux(l, MuxConfig{LoggerFactory: testLogger(), MaxPending: 8, FirstMessageTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mux.Close()
+	var silent []net.Conn
+	for i := range 12 {
+		c, err := dialFrom(fmt.Sprintf("127.0.1.%d", i+1), mux.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		silent = append(silent, c)
+	}
+	for deadline := time.Now().Add(5 * time.Second); mux.Stats().Accepted < 12; {
+		if time.Now().After(deadline) {
+			t.Fatal("connections not accepted")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := mux.Stats(); st.RefusedPending != 4 {
+		t.Fatalf("refused %d over MaxPending 8 of 12, want 4 (%+v)", st.RefusedPending, st)
+	}
+	// Each silent connection is closed by the deadline.
+	for _, c := range silent {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatal("a silent connection got data")
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatal("a silent connection outlived the first-message deadline")
+		}
+	}
+	if st := mux.Stats(); st.RefusedFirstMessage != 8 || st.Pending != 0 {
+		t.Fatalf("after the deadline: %+v", st)
+	}
 	srvCfg := passiveOnly(baseConfig(RoleControlled))
 	srvCfg.Mux = mux
 	x, y := mustConnect(t, srvCfg, activeOnly(baseConfig(RoleControlling)))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/icetcp/icetcp/candidate"
 	"github.com/icetcp/icetcp/internal/memnet"
+	"github.com/icetcp/icetcp/internal/stuntcp"
 	"github.com/icetcp/icetcp/signaling"
 	"github.com/icetcp/icetcp/signaling/signalingtest"
 )
@@ -293,6 +294,91 @@ func TestSyncRoleConflictRepaired(t *testing.T) {
 				}
 				exchange(t, x, y, 64<<10)
 			})
+		})
+	}
+}
+
+// Frames never exceed what the peer reads: 8,192 bytes toward a standard
+// agent (pion/ice v2 drops the connection on bigger ones), 65,535 toward
+// icetcp. The packet API keeps packet boundaries and refuses what does not
+// fit.
+func TestSyncFrameSizesAndPackets(t *testing.T) {
+	for _, std := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			n := memnet.New()
+			cb := memConfig(n, ipB, RoleAuto)
+			cb.StandardOnly = std
+			x, y := syncPair(t, memConfig(n, ipA, RoleAuto), cb)
+			want := map[bool]int{false: 65535, true: 8192}[std]
+			if x.MaxPacketSize() != want {
+				t.Fatalf("standard peer %v: max packet %d, want %d", std, x.MaxPacketSize(), want)
+			}
+			go x.Write(make([]byte, 200000)) // the byte stream is cut into frames the peer reads
+			buf := make([]byte, 65535)
+			total, largest := 0, 0
+			for total < 200000 {
+				n, err := y.ReadPacket(buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				total += n
+				largest = max(largest, n)
+			}
+			if largest != want {
+				t.Fatalf("largest frame %d, want %d", largest, want)
+			}
+			if err := x.WritePacket(make([]byte, want+1)); !errors.Is(err, ErrPacketTooLarge) {
+				t.Fatalf("oversized packet: %v", err)
+			}
+			x.WritePacket([]byte("0123456789"))
+			if _, err := y.ReadPacket(make([]byte, 4)); !errors.Is(err, io.ErrShortBuffer) {
+				t.Fatalf("short buffer: %v", err)
+			}
+			x.WritePacket([]byte("next"))
+			if n, err := y.ReadPacket(buf); err != nil || string(buf[:n]) != "next" {
+				t.Fatalf("after a truncated packet: %q %v", buf[:n], err)
+			}
+		})
+	}
+}
+
+// stunOn runs a STUN-over-TCP server on the in-memory network.
+func stunOn(t *testing.T, n *memnet.Network, addr netip.AddrPort) {
+	t.Helper()
+	l, err := n.Listen(context.Background(), addr, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &stuntcp.Server{LoggerFactory: testLogger()}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+}
+
+var (
+	stunAddr = netip.MustParseAddrPort("198.51.100.10:3478")
+	pubA     = netip.MustParseAddr("203.0.113.1")
+	pubB     = netip.MustParseAddr("203.0.113.2")
+)
+
+// Two agents behind NATs that answer unsolicited SYNs with RST learn their
+// server-reflexive candidates over STUN/TCP and punch through with
+// synchronised simultaneous open.
+func TestSyncPunchThroughNATs(t *testing.T) {
+	for _, inbound := range []memnet.Inbound{memnet.Refuse, memnet.Drop} {
+		synctest.Test(t, func(t *testing.T) {
+			n := memnet.New()
+			n.AddNAT(memnet.NAT{Public: pubA, Hosts: []netip.Addr{ipA}, Inbound: inbound})
+			n.AddNAT(memnet.NAT{Public: pubB, Hosts: []netip.Addr{ipB}, Inbound: inbound})
+			stunOn(t, n, stunAddr)
+			ca, cb := memConfig(n, ipA, RoleAuto), memConfig(n, ipB, RoleAuto)
+			ca.STUNServers, cb.STUNServers = []string{stunAddr.String()}, []string{stunAddr.String()}
+			x, y := syncPair(t, ca, cb)
+			for _, c := range []*Conn{x, y} {
+				if c.Local().TCPType != candidate.SO || c.Remote().Type != candidate.ServerReflexive {
+					t.Fatalf("selected %v -> %v, want so host <-> srflx", c.Local(), c.Remote())
+				}
+			}
+			exchange(t, x, y, 256<<10)
 		})
 	}
 }

@@ -45,6 +45,8 @@ type Network struct {
 	punches   map[route]*punch // SYNs in flight, by local→remote
 	conns     map[*Conn]struct{}
 	stalled   map[netip.Addr]bool
+	nats      map[netip.Addr]*NAT // by public address
+	behind    map[netip.Addr]*NAT // by private host address
 	nextPort  uint16
 }
 
@@ -52,7 +54,8 @@ type route struct{ local, remote netip.AddrPort }
 
 // punch is a SYN in flight that a crossing SYN may meet.
 type punch struct {
-	got chan *Conn // capacity 1: the end for the puncher when met
+	local netip.AddrPort // the puncher's own (private) address
+	got   chan *Conn     // capacity 1: the end for the puncher when met
 }
 
 // New returns an empty network.
@@ -150,6 +153,15 @@ func (n *Network) Dial(ctx context.Context, local, remote netip.AddrPort) (net.C
 // connectLocked delivers a SYN from local to remote: a connection, a
 // refusal, or (all nil) silence.
 func (n *Network) connectLocked(local, remote netip.AddrPort) (*Conn, <-chan struct{}, error) {
+	if n.unreachable(local, remote) {
+		return nil, nil, nil
+	}
+	switch n.natInbound(remote) {
+	case Drop:
+		return nil, nil, nil
+	case Refuse:
+		return nil, nil, opErr(local, remote, errRefused)
+	}
 	in := n.inbound[remote.Addr()]
 	l := n.listeners[remote]
 	switch {
@@ -158,7 +170,7 @@ func (n *Network) connectLocked(local, remote netip.AddrPort) (*Conn, <-chan str
 	case in == Refuse || l == nil:
 		return nil, nil, opErr(local, remote, errRefused)
 	}
-	mine, theirs := n.pairLocked(local, remote)
+	mine, theirs := n.pairLocked(local, remote, n.external(local, remote))
 	select {
 	case l.q <- theirs:
 		return mine, nil, nil
@@ -170,8 +182,11 @@ func (n *Network) connectLocked(local, remote netip.AddrPort) (*Conn, <-chan str
 	return nil, nil, opErr(local, remote, errRefused)
 }
 
-func (n *Network) pairLocked(local, remote netip.AddrPort) (*Conn, *Conn) {
+// pairLocked makes a connection between local (seen by the other end as
+// localExt) and remote.
+func (n *Network) pairLocked(local, remote, localExt netip.AddrPort) (*Conn, *Conn) {
 	a, b := newPair(net.TCPAddrFromAddrPort(local), net.TCPAddrFromAddrPort(remote))
+	b.remote = net.TCPAddrFromAddrPort(localExt)
 	a.n, b.n = n, n
 	n.conns[a], n.conns[b] = struct{}{}, struct{}{}
 	if n.stalled[local.Addr()] || n.stalled[remote.Addr()] {
@@ -225,15 +240,17 @@ func (n *Network) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn
 
 func (n *Network) punchOnce(ctx context.Context, local, remote netip.AddrPort, timeout time.Duration) (net.Conn, error) {
 	n.mu.Lock()
-	if theirs, ok := n.punches[route{remote, local}]; ok { // SYNs cross
-		delete(n.punches, route{remote, local})
-		mine, peer := n.pairLocked(local, remote)
+	ext := n.external(local, remote)
+	if theirs, ok := n.punches[route{remote, ext}]; ok { // SYNs cross
+		delete(n.punches, route{remote, ext})
+		mine, peer := n.pairLocked(local, theirs.local, ext)
+		mine.remote = net.TCPAddrFromAddrPort(remote)
 		theirs.got <- peer
 		n.mu.Unlock()
 		return mine, nil
 	}
-	in := n.inbound[remote.Addr()]
-	if in == Open && n.listeners[remote] != nil {
+	nat := n.natInbound(remote)
+	if nat == Open && !n.unreachable(local, remote) && n.inbound[remote.Addr()] == Open && n.listeners[remote] != nil {
 		c, _, err := n.connectLocked(local, remote)
 		n.mu.Unlock()
 		if err != nil {
@@ -241,12 +258,13 @@ func (n *Network) punchOnce(ctx context.Context, local, remote netip.AddrPort, t
 		}
 		return c, nil
 	}
-	me := &punch{got: make(chan *Conn, 1)}
-	key := route{local, remote}
+	me := &punch{local: local, got: make(chan *Conn, 1)}
+	key := route{ext, remote}
 	n.punches[key] = me
 	n.mu.Unlock()
 	wait := timeout
-	if in != Drop && n.known[remote.Addr()] {
+	refused := nat == Refuse || (nat == Open && n.inbound[remote.Addr()] != Drop && n.known[remote.Addr()] && !n.unreachable(local, remote))
+	if refused {
 		wait = min(timeout, n.flight()) // answered with RST when it lands
 	}
 	t := time.NewTimer(wait)
@@ -257,7 +275,7 @@ func (n *Network) punchOnce(ctx context.Context, local, remote netip.AddrPort, t
 		return c, nil
 	case <-t.C:
 		err = errTimeout
-		if wait < timeout {
+		if refused {
 			err = errRefused
 		}
 	case <-ctx.Done():
