@@ -24,6 +24,7 @@ import (
 type Agent struct {
 	cfg        Config
 	net        Network
+	allocate   allocateFunc
 	log        logging.LeveledLogger
 	localUfrag string
 	localPwd   string
@@ -80,6 +81,7 @@ type Agent struct {
 	eocSent        bool // our end-of-candidates is out
 	lastEOC        time.Time
 	stunConns      []net.Conn
+	relays         []*relay
 	stunStop       chan struct{} // closed by stopSTUN: keepalive goroutines return
 	stunStopped    bool
 	punch          punchState
@@ -108,7 +110,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg:      cfg,
 		net:      cfg.Network,
 		log:      cfg.LoggerFactory.NewLogger("icetcp-agent"),
-		inbox:    make(chan func(time.Time), 64),
+		inbox:    make(chan func(time.Time)), // unbuffered: a post is either run or refused, never lost with its resources
 		closing:  make(chan struct{}),
 		loopDone: make(chan struct{}),
 		result:   make(chan connectResult, 1),
@@ -118,6 +120,10 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if a.net == nil {
 		a.net = hostNetwork{}
+	}
+	a.allocate = cfg.allocate
+	if a.allocate == nil {
+		a.allocate = a.turnAllocate
 	}
 	a.events = &eventQueue{fn: cfg.OnEvent, wg: &a.wg, log: a.log}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
@@ -185,9 +191,9 @@ func (a *Agent) Connect(ctx context.Context, ch signaling.Channel) (*Conn, error
 	a.out.send(signaling.Message{Type: signaling.TypeCredentials, Ufrag: a.localUfrag, Pwd: a.localPwd,
 		Tiebreaker: a.tiebreaker, Role: roleWord(a.cfg.Role), Features: a.localFeatures().list()})
 	for _, c := range a.locals {
-		a.out.send(signaling.Message{Type: signaling.TypeCandidate, Candidate: c.Marshal()})
+		a.out.send(signalingCandidate(c))
 	}
-	a.gathering = a.startSrflx()
+	a.gathering = a.startSrflx() + a.startRelays()
 	a.startAccepting()
 	a.goTracked(a.run)
 	a.post(func(now time.Time) { a.maybeEndOfCandidates(now) })
@@ -332,6 +338,7 @@ func (a *Agent) shutdown(now time.Time) {
 	}
 	a.stopSTUN()
 	a.closeListeners()
+	a.closeRelays()
 	if a.cfg.Mux != nil {
 		a.cfg.Mux.unregister(a.localUfrag, a)
 	}

@@ -54,6 +54,8 @@ type pair struct {
 	nominated     bool
 	triggered     bool // queued as a triggered check
 	rtt           time.Duration
+	validAt       time.Time // when a check on it first succeeded
+	started       time.Time // when its current check started
 	err           error
 }
 

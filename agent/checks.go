@@ -61,6 +61,13 @@ func (a *Agent) tick(now time.Time) time.Time {
 		for p := a.cl.nextTriggered(holdSO); p != nil; p = a.cl.nextTriggered(holdSO) {
 			a.startCheck(p, now)
 		}
+		// Relayed pairs are the fallback: they run beside the direct ones
+		// from the start instead of waiting behind them for their Ta.
+		for _, p := range a.cl.pairs {
+			if isRelayed(p) && (p.state == stateWaiting || p.state == stateFrozen) {
+				a.startCheck(p, now)
+			}
+		}
 		if due := a.lastCheck.Add(a.cfg.Pacing); !now.Before(due) {
 			if p := a.cl.next(holdSO); p != nil {
 				a.startCheck(p, now)
@@ -113,6 +120,7 @@ func (a *Agent) failure(reason string, cause error) *FailedError {
 // connecting (active) or punching (S-O) first.
 func (a *Agent) startCheck(p *pair, now time.Time) {
 	p.state = stateInProgress
+	p.started = now
 	p.deadline = now.Add(a.cfg.CheckTimeout)
 	p.err = nil
 	a.lastActivity = now
@@ -128,14 +136,20 @@ func (a *Agent) startCheck(p *pair, now time.Time) {
 	local, remote := p.local, p.remote.Addr
 	punch := tcpso.Punch{Local: local.Addr, Remote: remote, Schedule: a.cfg.Punch, PrimeTTL: a.cfg.PrimeTTL,
 		LoggerFactory: a.cfg.LoggerFactory}
+	var rl *relay
+	if local.Type == candidate.Relay {
+		rl = a.relayOf(local)
+	}
 	a.goTracked(func() {
 		defer cancel()
 		var c net.Conn
 		var err error
-		switch local.TCPType {
-		case candidate.Active:
+		switch {
+		case local.Type == candidate.Relay && local.TCPType == candidate.Active:
+			c, err = a.relayConnect(ctx, rl, remote)
+		case local.TCPType == candidate.Active:
 			c, err = a.net.Dial(ctx, netip.AddrPortFrom(local.Addr.Addr(), 0), remote)
-		case candidate.SO:
+		case local.TCPType == candidate.SO:
 			c, err = a.net.SimultaneousOpen(ctx, punch)
 		default:
 			err = fmt.Errorf("agent: a %s candidate does not initiate checks", local.TCPType)
@@ -265,6 +279,7 @@ func (a *Agent) onResponse(pc *pconn, m *stun.Message, now time.Time) {
 	p.rtt = now.Sub(tx.sent)
 	if p.state != stateSucceeded {
 		p.state = stateSucceeded
+		p.validAt = now
 		if a.firstValid.IsZero() {
 			a.firstValid = now
 		}

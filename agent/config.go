@@ -64,6 +64,15 @@ type Config struct {
 	// STUNServers are STUN servers reached over TCP (HOST:PORT) for
 	// server-reflexive candidates (RFC 6544 §5.2). nil: none.
 	STUNServers []string
+	// TURNServers give relayed candidates (RFC 6062 TCP allocations),
+	// allocated in parallel with host and server-reflexive gathering.
+	// nil: none.
+	TURNServers []TURNServer
+	// AwaitDirect nominates a relayed pair only once every direct pair has
+	// failed, as agents without NAT classes do: the slow fallback, kept to
+	// measure what the fast one saves. Zero: the relayed pair is nominated
+	// as soon as no direct pair can still win.
+	AwaitDirect bool
 
 	// Pacing is Ta, the interval between starting two checks (RFC 8445
 	// §14.2). Zero means 50ms.
@@ -120,6 +129,10 @@ type Config struct {
 	// agent even toward icetcp peers. Zero: extensions are offered, and
 	// used only when the peer offers them too.
 	StandardOnly bool
+
+	// allocate makes TURN allocations; nil means internal/turn over
+	// Network. Tests set it to an in-memory relay.
+	allocate allocateFunc
 }
 
 // withDefaults returns cfg with zero fields filled in, or an error naming

@@ -207,8 +207,8 @@ func (a *Agent) adopt(c net.Conn, fr *framing.Reader, inbound bool, local candid
 
 // onConnEnd runs when a connection's reader stopped.
 func (a *Agent) onConnEnd(pc *pconn, err error, now time.Time) {
-	delete(a.conns, pc)
 	if a.selected != nil && pc == a.selected.pc {
+		// It stays in conns: whatever ends the agent closes it.
 		if errors.Is(err, io.EOF) && !pc.closed() {
 			if !pc.eosMode.Load() {
 				a.consent.peerFIN = true // the peer half-closed; we may still write
@@ -221,6 +221,7 @@ func (a *Agent) onConnEnd(pc *pconn, err error, now time.Time) {
 		a.fail(StateFailed, fmt.Errorf("agent: selected connection lost: %w", err), now)
 		return
 	}
+	delete(a.conns, pc)
 	pc.close(err)
 	pc.q.drain()
 	if p := pc.pair; p != nil && p.pc == pc && a.selected == nil {
@@ -256,6 +257,9 @@ func (a *Agent) addRemote(c candidate.Candidate, now time.Time) {
 	a.lastActivity = now
 	for _, l := range a.locals {
 		a.pairUp(l, c)
+	}
+	for _, rl := range a.relays {
+		a.permitRemotes(rl)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -215,7 +216,22 @@ func TestConnectCloseCyclesLeaveNothing(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second) // the kernel and runtime settle asynchronously
 	for fds() > beforeFDs || runtime.NumGoroutine() > beforeG {
 		if time.Now().After(deadline) {
-			t.Fatalf("after %d cycles: %d fds (was %d), %d goroutines (was %d)", cycles, fds(), beforeFDs, runtime.NumGoroutine(), beforeG)
+			ents, _ := os.ReadDir("/proc/self/fd")
+			var open []string
+			tcp, _ := os.ReadFile("/proc/self/net/tcp")
+			for _, e := range ents {
+				l, _ := os.Readlink("/proc/self/fd/" + e.Name())
+				if strings.HasPrefix(l, "socket:[") {
+					ino := strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")
+					for _, line := range strings.Split(string(tcp), "\n") {
+						if f := strings.Fields(line); len(f) > 9 && f[9] == ino {
+							l += " " + f[1] + "->" + f[2] + " st=" + f[3]
+						}
+					}
+				}
+				open = append(open, l)
+			}
+			t.Fatalf("after %d cycles: %d fds (was %d), %d goroutines (was %d); open: %v", cycles, fds(), beforeFDs, runtime.NumGoroutine(), beforeG, open)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

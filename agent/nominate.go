@@ -21,6 +21,14 @@ func (a *Agent) nominationTick(now time.Time, soon func(time.Time)) {
 	if best == nil {
 		return
 	}
+	if isRelayed(best) && a.cfg.NominationWait == 0 {
+		if due := a.relayDue(best, now); now.Before(due) {
+			soon(due)
+			return
+		}
+		a.nominate(best, now)
+		return
+	}
 	wait := a.firstValid.Add(a.nominationWait(best))
 	// With an explicit wait, better pairs may also be ones whose candidates
 	// have not arrived yet.
@@ -30,6 +38,61 @@ func (a *Agent) nominationTick(now time.Time, soon func(time.Time)) {
 	} else {
 		soon(wait)
 	}
+}
+
+// farFuture stands for "not until something happens": every event runs
+// the tick again.
+var farFuture = time.Unix(1<<62, 0)
+
+// relayDue says when a valid relayed pair may be nominated: once no direct
+// pair can still win. A direct pair still running wins only if it can
+// finish soon: a simultaneous open both sides' NAT classes call likely is
+// given its punch, anything else (a SYN into the peer's private network, a
+// punch the classes cannot judge) a grace of a few round trips after the
+// relayed pair worked. With AwaitDirect, every direct pair must have
+// failed, as without NAT classes.
+func (a *Agent) relayDue(best *pair, now time.Time) time.Time {
+	if a.cfg.AwaitDirect {
+		if a.directPending() || !a.remoteEOC || a.gathering > 0 {
+			return farFuture
+		}
+		return now
+	}
+	rtt := max(best.rtt, a.punch.rtt)
+	grace := best.validAt.Add(min(max(3*rtt, 50*time.Millisecond), 2*time.Second))
+	due := time.Time{}
+	later := func(t time.Time) {
+		if t.After(due) {
+			due = t
+		}
+	}
+	if !a.remoteEOC {
+		later(grace) // more candidates may come
+	}
+	for _, q := range a.cl.pairs {
+		if isRelayed(q) || q.state == stateSucceeded || q.state == stateFailed {
+			continue
+		}
+		if until, ok := a.likelyUntil(q, rtt, now); ok {
+			later(until)
+		} else {
+			later(grace)
+		}
+	}
+	if due.IsZero() {
+		return now
+	}
+	return due
+}
+
+// directPending reports a direct pair that may still succeed.
+func (a *Agent) directPending() bool {
+	for _, q := range a.cl.pairs {
+		if !isRelayed(q) && q.state != stateSucceeded && q.state != stateFailed {
+			return true
+		}
+	}
+	return false
 }
 
 // nominateWithCheck reports whether a check on p carries USE-CANDIDATE
@@ -153,6 +216,7 @@ func (a *Agent) release() {
 	}
 	a.released = true
 	a.closeListeners()
+	a.releaseRelays()
 	if a.cfg.Mux != nil {
 		a.cfg.Mux.unregister(a.localUfrag, a)
 	}

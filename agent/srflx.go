@@ -136,7 +136,11 @@ func (a *Agent) addSrflx(c candidate.Candidate) {
 		}
 	}
 	a.addLocal(c)
-	a.out.send(signaling.Message{Type: signaling.TypeCandidate, Candidate: c.Marshal()})
+	a.out.send(signalingCandidate(c))
+}
+
+func signalingCandidate(c candidate.Candidate) signaling.Message {
+	return signaling.Message{Type: signaling.TypeCandidate, Candidate: c.Marshal()}
 }
 
 // maybeEndOfCandidates tells the peer gathering is over once every query

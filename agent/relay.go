@@ -1,0 +1,253 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/icetcp/icetcp/candidate"
+)
+
+// TURNServer is a TURN server reached over TCP or TLS, on which the agent
+// allocates a TCP relay (RFC 6062) for relayed candidates.
+type TURNServer struct {
+	// URI is "turn:HOST[:PORT][?transport=tcp]" or "turns:HOST[:PORT]"
+	// (RFC 7065). A bare "HOST:PORT" means turn:HOST:PORT.
+	URI string
+	// Username and Password are long-term credentials.
+	Username, Password string
+	// Secret, when set, mints time-limited TURN REST credentials (coturn
+	// --use-auth-secret): Username is then the user part, Password unused.
+	Secret string
+	// TLSConfig is used for turns:; nil verifies the server against the
+	// system's roots.
+	TLSConfig *tls.Config
+}
+
+// relayAlloc is a TCP allocation as the agent uses it; internal/turn's
+// Allocation is one, tests use an in-memory one.
+type relayAlloc interface {
+	RelayedAddr() netip.AddrPort
+	MappedAddr() netip.AddrPort
+	// Permit installs permissions for peer IPs (kept refreshed).
+	Permit(ctx context.Context, ips ...netip.Addr) error
+	// Connect opens a relayed connection to peer (Connect, ConnectionBind).
+	Connect(ctx context.Context, peer netip.AddrPort) (net.Conn, error)
+	// Accept returns the next peer connection to the relayed address; it
+	// fails once the allocation is lost or closed.
+	Accept(ctx context.Context) (net.Conn, error)
+	Close() error
+}
+
+// allocateFunc makes an allocation; the default uses internal/turn over
+// the agent's Network.
+type allocateFunc func(ctx context.Context, s TURNServer) (relayAlloc, error)
+
+// allocateTimeout bounds one allocation (connect, TLS, 401 round, Allocate).
+const allocateTimeout = 10 * time.Second
+
+// relay is one allocation and what the agent knows of it. Owned by the loop.
+type relay struct {
+	server    TURNServer
+	alloc     relayAlloc
+	passive   candidate.Candidate
+	active    candidate.Candidate
+	permitted map[netip.Addr]bool
+	cancel    context.CancelFunc // stops its accept loop
+	lost      error              // why the allocation ended, once it has
+}
+
+// relayResult is one allocation attempt's outcome.
+type relayResult struct {
+	server TURNServer
+	alloc  relayAlloc
+	err    error
+}
+
+// startRelays allocates on every TURN server at once, beside host and
+// server-reflexive gathering. It returns how many allocations run.
+func (a *Agent) startRelays() int {
+	for _, s := range a.cfg.TURNServers {
+		a.goTracked(func() {
+			ctx, cancel := context.WithTimeout(a.ctx, allocateTimeout)
+			defer cancel()
+			al, err := a.allocate(ctx, s)
+			if err != nil {
+				err = fmt.Errorf("agent: TURN %s: %w", s.URI, err)
+			}
+			r := relayResult{server: s, alloc: al, err: err}
+			if !a.post(func(now time.Time) { a.onAllocated(r, now) }) && al != nil {
+				al.Close()
+			}
+		})
+	}
+	return len(a.cfg.TURNServers)
+}
+
+// onAllocated adds the relayed candidates of an allocation (RFC 6544 §5.3:
+// the relayed address as a passive candidate, the peer connecting to it
+// through the server, and an active one, whose connections the server
+// opens for us).
+func (a *Agent) onAllocated(r relayResult, now time.Time) {
+	a.gathering--
+	defer a.maybeEndOfCandidates(now)
+	if r.err != nil {
+		// Direct paths still work without the relay: say why, carry on.
+		a.warn(r.err, now)
+		return
+	}
+	if a.selected != nil || a.state == StateFailed || a.state == StateClosed {
+		r.alloc.Close()
+		return
+	}
+	relayed, mapped := r.alloc.RelayedAddr(), r.alloc.MappedAddr()
+	otherPref := uint16(max(8191-len(a.relays), 0))
+	rl := &relay{server: r.server, alloc: r.alloc, permitted: map[netip.Addr]bool{},
+		passive: candidate.New(candidate.Relay, candidate.Passive, relayed, mapped, relayed.Addr(), otherPref),
+		active:  candidate.New(candidate.Relay, candidate.Active, relayed, mapped, relayed.Addr(), otherPref),
+	}
+	a.relays = append(a.relays, rl)
+	ctx, cancel := context.WithCancel(a.ctx)
+	rl.cancel = cancel
+	a.goTracked(func() { a.relayAcceptLoop(ctx, rl) })
+	a.permitRemotes(rl)
+	for _, c := range []candidate.Candidate{rl.passive, rl.active} {
+		if a.hasLocal(c) {
+			continue // a second URI for the same server
+		}
+		a.addLocal(c)
+		a.out.send(signalingCandidate(c))
+	}
+}
+
+func (a *Agent) hasLocal(c candidate.Candidate) bool {
+	for _, l := range a.locals {
+		if l.Addr == c.Addr && l.TCPType == c.TCPType {
+			return true
+		}
+	}
+	return false
+}
+
+// relayAcceptLoop hands the loop every peer connection to the relayed
+// address; it ends when the allocation does or ctx ends.
+func (a *Agent) relayAcceptLoop(ctx context.Context, rl *relay) {
+	for {
+		c, err := rl.alloc.Accept(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.post(func(now time.Time) { a.onRelayLost(rl, err, now) })
+			}
+			return
+		}
+		src := addrPortOf(c.RemoteAddr()).Addr()
+		if !a.inbound.take(src) {
+			c.Close()
+			continue
+		}
+		if !a.post(func(now time.Time) { a.onAccepted(c, nil, nil, rl.passive, now) }) {
+			a.inbound.give(src)
+			c.Close()
+			return
+		}
+	}
+}
+
+// onRelayLost: the allocation ended (the server closed it, a refresh
+// failed). Pairs through it fail; direct ones go on.
+func (a *Agent) onRelayLost(rl *relay, err error, now time.Time) {
+	if rl.lost != nil {
+		return
+	}
+	rl.lost = err
+	if a.selected == nil {
+		a.warn(fmt.Errorf("agent: relay %s lost: %w", rl.passive.Addr, err), now)
+		for _, p := range a.cl.pairs {
+			if (p.local.Equal(rl.active) || p.local.Equal(rl.passive)) && p.state != stateFailed {
+				a.failPair(p, fmt.Errorf("agent: relay lost: %w", err), now)
+			}
+		}
+	}
+}
+
+// relayOf finds the allocation behind a local relayed candidate.
+func (a *Agent) relayOf(c candidate.Candidate) *relay {
+	for _, rl := range a.relays {
+		if rl.active.Addr == c.Addr || rl.passive.Addr == c.Addr {
+			return rl
+		}
+	}
+	return nil
+}
+
+// permitRemotes installs permissions on rl for every remote candidate's IP
+// and, for relayed remotes, their mapped address: the peer's connections to
+// our relayed address come from one of those. Each IP is asked for once;
+// a refusal (a private address the server will not relay to) is logged.
+func (a *Agent) permitRemotes(rl *relay) {
+	var ips []netip.Addr
+	add := func(ip netip.Addr) {
+		if ip.IsValid() && !ip.IsUnspecified() && !rl.permitted[ip] {
+			rl.permitted[ip] = true
+			ips = append(ips, ip)
+		}
+	}
+	for _, r := range a.remotes {
+		add(r.Addr.Addr())
+		if r.Type == candidate.Relay || r.Type == candidate.ServerReflexive {
+			add(r.Related.Addr())
+		}
+	}
+	if len(ips) == 0 || rl.lost != nil {
+		return
+	}
+	a.goTracked(func() {
+		for _, ip := range ips {
+			ctx, cancel := context.WithTimeout(a.ctx, allocateTimeout)
+			if err := rl.alloc.Permit(ctx, ip); err != nil && a.ctx.Err() == nil {
+				a.log.Debugf("relay %s: permission for %s: %v", rl.passive.Addr, ip, err)
+			}
+			cancel()
+		}
+	})
+}
+
+// relayConnect opens a relayed connection for a check from our relayed
+// active candidate: permission first, then Connect and ConnectionBind.
+func (a *Agent) relayConnect(ctx context.Context, rl *relay, remote netip.AddrPort) (net.Conn, error) {
+	if rl == nil {
+		return nil, errors.New("agent: no allocation for this relayed candidate")
+	}
+	if err := rl.alloc.Permit(ctx, remote.Addr()); err != nil {
+		return nil, fmt.Errorf("agent: relay permission for %s: %w", remote.Addr(), err)
+	}
+	return rl.alloc.Connect(ctx, remote)
+}
+
+// releaseRelays closes allocations the selected pair does not use and
+// stops accepting through the one it uses.
+func (a *Agent) releaseRelays() {
+	var keep *relay
+	if a.selected != nil && a.selected.local.Type == candidate.Relay {
+		keep = a.relayOf(a.selected.local)
+	}
+	for _, rl := range a.relays {
+		rl.cancel()
+		if rl != keep {
+			rl.alloc.Close()
+		}
+	}
+}
+
+// closeRelays deallocates everything; the agent is shutting down.
+func (a *Agent) closeRelays() {
+	for _, rl := range a.relays {
+		rl.cancel()
+		rl.alloc.Close()
+	}
+	a.relays = nil
+}
