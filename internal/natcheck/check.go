@@ -160,6 +160,10 @@ func (c *checker) run(parent context.Context) (Result, error) {
 
 	// Test I, carrying the SYN probe.
 	conn1, err := c.dialFrom(ctx, port, c.server)
+	if busy(err) {
+		return Result{}, fmt.Errorf("natcheck: port %d already has a connection to %s (the agent's own STUN connection?); "+
+			"check from another port: %w", port, c.server, err)
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %s: %w", ErrUnreachable, c.server, err)
 	}
@@ -271,7 +275,7 @@ func (c *checker) allocation(ctx context.Context, local netip.AddrPort) []portSa
 			port = 1024 // wrap past the privileged ports
 		}
 		conn, err := c.dialFrom(ctx, port, c.server)
-		if errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL) {
+		if busy(err) {
 			continue // in use here, or its 4-tuple still in TIME_WAIT
 		}
 		if err != nil {
@@ -360,6 +364,11 @@ func (c *checker) closeAll() {
 	for _, conn := range conns {
 		closeNow(conn)
 	}
+}
+
+// busy: the local port (or its 4-tuple toward the server) is taken.
+func busy(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL)
 }
 
 func closeNow(conn net.Conn) {

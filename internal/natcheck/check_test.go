@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,6 +212,18 @@ func TestCheckFromAListeningPort(t *testing.T) {
 	// no 4-tuple of it is in TIME_WAIT.
 	if r := check(t, Config{Server: p, Local: local, NoListen: true}); r.Mapping != NoNAT {
 		t.Fatalf("second run: %+v", r)
+	}
+
+	// An agent keeps a STUN connection open from its S-O port to the same
+	// server: test I's 4-tuple is taken, and Check says so.
+	keep, err := tcpso.Dial(context.Background(), local, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keep.Close()
+	_, err = Check(context.Background(), Config{Server: p, Local: local, NoListen: true, LoggerFactory: quiet()})
+	if err == nil || errors.Is(err, ErrUnreachable) || !errors.Is(err, syscall.EADDRNOTAVAIL) || !strings.Contains(err.Error(), "already has a connection") {
+		t.Fatalf("err = %v", err)
 	}
 }
 
