@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -130,37 +127,19 @@ type natcheckOut struct {
 }
 
 // labServe starts `icetcp serve` in the server namespace with the given
-// --stun-alt-addr and waits for its banner; stop ends it.
+// --stun-alt-addr and waits for its banner; stop ends it early (the test's
+// end does otherwise).
 func labServe(t *testing.T, ctx context.Context, lab *natlab.Lab, alt string) (stop func()) {
 	t.Helper()
 	cmd := lab.Command(ctx, lab.Server, os.Args[0], "serve",
 		"--signal-addr", netip.AddrPortFrom(natlab.ServerAddr, 8080).String(),
 		"--stun-addr", netip.AddrPortFrom(natlab.ServerAddr, 3478).String(),
 		"--stun-alt-addr", alt)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
+	startBanner(t, cmd)
+	return func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := false
-	stop = func() {
-		if !done {
-			done = true
-			cmd.Process.Signal(os.Interrupt)
-			cmd.Wait()
-		}
-	}
-	t.Cleanup(stop)
-	r := bufio.NewReader(stderr)
-	for range 2 { // the banner comes once all listeners are up
-		if line, err := r.ReadString('\n'); err != nil {
-			t.Fatalf("serve: %q %v", line, err)
-		}
-	}
-	go io.Copy(io.Discard, r)
-	return stop
 }
 
 func labNatcheck(t *testing.T, ctx context.Context, lab *natlab.Lab, stun netip.AddrPort, extra ...string) natcheckOut {
@@ -169,8 +148,6 @@ func labNatcheck(t *testing.T, ctx context.Context, lab *natlab.Lab, stun netip.
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		var ee *exec.ExitError
-		_ = ee
 		t.Fatalf("natcheck: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
 	var out natcheckOut

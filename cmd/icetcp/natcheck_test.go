@@ -19,7 +19,19 @@ import (
 // 127.0.0.2 and returns the STUN primary address it printed.
 func startServeAlt(t *testing.T, ctx context.Context) string {
 	t.Helper()
-	cmd := icetcp(ctx, "serve", "--signal-addr", "127.0.0.1:0", "--stun-addr", "127.0.0.1:0", "--stun-alt-addr", "127.0.0.2")
+	lines := startBanner(t, icetcp(ctx, "serve", "--signal-addr", "127.0.0.1:0", "--stun-addr", "127.0.0.1:0", "--stun-alt-addr", "127.0.0.2"))
+	m := regexp.MustCompile(`STUN over TCP on (\S+)`).FindStringSubmatch(lines[0])
+	if m == nil || !strings.Contains(lines[1], "alternate address (RFC 5780) 127.0.0.2:") {
+		t.Fatalf("unexpected serve banner %q", lines)
+	}
+	return m[1]
+}
+
+// startBanner starts a `serve` command, returns the two lines of its
+// banner (printed once every listener is up) and stops it (SIGINT) when
+// the test ends.
+func startBanner(t *testing.T, cmd *exec.Cmd) []string {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -41,11 +53,7 @@ func startServeAlt(t *testing.T, ctx context.Context) string {
 		lines = append(lines, line)
 	}
 	go io.Copy(io.Discard, r)
-	m := regexp.MustCompile(`STUN over TCP on (\S+)`).FindStringSubmatch(lines[0])
-	if m == nil || !strings.Contains(lines[1], "alternate address (RFC 5780) 127.0.0.2:") {
-		t.Fatalf("unexpected serve banner %q", lines)
-	}
-	return m[1]
+	return lines
 }
 
 func TestNatcheckLoopback(t *testing.T) {

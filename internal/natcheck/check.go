@@ -379,7 +379,8 @@ func closeNow(conn net.Conn) {
 }
 
 // acceptAll accepts until l closes, reporting each peer on accepted (when
-// there is room) and closing the connection at once.
+// there is room) and closing the connection at once (the prober resets it
+// anyway).
 func acceptAll(l net.Listener, accepted chan<- netip.AddrPort, done chan<- struct{}) {
 	defer close(done)
 	for {
@@ -391,7 +392,7 @@ func acceptAll(l net.Listener, accepted chan<- netip.AddrPort, done chan<- struc
 		case accepted <- addrPortOf(conn.RemoteAddr()):
 		default:
 		}
-		closeNow(conn)
+		conn.Close()
 	}
 }
 

@@ -85,7 +85,10 @@ func (s *Server) synProbeOnce(remote, local netip.AddrPort, probed *bool) SYNPro
 // probeOutcome classifies a probe connect's error.
 func probeOutcome(err error) ProbeOutcome {
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, syscall.ECONNRESET):
+		// A reset during connect() came after the SYN-ACK (a reset in
+		// answer to the SYN is ECONNREFUSED): the handshake got through,
+		// and the far end closed at once.
 		return ProbeConnected
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return ProbeRefused

@@ -125,6 +125,7 @@ func TestProbeOutcome(t *testing.T) {
 	}{
 		{nil, ProbeConnected},
 		{op(syscall.ECONNREFUSED), ProbeRefused},
+		{op(syscall.ECONNRESET), ProbeConnected}, // reset after the SYN-ACK
 		{op(syscall.ETIMEDOUT), ProbeTimedOut},
 		{&net.OpError{Op: "dial", Err: context.DeadlineExceeded}, ProbeTimedOut},
 		{fmt.Errorf("x: %w", os.ErrDeadlineExceeded), ProbeTimedOut},
