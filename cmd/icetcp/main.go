@@ -3,6 +3,7 @@
 //
 //	icetcp serve   [--signal-addr ADDR] [--stun-addr ADDR]
 //	icetcp connect --signal ws://HOST:PORT --room NAME [--addrs IP[,IP]] [--stun HOST:PORT] [--json]
+//	icetcp natcheck --stun HOST:PORT [--json]
 //	icetcp demo
 //	icetcp lab     (root) NAT lab matrix
 package main
@@ -23,6 +24,7 @@ const usage = `usage: icetcp <command> [flags]
 commands:
   serve     rendezvous (WebSocket signaling, rooms of two) and STUN over TCP
   connect   join a room, connect to the peer, copy stdin to it and it to stdout
+  natcheck  how this host's NAT treats TCP: mapping, port allocation, inbound SYNs
   demo      a server and two agents on loopback, connected, data both ways
   lab       build the namespace NAT lab and print the connectivity matrix (root)
 
@@ -51,6 +53,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = demoCmd(ctx, args[1:], stdout, stderr)
 	case "lab":
 		err = labCmd(ctx, args[1:], stdout, stderr)
+	case "natcheck":
+		err = natcheckCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -24,12 +24,41 @@ var aLongTimeAgo = time.Unix(1, 0)
 // After an error the stream may hold part of a message; the caller should
 // close conn rather than run another transaction on it.
 func Binding(ctx context.Context, conn net.Conn) (netip.AddrPort, error) {
+	r, err := Query(ctx, conn, Request{})
+	return r.Mapped, err
+}
+
+// Request is what a Binding request asks for beyond the mapped address.
+type Request struct {
+	// SYNProbe adds the SYN-PROBE attribute: the server (an icetcp server
+	// with an alternate address) tries a TCP connection back to this
+	// connection's source address and reports the outcome. The response
+	// then comes after the probe, up to the server's probe timeout (1 s by
+	// default) later.
+	SYNProbe bool
+}
+
+// Response is what a Binding success response told.
+type Response struct {
+	Mapped   netip.AddrPort // XOR-MAPPED-ADDRESS (or MAPPED-ADDRESS)
+	Origin   netip.AddrPort // RESPONSE-ORIGIN (RFC 5780 §7.3); zero if absent
+	Other    netip.AddrPort // OTHER-ADDRESS (RFC 5780 §7.4); zero if absent
+	Software string         // SOFTWARE; empty if absent
+	// Probe is the SYN-PROBE report, nil when the response has none (the
+	// server does not implement it, or it was not asked for).
+	Probe *SYNProbe
+}
+
+// Query is Binding with the whole response: it sends a Binding request
+// (with what req asks for) and decodes the success response. Its contract
+// on ctx, deadlines and stale responses is Binding's.
+func Query(ctx context.Context, conn net.Conn, req Request) (Response, error) {
 	server := conn.RemoteAddr()
-	fail := func(err error) (netip.AddrPort, error) {
+	fail := func(err error) (Response, error) {
 		if cerr := context.Cause(ctx); cerr != nil && !errors.Is(err, cerr) {
 			err = fmt.Errorf("%w (%w)", cerr, err)
 		}
-		return netip.AddrPort{}, fmt.Errorf("stuntcp: binding via %s: %w", server, err)
+		return Response{}, fmt.Errorf("stuntcp: binding via %s: %w", server, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fail(err)
@@ -52,11 +81,16 @@ func Binding(ctx context.Context, conn net.Conn) (netip.AddrPort, error) {
 		conn.SetDeadline(time.Time{})
 	}()
 
-	req, err := stun.Build(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
+	setters := []stun.Setter{stun.TransactionID, stun.BindingRequest}
+	if req.SYNProbe {
+		setters = append(setters, SYNProbe{Outcome: ProbeRequested})
+	}
+	setters = append(setters, stun.Fingerprint)
+	m, err := stun.Build(setters...)
 	if err != nil {
 		return fail(err)
 	}
-	if _, err := conn.Write(req.Raw); err != nil {
+	if _, err := conn.Write(m.Raw); err != nil {
 		return fail(err)
 	}
 	var res stun.Message
@@ -64,15 +98,46 @@ func Binding(ctx context.Context, conn net.Conn) (netip.AddrPort, error) {
 		if err := ReadMessage(conn, &res); err != nil {
 			return fail(err)
 		}
-		if res.TransactionID == req.TransactionID {
+		if res.TransactionID == m.TransactionID {
 			break
 		}
 	}
-	ap, err := mappedAddress(&res)
+	r, err := decodeResponse(&res)
 	if err != nil {
 		return fail(err)
 	}
-	return ap, nil
+	return r, nil
+}
+
+// decodeResponse checks a Binding response and extracts what it says.
+// Optional attributes that do not decode are left out, except a malformed
+// SYN-PROBE, which is an error: the client asked for it.
+func decodeResponse(m *stun.Message) (Response, error) {
+	mapped, err := mappedAddress(m)
+	if err != nil {
+		return Response{}, err
+	}
+	r := Response{Mapped: mapped}
+	var origin stun.ResponseOrigin
+	if origin.GetFrom(m) == nil {
+		r.Origin, _ = toAddrPort(origin.IP, origin.Port)
+	}
+	var other stun.OtherAddress
+	if other.GetFrom(m) == nil {
+		r.Other, _ = toAddrPort(other.IP, other.Port)
+	}
+	var sw stun.Software
+	if sw.GetFrom(m) == nil {
+		r.Software = sw.String()
+	}
+	var p SYNProbe
+	switch err := p.GetFrom(m); {
+	case err == nil:
+		r.Probe = &p
+	case !errors.Is(err, stun.ErrAttributeNotFound):
+		return Response{}, err
+	}
+	return r, nil
 }
 
 // mappedAddress checks a Binding response and extracts the mapped address.

@@ -1,0 +1,120 @@
+package stuntcp
+
+import (
+	"sync"
+	"time"
+
+	"github.com/pion/logging"
+)
+
+// Why the server turned a connection or a probe away. The names are the
+// labels of Stats.Refusals and of the log lines.
+const (
+	reasonMaxConns     = "max-conns"             // MaxConns connections open
+	reasonPerIP        = "per-ip"                // MaxConnsPerIP from that source
+	reasonFirstMessage = "first-message-timeout" // no complete request within FirstMessageTimeout
+	reasonNotSTUN      = "not-stun"              // the bytes cannot start a STUN message
+	reasonTooLarge     = "too-large"             // announced body over the server's limit
+	reasonMalformed    = "malformed"             // attributes do not parse
+	reasonFingerprint  = "bad-fingerprint"       // FINGERPRINT does not match
+	reasonProbeRate    = "probe-rate"            // SYN probe: source over its rate
+	reasonProbeBusy    = "probe-busy"            // SYN probe: concurrency cap reached
+)
+
+// refusalLogWindow is how often at most one line per reason is logged.
+const refusalLogWindow = 10 * time.Second
+
+// refusalLog logs refusals at a bounded pace: the first refusal of a
+// reason is logged at once with its detail; the ones that follow within
+// the window are summed and logged as one line with their count when the
+// window ends, and the window restarts while they keep coming. A flood of
+// 10,000 connections thus costs a line or two, yet is never silent.
+type refusalLog struct {
+	log    logging.LeveledLogger
+	window time.Duration
+
+	mu      sync.Mutex // guards following
+	reasons map[string]*refusalWindow
+	closed  bool
+}
+
+type refusalWindow struct {
+	until   time.Time // refusals before this are summed, not logged
+	pending uint64    // summed refusals not logged yet
+	last    string    // the latest summed refusal's detail
+	timer   *time.Timer
+}
+
+func newRefusalLog(log logging.LeveledLogger, window time.Duration) *refusalLog {
+	return &refusalLog{log: log, window: window, reasons: make(map[string]*refusalWindow)}
+}
+
+// note records one refusal; detail names the peer and the limit.
+func (r *refusalLog) note(reason, detail string) {
+	now := time.Now()
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	w := r.reasons[reason]
+	if w == nil {
+		w = &refusalWindow{}
+		r.reasons[reason] = w
+	}
+	if now.Before(w.until) {
+		w.pending++
+		w.last = detail
+		r.mu.Unlock()
+		return
+	}
+	w.until = now.Add(r.window)
+	if w.timer == nil {
+		w.timer = time.AfterFunc(r.window, func() { r.flush(reason) })
+	} else {
+		w.timer.Reset(r.window)
+	}
+	r.mu.Unlock()
+	r.log.Warnf("refused (%s): %s; further %s refusals are summed every %v", reason, detail, reason, r.window)
+}
+
+// flush ends a window: it logs the refusals summed in it and, if there
+// were any, starts the next window so a continuing flood stays summed.
+func (r *refusalLog) flush(reason string) {
+	r.mu.Lock()
+	w := r.reasons[reason]
+	if r.closed || w.pending == 0 {
+		r.mu.Unlock()
+		return
+	}
+	n, last := w.pending, w.last
+	w.pending = 0
+	w.until = time.Now().Add(r.window)
+	w.timer.Reset(r.window)
+	r.mu.Unlock()
+	r.log.Warnf("refused (%s): %d more in the last %v; latest: %s", reason, n, r.window, last)
+}
+
+// close stops the timers and logs what is still summed.
+func (r *refusalLog) close() {
+	r.mu.Lock()
+	r.closed = true
+	type line struct {
+		reason, last string
+		n            uint64
+	}
+	var lines []line
+	for reason, w := range r.reasons {
+		if w.timer != nil {
+			w.timer.Stop()
+		}
+		if w.pending > 0 {
+			lines = append(lines, line{reason, w.last, w.pending})
+			w.pending = 0
+		}
+	}
+	r.mu.Unlock()
+	for _, l := range lines {
+		r.log.Warnf("refused (%s): %d more before close; latest: %s", l.reason, l.n, l.last)
+	}
+}
