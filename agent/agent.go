@@ -25,6 +25,7 @@ type Agent struct {
 	cfg        Config
 	net        Network
 	allocate   allocateFunc
+	natCheck   natCheckFunc
 	log        logging.LeveledLogger
 	localUfrag string
 	localPwd   string
@@ -82,6 +83,7 @@ type Agent struct {
 	lastEOC        time.Time
 	stunConns      []net.Conn
 	relays         []*relay
+	nat            natState
 	stunStop       chan struct{} // closed by stopSTUN: keepalive goroutines return
 	stunStopped    bool
 	punch          punchState
@@ -124,6 +126,10 @@ func New(cfg Config) (*Agent, error) {
 	a.allocate = cfg.allocate
 	if a.allocate == nil {
 		a.allocate = a.turnAllocate
+	}
+	a.natCheck = cfg.natCheck
+	if a.natCheck == nil {
+		a.natCheck = a.hostNATCheck
 	}
 	a.events = &eventQueue{fn: cfg.OnEvent, wg: &a.wg, log: a.log}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
@@ -194,6 +200,7 @@ func (a *Agent) Connect(ctx context.Context, ch signaling.Channel) (*Conn, error
 		a.out.send(signalingCandidate(c))
 	}
 	a.gathering = a.startSrflx() + a.startRelays()
+	a.startNATCheck()
 	a.startAccepting()
 	a.goTracked(a.run)
 	a.post(func(now time.Time) { a.maybeEndOfCandidates(now) })

@@ -11,6 +11,7 @@ import (
 	"github.com/pion/stun"
 
 	"github.com/icetcp/icetcp/candidate"
+	"github.com/icetcp/icetcp/internal/natcheck"
 	"github.com/icetcp/icetcp/tcpso"
 )
 
@@ -129,6 +130,10 @@ func (a *Agent) startCheck(p *pair, now time.Time) {
 		return
 	}
 	p.pc = nil
+	if v, why := a.punchVerdict(p); v == natcheck.Unlikely && !a.cfg.AwaitDirect {
+		a.failPair(p, fmt.Errorf("%w: %s", errHopeless, why), now)
+		return
+	}
 	p.attempt++
 	attempt := p.attempt
 	ctx, cancel := context.WithDeadline(a.ctx, p.deadline)

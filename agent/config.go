@@ -73,6 +73,11 @@ type Config struct {
 	// measure what the fast one saves. Zero: the relayed pair is nominated
 	// as soon as no direct pair can still win.
 	AwaitDirect bool
+	// DisableNATCheck skips measuring this host's NAT against the first
+	// STUN server (internal/natcheck), whose class the peer uses to skip
+	// hopeless simultaneous opens. Zero: measured whenever STUNServers is
+	// set; it runs beside gathering and costs a few connections.
+	DisableNATCheck bool
 
 	// Pacing is Ta, the interval between starting two checks (RFC 8445
 	// §14.2). Zero means 50ms.
@@ -133,6 +138,8 @@ type Config struct {
 	// allocate makes TURN allocations; nil means internal/turn over
 	// Network. Tests set it to an in-memory relay.
 	allocate allocateFunc
+	// natCheck measures the local NAT; nil means internal/natcheck.
+	natCheck natCheckFunc
 }
 
 // withDefaults returns cfg with zero fields filled in, or an error naming

@@ -161,6 +161,8 @@ func (a *Agent) onSignal(m signaling.Message, now time.Time) {
 		a.onPeerGone(m, now)
 	case signaling.TypePunch:
 		a.onPunch(m.Punch, now)
+	case signaling.TypeNAT:
+		a.onRemoteNAT(m.NAT, now)
 	}
 }
 

@@ -32,6 +32,9 @@ type Stats struct {
 	// or received (RFC 8445 §7.3.1.1), RoleSwitches the role changes they
 	// caused.
 	Checks, RoleConflicts, RoleSwitches int
+	// LocalNAT and RemoteNAT are the NAT classes (natcheck's text form),
+	// empty when not measured or not received.
+	LocalNAT, RemoteNAT string
 }
 
 func (p *pair) stats() PairStats {
@@ -55,6 +58,12 @@ func (a *Agent) snapshot() Stats {
 		State: a.state, Role: a.role(), Checks: a.checksSent, RoleConflicts: a.conflicts, RoleSwitches: a.switches,
 		LocalCandidates:  append([]candidate.Candidate(nil), a.locals...),
 		RemoteCandidates: append([]candidate.Candidate(nil), a.remotes...),
+	}
+	if a.nat.haveLocal {
+		s.LocalNAT = a.nat.local.String()
+	}
+	if a.nat.haveRemote {
+		s.RemoteNAT = a.nat.remote.String()
 	}
 	for _, p := range a.cl.pairs {
 		ps := p.stats()

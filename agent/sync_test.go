@@ -13,6 +13,7 @@ import (
 
 	"github.com/icetcp/icetcp/candidate"
 	"github.com/icetcp/icetcp/internal/memnet"
+	"github.com/icetcp/icetcp/internal/natcheck"
 	"github.com/icetcp/icetcp/internal/stuntcp"
 	"github.com/icetcp/icetcp/signaling"
 	"github.com/icetcp/icetcp/signaling/signalingtest"
@@ -30,6 +31,16 @@ var (
 func memConfig(n *memnet.Network, ip netip.Addr, role Role) Config {
 	c := baseConfig(role)
 	c.Addrs, c.Network = []netip.Addr{ip}, n
+	// natcheck opens real sockets: on the in-memory network a test says
+	// which class each side has (withClass), or there is none.
+	c.natCheck = func(context.Context, string) (natcheck.Class, error) {
+		return natcheck.Class{}, errors.New("no NAT class in this test")
+	}
+	return c
+}
+
+func withClass(c Config, class natcheck.Class) Config {
+	c.natCheck = func(context.Context, string) (natcheck.Class, error) { return class, nil }
 	return c
 }
 
