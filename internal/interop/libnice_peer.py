@@ -24,7 +24,14 @@ Argument: controlling|controlled, then the local address (default 127.0.0.1).
 """
 import base64
 import json
+import os
 import sys
+
+# libnice's debug log (NICE_DEBUG, G_MESSAGES_DEBUG) goes to C's stdout:
+# keep fd 1 for it pointed at stderr and write events on a copy of the
+# original stdout.
+EVENTS = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)
 
 import gi
 
@@ -42,8 +49,8 @@ STATES = {
 
 
 def emit(**kw):
-    sys.stdout.write(json.dumps(kw) + "\n")
-    sys.stdout.flush()
+    EVENTS.write(json.dumps(kw) + "\n")
+    EVENTS.flush()
 
 
 class Peer:
@@ -74,6 +81,7 @@ class Peer:
         self.ready = False
         self.remote_cands = []
         self.have_creds = False
+        self.inbuf = b""
         ok, ufrag, pwd = self.agent.get_local_credentials(self.sid)
         emit(ev="credentials", ufrag=ufrag, pwd=pwd)
         self.agent.gather_candidates(self.sid)
@@ -95,7 +103,7 @@ class Peer:
             self.flush()
 
     def on_selected(self, agent, sid, cid, local, remote):
-        emit(ev="selected", local=agent.generate_local_candidate_sdp(local), remote=str(remote.addr.to_string()) + ":" + str(remote.addr.get_port()))
+        emit(ev="selected", local=agent.generate_local_candidate_sdp(local), remote="foundation %s port %d" % (remote.foundation, remote.addr.get_port()))
 
     def read_next(self):
         self.io.get_input_stream().read_bytes_async(65536, GLib.PRIORITY_DEFAULT, None, self.on_read)
@@ -140,14 +148,20 @@ class Peer:
         self.flush()
 
     def on_stdin(self, source, cond):
-        line = sys.stdin.readline()
-        if not line:
+        # Read what is there and split lines ourselves: a buffered
+        # readline() could keep a second line in Python's buffer, where the
+        # fd watch never sees it.
+        chunk = os.read(sys.stdin.fileno(), 1 << 20)
+        if not chunk:
             self.loop.quit()
             return False
-        try:
-            self.command(json.loads(line))
-        except Exception as e:  # report and go on: the test decides
-            emit(ev="error", error="%s: %s" % (type(e).__name__, e))
+        self.inbuf += chunk
+        while b"\n" in self.inbuf:
+            line, _, self.inbuf = self.inbuf.partition(b"\n")
+            try:
+                self.command(json.loads(line))
+            except Exception as e:  # report and go on: the test decides
+                emit(ev="error", error="%s: %s" % (type(e).__name__, e))
         return True
 
     def command(self, m):

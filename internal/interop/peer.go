@@ -24,8 +24,9 @@ type Options struct {
 	// to run, e.g. `ip netns exec NS ...` in the NAT lab.
 	Wrap func(name string, args ...string) *exec.Cmd
 	// CheckInterval is pion's tick (AgentConfig.CheckInterval); its
-	// disconnected and failed timeouts are raised to it when smaller, since
-	// pion ticks at the smallest of the three. Zero: pion's 200ms. Other
+	// keepalive interval and disconnected and failed timeouts are raised to
+	// it when smaller, since pion ticks at the smallest of the four; pion
+	// never ticks slower than every 2 s (a constant in its check loop). Zero: pion's 200ms. Other
 	// peers ignore it.
 	CheckInterval time.Duration
 	// Debug turns on the agent's own debug log (NICE_DEBUG, pion's

@@ -86,9 +86,9 @@ func startPion(p *Peer, emit func(event)) (*pionDriver, error) {
 	}
 	if iv := opts.CheckInterval; iv > 0 {
 		cfg.CheckInterval = &iv
-		// pion ticks at the smallest of these three.
-		disc, fail := max(iv, 5*time.Second), max(iv, 25*time.Second)
-		cfg.DisconnectedTimeout, cfg.FailedTimeout = &disc, &fail
+		// pion ticks at the smallest of these four.
+		disc, fail, keep := max(iv, 5*time.Second), max(iv, 25*time.Second), max(iv, 2*time.Second)
+		cfg.DisconnectedTimeout, cfg.FailedTimeout, cfg.KeepaliveInterval = &disc, &fail, &keep
 	}
 	a, err := ice.NewAgent(cfg)
 	if err != nil {
