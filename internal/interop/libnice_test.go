@@ -37,3 +37,16 @@ func TestLibnice(t *testing.T) {
 		})
 	}
 }
+
+// TestLibniceBulkWrite sends 1 MiB each way with one Write on the icetcp
+// side (frames of 65,535 bytes), in both roles.
+func TestLibniceBulkWrite(t *testing.T) {
+	for _, niceControlling := range []bool{false, true} {
+		t.Run(map[bool]string{false: "libnice controlled", true: "libnice controlling"}[niceControlling], func(t *testing.T) {
+			p := StartLibnice(t, Options{Controlling: niceControlling})
+			s := newAgent(t, agent.Config{})
+			conn := s.connect(t, p)
+			exchange(t, conn, p, 1<<20, 0, 0)
+		})
+	}
+}
