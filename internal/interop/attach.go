@@ -25,9 +25,13 @@ func (p *Peer) Channel() signaling.Channel {
 }
 
 // JoinRoom joins room on the rendezvous at url (ws://...) as this peer, so
-// that a real `icetcp connect --room room` meets it.
-func (p *Peer) JoinRoom(ctx context.Context, url, room string) error {
-	c, err := signaling.Dial(ctx, url, room)
+// that a real `icetcp connect --room room` meets it. d may be nil; a
+// Dialer with its own HTTPClient reaches a rendezvous in a lab namespace.
+func (p *Peer) JoinRoom(ctx context.Context, d *signaling.Dialer, url, room string) error {
+	if d == nil {
+		d = &signaling.Dialer{}
+	}
+	c, err := d.Dial(ctx, url, room)
 	if err != nil {
 		return fmt.Errorf("interop: %s: join room: %w", p.kind, err)
 	}
@@ -40,7 +44,7 @@ func (p *Peer) JoinRoomT(t testing.TB, url, room string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := p.JoinRoom(ctx, url, room); err != nil {
+	if err := p.JoinRoom(ctx, nil, url, room); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -136,4 +140,12 @@ func (p *Peer) recvRemote(ctx context.Context, ch signaling.Channel) {
 			p.log.printf("%s: %s: %v", p.kind, c.Op, err)
 		}
 	}
+}
+
+// Pair wires two peers' signaling to each other (libnice with libnice,
+// pion with pion) through an in-memory channel pair.
+func Pair(a, b *Peer) {
+	x, y := signalingtest.NewPair()
+	a.Attach(x)
+	b.Attach(y)
 }

@@ -19,7 +19,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if serveChild() {
+	if ServeChild() {
 		return
 	}
 	goleak.VerifyTestMain(m)

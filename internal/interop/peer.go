@@ -29,6 +29,9 @@ type Options struct {
 	// never ticks slower than every 2 s (a constant in its check loop). Zero: pion's 200ms. Other
 	// peers ignore it.
 	CheckInterval time.Duration
+	// DirectIO (pion only) leaves the selected connection to the caller:
+	// the peer neither reads nor writes it, and PionConn returns it.
+	DirectIO bool
 	// Debug turns on the agent's own debug log (NICE_DEBUG, pion's
 	// LoggerFactory at debug); Log returns it.
 	Debug bool
@@ -296,4 +299,15 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// WaitStarted waits until the agent exists and has told its credentials
+// (a process peer has started), so that timing can begin.
+func (p *Peer) WaitStarted(ctx context.Context) error {
+	return p.wait(ctx, "credentials", func() bool { return p.ufrag != "" })
+}
+
+// WaitGathered waits for the end of the peer's gathering.
+func (p *Peer) WaitGathered(ctx context.Context) error {
+	return p.wait(ctx, "gathering", func() bool { return p.gathered })
 }

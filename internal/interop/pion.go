@@ -26,6 +26,7 @@ const PionWriteSize = 8000
 // active by dialing the remote passive candidates.
 type pionDriver struct {
 	p      *Peer
+	emit   func(event) // p.emit in process; JSON lines on stdout in a child
 	agent  *ice.Agent
 	mux    *ice.TCPMuxDefault
 	ctx    context.Context
@@ -37,12 +38,32 @@ type pionDriver struct {
 	// guarded by mu
 	connecting bool
 	conn       *ice.Conn
+
+	connected chan struct{} // closed once conn is set
+}
+
+// PionConn waits until the pion peer is connected and returns its selected
+// connection; with Options.DirectIO nobody else reads or writes it. It
+// fails for other peers.
+func (p *Peer) PionConn(ctx context.Context) (*ice.Conn, error) {
+	d, ok := p.drv.(*pionDriver)
+	if !ok {
+		return nil, fmt.Errorf("interop: %s has no pion connection", p.kind)
+	}
+	select {
+	case <-d.connected:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("interop: pion: waiting for the connection: %w", ctx.Err())
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.conn, nil
 }
 
 // NewPion starts a pion/ice v2 agent in this process. Stop it with Stop.
 func NewPion(ctx context.Context, opts Options) (*Peer, error) {
 	p := newPeer("pion", opts)
-	d, err := startPion(p, p.emit)
+	d, err := startPion(p, p.emit, p.log)
 	if err != nil {
 		return nil, err
 	}
@@ -61,14 +82,14 @@ func StartPion(t testing.TB, opts Options) *Peer {
 	return p
 }
 
-func startPion(p *Peer, emit func(event)) (*pionDriver, error) {
+func startPion(p *Peer, emit func(event), logTo io.Writer) (*pionDriver, error) {
 	opts := p.opts
 	l, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netAddrPort(opts.addr(), 0)))
 	if err != nil {
 		return nil, fmt.Errorf("interop: pion: %w", err)
 	}
 	lf := logging.NewDefaultLoggerFactory()
-	lf.Writer = p.log
+	lf.Writer = logTo
 	lf.DefaultLogLevel = logging.LogLevelWarn
 	if opts.Debug {
 		lf.DefaultLogLevel = logging.LogLevelTrace
@@ -96,7 +117,7 @@ func startPion(p *Peer, emit func(event)) (*pionDriver, error) {
 		return nil, fmt.Errorf("interop: pion: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &pionDriver{p: p, agent: a, mux: mux, ctx: ctx, cancel: cancel, queue: newSendQueue()}
+	d := &pionDriver{p: p, emit: emit, agent: a, mux: mux, ctx: ctx, cancel: cancel, queue: newSendQueue(), connected: make(chan struct{})}
 	a.OnCandidate(func(c ice.Candidate) {
 		if c == nil {
 			emit(event{Ev: "gathering-done"})
@@ -120,11 +141,13 @@ func startPion(p *Peer, emit func(event)) (*pionDriver, error) {
 		d.stop()
 		return nil, fmt.Errorf("interop: pion: gather: %w", err)
 	}
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		d.writer(emit)
-	}()
+	if !opts.DirectIO {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.writer()
+		}()
+	}
 	return d, nil
 }
 
@@ -157,11 +180,11 @@ func (d *pionDriver) do(c command) error {
 	case "candidate":
 		cand, err := ice.UnmarshalCandidate(strings.TrimPrefix(c.Line, "candidate:"))
 		if err != nil {
-			d.p.emit(event{Ev: "error", Error: fmt.Sprintf("pion cannot parse %q: %v", c.Line, err)})
+			d.emit(event{Ev: "error", Error: fmt.Sprintf("pion cannot parse %q: %v", c.Line, err)})
 			return nil
 		}
 		if err := d.agent.AddRemoteCandidate(cand); err != nil {
-			d.p.emit(event{Ev: "error", Error: fmt.Sprintf("pion AddRemoteCandidate %q: %v", c.Line, err)})
+			d.emit(event{Ev: "error", Error: fmt.Sprintf("pion AddRemoteCandidate %q: %v", c.Line, err)})
 		}
 	case "send":
 		d.queue.push(c.Data, false)
@@ -183,33 +206,37 @@ func (d *pionDriver) connect(ufrag, pwd string) {
 	}
 	if err != nil {
 		if d.ctx.Err() == nil {
-			d.p.emit(event{Ev: "error", Error: "pion connect: " + err.Error()})
+			d.emit(event{Ev: "error", Error: "pion connect: " + err.Error()})
 		}
 		return
 	}
 	d.mu.Lock()
 	d.conn = conn
 	d.mu.Unlock()
+	close(d.connected)
+	if d.p.opts.DirectIO {
+		return
+	}
 	d.queue.wake()
 	buf := make([]byte, 1<<16)
 	for {
 		n, err := conn.Read(buf)
 		if n > 0 {
-			d.p.emit(event{Ev: "data", Data: append([]byte(nil), buf[:n]...)})
+			d.emit(event{Ev: "data", Data: append([]byte(nil), buf[:n]...)})
 		}
 		if err != nil {
 			msg := err.Error()
 			if errors.Is(err, io.EOF) {
 				msg = ""
 			}
-			d.p.emit(event{Ev: "read-end", Error: msg})
+			d.emit(event{Ev: "read-end", Error: msg})
 			return
 		}
 	}
 }
 
 // writer sends queued data once connected, in frames pion itself can read.
-func (d *pionDriver) writer(emit func(event)) {
+func (d *pionDriver) writer() {
 	sent := 0
 	for {
 		b, closeAfter, ok := d.queue.pop(d.ctx, func() bool {
@@ -226,18 +253,18 @@ func (d *pionDriver) writer(emit func(event)) {
 		for len(b) > 0 {
 			k := min(len(b), PionWriteSize)
 			if _, err := conn.Write(b[:k]); err != nil {
-				emit(event{Ev: "error", Error: "pion write: " + err.Error()})
+				d.emit(event{Ev: "error", Error: "pion write: " + err.Error()})
 				return
 			}
 			b, sent = b[k:], sent+k
 		}
 		if closeAfter {
-			emit(event{Ev: "sent", N: sent})
+			d.emit(event{Ev: "sent", N: sent})
 			conn.Close()
 			return
 		}
 		if d.queue.empty() {
-			emit(event{Ev: "sent", N: sent})
+			d.emit(event{Ev: "sent", N: sent})
 		}
 	}
 }
