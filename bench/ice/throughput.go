@@ -199,7 +199,7 @@ func throughputTable(w io.Writer, cfg config) error {
 	if err != nil {
 		return err
 	}
-	for _, size := range []int{1 << 10, 8000, 64 << 10} {
+	for _, size := range []int{1 << 10, 8000, 64<<10 - 1, 64 << 10} {
 		raw := rawTCP(cfg.bytes, size, size, 0)
 		row("raw TCP", size, size, raw, raw)
 		row("icetcp Conn", size, size, measure(cfg.bytes, size, size, 0, a, b), raw)
