@@ -20,13 +20,8 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 // libnice READY; pion Connected). Gathering is inside the interval for
 // icetcp and libnice; pion starts gathering when it is created, a few
 // microseconds of host TCP candidates ahead.
-type connectRow struct {
-	name string
-	run  func(ctx context.Context) (time.Duration, error)
-}
-
 func connectTable(w io.Writer, cfg config) error {
-	rows := []connectRow{
+	timingTable(w, fmt.Sprintf("Time to connected (host candidates on 127.0.0.1, %d trials)", cfg.trials), "agents", cfg.trials, 30*time.Second, []trialRow{
 		{"icetcp ↔ icetcp", icetcpPair},
 		{"pion ↔ pion", peerPair(interop.NewPion)},
 		{"libnice ↔ libnice", peerPair(interop.NewLibnice)},
@@ -34,37 +29,7 @@ func connectTable(w io.Writer, cfg config) error {
 		{"icetcp (controlled) ↔ pion", icetcpVs(interop.NewPion, true)},
 		{"icetcp (controlling) ↔ libnice", icetcpVs(interop.NewLibnice, false)},
 		{"icetcp (controlled) ↔ libnice", icetcpVs(interop.NewLibnice, true)},
-	}
-	fmt.Fprintf(w, "## Time to connected (host candidates on 127.0.0.1, %d trials)\n\n", cfg.trials)
-	fmt.Fprintln(w, "| agents | median ms | p95 ms | failed |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|")
-	for _, r := range rows {
-		var ds []time.Duration
-		failed := 0
-		var lastErr error
-		for range cfg.trials {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			d, err := r.run(ctx)
-			cancel()
-			if err != nil {
-				failed++
-				lastErr = err
-				continue
-			}
-			ds = append(ds, d)
-		}
-		s := summarize(ds)
-		note := fmt.Sprint(failed)
-		if lastErr != nil {
-			note += fmt.Sprintf(" (%v)", lastErr)
-		}
-		if s.n == 0 {
-			fmt.Fprintf(w, "| %s | - | - | %s |\n", r.name, note)
-			continue
-		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", r.name, ms(s.median), ms(s.p95), note)
-	}
-	fmt.Fprintln(w)
+	})
 	return nil
 }
 

@@ -26,44 +26,12 @@ func gatherTable(w io.Writer, cfg config) error {
 	stun := &stuntcp.Server{}
 	go stun.Serve(l)
 	defer stun.Close()
-	rows := []struct {
-		name string
-		run  func(ctx context.Context) (time.Duration, error)
-	}{
+	timingTable(w, fmt.Sprintf("Time to gather (127.0.0.1, %d trials)", cfg.trials), "agent, candidates", cfg.trials, 20*time.Second, []trialRow{
 		{"icetcp, host (active, passive, S-O)", icetcpGather(nil)},
 		{"icetcp, host + srflx (STUN over TCP, local server)", icetcpGather([]string{l.Addr().String()})},
-		{"pion, host (active, passive via TCPMux)", peerGather(interop.NewPion)},
+		{"pion, host (active, passive via TCPMux; gathers from its constructor on)", peerGather(interop.NewPion)},
 		{"libnice, host (active, passive)", peerGather(interop.NewLibnice)},
-	}
-	fmt.Fprintf(w, "## Time to gather (127.0.0.1, %d trials)\n\n", cfg.trials)
-	fmt.Fprintln(w, "| agent, candidates | median ms | p95 ms | failed |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|")
-	for _, r := range rows {
-		var ds []time.Duration
-		failed := 0
-		var lastErr error
-		for range cfg.trials {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			d, err := r.run(ctx)
-			cancel()
-			if err != nil {
-				failed, lastErr = failed+1, err
-				continue
-			}
-			ds = append(ds, d)
-		}
-		note := fmt.Sprint(failed)
-		if lastErr != nil {
-			note += fmt.Sprintf(" (%v)", lastErr)
-		}
-		s := summarize(ds)
-		if s.n == 0 {
-			fmt.Fprintf(w, "| %s | - | - | %s |\n", r.name, note)
-			continue
-		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", r.name, ms(s.median), ms(s.p95), note)
-	}
-	fmt.Fprintln(w)
+	})
 	return nil
 }
 

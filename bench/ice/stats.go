@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"slices"
 	"syscall"
 	"time"
@@ -36,3 +38,44 @@ func cpuTime(who int) time.Duration {
 }
 
 func selfCPU() time.Duration { return cpuTime(syscall.RUSAGE_SELF) }
+
+// trialRow is one line of a timing table.
+type trialRow struct {
+	name string
+	run  func(ctx context.Context) (time.Duration, error)
+}
+
+// timingTable runs every row trials times and prints the median and 95th
+// percentile of the successful trials, and how many failed (with the last
+// error).
+func timingTable(w io.Writer, title, firstColumn string, trials int, timeout time.Duration, rows []trialRow) {
+	fmt.Fprintf(w, "## %s\n\n", title)
+	fmt.Fprintf(w, "| %s | median ms | p95 ms | failed |\n", firstColumn)
+	fmt.Fprintln(w, "|---|---:|---:|---:|")
+	for _, r := range rows {
+		var ds []time.Duration
+		failed := 0
+		var lastErr error
+		for range trials {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			d, err := r.run(ctx)
+			cancel()
+			if err != nil {
+				failed, lastErr = failed+1, err
+				continue
+			}
+			ds = append(ds, d)
+		}
+		note := fmt.Sprint(failed)
+		if lastErr != nil {
+			note += fmt.Sprintf(" (%v)", lastErr)
+		}
+		s := summarize(ds)
+		if s.n == 0 {
+			fmt.Fprintf(w, "| %s | - | - | %s |\n", r.name, note)
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", r.name, ms(s.median), ms(s.p95), note)
+	}
+	fmt.Fprintln(w)
+}

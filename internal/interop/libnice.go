@@ -35,22 +35,11 @@ func NewLibnice(ctx context.Context, opts Options) (*Peer, error) {
 	if err := LibniceAvailable(); err != nil {
 		return nil, err
 	}
-	path, remove, err := writeScript("libnice_peer.py", libniceScript)
-	if err != nil {
-		return nil, err
-	}
-	p := newPeer("libnice", opts)
 	var env []string
 	if opts.Debug {
 		env = []string{"NICE_DEBUG=all", "G_MESSAGES_DEBUG=all"}
 	}
-	d, err := startProc(p, env, Python, path, opts.role(), opts.addr().String())
-	if err != nil {
-		remove()
-		return nil, err
-	}
-	p.drv = &cleanupDriver{driver: d, cleanup: remove}
-	return p, nil
+	return startScript("libnice", opts, "libnice_peer.py", libniceScript, env, Python, opts.role(), opts.addr().String())
 }
 
 // StartLibnice is NewLibnice for a test: it skips (fails under CI=true)
@@ -65,16 +54,4 @@ func StartLibnice(t testing.TB, opts Options) *Peer {
 	}
 	stopAtEnd(t, p)
 	return p
-}
-
-// cleanupDriver runs cleanup after the driver stopped.
-type cleanupDriver struct {
-	driver
-	cleanup func()
-}
-
-func (c *cleanupDriver) stop() error {
-	err := c.driver.stop()
-	c.cleanup()
-	return err
 }

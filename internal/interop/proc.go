@@ -120,3 +120,32 @@ func writeScript(name string, body []byte) (string, func(), error) {
 	}
 	return path, func() { os.RemoveAll(dir) }, nil
 }
+
+// startScript writes an embedded script to a temporary file and runs it
+// with interpreter as a process peer; the file goes when the peer stops.
+func startScript(kind string, opts Options, name string, body []byte, env []string, interpreter string, args ...string) (*Peer, error) {
+	path, remove, err := writeScript(name, body)
+	if err != nil {
+		return nil, err
+	}
+	p := newPeer(kind, opts)
+	d, err := startProc(p, env, interpreter, append([]string{path}, args...)...)
+	if err != nil {
+		remove()
+		return nil, err
+	}
+	p.drv = &cleanupDriver{driver: d, cleanup: remove}
+	return p, nil
+}
+
+// cleanupDriver runs cleanup after the driver stopped.
+type cleanupDriver struct {
+	driver
+	cleanup func()
+}
+
+func (c *cleanupDriver) stop() error {
+	err := c.driver.stop()
+	c.cleanup()
+	return err
+}

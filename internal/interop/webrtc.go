@@ -53,18 +53,7 @@ func NewWebRTC(ctx context.Context, opts Options) (*Peer, error) {
 	if err := WebRTCAvailable(); err != nil {
 		return nil, err
 	}
-	path, remove, err := writeScript("webrtc_peer.js", webrtcScript)
-	if err != nil {
-		return nil, err
-	}
-	p := newPeer("libwebrtc", opts)
-	d, err := startProc(p, []string{"NODE_PATH=" + NodeModules()}, "node", path, opts.role(), opts.addr().String())
-	if err != nil {
-		remove()
-		return nil, err
-	}
-	p.drv = &cleanupDriver{driver: d, cleanup: remove}
-	return p, nil
+	return startScript("libwebrtc", opts, "webrtc_peer.js", webrtcScript, []string{"NODE_PATH=" + NodeModules()}, "node", opts.role(), opts.addr().String())
 }
 
 // StartWebRTC is NewWebRTC for a test: it skips (fails under CI=true) when
