@@ -73,7 +73,7 @@ func measure(total int64, size, readBuf int, window int64, w io.Writer, r io.Rea
 	}()
 	// A reader that stops making progress has lost data (pion drops what
 	// its application has not read beyond 1 MB, even over TCP).
-	stall := time.NewTimer(5 * time.Second)
+	stall := time.NewTimer(time.Second)
 	defer stall.Stop()
 	for {
 		select {
@@ -87,7 +87,7 @@ func measure(total int64, size, readBuf int, window int64, w io.Writer, r io.Rea
 			}
 			return result{mbps: float64(total) / el.Seconds() / 1e6, cpuGiB: cpu.Seconds() / (float64(total) / (1 << 30))}
 		case <-progress:
-			stall.Reset(5 * time.Second)
+			stall.Reset(time.Second)
 		case <-stall.C:
 			return result{err: fmt.Errorf("reader stalled: data lost")}
 		}
