@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/icetcp/icetcp/agent"
+	"github.com/icetcp/icetcp/internal/interop"
+	"github.com/icetcp/icetcp/signaling/signalingtest"
+)
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+// A connect trial starts when both agents exist (a process peer has
+// started and told its credentials; an icetcp agent is about to gather in
+// Connect) and ends when both report connected (icetcp: Connect returned;
+// libnice READY; pion Connected). Gathering is inside the interval for
+// icetcp and libnice; pion starts gathering when it is created, a few
+// microseconds of host TCP candidates ahead.
+func connectTable(w io.Writer, cfg config) error {
+	timingTable(w, fmt.Sprintf("Time to connected (host candidates on 127.0.0.1, %d trials)", cfg.trials), "agents", cfg.trials, 30*time.Second, []trialRow{
+		{"icetcp ↔ icetcp", icetcpPair},
+		{"pion ↔ pion", peerPair(interop.NewPion)},
+		{"libnice ↔ libnice", peerPair(interop.NewLibnice)},
+		{"icetcp (controlling) ↔ pion", icetcpVs(interop.NewPion, false)},
+		{"icetcp (controlled) ↔ pion", icetcpVs(interop.NewPion, true)},
+		{"icetcp (controlling) ↔ libnice", icetcpVs(interop.NewLibnice, false)},
+		{"icetcp (controlled) ↔ libnice", icetcpVs(interop.NewLibnice, true)},
+	})
+	return nil
+}
+
+func newAgent(role agent.Role) (*agent.Agent, error) {
+	return agent.New(agent.Config{Addrs: []netip.Addr{loopback}, Role: role, LoggerFactory: quietLogs()})
+}
+
+func icetcpPair(ctx context.Context) (time.Duration, error) {
+	a, err := newAgent(agent.RoleAuto)
+	if err != nil {
+		return 0, err
+	}
+	defer a.Close()
+	b, err := newAgent(agent.RoleAuto)
+	if err != nil {
+		return 0, err
+	}
+	defer b.Close()
+	x, y := signalingtest.Pair()
+	defer x.Close()
+	defer y.Close()
+	start := time.Now()
+	errB := make(chan error, 1)
+	go func() {
+		_, err := b.Connect(ctx, y)
+		errB <- err
+	}()
+	if _, err := a.Connect(ctx, x); err != nil {
+		return 0, err
+	}
+	if err := <-errB; err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+type newPeer func(context.Context, interop.Options) (*interop.Peer, error)
+
+func startPeer(ctx context.Context, np newPeer, controlling bool) (*interop.Peer, error) {
+	p, err := np(ctx, interop.Options{Controlling: controlling})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.WaitStarted(ctx); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+func peerPair(np newPeer) func(ctx context.Context) (time.Duration, error) {
+	return func(ctx context.Context) (time.Duration, error) {
+		a, err := startPeer(ctx, np, true)
+		if err != nil {
+			return 0, err
+		}
+		defer a.Stop()
+		b, err := startPeer(ctx, np, false)
+		if err != nil {
+			return 0, err
+		}
+		defer b.Stop()
+		start := time.Now()
+		interop.Pair(a, b)
+		if err := a.WaitState(ctx, interop.StateConnected); err != nil {
+			return 0, err
+		}
+		if err := b.WaitState(ctx, interop.StateConnected); err != nil {
+			return 0, err
+		}
+		return time.Since(start), nil
+	}
+}
+
+// icetcpVs runs icetcp against a third-party peer; the peer's role is
+// explicit and icetcp takes the other from its credentials.
+func icetcpVs(np newPeer, peerControlling bool) func(ctx context.Context) (time.Duration, error) {
+	return func(ctx context.Context) (time.Duration, error) {
+		p, err := startPeer(ctx, np, peerControlling)
+		if err != nil {
+			return 0, err
+		}
+		defer p.Stop()
+		a, err := newAgent(agent.RoleAuto)
+		if err != nil {
+			return 0, err
+		}
+		defer a.Close()
+		start := time.Now()
+		if _, err := a.Connect(ctx, p.Channel()); err != nil {
+			return 0, err
+		}
+		if err := p.WaitState(ctx, interop.StateConnected); err != nil {
+			return 0, err
+		}
+		return time.Since(start), nil
+	}
+}

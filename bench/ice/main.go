@@ -1,0 +1,78 @@
+// Command ice measures icetcp against other ICE agents on loopback and
+// prints markdown tables: time to connected (icetcp, pion/ice v2, libnice,
+// and icetcp against each), throughput of the selected connection against
+// raw TCP written the same way, and time to gather.
+//
+//	go run ./bench/ice           # one full run (about a minute)
+//	go run ./bench/ice -quick    # a few seconds, for CI
+//
+// libnice rows need /usr/bin/python3 with gir1.2-nice-0.1
+// (scripts/install-interop.sh); without it they say so and are skipped.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/pion/logging"
+)
+
+type config struct {
+	trials int   // connect and gather trials per row
+	bytes  int64 // bytes per throughput run
+	quick  bool
+}
+
+func main() {
+	quick := flag.Bool("quick", false, "a few trials and small transfers: finishes in seconds")
+	trials := flag.Int("trials", 20, "connect and gather trials per row")
+	mib := flag.Int64("mib", 256, "MiB per throughput run")
+	flag.Parse()
+	cfg := config{trials: *trials, bytes: *mib << 20, quick: *quick}
+	if cfg.quick {
+		cfg.trials, cfg.bytes = 3, 8<<20
+	}
+	if err := run(os.Stdout, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/ice:", err)
+		os.Exit(1)
+	}
+}
+
+func run(w io.Writer, cfg config) error {
+	fmt.Fprintf(w, "# ICE over TCP on loopback\n\n%s\n\n", machine())
+	if err := connectTable(w, cfg); err != nil {
+		return err
+	}
+	if err := throughputTable(w, cfg); err != nil {
+		return err
+	}
+	return gatherTable(w, cfg)
+}
+
+// machine describes where the numbers come from.
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d CPUs (%s), %s %s/%s, one run, %s",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), model, runtime.Version(), runtime.GOOS, runtime.GOARCH, "loopback only")
+}
+
+// quietLogs keeps the agents' warnings out of the tables.
+func quietLogs() logging.LoggerFactory {
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelError
+	lf.Writer = io.Discard
+	return lf
+}
