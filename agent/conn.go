@@ -38,8 +38,6 @@ type Conn struct {
 	took          time.Duration // from the peer's credentials to selection
 	maxFrame      int           // largest frame the peer reads
 	eos           bool          // end of stream travels in band (icetcp-eos)
-	validated     chan struct{} // closed when the peer has checked this connection itself
-	finBound      time.Duration // how long CloseWrite waits for that in FIN mode
 
 	readMu  sync.Mutex // serialises reads; guards following
 	pending []byte
@@ -211,11 +209,13 @@ func (c *Conn) writeFrame(p []byte) error {
 // CloseWrite ends our sending side: the peer reads io.EOF after the bytes
 // written before. Toward an icetcp peer the end travels in band and the
 // connection stays open for consent checks both ways, so a frozen or
-// vanished peer is still detected. Toward other agents it is a TCP FIN,
-// sent only once the peer has checked the connection itself (an agent
-// such as libnice takes a FIN on a connection it has not validated as its
-// failure); consent checks then stop, since neither side could answer
-// them.
+// vanished peer is still detected and a crash cannot pass for an end.
+//
+// Standard agents cannot be told: libnice 0.1.21 and pion/ice v2 take a
+// TCP FIN as the death of the whole connection, even after selection, and
+// drop what they had not yet delivered. Toward them CloseWrite only stops
+// our writes; the FIN goes with Close, so end a session with them by
+// closing once both sides are done (consent keeps running meanwhile).
 func (c *Conn) CloseWrite() error {
 	c.writeMu.Lock()
 	if c.writeEnded {
@@ -227,26 +227,15 @@ func (c *Conn) CloseWrite() error {
 	if c.pc.closed() {
 		return c.closedErr()
 	}
-	if c.eos {
-		if err := c.a.sendEOS(c.pc); err != nil {
-			return err
-		}
-		c.pc.flushSTUN() // written when CloseWrite returns, as a FIN would be
-		if c.pc.closed() {
-			return c.closedErr()
-		}
+	if !c.eos {
 		return nil
 	}
-	t := time.NewTimer(c.finBound)
-	select {
-	case <-c.validated:
-	case <-t.C:
-	case <-c.pc.done:
+	if err := c.a.sendEOS(c.pc); err != nil {
+		return err
 	}
-	t.Stop()
-	c.a.post(func(time.Time) { c.a.consent.off = true })
-	if err := c.pc.sendFIN(); err != nil {
-		return fmt.Errorf("agent: close write: %w", err)
+	c.pc.flushSTUN() // written when CloseWrite returns, as a FIN would be
+	if c.pc.closed() {
+		return c.closedErr()
 	}
 	return nil
 }

@@ -12,7 +12,6 @@ import (
 type consentState struct {
 	next, last time.Time
 	tx         map[[stun.TransactionIDSize]byte]time.Time
-	off        bool // a TCP FIN was sent: the peer cannot answer any more
 	peerFIN    bool // the peer's FIN arrived: we cannot be answered
 }
 
@@ -22,7 +21,7 @@ const maxConsentTx = 16
 // consentTick sends consent checks and expires consent (RFC 7675 §5.1).
 func (a *Agent) consentTick(now time.Time, soon func(time.Time)) {
 	cs := &a.consent
-	if cs.off || cs.peerFIN {
+	if cs.peerFIN {
 		return
 	}
 	if expiry := cs.last.Add(a.cfg.ConsentTimeout); !now.Before(expiry) {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -74,23 +75,31 @@ func mustConnect(t *testing.T, ca, cb Config) (*Conn, *Conn) {
 	return x, y
 }
 
-// exchange sends n random bytes each way at once and compares SHA-256 sums.
-func exchange(t *testing.T, x, y io.ReadWriteCloser, n int) {
+// exchange sends n random bytes each way at once and compares SHA-256
+// sums. Each side half-closes after its bytes and reads exactly n bytes,
+// then, toward an icetcp peer (in-band end of stream), io.EOF; a standard
+// peer cannot be told about a half-close.
+func exchange(t testing.TB, x, y *Conn, n int) {
 	t.Helper()
 	type res struct {
 		sum [32]byte
 		err error
 	}
-	send := func(w io.Writer, data []byte, done chan<- error) {
+	send := func(w *Conn, data []byte, done chan<- error) {
 		_, err := w.Write(data)
-		if cw, ok := w.(interface{ CloseWrite() error }); ok && err == nil {
-			err = cw.CloseWrite()
+		if err == nil {
+			err = w.CloseWrite()
 		}
 		done <- err
 	}
-	recv := func(r io.Reader, out chan<- res) {
+	recv := func(r *Conn, out chan<- res) {
 		h := sha256.New()
-		_, err := io.Copy(h, r)
+		_, err := io.CopyN(h, r, int64(n))
+		if err == nil && r.eos {
+			if k, end := r.Read(make([]byte, 1)); end != io.EOF {
+				err = fmt.Errorf("after %d bytes: %d more, %v; want io.EOF", n, k, end)
+			}
+		}
 		var s [32]byte
 		copy(s[:], h.Sum(nil))
 		out <- res{s, err}

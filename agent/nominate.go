@@ -165,8 +165,7 @@ func (a *Agent) selectPair(p *pair, now time.Time) {
 	keepAlive(p.pc.c, a.cfg.ConsentInterval)
 	a.conn = &Conn{
 		a: a, pc: p.pc, local: p.local, remote: p.remote, path: pathOf(p), took: now.Sub(a.checkStart),
-		maxFrame: frameSizeFor(agreed), eos: agreed.eos, validated: make(chan struct{}),
-		finBound: a.cfg.CheckTimeout,
+		maxFrame: frameSizeFor(agreed), eos: agreed.eos,
 	}
 	a.releaseAt = now.Add(a.cfg.CheckTimeout)
 	if p.pc.answered.Load() {
@@ -193,18 +192,11 @@ func pathOf(p *pair) string {
 }
 
 // peerValidated records that the peer checked the selected connection
-// itself: a FIN can no longer break it, and our listeners have done their
-// job.
+// itself: our listeners have done their job.
 func (a *Agent) peerValidated() {
-	if a.conn == nil {
-		return
+	if a.conn != nil {
+		a.release()
 	}
-	select {
-	case <-a.conn.validated:
-	default:
-		close(a.conn.validated)
-	}
-	a.release()
 }
 
 // release closes what only the checks needed: listeners, connections
@@ -240,8 +232,8 @@ func (a *Agent) afterSelection(now time.Time, soon func(time.Time)) {
 }
 
 // keepAlive turns on TCP keepalive on the selected connection, so that a
-// vanished host is noticed even after consent checks stopped (a TCP FIN
-// toward a standard agent).
+// vanished host is noticed even when consent checks stopped (after the
+// peer's FIN).
 func keepAlive(c net.Conn, interval time.Duration) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: interval, Interval: interval, Count: 3})

@@ -53,7 +53,6 @@ type pconn struct {
 	wmu       sync.Mutex // guards the fields up to wcond
 	stunQ     []*stun.Message
 	writing   bool // the STUN writer goroutine runs
-	finSent   bool // TCP FIN sent: no STUN may be written any more
 	stunDrops int
 	wcond     *sync.Cond // signalled when the STUN queue empties
 
@@ -82,13 +81,11 @@ func newPConn(id uint64, c net.Conn, fr *framing.Reader, inbound bool, local can
 }
 
 // sendSTUN queues m for the connection's STUN writer; it never blocks.
-// After our TCP FIN nothing is sent (checks of the peer that were in
-// flight go unanswered; it stops checking on our FIN).
 func (pc *pconn) sendSTUN(m *stun.Message) {
 	pc.wmu.Lock()
 	defer pc.wmu.Unlock()
 	switch {
-	case pc.finSent || pc.closed():
+	case pc.closed():
 		return
 	case len(pc.stunQ) >= maxQueuedSTUN:
 		pc.stunDrops++
@@ -134,22 +131,6 @@ func (pc *pconn) flushSTUN() {
 	for pc.writing {
 		pc.wcond.Wait()
 	}
-}
-
-// sendFIN waits for queued STUN writes (a nomination response must not be
-// overtaken by our FIN), then shuts down the sending side.
-func (pc *pconn) sendFIN() error {
-	pc.wmu.Lock()
-	for pc.writing {
-		pc.wcond.Wait()
-	}
-	pc.finSent = true
-	pc.wmu.Unlock()
-	tc, ok := pc.c.(interface{ CloseWrite() error })
-	if !ok {
-		return errors.ErrUnsupported
-	}
-	return tc.CloseWrite()
 }
 
 // close closes the connection once and records why.

@@ -200,8 +200,9 @@ func TestSyncCloseIsDeliberateCrashIsNot(t *testing.T) {
 	})
 }
 
-// Toward a standard agent CloseWrite is a TCP FIN, which waits until the
-// peer has checked the connection itself; consent then stops.
+// Toward a standard agent (which takes a FIN as the death of the
+// connection) CloseWrite sends nothing: our writes stop, consent keeps
+// running, and the FIN goes with Close.
 func TestSyncStandardHalfClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
@@ -212,20 +213,30 @@ func TestSyncStandardHalfClose(t *testing.T) {
 		if x.eos || y.eos {
 			t.Fatal("in-band end of stream used with a standard peer")
 		}
+		y.Write([]byte("last"))
 		if err := y.CloseWrite(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := x.Read(make([]byte, 1)); err != io.EOF {
-			t.Fatalf("want EOF, got %v", err)
+		if _, err := y.Write([]byte("x")); err == nil {
+			t.Fatal("write after CloseWrite succeeded")
+		}
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(x, buf); err != nil || string(buf) != "last" {
+			t.Fatalf("read %q, %v", buf, err)
 		}
 		x.Write([]byte("still"))
-		buf := make([]byte, 5)
-		if _, err := io.ReadFull(y, buf); err != nil {
+		if _, err := io.ReadFull(y, buf[:4]); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(2 * baseConfig(RoleAuto).ConsentTimeout) // consent stopped; nothing expires
-		if st := x.Agent().Stats().State; st != StateConnected {
-			t.Fatalf("state %v long after a half-close", st)
+		time.Sleep(2 * baseConfig(RoleAuto).ConsentTimeout) // consent keeps both alive
+		for _, c := range []*Conn{x, y} {
+			if st := c.Agent().Stats().State; st != StateConnected {
+				t.Fatalf("state %v long after a half-close", st)
+			}
+		}
+		y.Close()
+		if _, err := io.ReadAll(x); err != nil {
+			t.Fatalf("after the peer's Close: %v, want EOF", err)
 		}
 	})
 }
