@@ -10,8 +10,8 @@ import (
 	"strings"
 )
 
-// Default server ports (RFC 8656 §3.1: 3478 for TURN over TCP, 5349 for
-// TURN over TLS).
+// Default server ports (RFC 8656, RFC 7065): 3478 for TURN over TCP, 5349
+// for TURN over TLS.
 const (
 	DefaultPort    = 3478
 	DefaultTLSPort = 5349
