@@ -16,7 +16,8 @@ import (
 
 // closeTimeout bounds how long Close waits for the server to confirm the
 // deallocation; closing the control connection deletes the allocation
-// anyway (RFC 6062 §5.5 ties the allocation to it).
+// anyway (coturn and pion's server delete an allocation whose control
+// connection closes).
 const closeTimeout = 2 * time.Second
 
 // Allocation is a TCP allocation on a TURN server (RFC 6062): a relayed
@@ -115,7 +116,7 @@ func Allocate(ctx context.Context, cfg Config) (*Allocation, error) {
 func (a *Allocation) allocate(ctx context.Context) (lifetime time.Duration, code int, reason string, err error) {
 	attrs := []stun.Setter{requestedTransportTCP}
 	if a.server.Addr().Is6() {
-		// RFC 6156 §4.1.1: without it the server relays over IPv4. A
+		// RFC 6156: without it the server relays over IPv4. A
 		// client that reached the server over IPv6 wants IPv6 peers.
 		attrs = append(attrs, requestedFamilyIPv6)
 	}
@@ -197,7 +198,7 @@ func (a *Allocation) respErr(op string, resp *stun.Message) error {
 	return &Error{Op: op, Server: a.name, Code: code, Reason: reason}
 }
 
-// Close deallocates (Refresh with LIFETIME 0, RFC 8656 §7.3), closes the
+// Close deallocates (Refresh with LIFETIME 0, RFC 8656 §8), closes the
 // control connection, stops refreshes and closes data connections from
 // ConnectionAttempts that Accept has not returned. It waits for the
 // allocation's goroutines and at most closeTimeout for the server's answer.

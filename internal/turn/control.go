@@ -14,7 +14,7 @@ import (
 )
 
 // maxAuthRetries bounds how often one request is sent again after a 401
-// challenge or a 438 Stale Nonce (RFC 8489 §9.2.5); a server that keeps
+// challenge or a 438 Stale Nonce (RFC 8489 §9.2); a server that keeps
 // answering so is broken, not slow.
 const maxAuthRetries = 3
 
@@ -34,7 +34,7 @@ type control struct {
 	log    logging.LeveledLogger
 	user   string
 	pass   string
-	// onAttempt receives ConnectionAttempt indications (RFC 6062 §4.5); it
+	// onAttempt receives ConnectionAttempt indications (RFC 6062 §4.4); it
 	// runs on the reading goroutine and must not block.
 	onAttempt func(peer netip.AddrPort, cid uint32)
 	dead      chan struct{} // closed when run returns
@@ -150,11 +150,11 @@ func (c *control) roundTrip(ctx context.Context, m *stun.Message) (*stun.Message
 }
 
 // request sends a request of method with attrs, authenticated once the
-// server has challenged us (RFC 8489 §9.2.3), and returns the server's
+// server has challenged us (RFC 8489 §9.2), and returns the server's
 // answer, success or error response. A 401 challenge to an unauthenticated
 // request and a 438 Stale Nonce are answered by sending it again with the
 // realm and nonce they carry. Success responses to authenticated requests
-// must carry a valid MESSAGE-INTEGRITY (§9.2.5).
+// must carry a valid MESSAGE-INTEGRITY.
 func (c *control) request(ctx context.Context, method stun.Method, attrs ...stun.Setter) (*stun.Message, error) {
 	for try := 0; ; try++ {
 		m, key, err := c.build(method, attrs)
@@ -231,7 +231,7 @@ func (c *control) credentials() (realm stun.Realm, nonce stun.Nonce, key stun.Me
 	return c.realm, c.nonce, c.key
 }
 
-// ping sends a Binding request (RFC 8489 §3) and waits for any answer: a
+// ping sends a Binding request and waits for any answer: a
 // server that answers is alive.
 func (c *control) ping(ctx context.Context) error {
 	m, err := stun.Build(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)

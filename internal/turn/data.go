@@ -28,8 +28,8 @@ const (
 )
 
 // Connect asks the server to open a TCP connection to peer (Connect, RFC
-// 6062 §4.3), then binds a new data connection to it (ConnectionBind,
-// §4.4). It permits peer's IP first (see Permit). The returned net.Conn
+// 6062 §4.3), then binds a new data connection to it (ConnectionBind, same
+// section). It permits peer's IP first (see Permit). The returned net.Conn
 // carries the peer's bytes: RemoteAddr is peer, LocalAddr the data
 // connection's local address. Errors are *Error: ErrConnectFailed when the
 // server could not reach peer (447), ErrForbidden when it refuses peer.
@@ -86,7 +86,7 @@ func (a *Allocation) connect(ctx context.Context, peer netip.AddrPort) (uint32, 
 }
 
 // Accept returns the next connection a peer opened to the relayed address
-// (ConnectionAttempt, RFC 6062 §4.5); RemoteAddr is the peer's address.
+// (ConnectionAttempt, RFC 6062 §4.4); RemoteAddr is the peer's address.
 // Only permitted peers reach it. Attempts are bound as they arrive, whether
 // or not Accept is waiting, so that the server starts forwarding the peer's
 // bytes at once; up to 16 bound connections wait for Accept, and attempts

@@ -6,8 +6,8 @@
 // REQUESTED-TRANSPORT=TCP (RFC 6062 §4.1; REQUESTED-ADDRESS-FAMILY when the
 // server is reached over IPv6, RFC 6156). [Allocation.Connect] asks the
 // server to connect to a peer (§4.3) and binds a new data connection to it
-// (ConnectionBind, §4.4); [Allocation.Accept] returns peers' connections to
-// the relayed address (ConnectionAttempt, §4.5). [Allocation.Permit]
+// (ConnectionBind, §4.3); [Allocation.Accept] returns peers' connections to
+// the relayed address (ConnectionAttempt, §4.4). [Allocation.Permit]
 // installs permissions (RFC 8656 §9). The allocation is refreshed at half
 // its granted lifetime (§8) and permissions every 4 minutes (they live 5).
 //

@@ -12,14 +12,14 @@ import (
 // errors.Is according to its STUN error code.
 var (
 	// ErrUnauthorized: 401 Unauthorized to a request that carried
-	// credentials, or 441 Wrong Credentials (RFC 8489 §9.2, RFC 8656 §18).
+	// credentials, or 441 Wrong Credentials (RFC 8489 §9.2, RFC 8656).
 	// Expired REST credentials end here too (and also match ErrRESTExpired).
 	ErrUnauthorized = errors.New("turn: unauthorized")
 	// ErrQuota: 486 Allocation Quota Reached.
 	ErrQuota = errors.New("turn: allocation quota reached")
 	// ErrForbidden: 403, the server refuses this peer address.
 	ErrForbidden = errors.New("turn: forbidden")
-	// ErrConnectFailed: 447 Connection Timeout or Failure (RFC 6062 §6.3):
+	// ErrConnectFailed: 447 Connection Timeout or Failure (RFC 6062):
 	// the server could not open a TCP connection to the peer.
 	ErrConnectFailed = errors.New("turn: connection to peer failed")
 	// ErrUnsupportedTransport: 442, the server does not relay TCP.

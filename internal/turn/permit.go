@@ -56,7 +56,7 @@ func (a *Allocation) Permit(ctx context.Context, ips ...netip.Addr) error {
 func (a *Allocation) createPermission(ctx context.Context, op string, ips []netip.Addr) error {
 	attrs := make([]stun.Setter, len(ips))
 	for i, ip := range ips {
-		// Permissions are per IP; the port is ignored (RFC 8656 §9.1).
+		// Permissions are per IP; the port is ignored (RFC 8656 §9).
 		attrs[i] = xorAddr{stun.AttrXORPeerAddress, netip.AddrPortFrom(ip, 0)}
 	}
 	resp, err := a.ctl.request(ctx, stun.MethodCreatePermission, attrs...)

@@ -13,7 +13,7 @@ import (
 )
 
 // STUN framing (RFC 8489 §5) and the TURN attribute values pion/stun does
-// not encode itself (RFC 8656 §18, RFC 6062 §6.2).
+// not encode itself (RFC 8656, RFC 6062, RFC 6156).
 const (
 	headerSize  = 20
 	magicCookie = 0x2112A442
@@ -60,7 +60,7 @@ func readMessage(r io.Reader) (*stun.Message, error) {
 // requestedTransportTCP is REQUESTED-TRANSPORT=TCP (RFC 6062 §4.1).
 var requestedTransportTCP = stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: []byte{protoTCP, 0, 0, 0}}
 
-// requestedFamilyIPv6 is REQUESTED-ADDRESS-FAMILY=IPv6 (RFC 6156 §4.1.1).
+// requestedFamilyIPv6 is REQUESTED-ADDRESS-FAMILY=IPv6 (RFC 6156).
 var requestedFamilyIPv6 = stun.RawAttribute{Type: stun.AttrRequestedAddressFamily, Value: []byte{0x02, 0, 0, 0}}
 
 func lifetimeAttr(d time.Duration) stun.RawAttribute {
