@@ -58,8 +58,9 @@
 // stall now and then (1 to 5 in 100 exchanges of 1-3 MiB each way at once
 // on loopback, none in 200 of 256 KiB or less): one direction stops for
 // good, every byte before the stall intact. pion/turn v5.1.3's server buffers pre-bind data
-// without a limit, relays FINs, and does not stall; its Close leaves control
-// connections open and unanswered.
+// without a limit, relays FINs, and does not stall; its Server.Close leaves
+// clients' control connections open, and requests on them go unanswered or
+// are answered for the allocations it closed.
 //
 // # Why not pion/turn's client
 //

@@ -2,9 +2,11 @@ package turn
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,12 +17,6 @@ import (
 // engine) on loopback with long-term credentials for testUser: the second
 // server implementation the client is checked against.
 func startPionServer(t *testing.T) Config {
-	cfg, _ := startPionServerWith(t)
-	return cfg
-}
-
-// startPionServerWith also returns the server, to close it mid-test.
-func startPionServerWith(t *testing.T) (Config, *pionturn.Server) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -46,7 +42,7 @@ func startPionServerWith(t *testing.T) (Config, *pionturn.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return Config{Server: uriOf(addrPort(l.Addr())), Username: testUser, Password: testPassword, LoggerFactory: quietLogs()}, s
+	return Config{Server: uriOf(addrPort(l.Addr())), Username: testUser, Password: testPassword, LoggerFactory: quietLogs()}
 }
 
 // Against pion's server, which relays full duplex without stalling,
@@ -75,10 +71,13 @@ func TestPionServer(t *testing.T) {
 			t.Fatalf("after the peer's close: %v, want io.EOF", err)
 		}
 	})
-	t.Run("server closed mid-transfer", func(t *testing.T) {
-		// pion's server ends data connections with a FIN when it closes:
-		// only the control connection tells that from the peer's end.
-		cfg, s := startPionServerWith(t)
+	t.Run("relay dies with FINs", func(t *testing.T) {
+		// A relay whose every connection ends with a FIN, as pion's
+		// server's data connections do: only the control connection tells
+		// that from the peer's end of stream.
+		cfg := startPionServer(t)
+		var kill func()
+		cfg.Dial, kill = proxy(t, cfg.Server.hostPort())
 		a := mustAllocate(t, cfg)
 		l := serveLoopback(t, echo)
 		conn, err := a.Connect(testCtx(t), addrPort(l.Addr()))
@@ -88,14 +87,47 @@ func TestPionServer(t *testing.T) {
 		defer conn.Close()
 		conn.SetDeadline(time.Now().Add(20 * time.Second))
 		exchange(t, conn, conn, []byte("ping"), nil, false)
-		s.Close()
+		kill()
 		_, err = io.Copy(io.Discard, conn)
 		if !errors.Is(err, ErrAllocationLost) {
-			t.Fatalf("data connection after the server closed: %v, want ErrAllocationLost", err)
+			t.Fatalf("data connection after the relay died: %v, want ErrAllocationLost", err)
 		}
 		<-a.Done()
 		if !errors.Is(a.Err(), ErrAllocationLost) {
 			t.Errorf("Err = %v", a.Err())
 		}
 	})
+}
+
+// proxy relays every connection Dial opens to target through a loopback
+// TCP proxy; kill closes all of them on both sides, each with a FIN.
+func proxy(t *testing.T, target string) (dial func(ctx context.Context, network, addr string) (net.Conn, error), kill func()) {
+	var mu sync.Mutex
+	var conns []net.Conn
+	l := serveLoopback(t, func(c net.Conn) {
+		s, err := net.Dial("tcp", target)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		conns = append(conns, c, s)
+		mu.Unlock()
+		go func() { io.Copy(s, c); s.(*net.TCPConn).CloseWrite() }()
+		io.Copy(c, s)
+		s.Close()
+	})
+	dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, l.Addr().String())
+	}
+	kill = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		l.Close()
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	t.Cleanup(kill)
+	return dial, kill
 }
