@@ -1,0 +1,144 @@
+package relay
+
+import (
+	"encoding/binary"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// clientConn is a client's connection as the STUN and TURN servers see it:
+// the first message, already read by the demultiplexer, comes first. For
+// pion it also
+//   - returns at most one STUN message (or ChannelData frame) per Read, so
+//     that pion's reader never swallows bytes that follow a ConnectionBind
+//     request (they belong to the peer: pion's own buffer would lose them);
+//   - closes the connection after IdleTimeout without a request unless an
+//     allocation lives on it;
+//   - joins the relayed pair itself when pion starts copying after
+//     ConnectionBind (WriteTo/ReadFrom, see pipe.go).
+type clientConn struct {
+	s      *Server
+	raw    net.Conn     // the accepted connection; closing it ends everything
+	tcp    *net.TCPConn // raw as a TCP socket, or nil
+	remote netip.AddrPort
+
+	// Set by firstMessage before the connection is handed over.
+	stream net.Conn // raw, or the *tls.Conn over it
+	turn   bool     // handed to pion
+
+	// Reader state, touched only by the goroutine that reads.
+	prefix    []byte
+	frameLeft int
+
+	allocs atomic.Int32 // allocations made on this connection
+	data   atomic.Bool  // joined to a peer connection
+
+	closeOnce sync.Once
+	closeErr  error
+	pionOnce  sync.Once
+}
+
+func newClientConn(s *Server, raw net.Conn, remote netip.AddrPort) *clientConn {
+	c := &clientConn{s: s, raw: raw, remote: remote, stream: raw}
+	c.tcp, _ = raw.(*net.TCPConn)
+	return c
+}
+
+// start sets the stream (TLS or not) and the bytes to read first.
+func (c *clientConn) start(stream net.Conn, first []byte) {
+	c.stream, c.prefix = stream, first
+}
+
+const frameHead = 4 // STUN type and length; ChannelData number and length
+
+// frameSize is the size of the frame that starts with head: a STUN message
+// (RFC 8489 §5: top bits 00, 20-byte header) or ChannelData (RFC 8656 §12.4:
+// top bits 01, padded to 4 over TCP). Anything else is passed on 4 bytes at
+// a time and pion rejects it.
+func frameSize(head []byte) int {
+	n := int(binary.BigEndian.Uint16(head[2:4]))
+	switch head[0] >> 6 {
+	case 0:
+		return 20 + n
+	case 1:
+		return frameHead + (n+3)&^3
+	}
+	return frameHead
+}
+
+func (c *clientConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	if !c.turn || c.data.Load() || len(p) < frameHead {
+		return c.stream.Read(p)
+	}
+	if c.frameLeft == 0 {
+		c.armIdle()
+		if _, err := io.ReadFull(c.stream, p[:frameHead]); err != nil {
+			return 0, err
+		}
+		c.frameLeft = frameSize(p[:frameHead]) - frameHead
+		return frameHead, nil
+	}
+	if len(p) > c.frameLeft {
+		p = p[:c.frameLeft]
+	}
+	n, err := c.stream.Read(p)
+	c.frameLeft -= n
+	return n, err
+}
+
+// armIdle sets the read deadline for the next request: IdleTimeout without
+// an allocation, none with one.
+func (c *clientConn) armIdle() {
+	var dl time.Time
+	if c.allocs.Load() == 0 {
+		dl = time.Now().Add(c.s.cfg.IdleTimeout)
+	}
+	c.stream.SetReadDeadline(dl)
+}
+
+func (c *clientConn) allocationAdded() {
+	c.allocs.Add(1)
+	c.stream.SetReadDeadline(time.Time{})
+}
+
+func (c *clientConn) allocationRemoved(idle time.Duration) {
+	if c.allocs.Add(-1) == 0 && !c.data.Load() {
+		c.stream.SetReadDeadline(time.Now().Add(idle))
+	}
+}
+
+func (c *clientConn) Write(p []byte) (int, error) { return c.stream.Write(p) }
+
+// Close is the close of the server the connection was handed to. pion's
+// connection goroutine closes it last, which is how Close knows it ended.
+func (c *clientConn) Close() error {
+	err := c.shut()
+	if c.turn {
+		c.pionOnce.Do(c.s.pionWG.Done)
+	}
+	return err
+}
+
+// shut closes the socket and releases the connection's slot.
+func (c *clientConn) shut() error {
+	c.closeOnce.Do(func() {
+		c.closeErr = c.raw.Close()
+		c.s.forget(c)
+	})
+	return c.closeErr
+}
+
+func (c *clientConn) LocalAddr() net.Addr                { return c.raw.LocalAddr() }
+func (c *clientConn) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }
+func (c *clientConn) SetDeadline(t time.Time) error      { return c.stream.SetDeadline(t) }
+func (c *clientConn) SetReadDeadline(t time.Time) error  { return c.stream.SetReadDeadline(t) }
+func (c *clientConn) SetWriteDeadline(t time.Time) error { return c.stream.SetWriteDeadline(t) }

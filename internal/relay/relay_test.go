@@ -1,0 +1,238 @@
+package relay
+
+import (
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func loopbackConfig() Config {
+	cfg := baseConfig()
+	cfg.AllowLoopbackPeers = true
+	return cfg
+}
+
+func TestTCPAllocationIsTCP(t *testing.T) {
+	checkLeaks(t)
+	cfg := loopbackConfig()
+	cfg.MinPort, cfg.MaxPort = 50000, 50999
+	ts := startServer(t, cfg)
+	c := newClient(t, ts.addr, clientOpts{})
+	c.mustAllocate(t)
+	if c.relayed.Addr() != ts.addr.Addr() || c.relayed.Port() < 50000 || c.relayed.Port() > 50999 {
+		t.Fatalf("relayed address %v, want 127.0.0.1 and a port in 50000-50999", c.relayed)
+	}
+	if got := ts.Stats(); got.Allocations != 1 || got.AllocationsTotal != 1 {
+		t.Fatalf("stats %+v, want one allocation", got)
+	}
+	// The relayed address is a TCP listener, and a connection to it reaches
+	// the client once it permits the peer.
+	if err := c.CreatePermission(net.TCPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:1"))); err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		conn, err := c.alloc.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- conn
+	}()
+	peer := dialFrom(t, netip.Addr{}, c.relayed)
+	conn := recvConn(t, accepted)
+	defer conn.Close()
+	exchange(t, peer, conn, []byte("hello through the relay"), []byte("and back"))
+}
+
+func TestRelayOutbound(t *testing.T) {
+	checkLeaks(t)
+	ts := startServer(t, loopbackConfig())
+	c := newClient(t, ts.addr, clientOpts{})
+	c.mustAllocate(t)
+	l := peerListener(t, "127.0.0.1")
+	accepted := acceptOne(t, l)
+	conn, err := c.alloc.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatalf("dial through the relay: %v", err)
+	}
+	defer conn.Close()
+	peer := recvConn(t, accepted)
+	if got := peer.RemoteAddr().String(); got != c.relayed.String() {
+		t.Errorf("peer sees the connection from %s, want the relayed address %s (RFC 6062 §5.2)", got, c.relayed)
+	}
+	up, down := randomBytes(4<<20), randomBytes(3<<20)
+	exchange(t, conn, peer, up, down)
+	st := ts.Stats()
+	if st.BytesToPeer != uint64(len(up)) || st.BytesToClient != uint64(len(down)) || st.RelayedTotal != 1 {
+		t.Fatalf("stats %+v, want %d bytes to the peer, %d to the client, one relayed connection", st, len(up), len(down))
+	}
+}
+
+func TestRelayInbound(t *testing.T) {
+	checkLeaks(t)
+	ts := startServer(t, loopbackConfig())
+	c := newClient(t, ts.addr, clientOpts{})
+	c.mustAllocate(t)
+	if err := c.CreatePermission(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		conn, err := c.alloc.Accept()
+		if err == nil {
+			accepted <- conn
+		}
+		close(accepted)
+	}()
+	peer := dialFrom(t, netip.Addr{}, c.relayed)
+	conn := recvConn(t, accepted)
+	defer conn.Close()
+	exchange(t, peer, conn, randomBytes(3<<20), randomBytes(4<<20))
+}
+
+// Both peers of an ICE session often use the same relay: A connects to B's
+// relayed address, B gets a ConnectionAttempt — with loopback peers
+// refused, because relayed addresses of the relay itself are always
+// reachable.
+func TestRelayBetweenAllocations(t *testing.T) {
+	checkLeaks(t)
+	ts := startServer(t, baseConfig())
+	a := newClient(t, ts.addr, clientOpts{})
+	b := newClient(t, ts.addr, clientOpts{})
+	a.mustAllocate(t)
+	b.mustAllocate(t)
+	if err := b.CreatePermission(net.TCPAddrFromAddrPort(a.relayed)); err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		conn, err := b.alloc.Accept()
+		if err == nil {
+			accepted <- conn
+		}
+		close(accepted)
+	}()
+	ac, err := a.alloc.Dial("tcp4", b.relayed.String())
+	if err != nil {
+		t.Fatalf("A connect to B's relayed address: %v", err)
+	}
+	defer ac.Close()
+	bc := recvConn(t, accepted)
+	defer bc.Close()
+	if got := bc.RemoteAddr().String(); got != a.relayed.String() {
+		t.Errorf("B's ConnectionAttempt names %s, want A's relayed address %s", got, a.relayed)
+	}
+	exchange(t, ac, bc, randomBytes(4<<20), randomBytes(4<<20))
+	if st := ts.Stats(); st.RelayedTotal != 2 {
+		t.Fatalf("stats %+v, want two relayed connections (one per allocation)", st)
+	}
+}
+
+// RFC 6062 §5.3 asks the server to buffer what a peer sends before the
+// client binds; coturn keeps 64 KiB of it and drops the rest. Here the
+// peer sends more than that before ConnectionBind, then 8 MiB in all.
+func TestEarlyPeerDataKept(t *testing.T) {
+	checkLeaks(t)
+	ts := startServer(t, loopbackConfig())
+	c := newClient(t, ts.addr, clientOpts{})
+	c.mustAllocate(t)
+	if err := c.CreatePermission(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	peer := dialFrom(t, netip.Addr{}, c.relayed)
+	data := randomBytes(8 << 20)
+	const early = 64<<10 + 1
+	var written atomic.Int64
+	earlyDone := make(chan struct{})
+	writeErr := make(chan error, 1)
+	go func() {
+		var err error
+		for off := 0; off < len(data) && err == nil; off += 8 << 10 {
+			var n int
+			n, err = peer.Write(data[off:min(off+8<<10, len(data))])
+			if written.Add(int64(n)) >= early && written.Load()-int64(n) < early {
+				close(earlyDone)
+			}
+		}
+		if err == nil {
+			err = peer.CloseWrite()
+		}
+		writeErr <- err
+	}()
+	select {
+	case <-earlyDone:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the peer could not send %d bytes before ConnectionBind (sent %d): kernel buffers too small here", early, written.Load())
+	}
+	if st := ts.Stats(); st.RelayedTotal != 0 {
+		t.Fatalf("a connection was bound before the early data was sent: %+v", st)
+	}
+	conn, err := c.alloc.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-writeErr; err != nil {
+		t.Fatal(err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Fatalf("client received %d bytes that differ from the %d the peer sent", len(got), len(data))
+	}
+}
+
+// A client that dies mid-transfer (its sockets reset) frees its allocation,
+// its relayed port and the peer connection.
+func TestClientVanishesMidTransfer(t *testing.T) {
+	checkLeaks(t)
+	ts := startServer(t, loopbackConfig())
+	c := newClient(t, ts.addr, clientOpts{})
+	c.mustAllocate(t)
+	l := peerListener(t, "127.0.0.1")
+	accepted := acceptOne(t, l)
+	conn, err := c.alloc.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := recvConn(t, accepted)
+	go func() {
+		chunk := randomBytes(64 << 10)
+		for {
+			if _, err := conn.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	if _, err := io.ReadFull(peer, make([]byte, 1<<20)); err != nil {
+		t.Fatalf("transfer not running: %v", err)
+	}
+	// The client process dies: the kernel resets its connections.
+	conn.(interface{ SetLinger(int) error }).SetLinger(0)
+	c.conn.(*net.TCPConn).SetLinger(0)
+	conn.Close()
+	c.conn.Close()
+
+	ts.waitDeleted(t, 1)
+	if !waitClosed(peer) {
+		t.Fatal("peer connection still open after the client vanished")
+	}
+	if _, err := net.DialTimeout("tcp", c.relayed.String(), 5*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("relayed port after the client vanished: dial err %v, want connection refused", err)
+	}
+	if err := ts.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := ts.Stats(); st.Allocations != 0 || st.Relayed != 0 {
+		t.Fatalf("stats %+v, want no allocation and no relayed connection left", st)
+	}
+}
