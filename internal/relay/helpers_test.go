@@ -15,8 +15,8 @@ import (
 
 	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
-	turn "github.com/pion/turn/v5"
 	"github.com/pion/transport/v5"
+	turn "github.com/pion/turn/v5"
 	"go.uber.org/goleak"
 )
 
@@ -201,6 +201,8 @@ func peerListener(t *testing.T, ip string) *net.TCPListener {
 	t.Cleanup(func() { l.Close() })
 	return l.(*net.TCPListener)
 }
+
+func addrOf(l net.Listener) netip.AddrPort { return netip.MustParseAddrPort(l.Addr().String()) }
 
 func acceptOne(t *testing.T, l *net.TCPListener) <-chan net.Conn {
 	ch := make(chan net.Conn, 1)

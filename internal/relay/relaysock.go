@@ -236,9 +236,14 @@ func (s *Server) dialPeer(conf turn.AllocateConnConfig) (net.Conn, error) {
 		// (which may be a NAT's address that does not hairpin).
 		target = dialable(t.bind, s.relayIP)
 	}
+	self := r != nil && s.relayLocked(peer) == r
 	s.mu.Unlock()
-	if r == nil {
+	switch {
+	case r == nil:
 		return nil, fmt.Errorf("relay: connect to %s: no allocation on relayed port %d", peer, local.Port())
+	case self:
+		s.stats.peer.Add(1)
+		return nil, forbidden(peer, "the allocation's own relayed address (a loop)")
 	}
 	if r.pending.Load() >= maxPendingPerAllocation {
 		s.stats.quota.Add(1)

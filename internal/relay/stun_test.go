@@ -1,0 +1,44 @@
+package relay
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/pion/stun/v4"
+)
+
+// One port for STUN and TURN: a connection that starts with a Binding
+// request is answered by the stuntcp server (SOFTWARE "icetcp",
+// RESPONSE-ORIGIN), and keepalive Bindings follow on it; a TURN control
+// connection's Bindings are answered by pion.
+func TestSharedPortBinding(t *testing.T) {
+	checkLeaks(t)
+	ts := startServer(t, baseConfig())
+	r := &rawTURN{t: t, conn: dialFrom(t, netip.Addr{}, ts.addr)}
+	local := netip.MustParseAddrPort(r.conn.LocalAddr().String())
+	for i := range 3 {
+		res := r.roundTrip(stun.BindingRequest, stun.Fingerprint)
+		var mapped stun.XORMappedAddress
+		var origin stun.ResponseOrigin
+		var sw stun.Software
+		if res.Type != stun.BindingSuccess || mapped.GetFrom(res) != nil || origin.GetFrom(res) != nil || sw.GetFrom(res) != nil {
+			t.Fatalf("Binding %d: %v", i, res)
+		}
+		if got := netip.AddrPortFrom(netip.MustParseAddr(mapped.IP.String()), uint16(mapped.Port)); got != local {
+			t.Fatalf("XOR-MAPPED-ADDRESS %v, want %v", got, local)
+		}
+		if got := netip.AddrPortFrom(netip.MustParseAddr(origin.IP.String()), uint16(origin.Port)); got != ts.addr || sw.String() != "icetcp" {
+			t.Fatalf("RESPONSE-ORIGIN %v SOFTWARE %q: not the stuntcp server", got, sw)
+		}
+	}
+
+	c := newClient(t, ts.addr, clientOpts{})
+	c.mustAllocate(t)
+	mapped, err := c.SendBindingRequest()
+	if err != nil {
+		t.Fatalf("Binding on the TURN connection: %v", err)
+	}
+	if mapped.String() != c.conn.LocalAddr().String() {
+		t.Fatalf("mapped %v, want %v", mapped, c.conn.LocalAddr())
+	}
+}
