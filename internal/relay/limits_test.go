@@ -3,8 +3,8 @@ package relay
 import (
 	"errors"
 	"net"
-	"syscall"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 

@@ -47,7 +47,7 @@ func TestClassify(t *testing.T) {
 		{"fd00::1", classPrivate},
 		{"fe80::1", classPrivate},
 		{"::ffff:10.0.0.1", classPrivate},
-		{"64:ff9b::a00:1", classPrivate},  // NAT64 of 10.0.0.1
+		{"64:ff9b::a00:1", classPrivate},   // NAT64 of 10.0.0.1
 		{"64:ff9b::7f00:1", classLoopback}, // NAT64 of 127.0.0.1
 		{"64:ff9b::c633:6407", classPublic},
 		{"0.0.0.0", classSpecial},

@@ -42,7 +42,7 @@ func TestPermissionsEnforcedForTCP(t *testing.T) {
 	if ind.Type != stun.NewType(stun.MethodConnectionAttempt, stun.ClassIndication) || from.GetFromAs(ind, stun.AttrXORPeerAddress) != nil {
 		t.Fatalf("want a ConnectionAttempt, got %v", ind)
 	}
-	if got := net.JoinHostPort(from.IP.String(), itoa(from.Port)); got != peer.LocalAddr().String() {
+	if got := net.JoinHostPort(from.IP.String(), strconv.Itoa(from.Port)); got != peer.LocalAddr().String() {
 		t.Fatalf("ConnectionAttempt from %s, want %s", got, peer.LocalAddr())
 	}
 	// Permissions are per IP: another loopback address is still refused.
@@ -51,7 +51,7 @@ func TestPermissionsEnforcedForTCP(t *testing.T) {
 	}
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
+
 
 // Not an open relay: loopback, private and special-purpose peers are
 // refused unless allowed, both ways.
