@@ -51,8 +51,6 @@ func TestPermissionsEnforcedForTCP(t *testing.T) {
 	}
 }
 
-
-
 // Not an open relay: loopback, private and special-purpose peers are
 // refused unless allowed, both ways.
 func TestForbiddenPeers(t *testing.T) {
