@@ -2,7 +2,6 @@ package relay
 
 import (
 	"encoding/binary"
-	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -13,9 +12,11 @@ import (
 // clientConn is a client's connection as the STUN and TURN servers see it:
 // the first message, already read by the demultiplexer, comes first. For
 // pion it also
-//   - returns at most one STUN message (or ChannelData frame) per Read, so
-//     that pion's reader never swallows bytes that follow a ConnectionBind
-//     request (they belong to the peer: pion's own buffer would lose them);
+//   - returns at most one STUN message (or ChannelData frame) per Read,
+//     keeping what a read brought beyond it for the next one, so that
+//     pion's reader never swallows bytes that follow a ConnectionBind
+//     request (they belong to the peer, and pion's own buffer would lose
+//     them);
 //   - closes the connection after IdleTimeout without a request unless an
 //     allocation lives on it;
 //   - joins the relayed pair itself when pion starts copying after
@@ -30,9 +31,10 @@ type clientConn struct {
 	stream net.Conn // raw, or the *tls.Conn over it
 	turn   bool     // handed to pion
 
-	// Reader state, touched only by the goroutine that reads.
-	prefix    []byte
-	frameLeft int
+	// Reader state, touched only by the goroutine that reads (and by the
+	// relayed pair after pion's reader stopped).
+	pending []byte // read from the stream, not yet returned: the first message, or bytes past a frame
+	frames  framer
 
 	allocs atomic.Int32 // allocations made on this connection
 	data   atomic.Bool  // joined to a peer connection
@@ -50,15 +52,81 @@ func newClientConn(s *Server, raw net.Conn, remote netip.AddrPort) *clientConn {
 
 // start sets the stream (TLS or not) and the bytes to read first.
 func (c *clientConn) start(stream net.Conn, first []byte) {
-	c.stream, c.prefix = stream, first
+	c.stream, c.pending = stream, first
+}
+
+func (c *clientConn) Read(p []byte) (int, error) {
+	if !c.turn || c.data.Load() {
+		if len(c.pending) > 0 {
+			n := copy(p, c.pending)
+			c.pending = c.pending[n:]
+			return n, nil
+		}
+		return c.stream.Read(p)
+	}
+	var n int
+	var err error
+	fromPending := len(c.pending) > 0
+	if fromPending {
+		n = copy(p, c.pending)
+	} else {
+		c.armIdle()
+		n, err = c.stream.Read(p)
+	}
+	k := c.frames.take(p[:n])
+	switch {
+	case fromPending:
+		c.pending = c.pending[k:]
+	case k < n:
+		c.pending = append([]byte(nil), p[k:n]...)
+	}
+	if len(c.pending) == 0 {
+		c.pending = nil // let a large first message go
+	}
+	return k, err
 }
 
 const frameHead = 4 // STUN type and length; ChannelData number and length
 
-// frameSize is the size of the frame that starts with head: a STUN message
-// (RFC 8489 §5: top bits 00, 20-byte header) or ChannelData (RFC 8656 §12.4:
-// top bits 01, padded to 4 over TCP). Anything else is passed on 4 bytes at
-// a time and pion rejects it.
+// framer finds frame ends in a stream of STUN messages (RFC 8489 §5: top
+// bits 00, 20-byte header) and ChannelData (RFC 8656 §12: top bits 01,
+// padded to 4 bytes over TCP). Anything else is passed on 4 bytes at a
+// time, and pion rejects it.
+type framer struct {
+	left  int // bytes of the current frame still to come, after its head
+	head  [frameHead]byte
+	headN int // bytes of the next frame's head seen so far
+}
+
+// take returns how many bytes of data, which continues the stream, belong
+// to the current frame: all of them, or up to the frame's end.
+func (f *framer) take(data []byte) int {
+	n := 0
+	for n < len(data) {
+		if f.left > 0 {
+			k := min(f.left, len(data)-n)
+			f.left -= k
+			n += k
+			if f.left == 0 {
+				return n
+			}
+			continue
+		}
+		k := copy(f.head[f.headN:], data[n:])
+		f.headN += k
+		n += k
+		if f.headN == frameHead {
+			f.headN = 0
+			f.left = frameSize(f.head[:]) - frameHead
+			if f.left == 0 {
+				return n
+			}
+		}
+	}
+	return n
+}
+
+// frameSize is the size of the frame that starts with head.
 func frameSize(head []byte) int {
 	n := int(binary.BigEndian.Uint16(head[2:4]))
 	switch head[0] >> 6 {
@@ -68,31 +136,6 @@ func frameSize(head []byte) int {
 		return frameHead + (n+3)&^3
 	}
 	return frameHead
-}
-
-func (c *clientConn) Read(p []byte) (int, error) {
-	if len(c.prefix) > 0 {
-		n := copy(p, c.prefix)
-		c.prefix = c.prefix[n:]
-		return n, nil
-	}
-	if !c.turn || c.data.Load() || len(p) < frameHead {
-		return c.stream.Read(p)
-	}
-	if c.frameLeft == 0 {
-		c.armIdle()
-		if _, err := io.ReadFull(c.stream, p[:frameHead]); err != nil {
-			return 0, err
-		}
-		c.frameLeft = frameSize(p[:frameHead]) - frameHead
-		return frameHead, nil
-	}
-	if len(p) > c.frameLeft {
-		p = p[:c.frameLeft]
-	}
-	n, err := c.stream.Read(p)
-	c.frameLeft -= n
-	return n, err
 }
 
 // armIdle sets the read deadline for the next request: IdleTimeout without

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"crypto/sha256"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -32,32 +33,61 @@ func bothRelays(t *testing.T, cfg Config, ccfg coturn.Config) []relayUnderTest {
 
 // duplex sends a and b at once in both directions and checks what
 // arrives; no half-close, which coturn does not pass on.
+//
+// coturn 4.6.1 stalls here now and then: in about one run in five one
+// direction stopped after 300-550 KB and never resumed. The cross-checks
+// therefore send one direction after the other (oneWayThenBack);
+// TestDuplexBulk runs duplex on the embedded relay.
 func duplex(t *testing.T, x, y net.Conn, a, b []byte) {
 	t.Helper()
-	errs := make(chan error, 4)
-	send := func(c net.Conn, p []byte) { _, err := c.Write(p); errs <- err }
-	recv := func(c net.Conn, want []byte) {
-		got := make([]byte, len(want))
-		_, err := io.ReadFull(c, got)
-		if err == nil && sha256.Sum256(got) != sha256.Sum256(want) {
-			err = io.ErrShortBuffer
-		}
-		errs <- err
+	type result struct {
+		what string
+		n    int
+		err  error
 	}
-	go send(x, a)
-	go send(y, b)
-	go recv(y, a)
-	go recv(x, b)
+	results := make(chan result, 4)
+	send := func(what string, c net.Conn, p []byte) {
+		n, err := c.Write(p)
+		results <- result{what, n, err}
+	}
+	recv := func(what string, c net.Conn, want []byte) {
+		got := make([]byte, len(want))
+		n, err := io.ReadFull(c, got)
+		if err == nil && sha256.Sum256(got) != sha256.Sum256(want) {
+			err = errors.New("bytes differ (SHA-256)")
+		}
+		results <- result{what, n, err}
+	}
+	go send("x sends", x, a)
+	go send("y sends", y, b)
+	go recv("y receives", y, a)
+	go recv("x receives", x, b)
+	done := map[string]bool{}
+	timeout := time.After(30 * time.Second)
 	for range 4 {
 		select {
-		case err := <-errs:
-			if err != nil {
-				t.Fatal(err)
+		case r := <-results:
+			if r.err != nil {
+				t.Fatalf("%s: %v after %d bytes", r.what, r.err, r.n)
 			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("duplex transfer stuck")
+			done[r.what] = true
+		case <-timeout:
+			x.Close()
+			y.Close()
+			for range 4 - len(done) {
+				r := <-results
+				t.Errorf("%s: stuck after %d bytes (%v)", r.what, r.n, r.err)
+			}
+			t.FailNow()
 		}
 	}
+}
+
+// oneWayThenBack sends a from x to y, then b from y to x.
+func oneWayThenBack(t *testing.T, x, y net.Conn, a, b []byte) {
+	t.Helper()
+	duplex(t, x, y, a, nil)
+	duplex(t, x, y, nil, b)
 }
 
 func TestCrossCheckRelaying(t *testing.T) {
@@ -73,7 +103,7 @@ func TestCrossCheckRelaying(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer out.Close()
-			duplex(t, out, recvConn(t, accepted), randomBytes(2<<20), randomBytes(2<<20))
+			oneWayThenBack(t, out, recvConn(t, accepted), randomBytes(2<<20), randomBytes(2<<20))
 
 			// The Connect permitted 127.0.0.1: a peer from there comes in.
 			peer := dialFrom(t, netip.Addr{}, c.relayed)
@@ -82,7 +112,7 @@ func TestCrossCheckRelaying(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer in.Close()
-			duplex(t, peer, in, randomBytes(1<<20), randomBytes(1<<20))
+			oneWayThenBack(t, peer, in, randomBytes(1<<20), randomBytes(1<<20))
 		})
 	}
 }
@@ -97,7 +127,7 @@ func TestCrossCheckPermissions(t *testing.T) {
 				t.Fatalf("allocate: %v", res)
 			}
 			relayed := relayedOf(t, res)
-			if !waitClosed(dialFrom(t, netip.Addr{}, relayed)) {
+			if !refused(t, netip.Addr{}, relayed) {
 				t.Fatal("inbound connection without permission not closed")
 			}
 			// Connect needs no CreatePermission (both servers agree), and it
@@ -108,7 +138,7 @@ func TestCrossCheckPermissions(t *testing.T) {
 				t.Fatalf("Connect without CreatePermission: %v", res)
 			}
 			recvConn(t, accepted)
-			if !waitClosed(dialFrom(t, netip.Addr{}, relayed)) {
+			if !refused(t, netip.Addr{}, relayed) {
 				t.Fatal("inbound connection after a Connect (no permission) not closed")
 			}
 			if res := raw.request(stun.MethodCreatePermission, peerAddr(netip.MustParseAddrPort("127.0.0.1:1"))); code(res) != 0 {

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -9,7 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -304,14 +303,22 @@ func waitClosed(c net.Conn) bool {
 	return !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
-// lockedBuffer collects output written from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+// refused reports whether a connection from local to addr is turned away:
+// reset during connect (a fast RST can beat connect's return on loopback),
+// or closed by the server within a few seconds.
+func refused(t *testing.T, local netip.Addr, addr netip.AddrPort) bool {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if local.IsValid() {
+		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(local, 0))
+	}
+	c, err := d.Dial("tcp", addr.String())
+	if err != nil {
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("dial %s: %v", addr, err)
+		}
+		return true
+	}
+	defer c.Close()
+	return waitClosed(c)
 }

@@ -24,7 +24,7 @@ func TestPermissionsEnforcedForTCP(t *testing.T) {
 	relayed := relayedOf(t, res)
 
 	// No permission yet: the relay closes the connection, no ConnectionAttempt.
-	if !waitClosed(dialFrom(t, netip.MustParseAddr("127.0.0.1"), relayed)) {
+	if !refused(t, netip.MustParseAddr("127.0.0.1"), relayed) {
 		t.Fatal("inbound connection without permission not closed")
 	}
 	if res := r.request(stun.MethodCreatePermission, peerAddr(netip.MustParseAddrPort("127.0.0.1:1"))); code(res) != 0 {
@@ -46,7 +46,7 @@ func TestPermissionsEnforcedForTCP(t *testing.T) {
 		t.Fatalf("ConnectionAttempt from %s, want %s", got, peer.LocalAddr())
 	}
 	// Permissions are per IP: another loopback address is still refused.
-	if !waitClosed(dialFrom(t, netip.MustParseAddr("127.0.0.3"), relayed)) {
+	if !refused(t, netip.MustParseAddr("127.0.0.3"), relayed) {
 		t.Fatal("inbound connection from an IP without permission not closed")
 	}
 }
@@ -79,7 +79,7 @@ func TestForbiddenPeers(t *testing.T) {
 	}
 	// Inbound from a loopback address is refused before pion sees it.
 	before := ts.Stats().Refused.PeerForbidden
-	if !waitClosed(dialFrom(t, netip.MustParseAddr("127.0.0.2"), relayed)) {
+	if !refused(t, netip.MustParseAddr("127.0.0.2"), relayed) {
 		t.Fatal("inbound connection from a loopback peer not closed")
 	}
 	if got := ts.Stats().Refused.PeerForbidden; got != before+1 {

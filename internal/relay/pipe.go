@@ -226,13 +226,25 @@ func (pr *pair) copy(d direction) (int64, error) {
 			dstTCP = c.tcp
 		}
 	}
+	var total int64
+	if d == toPeer && len(c.pending) > 0 {
+		// Bytes the client sent right behind its ConnectionBind, which
+		// the control-phase reader kept back from pion.
+		n, err := pr.peer.Write(c.pending)
+		total += int64(n)
+		counter.Add(uint64(n))
+		c.pending = nil
+		if err != nil {
+			return total, err
+		}
+	}
 	if dstTCP != nil && srcTCP != nil {
-		return spliceCopy(dstTCP, srcTCP, counter)
+		n, err := spliceCopy(dstTCP, srcTCP, counter)
+		return total + n, err
 	}
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
-	var total int64
 	for {
 		n, rerr := src.Read(buf)
 		if n > 0 {

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pion/stun/v4"
 )
 
 func loopbackConfig() Config {
@@ -135,6 +138,38 @@ func TestRelayBetweenAllocations(t *testing.T) {
 	}
 }
 
+// Bulk data both ways at once (coturn stalls on this now and then, see
+// duplex).
+func TestDuplexBulk(t *testing.T) {
+	checkLeaks(t)
+	ts := startServer(t, baseConfig())
+	a := newClient(t, ts.addr, clientOpts{})
+	b := newClient(t, ts.addr, clientOpts{})
+	a.mustAllocate(t)
+	b.mustAllocate(t)
+	if err := b.CreatePermission(net.TCPAddrFromAddrPort(a.relayed)); err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		conn, err := b.alloc.Accept()
+		if err == nil {
+			accepted <- conn
+		}
+		close(accepted)
+	}()
+	ac, err := a.alloc.Dial("tcp4", b.relayed.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ac.Close()
+	bc := recvConn(t, accepted)
+	defer bc.Close()
+	for range 5 {
+		duplex(t, ac, bc, randomBytes(8<<20), randomBytes(8<<20))
+	}
+}
+
 // RFC 6062 §5.3 asks the server to buffer what a peer sends before the
 // client binds; coturn keeps 64 KiB of it and drops the rest. Here the
 // peer sends more than that before ConnectionBind, then 8 MiB in all.
@@ -234,5 +269,44 @@ func TestClientVanishesMidTransfer(t *testing.T) {
 	}
 	if st := ts.Stats(); st.Allocations != 0 || st.Relayed != 0 {
 		t.Fatalf("stats %+v, want no allocation and no relayed connection left", st)
+	}
+}
+
+// A client that sends data right behind its ConnectionBind (in the same
+// segment) must not lose it: pion's reader would have buffered it and
+// dropped it when the connection turned into a data connection.
+func TestClientDataRightAfterConnectionBind(t *testing.T) {
+	checkLeaks(t)
+	ts := startServer(t, loopbackConfig())
+	r := dialRaw(t, ts.addr, testUser, testPass)
+	if res := r.allocate(); code(res) != 0 {
+		t.Fatalf("allocate: %v", res)
+	}
+	l := peerListener(t, "127.0.0.1")
+	accepted := acceptOne(t, l)
+	res := r.request(stun.MethodConnect, peerAddr(addrOf(l)))
+	cid, ok := res.Attributes.Get(attrConnectionID)
+	if code(res) != 0 || !ok {
+		t.Fatalf("Connect: %v", res)
+	}
+	peer := recvConn(t, accepted)
+
+	data := &rawTURN{t: t, conn: dialFrom(t, netip.Addr{}, ts.addr), user: r.user, realm: r.realm, nonce: r.nonce, key: r.key}
+	bind, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodConnectionBind, stun.ClassRequest), cid,
+		stun.NewUsername(r.user), stun.NewRealm(r.realm), r.nonce, r.key, stun.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	early := []byte("bytes for the peer, in the ConnectionBind's segment")
+	if _, err := data.conn.Write(append(bytes.Clone(bind.Raw), early...)); err != nil {
+		t.Fatal(err)
+	}
+	if res := data.read(); res.Type.Class != stun.ClassSuccessResponse {
+		t.Fatalf("ConnectionBind: %v", res)
+	}
+	got := make([]byte, len(early))
+	peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(peer, got); err != nil || !bytes.Equal(got, early) {
+		t.Fatalf("peer got %q (%v), want %q", got, err, early)
 	}
 }

@@ -130,24 +130,6 @@ func (s *Server) releaseUser(user string) {
 	s.mu.Unlock()
 }
 
-// listenRelay opens a port-sharing listener on ap, but only if no socket of
-// this host holds the port already: with SO_REUSEPORT the kernel would let a
-// second listener (another process of the same user, an ICE agent's
-// tcpso listener) share it and split the incoming connections. A plain
-// listen first proves the port free.
-func listenRelay(ctx context.Context, ap netip.AddrPort) (*net.TCPListener, error) {
-	network := "tcp4"
-	if ap.Addr().Is6() {
-		network = "tcp6"
-	}
-	probe, err := net.Listen(network, ap.String())
-	if err != nil {
-		return nil, err
-	}
-	probe.Close()
-	return tcpso.Listen(ctx, ap)
-}
-
 // relayListener is an allocation's relayed transport address. Accept
 // applies the peer policy and the per-allocation bound of connections
 // waiting for ConnectionBind before pion sees a connection; pion then checks
