@@ -134,4 +134,3 @@ func FuzzFramedReads(f *testing.F) {
 		checkFramedReads(t, first, in, framedReads(first, in, sizes, int(bufSize)))
 	})
 }
-
