@@ -19,18 +19,21 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/icetcp/icetcp/internal/coturn"
 )
 
 type options struct {
 	mib, latencySamples, allocs, clients, idle int
-	coturn, quick                              bool
+	coturn, quick, bare                        bool
 }
 
 func main() {
 	child := flag.Bool("server", false, "internal: run as the embedded relay under test")
+	bareChild := flag.Bool("server-bare", false, "internal: run as a bare pion/turn server")
 	flag.StringVar(&childProfile, "server-cpuprofile", "", "write the embedded relay's CPU profile to this file")
 	var o options
 	flag.BoolVar(&o.quick, "quick", false, "small sizes: 16 MiB, 50 latency samples, 500 allocations, 200 idle (a few seconds, for CI)")
@@ -40,10 +43,18 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 50, "concurrent clients for the rate and the idle allocations")
 	flag.IntVar(&o.idle, "idle", 2000, "idle allocations held for the RSS reading")
 	flag.BoolVar(&o.coturn, "coturn", true, "measure coturn too (turnserver on PATH; skipped with a note when missing)")
+	flag.BoolVar(&o.bare, "bare", false, "measure a bare pion/turn v5 server too (its own relay generator and data plane)")
 	flag.Parse()
 	if *child {
 		if err := runChild(childProfile); err != nil {
 			fmt.Fprintln(os.Stderr, "relay child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *bareChild {
+		if err := runBareChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "bare child:", err)
 			os.Exit(1)
 		}
 		return
@@ -64,6 +75,7 @@ type result struct {
 	latP90       float64 // ms
 	relayed      throughput
 	rate         float64 // allocations/s
+	rateCPU      time.Duration
 	rssPerAlloc  float64 // KiB
 	errs         map[string]error
 	measuredIdle int
@@ -88,6 +100,9 @@ func run(w io.Writer, o options) error {
 		starts = append(starts, startCoturn)
 	default:
 		note = "coturn not measured: turnserver is not installed (apt-get install coturn)"
+	}
+	if o.bare {
+		starts = append(starts, startBare)
 	}
 	var results []*result
 	failed := false
@@ -115,8 +130,8 @@ func run(w io.Writer, o options) error {
 func fitIdle(n int) int {
 	var lim syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
-		if max := int(lim.Cur)/2 - 500; n > max {
-			return max
+		if limit := int(lim.Cur)/2 - 500; n > limit {
+			return limit
 		}
 	}
 	return n
@@ -129,7 +144,7 @@ func measure(g *loadGen, s *server, o options, size int64) *result {
 	r.note("latency", err)
 	r.relayed, err = g.relayed(s, size)
 	r.note("relayed", err)
-	r.rate, err = g.allocationRate(s, o.allocs, o.clients)
+	r.rate, r.rateCPU, err = g.allocationRate(s, o.allocs, o.clients)
 	r.note("rate", err)
 	r.rssPerAlloc, err = g.idleRSS(s, o.idle, o.clients)
 	r.note("rss", err)
@@ -173,7 +188,9 @@ func printTable(w io.Writer, o options, rs []*result, direct throughput, note st
 	row("server CPU per GiB relayed", "relayed",
 		func(r *result) string { return fmt.Sprintf("%.2f s", r.relayed.cpuPerGiB) })
 	row(fmt.Sprintf("TCP allocations/s (%d by %d concurrent clients)", o.allocs, o.clients), "rate",
-		func(r *result) string { return thousands(r.rate) })
+		func(r *result) string {
+			return fmt.Sprintf("%s (server CPU %d µs each)", thousands(r.rate), r.rateCPU.Microseconds())
+		})
 	row(fmt.Sprintf("RSS per idle allocation (%d held)", rs[0].measuredIdle), "rss",
 		func(r *result) string { return fmt.Sprintf("%.1f KiB", r.rssPerAlloc) })
 	row(fmt.Sprintf("direct TCP between the same two clients, %d MiB", o.mib), "relayed",
@@ -184,7 +201,7 @@ func printTable(w io.Writer, o options, rs []*result, direct throughput, note st
 	if note != "" {
 		fmt.Fprintln(w, note)
 	}
-	if len(rs) == 2 && len(rs[0].errs) == 0 && len(rs[1].errs) == 0 {
+	if len(rs) >= 2 && len(rs[0].errs) == 0 && len(rs[1].errs) == 0 && strings.HasPrefix(rs[1].name, "coturn") {
 		printGoals(w, o, rs[0], rs[1])
 	}
 }

@@ -258,8 +258,13 @@ func direct(size int64) (throughput, error) {
 }
 
 // allocationRate makes total allocations with workers clients at a time,
-// each connecting, allocating and leaving.
-func (g *loadGen) allocationRate(s *server, total, workers int) (float64, error) {
+// each connecting, allocating and leaving; it returns allocations per
+// second and the server's CPU per allocation.
+func (g *loadGen) allocationRate(s *server, total, workers int) (rate float64, cpuEach time.Duration, err error) {
+	cpu0, err := cpuSeconds(s.pid)
+	if err != nil {
+		return 0, 0, err
+	}
 	var left atomic.Int64
 	left.Store(int64(total))
 	var wg sync.WaitGroup
@@ -284,10 +289,16 @@ func (g *loadGen) allocationRate(s *server, total, workers int) (float64, error)
 		}()
 	}
 	wg.Wait()
+	elapsed := time.Since(start)
 	if firstErr != nil {
-		return 0, firstErr
+		return 0, 0, firstErr
 	}
-	return float64(total) / time.Since(start).Seconds(), nil
+	cpu1, err := cpuSeconds(s.pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	cpuEach = time.Duration((cpu1 - cpu0) / float64(total) * float64(time.Second))
+	return float64(total) / elapsed.Seconds(), cpuEach, nil
 }
 
 // idleRSS holds n idle allocations open and returns the server's RSS growth

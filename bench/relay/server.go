@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pion/logging"
+	turn "github.com/pion/turn/v5"
 
 	"github.com/icetcp/icetcp/internal/coturn"
 	"github.com/icetcp/icetcp/internal/relay"
@@ -93,13 +94,62 @@ func runChild(profile string) error {
 	return nil
 }
 
+// runBareChild is the -server-bare mode: pion/turn v5's own server with its
+// port-range relay generator, for comparison.
+func runBareChild() error {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelWarn
+	lf.Writer = os.Stderr
+	realm := "pion"
+	key := turn.GenerateAuthKey(benchUser, realm, benchPass)
+	s, err := turn.NewServer(turn.ServerConfig{
+		Realm: realm,
+		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) {
+			return ra.Username, key, ra.Username == benchUser
+		},
+		ListenerConfigs: []turn.ListenerConfig{{
+			Listener: l,
+			RelayAddressGenerator: &turn.RelayAddressGeneratorPortRange{
+				RelayAddress: net.IPv4(127, 0, 0, 1), Address: "127.0.0.1", MinPort: 49152, MaxPort: 65535,
+			},
+		}},
+		LoggerFactory: lf,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Println(l.Addr())
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if in.Text() == "gc" {
+			runtime.GC()
+			debug.FreeOSMemory()
+			fmt.Println("ok")
+		}
+	}
+	return s.Close()
+}
+
 // startEmbedded re-executes this binary as the relay.
 func startEmbedded() (*server, error) {
+	return startChild("embedded relay", "-server", "-server-cpuprofile", childProfile)
+}
+
+// startBare re-executes this binary as a bare pion/turn server.
+func startBare() (*server, error) {
+	return startChild("pion/turn v5 (bare)", "-server-bare")
+}
+
+func startChild(name string, args ...string) (*server, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "-server", "-server-cpuprofile", childProfile)
+	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
@@ -127,7 +177,7 @@ func startEmbedded() (*server, error) {
 		return nil, fmt.Errorf("bench: relay child printed %q: %w", line, err)
 	}
 	return &server{
-		name: "embedded relay", addr: addr, pid: cmd.Process.Pid,
+		name: name, addr: addr, pid: cmd.Process.Pid,
 		settle: func() error {
 			if _, err := io.WriteString(stdin, "gc\n"); err != nil {
 				return err
