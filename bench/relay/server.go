@@ -77,14 +77,7 @@ func runChild(profile string) error {
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(l) }()
 	fmt.Println(l.Addr())
-	in := bufio.NewScanner(os.Stdin)
-	for in.Scan() {
-		if in.Text() == "gc" {
-			runtime.GC()
-			debug.FreeOSMemory()
-			fmt.Println("ok")
-		}
-	}
+	obeyParent()
 	if err := s.Close(); err != nil {
 		return err
 	}
@@ -123,6 +116,13 @@ func runBareChild() error {
 		return err
 	}
 	fmt.Println(l.Addr())
+	obeyParent()
+	return s.Close()
+}
+
+// obeyParent answers the parent's commands on stdin ("gc": collect and
+// give freed memory back, then "ok") until stdin closes.
+func obeyParent() {
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		if in.Text() == "gc" {
@@ -131,7 +131,6 @@ func runBareChild() error {
 			fmt.Println("ok")
 		}
 	}
-	return s.Close()
 }
 
 // startEmbedded re-executes this binary as the relay.

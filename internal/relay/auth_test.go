@@ -2,7 +2,6 @@ package relay
 
 import (
 	"errors"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -99,9 +98,7 @@ func TestConnectionBindNeedsTheAllocationsUser(t *testing.T) {
 	cfg.Users["eve"] = "evepass"
 	ts := startServer(t, cfg)
 	alice := dialRaw(t, ts.addr, testUser, testPass)
-	if res := alice.allocate(); code(res) != 0 {
-		t.Fatalf("allocate: %v", res)
-	}
+	alice.mustAllocate()
 	l := peerListener(t, "127.0.0.1")
 	accepted := acceptOne(t, l)
 	res := alice.request(stun.MethodConnect, peerAddr(addrOf(l)))
@@ -119,15 +116,13 @@ func TestConnectionBindNeedsTheAllocationsUser(t *testing.T) {
 	eve := dialRaw(t, ts.addr, "eve", "evepass")
 	// Eve learns a nonce with an Allocate of her own on her data connection,
 	// then binds Alice's connection ID on a fresh connection.
-	if res := eve.allocate(); code(res) != 0 {
-		t.Fatalf("eve allocate: %v", res)
-	}
-	eveData := &rawTURN{t: t, conn: dialFrom(t, netip.Addr{}, ts.addr), user: eve.user, realm: eve.realm, nonce: eve.nonce, key: eve.key}
+	eve.mustAllocate()
+	eveData := eve.another(ts.addr)
 	if res := eveData.request(stun.MethodConnectionBind, cid); code(res) != 400 {
 		t.Fatalf("ConnectionBind of alice's connection by eve answered %v, want 400", res)
 	}
 	// Alice still binds it, and the peer's bytes reach her.
-	aliceData := &rawTURN{t: t, conn: dialFrom(t, netip.Addr{}, ts.addr), user: alice.user, realm: alice.realm, nonce: alice.nonce, key: alice.key}
+	aliceData := alice.another(ts.addr)
 	if res := aliceData.request(stun.MethodConnectionBind, cid); code(res) != 0 {
 		t.Fatalf("ConnectionBind by alice answered %v", res)
 	}

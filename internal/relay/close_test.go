@@ -39,6 +39,13 @@ func openSockets(t *testing.T) int {
 func TestCloseWithLiveAllocations(t *testing.T) {
 	checkLeaks(t)
 	socketsBefore := openSockets(t)
+	// Registered first, so it runs after the test's other cleanups have
+	// closed its own client and peer sockets.
+	t.Cleanup(func() {
+		if got := openSockets(t); got != socketsBefore {
+			t.Errorf("%d sockets open after Close, %d before the server started", got, socketsBefore)
+		}
+	})
 
 	cfg := loopbackConfig()
 	s, err := New(cfg)
@@ -55,13 +62,7 @@ func TestCloseWithLiveAllocations(t *testing.T) {
 
 	streaming := newClient(t, addr, clientOpts{})
 	streaming.mustAllocate(t)
-	pl := peerListener(t, "127.0.0.1")
-	accepted := acceptOne(t, pl)
-	conn, err := streaming.alloc.Dial("tcp4", pl.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer := recvConn(t, accepted)
+	conn, peer := streaming.dialPeer(t)
 	go func() {
 		chunk := randomBytes(32 << 10)
 		for {
@@ -73,9 +74,7 @@ func TestCloseWithLiveAllocations(t *testing.T) {
 
 	waiting := newClient(t, addr, clientOpts{})
 	waiting.mustAllocate(t)
-	if err := waiting.CreatePermission(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
-		t.Fatal(err)
-	}
+	waiting.permitLoopback(t)
 	pending := dialFrom(t, netip.Addr{}, waiting.relayed)
 	pending.Write([]byte("early data"))
 
@@ -119,17 +118,5 @@ func TestCloseWithLiveAllocations(t *testing.T) {
 	}
 	if err := s.Serve(l); !errors.Is(err, ErrServerClosed) {
 		t.Fatalf("Serve after Close: %v", err)
-	}
-
-	// Close the test's own client sockets; then every descriptor is back.
-	for _, c := range []*turnClient{streaming, waiting, idle} {
-		c.close()
-	}
-	for _, c := range []net.Conn{conn, peer, pending, stunConn, silent} {
-		c.Close()
-	}
-	pl.Close()
-	if got := openSockets(t); got != socketsBefore {
-		t.Fatalf("%d sockets open after Close, %d before the server started", got, socketsBefore)
 	}
 }

@@ -96,23 +96,12 @@ func TestCrossCheckRelaying(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			c := newClient(t, r.addr, clientOpts{})
 			c.mustAllocate(t)
-			l := peerListener(t, "127.0.0.1")
-			accepted := acceptOne(t, l)
-			out, err := c.alloc.Dial("tcp4", l.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer out.Close()
-			oneWayThenBack(t, out, recvConn(t, accepted), randomBytes(2<<20), randomBytes(2<<20))
+			out, peer := c.dialPeer(t)
+			oneWayThenBack(t, out, peer, randomBytes(2<<20), randomBytes(2<<20))
 
 			// The Connect permitted 127.0.0.1: a peer from there comes in.
-			peer := dialFrom(t, netip.Addr{}, c.relayed)
-			in, err := c.alloc.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer in.Close()
-			oneWayThenBack(t, peer, in, randomBytes(1<<20), randomBytes(1<<20))
+			inPeer, in := c.acceptPeer(t)
+			oneWayThenBack(t, inPeer, in, randomBytes(1<<20), randomBytes(1<<20))
 		})
 	}
 }
@@ -122,11 +111,7 @@ func TestCrossCheckPermissions(t *testing.T) {
 	for _, r := range bothRelays(t, loopbackConfig(), coturn.Config{Users: map[string]string{testUser: testPass}, AllowLoopbackPeers: true}) {
 		t.Run(r.name, func(t *testing.T) {
 			raw := dialRaw(t, r.addr, testUser, testPass)
-			res := raw.allocate()
-			if code(res) != 0 {
-				t.Fatalf("allocate: %v", res)
-			}
-			relayed := relayedOf(t, res)
+			relayed := raw.mustAllocate()
 			if !refused(t, netip.Addr{}, relayed) {
 				t.Fatal("inbound connection without permission not closed")
 			}
@@ -165,9 +150,7 @@ func TestCrossCheckRefusals(t *testing.T) {
 				t.Errorf("unknown user: %d, want 401", got)
 			}
 			raw := dialRaw(t, r.addr, testUser, testPass)
-			if res := raw.allocate(); code(res) != 0 {
-				t.Fatalf("allocate: %v", res)
-			}
+			raw.mustAllocate()
 			for _, ip := range []string{"127.0.0.2", "0.0.0.0", "224.0.0.1"} {
 				if res := raw.request(stun.MethodCreatePermission, peerAddr(netip.AddrPortFrom(netip.MustParseAddr(ip), 1))); code(res) != 403 {
 					t.Errorf("CreatePermission %s: %v, want 403", ip, res)

@@ -55,20 +55,26 @@ func baseConfig() Config {
 // Close must succeed and Serve must return ErrServerClosed).
 func startServer(t *testing.T, cfg Config) *testServer {
 	t.Helper()
-	if cfg.LoggerFactory == nil {
-		cfg.LoggerFactory = quietLogs()
-	}
-	ts := &testServer{deleted: make(chan string, 1000)}
-	s, err := newServer(cfg, testHooks{allocationDeleted: func(u string) { ts.deleted <- u }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Server = s
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.addr = netip.MustParseAddrPort(l.Addr().String())
+	return serveOn(t, cfg, l)
+}
+
+// serveOn runs a relay with cfg on l until the test ends.
+func serveOn(t *testing.T, cfg Config, l net.Listener) *testServer {
+	t.Helper()
+	if cfg.LoggerFactory == nil {
+		cfg.LoggerFactory = quietLogs()
+	}
+	ts := &testServer{deleted: make(chan string, 1000), addr: addrOf(l)}
+	s, err := newServer(cfg, testHooks{allocationDeleted: func(u string) { ts.deleted <- u }})
+	if err != nil {
+		l.Close()
+		t.Fatal(err)
+	}
+	ts.Server = s
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(l) }()
 	t.Cleanup(func() {
@@ -165,6 +171,84 @@ func (tc *turnClient) mustAllocate(t *testing.T) {
 	if err := tc.allocate(); err != nil {
 		t.Fatalf("allocate: %v", err)
 	}
+}
+
+// acceptRelayed accepts the allocation's next relayed connection in the
+// background; the channel closes without a value if that fails.
+func (tc *turnClient) acceptRelayed() <-chan net.Conn {
+	ch := make(chan net.Conn, 1)
+	go func() {
+		conn, err := tc.alloc.Accept()
+		if err == nil {
+			ch <- conn
+		}
+		close(ch)
+	}()
+	return ch
+}
+
+// twoAllocations returns two clients with an allocation each.
+func twoAllocations(t *testing.T, addr netip.AddrPort) (a, b *turnClient) {
+	t.Helper()
+	a, b = newClient(t, addr, clientOpts{}), newClient(t, addr, clientOpts{})
+	a.mustAllocate(t)
+	b.mustAllocate(t)
+	return a, b
+}
+
+// connectPair has a connect to b's relayed address (b permits a first) and
+// returns both ends; they close when the test ends.
+func connectPair(t *testing.T, a, b *turnClient) (ac, bc net.Conn) {
+	t.Helper()
+	if err := b.CreatePermission(net.TCPAddrFromAddrPort(a.relayed)); err != nil {
+		t.Fatal(err)
+	}
+	accepted := b.acceptRelayed()
+	ac, err := a.alloc.Dial("tcp4", b.relayed.String())
+	if err != nil {
+		t.Fatalf("connect to %v: %v", b.relayed, err)
+	}
+	t.Cleanup(func() { ac.Close() })
+	bc = recvConn(t, accepted)
+	t.Cleanup(func() { bc.Close() })
+	if got := bc.RemoteAddr().String(); got != a.relayed.String() {
+		t.Errorf("the ConnectionAttempt names %s, want the connecting allocation's relayed address %s", got, a.relayed)
+	}
+	return ac, bc
+}
+
+// dialPeer connects through the relay to a new plain TCP peer on
+// 127.0.0.1 and returns the client's and the peer's ends.
+func (tc *turnClient) dialPeer(t *testing.T) (conn, peer net.Conn) {
+	t.Helper()
+	l := peerListener(t, "127.0.0.1")
+	accepted := acceptOne(t, l)
+	conn, err := tc.alloc.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatalf("connect through the relay to %v: %v", l.Addr(), err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn, recvConn(t, accepted)
+}
+
+// permitLoopback lets peers on 127.0.0.1 connect to the allocation.
+func (tc *turnClient) permitLoopback(t *testing.T) {
+	t.Helper()
+	if err := tc.CreatePermission(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+		t.Fatalf("CreatePermission 127.0.0.1: %v", err)
+	}
+}
+
+// acceptPeer has a plain TCP peer on 127.0.0.1 connect to the relayed
+// address (after permitLoopback) and returns the peer's and the client's
+// ends.
+func (tc *turnClient) acceptPeer(t *testing.T) (peer, conn net.Conn) {
+	t.Helper()
+	accepted := tc.acceptRelayed()
+	peer = dialFrom(t, netip.Addr{}, tc.relayed)
+	conn = recvConn(t, accepted)
+	t.Cleanup(func() { conn.Close() })
+	return peer, conn
 }
 
 // turnCode is the TURN error code in err, or 0.

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"errors"
 	"net"
 	"net/netip"
 	"testing"
@@ -15,23 +14,7 @@ func TestIPv6(t *testing.T) {
 	if err != nil {
 		t.Skipf("no IPv6 loopback here: %v", err)
 	}
-	cfg := loopbackConfig()
-	cfg.LoggerFactory = quietLogs()
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := <-served; !errors.Is(err, ErrServerClosed) {
-			t.Error(err)
-		}
-	})
-	addr := addrOf(l)
+	addr := serveOn(t, loopbackConfig(), l).addr
 	c := newClient(t, addr, clientOpts{})
 	c.mustAllocate(t)
 	if c.relayed.Addr() != netip.IPv6Loopback() {

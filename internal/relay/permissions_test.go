@@ -17,11 +17,7 @@ func TestPermissionsEnforcedForTCP(t *testing.T) {
 	checkLeaks(t)
 	ts := startServer(t, loopbackConfig())
 	r := dialRaw(t, ts.addr, testUser, testPass)
-	res := r.allocate()
-	if code(res) != 0 {
-		t.Fatalf("allocate: %v", res)
-	}
-	relayed := relayedOf(t, res)
+	relayed := r.mustAllocate()
 
 	// No permission yet: the relay closes the connection, no ConnectionAttempt.
 	if !refused(t, netip.MustParseAddr("127.0.0.1"), relayed) {
@@ -57,11 +53,7 @@ func TestForbiddenPeers(t *testing.T) {
 	checkLeaks(t)
 	ts := startServer(t, baseConfig())
 	r := dialRaw(t, ts.addr, testUser, testPass)
-	res := r.allocate()
-	if code(res) != 0 {
-		t.Fatalf("allocate: %v", res)
-	}
-	relayed := relayedOf(t, res)
+	relayed := r.mustAllocate()
 	for _, ip := range []string{"127.0.0.2", "10.0.0.1", "172.16.5.4", "192.168.1.1", "100.64.0.1", "169.254.169.254", "0.0.0.0", "224.0.0.1", "255.255.255.255"} {
 		res := r.request(stun.MethodCreatePermission, peerAddr(netip.AddrPortFrom(netip.MustParseAddr(ip), 1)))
 		if code(res) != 403 {
@@ -96,9 +88,7 @@ func TestPrivatePeersAllowed(t *testing.T) {
 	cfg.AllowPrivatePeers = true
 	ts := startServer(t, cfg)
 	r := dialRaw(t, ts.addr, testUser, testPass)
-	if res := r.allocate(); code(res) != 0 {
-		t.Fatalf("allocate: %v", res)
-	}
+	r.mustAllocate()
 	for ip, want := range map[string]int{"10.0.0.1": 0, "192.168.1.1": 0, "100.64.0.1": 0, "127.0.0.2": 403, "224.0.0.1": 403} {
 		if res := r.request(stun.MethodCreatePermission, peerAddr(netip.AddrPortFrom(netip.MustParseAddr(ip), 1))); code(res) != want {
 			t.Errorf("CreatePermission %s answered %v, want %d", ip, res, want)
@@ -113,13 +103,10 @@ func TestNoLoops(t *testing.T) {
 	checkLeaks(t)
 	ts := startServer(t, loopbackConfig())
 	r := dialRaw(t, ts.addr, testUser, testPass)
-	res := r.allocate()
-	if code(res) != 0 {
-		t.Fatalf("allocate: %v", res)
-	}
+	relayed := r.mustAllocate()
 	for name, peer := range map[string]netip.AddrPort{
 		"the relay's STUN/TURN port":       ts.addr,
-		"the allocation's relayed address": relayedOf(t, res),
+		"the allocation's relayed address": relayed,
 	} {
 		if res := r.request(stun.MethodConnect, peerAddr(peer)); code(res) != 447 {
 			t.Errorf("Connect to %s (%s) answered %v, want 447", name, peer, res)

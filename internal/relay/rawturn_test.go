@@ -124,6 +124,22 @@ func (r *rawTURN) allocate() *stun.Message {
 	return r.request(stun.MethodAllocate, tcpTransport)
 }
 
+// mustAllocate allocates and returns the relayed address.
+func (r *rawTURN) mustAllocate() netip.AddrPort {
+	r.t.Helper()
+	res := r.allocate()
+	if code(res) != 0 {
+		r.t.Fatalf("allocate: %v", res)
+	}
+	return relayedOf(r.t, res)
+}
+
+// another opens a second connection to addr with r's credentials and
+// nonce, as a client opens its data connections.
+func (r *rawTURN) another(addr netip.AddrPort) *rawTURN {
+	return &rawTURN{t: r.t, conn: dialFrom(r.t, netip.Addr{}, addr), user: r.user, pass: r.pass, realm: r.realm, nonce: r.nonce, key: r.key}
+}
+
 // code is the response's ERROR-CODE, 0 for a success response.
 func code(m *stun.Message) int {
 	var ec stun.ErrorCodeAttribute

@@ -36,21 +36,8 @@ func TestTCPAllocationIsTCP(t *testing.T) {
 	}
 	// The relayed address is a TCP listener, and a connection to it reaches
 	// the client once it permits the peer.
-	if err := c.CreatePermission(net.TCPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:1"))); err != nil {
-		t.Fatal(err)
-	}
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		conn, err := c.alloc.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- conn
-	}()
-	peer := dialFrom(t, netip.Addr{}, c.relayed)
-	conn := recvConn(t, accepted)
-	defer conn.Close()
+	c.permitLoopback(t)
+	peer, conn := c.acceptPeer(t)
 	exchange(t, peer, conn, []byte("hello through the relay"), []byte("and back"))
 }
 
@@ -59,14 +46,7 @@ func TestRelayOutbound(t *testing.T) {
 	ts := startServer(t, loopbackConfig())
 	c := newClient(t, ts.addr, clientOpts{})
 	c.mustAllocate(t)
-	l := peerListener(t, "127.0.0.1")
-	accepted := acceptOne(t, l)
-	conn, err := c.alloc.Dial("tcp4", l.Addr().String())
-	if err != nil {
-		t.Fatalf("dial through the relay: %v", err)
-	}
-	defer conn.Close()
-	peer := recvConn(t, accepted)
+	conn, peer := c.dialPeer(t)
 	if got := peer.RemoteAddr().String(); got != c.relayed.String() {
 		t.Errorf("peer sees the connection from %s, want the relayed address %s (RFC 6062 §5.2)", got, c.relayed)
 	}
@@ -83,20 +63,8 @@ func TestRelayInbound(t *testing.T) {
 	ts := startServer(t, loopbackConfig())
 	c := newClient(t, ts.addr, clientOpts{})
 	c.mustAllocate(t)
-	if err := c.CreatePermission(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
-		t.Fatal(err)
-	}
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		conn, err := c.alloc.Accept()
-		if err == nil {
-			accepted <- conn
-		}
-		close(accepted)
-	}()
-	peer := dialFrom(t, netip.Addr{}, c.relayed)
-	conn := recvConn(t, accepted)
-	defer conn.Close()
+	c.permitLoopback(t)
+	peer, conn := c.acceptPeer(t)
 	exchange(t, peer, conn, randomBytes(3<<20), randomBytes(4<<20))
 }
 
@@ -107,31 +75,8 @@ func TestRelayInbound(t *testing.T) {
 func TestRelayBetweenAllocations(t *testing.T) {
 	checkLeaks(t)
 	ts := startServer(t, baseConfig())
-	a := newClient(t, ts.addr, clientOpts{})
-	b := newClient(t, ts.addr, clientOpts{})
-	a.mustAllocate(t)
-	b.mustAllocate(t)
-	if err := b.CreatePermission(net.TCPAddrFromAddrPort(a.relayed)); err != nil {
-		t.Fatal(err)
-	}
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		conn, err := b.alloc.Accept()
-		if err == nil {
-			accepted <- conn
-		}
-		close(accepted)
-	}()
-	ac, err := a.alloc.Dial("tcp4", b.relayed.String())
-	if err != nil {
-		t.Fatalf("A connect to B's relayed address: %v", err)
-	}
-	defer ac.Close()
-	bc := recvConn(t, accepted)
-	defer bc.Close()
-	if got := bc.RemoteAddr().String(); got != a.relayed.String() {
-		t.Errorf("B's ConnectionAttempt names %s, want A's relayed address %s", got, a.relayed)
-	}
+	a, b := twoAllocations(t, ts.addr)
+	ac, bc := connectPair(t, a, b)
 	exchange(t, ac, bc, randomBytes(4<<20), randomBytes(4<<20))
 	if st := ts.Stats(); st.RelayedTotal != 2 {
 		t.Fatalf("stats %+v, want two relayed connections (one per allocation)", st)
@@ -143,28 +88,8 @@ func TestRelayBetweenAllocations(t *testing.T) {
 func TestDuplexBulk(t *testing.T) {
 	checkLeaks(t)
 	ts := startServer(t, baseConfig())
-	a := newClient(t, ts.addr, clientOpts{})
-	b := newClient(t, ts.addr, clientOpts{})
-	a.mustAllocate(t)
-	b.mustAllocate(t)
-	if err := b.CreatePermission(net.TCPAddrFromAddrPort(a.relayed)); err != nil {
-		t.Fatal(err)
-	}
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		conn, err := b.alloc.Accept()
-		if err == nil {
-			accepted <- conn
-		}
-		close(accepted)
-	}()
-	ac, err := a.alloc.Dial("tcp4", b.relayed.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ac.Close()
-	bc := recvConn(t, accepted)
-	defer bc.Close()
+	a, b := twoAllocations(t, ts.addr)
+	ac, bc := connectPair(t, a, b)
 	for range 5 {
 		duplex(t, ac, bc, randomBytes(8<<20), randomBytes(8<<20))
 	}
@@ -178,9 +103,7 @@ func TestEarlyPeerDataKept(t *testing.T) {
 	ts := startServer(t, loopbackConfig())
 	c := newClient(t, ts.addr, clientOpts{})
 	c.mustAllocate(t)
-	if err := c.CreatePermission(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
-		t.Fatal(err)
-	}
+	c.permitLoopback(t)
 	peer := dialFrom(t, netip.Addr{}, c.relayed)
 	data := randomBytes(8 << 20)
 	const early = 64<<10 + 1
@@ -233,13 +156,7 @@ func TestClientVanishesMidTransfer(t *testing.T) {
 	ts := startServer(t, loopbackConfig())
 	c := newClient(t, ts.addr, clientOpts{})
 	c.mustAllocate(t)
-	l := peerListener(t, "127.0.0.1")
-	accepted := acceptOne(t, l)
-	conn, err := c.alloc.Dial("tcp4", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer := recvConn(t, accepted)
+	conn, peer := c.dialPeer(t)
 	go func() {
 		chunk := randomBytes(64 << 10)
 		for {
@@ -279,9 +196,7 @@ func TestClientDataRightAfterConnectionBind(t *testing.T) {
 	checkLeaks(t)
 	ts := startServer(t, loopbackConfig())
 	r := dialRaw(t, ts.addr, testUser, testPass)
-	if res := r.allocate(); code(res) != 0 {
-		t.Fatalf("allocate: %v", res)
-	}
+	r.mustAllocate()
 	l := peerListener(t, "127.0.0.1")
 	accepted := acceptOne(t, l)
 	res := r.request(stun.MethodConnect, peerAddr(addrOf(l)))
@@ -291,7 +206,7 @@ func TestClientDataRightAfterConnectionBind(t *testing.T) {
 	}
 	peer := recvConn(t, accepted)
 
-	data := &rawTURN{t: t, conn: dialFrom(t, netip.Addr{}, ts.addr), user: r.user, realm: r.realm, nonce: r.nonce, key: r.key}
+	data := r.another(ts.addr)
 	bind, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodConnectionBind, stun.ClassRequest), cid,
 		stun.NewUsername(r.user), stun.NewRealm(r.realm), r.nonce, r.key, stun.Fingerprint)
 	if err != nil {
