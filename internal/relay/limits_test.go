@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/stun/v4"
+
 	restcred "github.com/icetcp/icetcp/internal/turn"
 )
 
@@ -95,5 +97,27 @@ func TestIdleTimeoutFollowsAllocations(t *testing.T) {
 	ts.waitDeleted(t, 1)
 	if n := cc.allocs.Load(); n != 0 {
 		t.Fatalf("%d allocations on the connection after deletion, want 0", n)
+	}
+}
+
+// Peer connections waiting for ConnectionBind are bounded per allocation:
+// each may hold a kernel receive buffer of early data.
+func TestPendingPeerConnectionsBounded(t *testing.T) {
+	checkLeaks(t)
+	ts := startServer(t, loopbackConfig())
+	r := dialRaw(t, ts.addr, testUser, testPass)
+	relayed := r.mustAllocate()
+	if res := r.request(stun.MethodCreatePermission, peerAddr(netip.MustParseAddrPort("127.0.0.1:1"))); code(res) != 0 {
+		t.Fatalf("CreatePermission: %v", res)
+	}
+	for range maxPendingPerAllocation {
+		dialFrom(t, netip.Addr{}, relayed)
+	}
+	// The relay accepts in order: this one finds the allocation full.
+	if !refused(t, netip.Addr{}, relayed) {
+		t.Fatalf("connection %d waiting for ConnectionBind not refused", maxPendingPerAllocation+1)
+	}
+	if got := ts.Stats().Refused.Quota; got != 1 {
+		t.Fatalf("quota refusals %d, want 1", got)
 	}
 }

@@ -21,8 +21,8 @@ type peerConn struct {
 	key     pairKey
 	local   *net.TCPAddr // the relayed address
 	remote  *net.TCPAddr // the peer as presented (see presentPeer)
-	bound   atomic.Bool
-	joinMu  sync.Mutex // guards pair
+	settled atomic.Bool // no longer counted as pending: bound or closed
+	joinMu  sync.Mutex  // guards pair
 	pair    *pair
 	closeMu sync.Once
 }
@@ -59,11 +59,17 @@ func (p *peerConn) Close() error {
 			delete(p.s.peers, p.key)
 		}
 		p.s.mu.Unlock()
-		if !p.bound.Load() {
-			p.owner.pending.Add(-1)
-		}
+		p.settle()
 	})
 	return p.TCPConn.Close()
+}
+
+// settle stops counting p against its allocation's pending connections,
+// once, whether it was bound or closed first.
+func (p *peerConn) settle() {
+	if p.settled.CompareAndSwap(false, true) {
+		p.owner.pending.Add(-1)
+	}
 }
 
 // peerOf finds the peerConn behind pion's wrapper x.
@@ -135,9 +141,7 @@ func (p *peerConn) join(c *clientConn) *pair {
 			aborted: make(chan struct{}),
 		}
 		p.pair.running.Store(2)
-		if !p.bound.Swap(true) {
-			p.owner.pending.Add(-1)
-		}
+		p.settle()
 		c.data.Store(true)
 		// The idle deadline of the control phase must not cut the stream.
 		c.stream.SetDeadline(time.Time{})
