@@ -21,8 +21,8 @@ type peerConn struct {
 	key     pairKey
 	local   *net.TCPAddr // the relayed address
 	remote  *net.TCPAddr // the peer as presented (see presentPeer)
-	settled atomic.Bool // no longer counted as pending: bound or closed
-	joinMu  sync.Mutex  // guards pair
+	settled atomic.Bool  // no longer counted as pending: bound or closed
+	joinMu  sync.Mutex   // guards pair
 	pair    *pair
 	closeMu sync.Once
 }
