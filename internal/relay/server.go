@@ -58,6 +58,10 @@ type Server struct {
 	wg        sync.WaitGroup // own goroutines; Add under mu while !closed
 	pionWG    sync.WaitGroup // pion's accept loop, each connection handed to it, each relay listener; Add under mu while !closed
 
+	closeDone  chan struct{} // closed when the first Close has finished
+	closeErr   error         // its result
+	allocsGone chan struct{} // signalled when the allocation count drops to zero
+
 	hooks testHooks
 }
 
@@ -77,21 +81,23 @@ func newServer(cfg Config, hooks testHooks) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:       cfg,
-		log:       cfg.LoggerFactory.NewLogger("icetcp-relay"),
-		policy:    peerPolicy{allowLoopback: cfg.AllowLoopbackPeers, allowPrivate: cfg.AllowPrivatePeers},
-		stun:      cfg.STUN,
-		relayIP:   cfg.RelayIP,
-		listeners: make(map[net.Listener]netip.AddrPort),
-		ownIPs:    make(map[netip.Addr]struct{}),
-		conns:     make(map[*clientConn]struct{}),
-		byRemote:  make(map[netip.AddrPort]*clientConn),
-		perSource: make(map[netip.Addr]int),
-		relays:    make(map[uint16]*relayListener),
-		reserved:  make(map[uint16]struct{}),
-		peers:     make(map[pairKey]*peerConn),
-		users:     make(map[string]int),
-		hooks:     hooks,
+		cfg:        cfg,
+		log:        cfg.LoggerFactory.NewLogger("icetcp-relay"),
+		policy:     peerPolicy{allowLoopback: cfg.AllowLoopbackPeers, allowPrivate: cfg.AllowPrivatePeers},
+		stun:       cfg.STUN,
+		relayIP:    cfg.RelayIP,
+		listeners:  make(map[net.Listener]netip.AddrPort),
+		ownIPs:     make(map[netip.Addr]struct{}),
+		conns:      make(map[*clientConn]struct{}),
+		byRemote:   make(map[netip.AddrPort]*clientConn),
+		perSource:  make(map[netip.Addr]int),
+		relays:     make(map[uint16]*relayListener),
+		reserved:   make(map[uint16]struct{}),
+		peers:      make(map[pairKey]*peerConn),
+		users:      make(map[string]int),
+		hooks:      hooks,
+		closeDone:  make(chan struct{}),
+		allocsGone: make(chan struct{}, 1),
 	}
 	if cfg.RelayIP.IsValid() {
 		s.ownIPs[cfg.RelayIP] = struct{}{}
@@ -152,12 +158,14 @@ func (s *Server) ServeTLS(l net.Listener, tc *tls.Config) error {
 
 // Close closes the listeners, every connection, allocation and relayed
 // connection, and the STUN server, then waits until the goroutines of the
-// relay and of pion have returned.
+// relay and of pion have returned. Later and concurrent calls wait for the
+// first and return its result.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil
+		<-s.closeDone
+		return s.closeErr
 	}
 	s.closed = true
 	var closers []func() error
@@ -191,26 +199,39 @@ func (s *Server) Close() error {
 		errs = append(errs, err)
 	}
 	s.wg.Wait()
-	if !waitTimeout(&s.pionWG, closeWait) {
-		errs = append(errs, fmt.Errorf("pion's connection and relay goroutines still running %v after Close", closeWait))
+	if err := s.waitPion(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("relay: close: %w", err)
+		s.closeErr = fmt.Errorf("relay: close: %w", err)
 	}
-	return nil
+	close(s.closeDone)
+	return s.closeErr
 }
 
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+// waitPion waits, at most closeWait, for pion's goroutines: each has
+// signalled its last blocking step (a connection's final Close, a relay
+// listener's failed Accept, the accept loop's end), and the allocation
+// count reaching zero means every deletion, the last thing a relay
+// listener's goroutine does, has run.
+func (s *Server) waitPion() error {
+	deadline := time.NewTimer(closeWait)
+	defer deadline.Stop()
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	t := time.NewTimer(d)
-	defer t.Stop()
+	go func() { s.pionWG.Wait(); close(done) }()
 	select {
 	case <-done:
-		return true
-	case <-t.C:
-		return false
+	case <-deadline.C:
+		return fmt.Errorf("pion's connection and relay goroutines still running %v after Close", closeWait)
 	}
+	for s.stats.allocations.Load() > 0 {
+		select {
+		case <-s.allocsGone:
+		case <-deadline.C:
+			return fmt.Errorf("%d allocations not deleted %v after Close", s.stats.allocations.Load(), closeWait)
+		}
+	}
+	return nil
 }
 
 func (s *Server) isClosed() bool {
@@ -267,7 +288,12 @@ func (s *Server) events() turn.EventHandler {
 			s.log.Debugf("%v: allocation %v for %q", src, relayed, userID)
 		},
 		OnAllocationDeleted: func(src, _ net.Addr, _, userID, _ string) {
-			s.stats.allocations.Add(-1)
+			if s.stats.allocations.Add(-1) == 0 {
+				select {
+				case s.allocsGone <- struct{}{}:
+				default:
+				}
+			}
 			if c := s.connFrom(src); c != nil {
 				c.allocationRemoved(s.cfg.IdleTimeout)
 			}
