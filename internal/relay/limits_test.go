@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/pion/stun/v4"
 
 	restcred "github.com/icetcp/icetcp/internal/turn"
+	"github.com/icetcp/icetcp/tcpso"
 )
 
 func TestAllocationQuota(t *testing.T) {
@@ -119,5 +121,41 @@ func TestPendingPeerConnectionsBounded(t *testing.T) {
 	}
 	if got := ts.Stats().Refused.Quota; got != 1 {
 		t.Fatalf("quota refusals %d, want 1", got)
+	}
+}
+
+// A relayed port belongs to one allocation. pion's own relay generators
+// open every relay listener with SO_REUSEPORT on a random port without
+// remembering it, so two allocations (or an allocation and an ICE agent's
+// port-sharing listener) can share a port and split its connections.
+func TestRelayPortNotShared(t *testing.T) {
+	checkLeaks(t)
+	probe, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := addrOf(probe).Port()
+	probe.Close()
+	cfg := baseConfig()
+	cfg.MinPort, cfg.MaxPort = port, port
+	ts := startServer(t, cfg)
+
+	first := newClient(t, ts.addr, clientOpts{})
+	first.mustAllocate(t)
+	if got := turnCode(newClient(t, ts.addr, clientOpts{}).allocate()); got != 508 {
+		t.Fatalf("second allocation with a one-port range: %d, want 508", got)
+	}
+	first.alloc.Close()
+	first.alloc = nil
+	ts.waitDeleted(t, 1)
+
+	// Another socket that would share the port (SO_REUSEPORT) keeps it.
+	other, err := tcpso.Listen(context.Background(), netip.AddrPortFrom(ts.addr.Addr(), port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if got := turnCode(newClient(t, ts.addr, clientOpts{}).allocate()); got != 508 {
+		t.Fatalf("allocation on a port held by a port-sharing listener: %d, want 508", got)
 	}
 }
