@@ -225,3 +225,20 @@ func TestClientDataRightAfterConnectionBind(t *testing.T) {
 		t.Fatalf("peer got %q (%v), want %q", got, err, early)
 	}
 }
+
+// Only TCP allocations: a UDP one is refused (pion's generator hook can
+// only answer 508).
+func TestUDPAllocationRefused(t *testing.T) {
+	checkLeaks(t)
+	ts := startServer(t, baseConfig())
+	r := dialRaw(t, ts.addr, testUser, testPass)
+	r.mustAllocate() // learns the nonce; a second allocation on the connection would be 437
+	u := r.another(ts.addr)
+	udp := stun.RawAttribute{Type: attrRequestedTransport, Value: []byte{17, 0, 0, 0}}
+	if res := u.request(stun.MethodAllocate, udp); code(res) != 508 {
+		t.Fatalf("UDP Allocate answered %v, want 508", res)
+	}
+	if st := ts.Stats(); st.Allocations != 1 {
+		t.Fatalf("stats %+v, want only the TCP allocation", st)
+	}
+}
