@@ -119,7 +119,7 @@ func (s *Server) firstMessage(c *clientConn, tc *tls.Config) {
 	}
 	c.start(stream, m.Raw)
 	if m.Type == stun.BindingRequest {
-		if !s.stunLn.deliver(c) {
+		if !s.stunLn.deliver(&stunView{c: c}) {
 			c.shut()
 		}
 		return
@@ -127,7 +127,11 @@ func (s *Server) firstMessage(c *clientConn, tc *tls.Config) {
 	// Anything else (Allocate, ConnectionBind, Refresh, ...) is pion's; a
 	// message it does not handle gets its error answer or closes the
 	// connection there.
-	c.turn = true
+	s.toPion(c)
+}
+
+// toPion hands c to pion's TURN server.
+func (s *Server) toPion(c *clientConn) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

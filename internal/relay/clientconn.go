@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// clientConn is a client's connection as the STUN and TURN servers see it:
-// the first message, already read by the demultiplexer, comes first. For
-// pion it also
+// clientConn is a client's connection as pion's TURN server sees it (the
+// STUN server sees a stunView of it): the first message, already read by
+// the demultiplexer, comes first. It also
 //   - returns at most one STUN message (or ChannelData frame) per Read,
 //     keeping what a read brought beyond it for the next one, so that
 //     pion's reader never swallows bytes that follow a ConnectionBind
@@ -29,7 +29,6 @@ type clientConn struct {
 
 	// Set by firstMessage before the connection is handed over.
 	stream net.Conn // raw, or the *tls.Conn over it
-	turn   bool     // handed to pion
 
 	// Reader state, touched only by the goroutine that reads (and by the
 	// relayed pair after pion's reader stopped).
@@ -56,7 +55,7 @@ func (c *clientConn) start(stream net.Conn, first []byte) {
 }
 
 func (c *clientConn) Read(p []byte) (int, error) {
-	if !c.turn || c.data.Load() {
+	if c.data.Load() {
 		if len(c.pending) > 0 {
 			n := copy(p, c.pending)
 			c.pending = c.pending[n:]
@@ -161,13 +160,11 @@ func (c *clientConn) allocationRemoved(idle time.Duration) {
 
 func (c *clientConn) Write(p []byte) (int, error) { return c.stream.Write(p) }
 
-// Close is the close of the server the connection was handed to. pion's
-// connection goroutine closes it last, which is how Close knows it ended.
+// Close is pion's: its connection goroutine closes the connection last,
+// which is how the Server's Close knows it ended.
 func (c *clientConn) Close() error {
 	err := c.shut()
-	if c.turn {
-		c.pionOnce.Do(c.s.pionWG.Done)
-	}
+	c.pionOnce.Do(c.s.pionWG.Done)
 	return err
 }
 

@@ -34,7 +34,6 @@ func (c *chunkConn) SetReadDeadline(time.Time) error { return nil }
 func framedReads(first, in, sizes []byte, bufSize int) [][]byte {
 	s := &Server{cfg: Config{IdleTimeout: time.Minute}}
 	c := newClientConn(s, nil, netip.AddrPort{})
-	c.turn = true
 	c.start(&chunkConn{r: bytes.NewReader(in), sizes: sizes}, first)
 	var out [][]byte
 	buf := make([]byte, bufSize)

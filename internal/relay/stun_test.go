@@ -42,3 +42,29 @@ func TestSharedPortBinding(t *testing.T) {
 		t.Fatalf("mapped %v, want %v", mapped, c.conn.LocalAddr())
 	}
 }
+
+// A client may send Binding requests before its first TURN request on the
+// same connection: the STUN server answers those, then the connection
+// moves to the TURN server with the request intact.
+func TestBindingThenAllocateOnOneConnection(t *testing.T) {
+	checkLeaks(t)
+	ts := startServer(t, baseConfig())
+	r := dialRaw(t, ts.addr, testUser, testPass)
+	r.user, r.pass = testUser, testPass
+	for range 2 {
+		res := r.roundTrip(stun.BindingRequest, stun.Fingerprint)
+		var sw stun.Software
+		if res.Type != stun.BindingSuccess || sw.GetFrom(res) != nil || sw.String() != "icetcp" {
+			t.Fatalf("Binding before Allocate: %v, want the STUN server's answer", res)
+		}
+	}
+	r.mustAllocate()
+	res := r.roundTrip(stun.BindingRequest, stun.Fingerprint)
+	var mapped stun.XORMappedAddress
+	if res.Type != stun.BindingSuccess || mapped.GetFrom(res) != nil || res.Contains(stun.AttrSoftware) {
+		t.Fatalf("Binding after Allocate: %v, want pion's answer", res)
+	}
+	if got := ts.Stats().Allocations; got != 1 {
+		t.Fatalf("%d allocations, want 1", got)
+	}
+}

@@ -1,0 +1,90 @@
+package relay
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pion/stun"
+)
+
+// errHandOff ends the STUN server's reading of a connection that turned
+// out to be a TURN client's.
+var errHandOff = errors.New("relay: a TURN request on a STUN connection; handed to the TURN server")
+
+// stunView is a connection as the STUN server holds it. A client may send
+// Binding requests before its first TURN request on the same connection
+// (RFC 8656 allows it, and coturn answers both on one port): when a
+// message that is not a Binding arrives, the view keeps its first bytes,
+// fails the STUN server's read, and on the STUN server's Close hands the
+// connection to pion instead of closing it.
+type stunView struct {
+	c *clientConn
+
+	head      [frameHead]byte // the frame head being read, by the STUN server's goroutine
+	frames    framer
+	handOff   bool // set by the reading goroutine before it fails the read
+	closeOnce sync.Once
+}
+
+var (
+	bindingRequest    = stun.BindingRequest.Value()
+	bindingIndication = stun.NewType(stun.MethodBinding, stun.ClassIndication).Value()
+)
+
+func (v *stunView) Read(p []byte) (int, error) {
+	c := v.c
+	if len(c.pending) > 0 { // the first message
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		v.frames.take(p[:n])
+		return n, nil
+	}
+	if v.frames.left == 0 && v.frames.headN == 0 && len(p) >= frameHead {
+		// A new message: look at its type before the STUN server does.
+		if _, err := io.ReadFull(c.stream, v.head[:]); err != nil {
+			return 0, err
+		}
+		if t := binary.BigEndian.Uint16(v.head[:2]); t != bindingRequest && t != bindingIndication {
+			c.pending = append([]byte(nil), v.head[:]...)
+			v.handOff = true
+			return 0, errHandOff
+		}
+		n := copy(p, v.head[:])
+		v.frames.take(p[:n])
+		return n, nil
+	}
+	// The rest of a message, and not beyond it.
+	if v.frames.left > 0 {
+		p = p[:min(len(p), v.frames.left)]
+	} else if v.frames.headN > 0 {
+		p = p[:min(len(p), frameHead-v.frames.headN)]
+	}
+	n, err := c.stream.Read(p)
+	v.frames.take(p[:n])
+	return n, err
+}
+
+// Close is the STUN server's: it closes the connection, or hands it over.
+func (v *stunView) Close() error {
+	var err error
+	v.closeOnce.Do(func() {
+		if !v.handOff {
+			err = v.c.shut()
+			return
+		}
+		v.c.stream.SetDeadline(time.Time{}) // the STUN server's idle deadline
+		v.c.s.toPion(v.c)
+	})
+	return err
+}
+
+func (v *stunView) Write(p []byte) (int, error)        { return v.c.stream.Write(p) }
+func (v *stunView) LocalAddr() net.Addr                { return v.c.raw.LocalAddr() }
+func (v *stunView) RemoteAddr() net.Addr               { return v.c.raw.RemoteAddr() }
+func (v *stunView) SetDeadline(t time.Time) error      { return v.c.stream.SetDeadline(t) }
+func (v *stunView) SetReadDeadline(t time.Time) error  { return v.c.stream.SetReadDeadline(t) }
+func (v *stunView) SetWriteDeadline(t time.Time) error { return v.c.stream.SetWriteDeadline(t) }
