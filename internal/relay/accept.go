@@ -9,9 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/pion/stun"
-
-	"github.com/icetcp/icetcp/internal/stuntcp"
 )
 
 func (s *Server) serve(l net.Listener, tc *tls.Config) error {
@@ -51,8 +48,10 @@ func (s *Server) serve(l net.Listener, tc *tls.Config) error {
 	}
 }
 
-// admit applies the per-source cap and starts the connection's first-message
-// goroutine. The accept loop never waits on a client.
+// admit applies the per-source cap and hands the connection to pion's
+// accept loop at once: the first message is read on pion's goroutine for
+// the connection (clientConn.first), so the accept loop never waits on a
+// client and a TURN connection costs no goroutine of its own.
 func (s *Server) admit(raw net.Conn, tc *tls.Config) {
 	remote := addrPortOf(raw.RemoteAddr())
 	src := remote.Addr()
@@ -70,12 +69,15 @@ func (s *Server) admit(raw net.Conn, tc *tls.Config) {
 		return
 	}
 	s.perSource[src]++
-	c := newClientConn(s, raw, remote)
+	c := newClientConn(s, raw, remote, tc)
 	s.conns[c] = struct{}{}
 	s.byRemote[remote] = c
-	s.wg.Add(1)
 	s.mu.Unlock()
-	go s.firstMessage(c, tc)
+	if err := raw.SetDeadline(time.Now().Add(s.cfg.FirstMessageTimeout)); err != nil {
+		c.shut()
+		return
+	}
+	s.toPion(c)
 }
 
 // forget undoes admit when c closes.
@@ -91,45 +93,6 @@ func (s *Server) forget(c *clientConn) {
 	}
 }
 
-// firstMessage runs the TLS handshake, if any, reads the first STUN message
-// and hands the connection to the STUN or the TURN server.
-func (s *Server) firstMessage(c *clientConn, tc *tls.Config) {
-	defer s.wg.Done()
-	if err := c.raw.SetDeadline(time.Now().Add(s.cfg.FirstMessageTimeout)); err != nil {
-		c.shut()
-		return
-	}
-	stream := c.raw
-	if tc != nil {
-		t := tls.Server(c.raw, tc)
-		if err := t.Handshake(); err != nil {
-			s.refuseFirst(c, fmt.Errorf("TLS handshake: %w", err))
-			return
-		}
-		stream = t
-	}
-	var m stun.Message
-	if err := stuntcp.ReadMessage(stream, &m); err != nil {
-		s.refuseFirst(c, err)
-		return
-	}
-	if err := c.raw.SetDeadline(time.Time{}); err != nil {
-		c.shut()
-		return
-	}
-	c.start(stream, m.Raw)
-	if m.Type == stun.BindingRequest {
-		if !s.stunLn.deliver(&stunView{c: c}) {
-			c.shut()
-		}
-		return
-	}
-	// Anything else (Allocate, ConnectionBind, Refresh, ...) is pion's; a
-	// message it does not handle gets its error answer or closes the
-	// connection there.
-	s.toPion(c)
-}
-
 // toPion hands c to pion's TURN server.
 func (s *Server) toPion(c *clientConn) {
 	s.mu.Lock()
@@ -139,21 +102,27 @@ func (s *Server) toPion(c *clientConn) {
 		return
 	}
 	s.pionWG.Add(1) // until pion closes c
+	c.atPion.Store(true)
 	s.mu.Unlock()
 	if !s.turnLn.deliver(c) {
+		c.atPion.Store(false)
 		s.pionWG.Done()
 		c.shut()
 	}
 }
 
-// refuseFirst closes a connection whose first message did not come, and
-// counts why. A connection that closes before its first byte (a port
+// toSTUN hands c, whose first message is a Binding request, to the STUN
+// server; false when it is closed.
+func (s *Server) toSTUN(c *clientConn) bool {
+	return s.stunLn.deliver(&stunView{c: c})
+}
+
+// refuseFirst counts why a connection's first message did not come and
+// returns err. A connection that closes before its first byte (a port
 // probe, a health check) is not counted.
-func (s *Server) refuseFirst(c *clientConn, err error) {
-	defer c.shut()
+func (s *Server) refuseFirst(c *clientConn, err error) error {
 	switch {
-	case s.isClosed(), errors.Is(err, io.EOF):
-		return
+	case s.isClosed(), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.stats.firstTimeout.Add(1)
 		s.log.Debugf("%v: no STUN message within %v; closed", c.remote, s.cfg.FirstMessageTimeout)
@@ -161,6 +130,7 @@ func (s *Server) refuseFirst(c *clientConn, err error) {
 		s.stats.badFirst.Add(1)
 		s.log.Debugf("%v: first message: %v; closed", c.remote, err)
 	}
+	return err
 }
 
 // reset closes c with an RST when it is a TCP connection: a refused

@@ -1,12 +1,19 @@
 package relay
 
 import (
+	"crypto/tls"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pion/stun"
+
+	"github.com/icetcp/icetcp/internal/stuntcp"
 )
 
 // clientConn is a client's connection as pion's TURN server sees it (the
@@ -27,34 +34,69 @@ type clientConn struct {
 	tcp    *net.TCPConn // raw as a TCP socket, or nil
 	remote netip.AddrPort
 
-	// Set by firstMessage before the connection is handed over.
-	stream net.Conn // raw, or the *tls.Conn over it
+	tlsConf *tls.Config // ServeTLS's, or nil
 
-	// Reader state, touched only by the goroutine that reads (and by the
-	// relayed pair after pion's reader stopped).
+	// Reader state, touched only by the goroutine that reads (pion's, then
+	// the relayed pair after pion's reader stopped).
+	started bool     // the first message has been read
+	toSTUN  bool     // it was a Binding request: the STUN server takes over at Close
+	stream  net.Conn // raw, or the *tls.Conn over it
+
 	pending []byte // read from the stream, not yet returned: the first message, or bytes past a frame
 	frames  framer
 
 	allocs atomic.Int32 // allocations made on this connection
 	data   atomic.Bool  // joined to a peer connection
 
+	atPion    atomic.Bool // pion holds it: its Close ends pion's goroutine
 	closeOnce sync.Once
 	closeErr  error
-	pionOnce  sync.Once
 }
 
-func newClientConn(s *Server, raw net.Conn, remote netip.AddrPort) *clientConn {
-	c := &clientConn{s: s, raw: raw, remote: remote, stream: raw}
+func newClientConn(s *Server, raw net.Conn, remote netip.AddrPort, tc *tls.Config) *clientConn {
+	c := &clientConn{s: s, raw: raw, remote: remote, stream: raw, tlsConf: tc}
 	c.tcp, _ = raw.(*net.TCPConn)
 	return c
 }
 
-// start sets the stream (TLS or not) and the bytes to read first.
-func (c *clientConn) start(stream net.Conn, first []byte) {
-	c.stream, c.pending = stream, first
+// errToSTUN ends pion's reading of a connection that belongs to the STUN
+// server: its first message is a Binding request.
+var errToSTUN = errors.New("relay: a STUN Binding connection; handed to the STUN server")
+
+// first runs the TLS handshake, if any, and reads the first STUN message
+// within FirstMessageTimeout (the deadline admit set). A Binding request
+// makes the connection the STUN server's; anything else is pion's.
+func (c *clientConn) first() error {
+	c.started = true
+	stream := c.raw
+	if c.tlsConf != nil {
+		t := tls.Server(c.raw, c.tlsConf)
+		if err := t.Handshake(); err != nil {
+			return c.s.refuseFirst(c, fmt.Errorf("TLS handshake: %w", err))
+		}
+		stream = t
+	}
+	var m stun.Message
+	if err := stuntcp.ReadMessage(stream, &m); err != nil {
+		return c.s.refuseFirst(c, err)
+	}
+	if err := c.raw.SetDeadline(time.Time{}); err != nil {
+		return err
+	}
+	c.stream, c.pending = stream, m.Raw
+	if m.Type == stun.BindingRequest {
+		c.toSTUN = true
+		return errToSTUN
+	}
+	return nil
 }
 
 func (c *clientConn) Read(p []byte) (int, error) {
+	if !c.started {
+		if err := c.first(); err != nil {
+			return 0, err
+		}
+	}
 	if c.data.Load() {
 		if len(c.pending) > 0 {
 			n := copy(p, c.pending)
@@ -161,11 +203,19 @@ func (c *clientConn) allocationRemoved(idle time.Duration) {
 func (c *clientConn) Write(p []byte) (int, error) { return c.stream.Write(p) }
 
 // Close is pion's: its connection goroutine closes the connection last,
-// which is how the Server's Close knows it ended.
+// which is how the Server's Close knows it ended. A connection whose first
+// message was a Binding request goes on to the STUN server instead.
 func (c *clientConn) Close() error {
-	err := c.shut()
-	c.pionOnce.Do(c.s.pionWG.Done)
-	return err
+	if c.atPion.Swap(false) {
+		defer c.s.pionWG.Done()
+		if c.toSTUN {
+			c.toSTUN = false
+			if c.s.toSTUN(c) {
+				return nil
+			}
+		}
+	}
+	return c.shut()
 }
 
 // shut closes the socket and releases the connection's slot.

@@ -33,8 +33,9 @@ func (c *chunkConn) SetReadDeadline(time.Time) error { return nil }
 // the stream delivering sizes-long chunks, and returns each Read's bytes.
 func framedReads(first, in, sizes []byte, bufSize int) [][]byte {
 	s := &Server{cfg: Config{IdleTimeout: time.Minute}}
-	c := newClientConn(s, nil, netip.AddrPort{})
-	c.start(&chunkConn{r: bytes.NewReader(in), sizes: sizes}, first)
+	c := newClientConn(s, nil, netip.AddrPort{}, nil)
+	c.started = true
+	c.stream, c.pending = &chunkConn{r: bytes.NewReader(in), sizes: sizes}, first
 	var out [][]byte
 	buf := make([]byte, bufSize)
 	for range 100000 {
