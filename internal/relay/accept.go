@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"time"
-
 )
 
 func (s *Server) serve(l net.Listener, tc *tls.Config) error {
