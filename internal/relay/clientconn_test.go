@@ -134,3 +134,9 @@ func FuzzFramedReads(f *testing.F) {
 		checkFramedReads(t, first, in, framedReads(first, in, sizes, int(bufSize)))
 	})
 }
+
+func TestBindingTypeConstants(t *testing.T) {
+	if bindingRequest != stun.BindingRequest.Value() || bindingIndication != stun.NewType(stun.MethodBinding, stun.ClassIndication).Value() {
+		t.Fatal("Binding message type constants disagree with pion/stun")
+	}
+}

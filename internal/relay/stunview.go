@@ -6,9 +6,8 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/pion/stun"
 )
 
 // errHandOff ends the STUN server's reading of a connection that turned
@@ -26,13 +25,15 @@ type stunView struct {
 
 	head      [frameHead]byte // the frame head being read, by the STUN server's goroutine
 	frames    framer
-	handOff   bool // set by the reading goroutine before it fails the read
+	handOff   atomic.Bool // set by the reading goroutine before it fails the read
 	closeOnce sync.Once
 }
 
-var (
-	bindingRequest    = stun.BindingRequest.Value()
-	bindingIndication = stun.NewType(stun.MethodBinding, stun.ClassIndication).Value()
+// The STUN message types the STUN server keeps (RFC 8489 §5: method
+// Binding, class request or indication).
+const (
+	bindingRequest    = 0x0001
+	bindingIndication = 0x0011
 )
 
 func (v *stunView) Read(p []byte) (int, error) {
@@ -50,7 +51,7 @@ func (v *stunView) Read(p []byte) (int, error) {
 		}
 		if t := binary.BigEndian.Uint16(v.head[:2]); t != bindingRequest && t != bindingIndication {
 			c.pending = append([]byte(nil), v.head[:]...)
-			v.handOff = true
+			v.handOff.Store(true)
 			return 0, errHandOff
 		}
 		n := copy(p, v.head[:])
@@ -72,7 +73,7 @@ func (v *stunView) Read(p []byte) (int, error) {
 func (v *stunView) Close() error {
 	var err error
 	v.closeOnce.Do(func() {
-		if !v.handOff {
+		if !v.handOff.Load() {
 			err = v.c.shut()
 			return
 		}
