@@ -160,7 +160,7 @@ func (r *result) note(what string, err error) {
 }
 
 func printTable(w io.Writer, o options, rs []*result, direct throughput, note string) {
-	fmt.Fprintf(w, "relay benchmark on loopback, %d CPUs, one run; clients: pion/turn v5 in the bench process\n\n", runtime.NumCPU())
+	fmt.Fprintf(w, "relay benchmark on loopback, %d CPUs, one run; clients: pion/turn v5 in the bench process; load average at the end: %s\n\n", runtime.NumCPU(), loadAverage())
 	fmt.Fprint(w, "| |")
 	for _, r := range rs {
 		fmt.Fprintf(w, " %s |", r.name)
@@ -224,6 +224,16 @@ func printGoals(w io.Writer, o options, e, c *result) {
 	fmt.Fprintf(w, "- CPU per GiB ≤ ¼ of coturn's: %.2f× (%s)\n", cpu, mark(cpu <= 0.25))
 	fmt.Fprintf(w, "- ≥ 3,000 TCP allocations/s: %s (%s)\n", thousands(e.rate), mark(e.rate >= 3000))
 	fmt.Fprintf(w, "- ≤ 24 KiB per idle allocation: %.1f KiB (%s)\n", e.rssPerAlloc, mark(e.rssPerAlloc <= 24))
+}
+
+// loadAverage is the 1-minute load average, which says how much the
+// numbers are worth on a shared machine.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
 }
 
 // thousands formats a non-negative number with thousands separators and no
