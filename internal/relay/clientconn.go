@@ -1,10 +1,12 @@
 package relay
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -64,9 +66,11 @@ func newClientConn(s *Server, raw net.Conn, remote netip.AddrPort, tc *tls.Confi
 var errToSTUN = errors.New("relay: a STUN Binding connection; handed to the STUN server")
 
 // first runs the TLS handshake, if any, and reads the first STUN message
-// within FirstMessageTimeout (the deadline admit set). A Binding request
-// makes the connection the STUN server's; anything else is pion's.
-func (c *clientConn) first() error {
+// within FirstMessageTimeout (the deadline admit set), with one read into
+// pion's buffer p when the message fits. A Binding request makes the
+// connection the STUN server's; anything else is pion's, and what was read
+// waits in pending.
+func (c *clientConn) first(p []byte) error {
 	c.started = true
 	stream := c.raw
 	if c.tlsConf != nil {
@@ -76,14 +80,20 @@ func (c *clientConn) first() error {
 		}
 		stream = t
 	}
+	n, err := stream.Read(p)
+	if n == 0 && err != nil {
+		return c.s.refuseFirst(c, fmt.Errorf("stuntcp: read header: %w", err))
+	}
+	got := bytes.NewReader(p[:n])
 	var m stun.Message
-	if err := stuntcp.ReadMessage(stream, &m); err != nil {
+	if err := stuntcp.ReadMessage(io.MultiReader(got, stream), &m); err != nil {
 		return c.s.refuseFirst(c, err)
 	}
 	if err := c.raw.SetDeadline(time.Time{}); err != nil {
 		return err
 	}
-	c.stream, c.pending = stream, m.Raw
+	c.stream = stream
+	c.pending = append(m.Raw, p[n-got.Len():n]...)
 	if m.Type == stun.BindingRequest {
 		c.toSTUN = true
 		return errToSTUN
@@ -93,7 +103,7 @@ func (c *clientConn) first() error {
 
 func (c *clientConn) Read(p []byte) (int, error) {
 	if !c.started {
-		if err := c.first(); err != nil {
+		if err := c.first(p); err != nil {
 			return 0, err
 		}
 	}

@@ -68,3 +68,22 @@ func TestBindingThenAllocateOnOneConnection(t *testing.T) {
 		t.Fatalf("%d allocations, want 1", got)
 	}
 }
+
+// The same with the Binding and the Allocate in one segment: the STUN
+// server must not swallow the TURN request read along with the Binding.
+func TestBindingAndAllocateInOneSegment(t *testing.T) {
+	checkLeaks(t)
+	ts := startServer(t, baseConfig())
+	r := dialRaw(t, ts.addr, testUser, testPass)
+	bind := stun.MustBuild(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
+	alloc := stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest), tcpTransport, stun.Fingerprint)
+	if _, err := r.conn.Write(append(append([]byte(nil), bind.Raw...), alloc.Raw...)); err != nil {
+		t.Fatal(err)
+	}
+	if res := r.read(); res.TransactionID != bind.TransactionID || res.Type != stun.BindingSuccess {
+		t.Fatalf("first answer %v, want the Binding success", res)
+	}
+	if res := r.read(); res.TransactionID != alloc.TransactionID || code(res) != 401 {
+		t.Fatalf("second answer %v, want the Allocate's 401", res)
+	}
+}

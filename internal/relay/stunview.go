@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -38,19 +39,13 @@ const (
 
 func (v *stunView) Read(p []byte) (int, error) {
 	c := v.c
-	if len(c.pending) > 0 { // the first message
-		n := copy(p, c.pending)
-		c.pending = c.pending[n:]
-		v.frames.take(p[:n])
-		return n, nil
-	}
 	if v.frames.left == 0 && v.frames.headN == 0 && len(p) >= frameHead {
 		// A new message: look at its type before the STUN server does.
-		if _, err := io.ReadFull(c.stream, v.head[:]); err != nil {
+		if err := v.readHead(); err != nil {
 			return 0, err
 		}
 		if t := binary.BigEndian.Uint16(v.head[:2]); t != bindingRequest && t != bindingIndication {
-			c.pending = append([]byte(nil), v.head[:]...)
+			c.pending = append(bytes.Clone(v.head[:]), c.pending...)
 			v.handOff.Store(true)
 			return 0, errHandOff
 		}
@@ -64,9 +59,29 @@ func (v *stunView) Read(p []byte) (int, error) {
 	} else if v.frames.headN > 0 {
 		p = p[:min(len(p), frameHead-v.frames.headN)]
 	}
-	n, err := c.stream.Read(p)
+	var n int
+	var err error
+	if len(c.pending) > 0 {
+		n = copy(p, c.pending)
+		c.pending = c.pending[n:]
+	} else {
+		n, err = c.stream.Read(p)
+	}
 	v.frames.take(p[:n])
 	return n, err
+}
+
+// readHead reads the next message's first bytes, from what the
+// demultiplexer read already and then from the stream.
+func (v *stunView) readHead() error {
+	n := copy(v.head[:], v.c.pending)
+	v.c.pending = v.c.pending[n:]
+	if n < frameHead {
+		if _, err := io.ReadFull(v.c.stream, v.head[n:]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close is the STUN server's: it closes the connection, or hands it over.
