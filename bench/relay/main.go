@@ -9,6 +9,11 @@
 // this binary re-executed with -server. The clients are pion/turn v5 in
 // this process, and share the machine's cores with the relay.
 //
+// The Connect/Accept pair (client A connects to client B's relayed
+// address) is how two ICE agents on one relay talk, and the relay carries
+// every byte twice; the one-leg row (a client to a plain TCP peer) carries
+// it once.
+//
 //	go run ./bench/relay          # the full run (256 MiB, 5,000 allocations, 2,000 idle)
 //	go run ./bench/relay -quick   # a few seconds, for CI
 package main
@@ -74,6 +79,7 @@ type result struct {
 	latMedian    float64 // ms
 	latP90       float64 // ms
 	relayed      throughput
+	oneLeg       throughput
 	rate         float64 // allocations/s
 	rateCPU      time.Duration
 	rssPerAlloc  float64 // KiB
@@ -144,6 +150,8 @@ func measure(g *loadGen, s *server, o options, size int64) *result {
 	r.note("latency", err)
 	r.relayed, err = g.relayed(s, size)
 	r.note("relayed", err)
+	r.oneLeg, err = g.oneLeg(s, size)
+	r.note("oneLeg", err)
 	r.rate, r.rateCPU, err = g.allocationRate(s, o.allocs, o.clients)
 	r.note("rate", err)
 	r.rssPerAlloc, err = g.idleRSS(s, o.idle, o.clients)
@@ -187,6 +195,10 @@ func printTable(w io.Writer, o options, rs []*result, direct throughput, note st
 		func(r *result) string { return fmt.Sprintf("%s MB/s", thousands(r.relayed.mbps)) })
 	row("server CPU per GiB relayed", "relayed",
 		func(r *result) string { return fmt.Sprintf("%.2f s", r.relayed.cpuPerGiB) })
+	row(fmt.Sprintf("one leg: %d MiB from a client to a plain TCP peer (Connect)", o.mib), "oneLeg",
+		func(r *result) string {
+			return fmt.Sprintf("%s MB/s, %.2f s CPU/GiB", thousands(r.oneLeg.mbps), r.oneLeg.cpuPerGiB)
+		})
 	row(fmt.Sprintf("TCP allocations/s (%d by %d concurrent clients)", o.allocs, o.clients), "rate",
 		func(r *result) string {
 			return fmt.Sprintf("%s (server CPU %d µs each)", thousands(r.rate), r.rateCPU.Microseconds())

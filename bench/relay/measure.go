@@ -232,6 +232,43 @@ func (g *loadGen) relayed(s *server, size int64) (throughput, error) {
 	return timedTransfer(ac, bc, size, s.pid)
 }
 
+// oneLeg sends size bytes from one client through its allocation to a
+// plain TCP peer (Connect): the relay carries the bytes once.
+func (g *loadGen) oneLeg(s *server, size int64) (throughput, error) {
+	c, err := g.dial(s)
+	if err != nil {
+		return throughput{}, err
+	}
+	defer c.close()
+	if err := c.allocate(); err != nil {
+		return throughput{}, fmt.Errorf("allocate: %w", err)
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return throughput{}, err
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		p, err := l.Accept()
+		if err == nil {
+			accepted <- p
+		}
+		close(accepted)
+	}()
+	out, err := c.alloc.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		return throughput{}, fmt.Errorf("connect: %w", err)
+	}
+	defer out.Close()
+	peer, ok := <-accepted
+	if !ok {
+		return throughput{}, errors.New("peer: accept failed")
+	}
+	defer peer.Close()
+	return timedTransfer(out, peer, size, s.pid)
+}
+
 // direct is the same transfer over one loopback TCP connection.
 func direct(size int64) (throughput, error) {
 	l, err := net.Listen("tcp4", "127.0.0.1:0")

@@ -65,6 +65,7 @@ func runChild(profile string) error {
 		// make all the allocations.
 		MaxAllocationsPerUser: 1 << 30,
 		MaxConnsPerSource:     1 << 30,
+		AllowLoopbackPeers:    true, // the one-leg transfer's peer is on 127.0.0.1
 		LoggerFactory:         lf,
 	})
 	if err != nil {
