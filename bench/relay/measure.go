@@ -243,34 +243,17 @@ func (g *loadGen) oneLeg(s *server, size int64) (throughput, error) {
 	if err := c.allocate(); err != nil {
 		return throughput{}, fmt.Errorf("allocate: %w", err)
 	}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return throughput{}, err
-	}
-	defer l.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		p, err := l.Accept()
-		if err == nil {
-			accepted <- p
-		}
-		close(accepted)
-	}()
-	out, err := c.alloc.Dial("tcp4", l.Addr().String())
-	if err != nil {
-		return throughput{}, fmt.Errorf("connect: %w", err)
-	}
-	defer out.Close()
-	peer, ok := <-accepted
-	if !ok {
-		return throughput{}, errors.New("peer: accept failed")
-	}
-	defer peer.Close()
-	return timedTransfer(out, peer, size, s.pid)
+	return toPlainPeer(func(addr string) (net.Conn, error) { return c.alloc.Dial("tcp4", addr) }, size, s.pid)
 }
 
 // direct is the same transfer over one loopback TCP connection.
 func direct(size int64) (throughput, error) {
+	return toPlainPeer(func(addr string) (net.Conn, error) { return net.Dial("tcp4", addr) }, size, 0)
+}
+
+// toPlainPeer times a transfer from a connection made by dial to a plain
+// TCP listener on 127.0.0.1.
+func toPlainPeer(dial func(addr string) (net.Conn, error), size int64, pid int) (throughput, error) {
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		return throughput{}, err
@@ -284,17 +267,17 @@ func direct(size int64) (throughput, error) {
 		}
 		close(accepted)
 	}()
-	a, err := net.Dial("tcp4", l.Addr().String())
+	out, err := dial(l.Addr().String())
 	if err != nil {
-		return throughput{}, err
+		return throughput{}, fmt.Errorf("connect: %w", err)
 	}
-	defer a.Close()
-	b, ok := <-accepted
+	defer out.Close()
+	peer, ok := <-accepted
 	if !ok {
-		return throughput{}, errors.New("direct: accept failed")
+		return throughput{}, errors.New("peer: accept failed")
 	}
-	defer b.Close()
-	return timedTransfer(a, b, size, 0)
+	defer peer.Close()
+	return timedTransfer(out, peer, size, pid)
 }
 
 // allocationRate makes total allocations with workers clients at a time,
