@@ -8,6 +8,7 @@ require (
 	github.com/pion/logging v0.2.4
 	github.com/pion/stun v0.6.1
 	github.com/pion/stun/v4 v4.0.1
+	github.com/pion/transport/v5 v5.1.1
 	github.com/pion/turn/v5 v5.1.3
 	go.uber.org/goleak v1.3.0
 	golang.org/x/sys v0.41.0
@@ -20,7 +21,6 @@ require (
 	github.com/pion/mdns v0.0.12 // indirect
 	github.com/pion/randutil v0.1.0 // indirect
 	github.com/pion/transport/v2 v2.2.10 // indirect
-	github.com/pion/transport/v5 v5.1.1 // indirect
 	github.com/pion/turn/v2 v2.1.6 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
 	github.com/wlynxg/anet v0.0.5 // indirect

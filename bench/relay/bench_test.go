@@ -1,0 +1,34 @@
+package main
+
+import (
+	"os"
+	"testing"
+)
+
+func TestThousands(t *testing.T) {
+	for v, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 1234567.4: "1,234,567", 3061: "3,061"} {
+		if got := thousands(v); got != want {
+			t.Errorf("thousands(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+// The /proc readers on this process: some CPU used, some memory resident.
+func TestProcReaders(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	x := 0
+	for i := range 50_000_000 {
+		x += i
+	}
+	_ = x
+	cpu, err := cpuSeconds(os.Getpid())
+	if err != nil || cpu <= 0 {
+		t.Fatalf("cpuSeconds = %v, %v", cpu, err)
+	}
+	rss, err := rssKiB(os.Getpid())
+	if err != nil || rss < 1000 {
+		t.Fatalf("rssKiB = %v, %v", rss, err)
+	}
+}

@@ -1,0 +1,142 @@
+package relay
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+)
+
+func (s *Server) serve(l net.Listener, tc *tls.Config) error {
+	ap := addrPortOf(l.Addr())
+	if !ap.IsValid() {
+		l.Close()
+		return fmt.Errorf("relay: listener address %v is not a TCP address", l.Addr())
+	}
+	s.mu.Lock()
+	err := s.addListener(l, ap)
+	s.mu.Unlock()
+	if err != nil {
+		l.Close()
+		return err
+	}
+	defer s.removeListener(l)
+
+	var backoff time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return ErrServerClosed
+			}
+			var te interface{ Temporary() bool }
+			if errors.As(err, &te) && te.Temporary() && !errors.Is(err, net.ErrClosed) {
+				// EMFILE and friends: wait for descriptors, as net/http does.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warnf("accept on %s: %v; retrying in %v", ap, err, backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("relay: accept on %s: %w", ap, err)
+		}
+		backoff = 0
+		s.admit(c, tc)
+	}
+}
+
+// admit applies the per-source cap and hands the connection to pion's
+// accept loop at once: the first message is read on pion's goroutine for
+// the connection (clientConn.first), so the accept loop never waits on a
+// client and a TURN connection costs no goroutine of its own.
+func (s *Server) admit(raw net.Conn, tc *tls.Config) {
+	remote := addrPortOf(raw.RemoteAddr())
+	src := remote.Addr()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		raw.Close()
+		return
+	}
+	if s.perSource[src] >= s.cfg.MaxConnsPerSource {
+		s.mu.Unlock()
+		s.stats.perSource.Add(1)
+		s.log.Debugf("%v: %d connections from this address; refused", remote, s.cfg.MaxConnsPerSource)
+		reset(raw)
+		return
+	}
+	s.perSource[src]++
+	c := newClientConn(s, raw, remote, tc)
+	s.conns[c] = struct{}{}
+	s.byRemote[remote] = c
+	s.mu.Unlock()
+	if err := raw.SetDeadline(time.Now().Add(s.cfg.FirstMessageTimeout)); err != nil {
+		c.shut()
+		return
+	}
+	s.toPion(c)
+}
+
+// forget undoes admit when c closes.
+func (s *Server) forget(c *clientConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if s.byRemote[c.remote] == c {
+		delete(s.byRemote, c.remote)
+	}
+	if s.perSource[c.remote.Addr()]--; s.perSource[c.remote.Addr()] <= 0 {
+		delete(s.perSource, c.remote.Addr())
+	}
+}
+
+// toPion hands c to pion's TURN server.
+func (s *Server) toPion(c *clientConn) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		c.shut()
+		return
+	}
+	s.pionWG.Add(1) // until pion closes c
+	c.atPion.Store(true)
+	s.mu.Unlock()
+	if !s.turnLn.deliver(c) {
+		c.atPion.Store(false)
+		s.pionWG.Done()
+		c.shut()
+	}
+}
+
+// toSTUN hands c, whose first message is a Binding request, to the STUN
+// server; false when it is closed.
+func (s *Server) toSTUN(c *clientConn) bool {
+	return s.stunLn.deliver(&stunView{c: c})
+}
+
+// refuseFirst counts why a connection's first message did not come and
+// returns err. A connection that closes before its first byte (a port
+// probe, a health check) is not counted.
+func (s *Server) refuseFirst(c *clientConn, err error) error {
+	switch {
+	case s.isClosed(), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.stats.firstTimeout.Add(1)
+		s.log.Debugf("%v: no STUN message within %v; closed", c.remote, s.cfg.FirstMessageTimeout)
+	default:
+		s.stats.badFirst.Add(1)
+		s.log.Debugf("%v: first message: %v; closed", c.remote, err)
+	}
+	return err
+}
+
+// reset closes c with an RST when it is a TCP connection: a refused
+// connection leaves no TIME_WAIT behind on the relay.
+func reset(c net.Conn) {
+	if t, ok := c.(*net.TCPConn); ok {
+		t.SetLinger(0)
+	}
+	c.Close()
+}
