@@ -477,24 +477,25 @@ func (s *Server) refuseHTTP(w http.ResponseWriter, status int, err error, reason
 	w.Write(errorFrame(err)) //nolint:errcheck // the client may be gone
 }
 
-// refuse counts a refusal and logs it if its reason's line is due.
+// refuse counts a connection or join the server did not admit, and logs
+// it if its reason's line is due.
 func (s *Server) refuse(reason, source string, err error) {
-	s.mu.Lock()
-	line, due := s.refused.note(reason, source, err, time.Now())
-	s.mu.Unlock()
-	if due {
+	if line, due := s.count(s.refused, reason, source, err); due {
 		s.log.Warn(line)
 	}
 }
 
-// drop counts a connection the server cut, logged like refusals.
+// drop counts a joined connection the server cut, logged like refusals.
 func (s *Server) drop(reason, source string, err error) {
-	s.mu.Lock()
-	line, due := s.dropped.note(reason, source, err, time.Now())
-	s.mu.Unlock()
-	if due {
+	if line, due := s.count(s.dropped, reason, source, err); due {
 		s.log.Info(line)
 	}
+}
+
+func (s *Server) count(r *refusals, reason, source string, err error) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return r.note(reason, source, err, time.Now())
 }
 
 // joinReason is the Stats reason for a refused join.

@@ -285,26 +285,7 @@ func TestSIGKILLedSenderIsReportedAsTruncation(t *testing.T) {
 // running both ways and the stopped peer is caught within the consent
 // timeout (3 s here).
 func TestSIGSTOPPeerAfterOurEndOfStreamIsDetected(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	srv := startServeWith(t, ctx)
-	secret := secure.NewSecret().String()
-	dir := t.TempDir()
-	pr, pw := io.Pipe()
-	defer pw.Close()
-	go pw.Write(bytes.Repeat([]byte("z"), 1000)) // then nothing, stdin stays open
-	stopped := startPeer(t, ctx, srv, pr, filepath.Join(dir, "s.out"), "--secret", secret, "--consent-timeout", "3s")
-	outPath := filepath.Join(dir, "r.out")
-	watcher := startPeer(t, ctx, srv, bytes.NewReader(nil), outPath, "--secret", secret, "--consent-timeout", "3s")
-	waitFileSize(t, ctx, outPath, 1000) // the watcher has sent its end of stream long before
-	if err := stopped.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	defer stopped.cmd.Process.Signal(syscall.SIGCONT)
-	err := watcher.cmd.Wait()
-	if exitCode(err) == 0 {
-		t.Fatalf("watcher exited 0:\n%s", watcher.stderr.String())
-	}
+	watcher := sigstopAfterHalfClose(t, "--secret", secure.NewSecret().String())
 	failed := lastEvent(t, watcher, "failed")
 	if failed == nil || !strings.Contains(failed["reason"].(string), "peer vanished after 1000 bytes") || !strings.Contains(failed["reason"].(string), "consent") {
 		t.Fatalf("want the stopped peer reported through consent:\n%s", watcher.stderr.String())
@@ -322,22 +303,39 @@ func TestAgentChangeNeeded_SIGSTOPAfterFINWithPlainRoom(t *testing.T) {
 	if os.Getenv("ICETCP_AGENT_HALFCLOSE_LIVENESS") != "1" {
 		t.Skip("needs the agent change in the report (liveness after a half-close); set ICETCP_AGENT_HALFCLOSE_LIVENESS=1 to run")
 	}
+	watcher := sigstopAfterHalfClose(t, "--room", "plain")
+	if !strings.Contains(watcher.stderr.String(), "consent") {
+		t.Fatalf("watcher:\n%s", watcher.stderr.String())
+	}
+}
+
+// sigstopAfterHalfClose runs a pair with the given room flags and a 3 s
+// consent timeout: the watcher sends nothing (its stream ends at once) and
+// reads 1,000 bytes from the other peer, which keeps its stdin open and is
+// then stopped with SIGSTOP. It returns the watcher, which must have exited
+// non-zero.
+func sigstopAfterHalfClose(t *testing.T, roomFlags ...string) *peerRun {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	srv := startServeWith(t, ctx)
 	dir := t.TempDir()
 	pr, pw := io.Pipe()
-	defer pw.Close()
-	go pw.Write(bytes.Repeat([]byte("z"), 1000))
-	stopped := startPeer(t, ctx, srv, pr, filepath.Join(dir, "s.out"), "--room", "plain", "--consent-timeout", "3s")
+	t.Cleanup(func() { pw.Close() })
+	go pw.Write(bytes.Repeat([]byte("z"), 1000)) // then nothing, stdin stays open
+	flags := append(roomFlags, "--consent-timeout", "3s")
+	stopped := startPeer(t, ctx, srv, pr, filepath.Join(dir, "s.out"), flags...)
 	outPath := filepath.Join(dir, "r.out")
-	watcher := startPeer(t, ctx, srv, bytes.NewReader(nil), outPath, "--room", "plain", "--consent-timeout", "3s")
-	waitFileSize(t, ctx, outPath, 1000)
-	stopped.cmd.Process.Signal(syscall.SIGSTOP)
-	defer stopped.cmd.Process.Signal(syscall.SIGCONT)
-	if exitCode(watcher.cmd.Wait()) == 0 || !strings.Contains(watcher.stderr.String(), "consent") {
-		t.Fatalf("watcher:\n%s", watcher.stderr.String())
+	watcher := startPeer(t, ctx, srv, bytes.NewReader(nil), outPath, flags...)
+	waitFileSize(t, ctx, outPath, 1000) // the watcher ended its stream long before
+	if err := stopped.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { stopped.cmd.Process.Signal(syscall.SIGCONT) })
+	if exitCode(watcher.cmd.Wait()) == 0 {
+		t.Fatalf("watcher exited 0 with its peer stopped:\n%s", watcher.stderr.String())
+	}
+	return watcher
 }
 
 func TestWSSWithCustomCA(t *testing.T) {
