@@ -247,8 +247,7 @@ func TestSIGKILLedSenderIsReportedAsTruncation(t *testing.T) {
 	srv := startServeWith(t, ctx)
 	secret := secure.NewSecret().String()
 	dir := t.TempDir()
-	pr, pw := io.Pipe()
-	defer pw.Close()
+	pr, pw := osPipe(t)
 	go func() { // an endless sender: the transfer is always mid-way
 		buf := make([]byte, 64<<10)
 		for {
@@ -320,9 +319,10 @@ func sigstopAfterHalfClose(t *testing.T, roomFlags ...string) *peerRun {
 	t.Cleanup(cancel)
 	srv := startServeWith(t, ctx)
 	dir := t.TempDir()
-	pr, pw := io.Pipe()
-	t.Cleanup(func() { pw.Close() })
-	go pw.Write(bytes.Repeat([]byte("z"), 1000)) // then nothing, stdin stays open
+	pr, pw := osPipe(t)
+	if _, err := pw.Write(bytes.Repeat([]byte("z"), 1000)); err != nil { // then nothing, stdin stays open
+		t.Fatal(err)
+	}
 	flags := append(roomFlags, "--consent-timeout", "3s")
 	stopped := startPeer(t, ctx, srv, pr, filepath.Join(dir, "s.out"), flags...)
 	outPath := filepath.Join(dir, "r.out")
@@ -445,6 +445,18 @@ func TestRoomWithoutSecretWarnsAndUsage(t *testing.T) {
 	if _, err := secure.ParseSecret(strings.TrimSpace(out.String())); err != nil {
 		t.Fatalf("icetcp secret printed %q: %v", out.String(), err)
 	}
+}
+
+// osPipe is a pipe whose read end a child process gets as its stdin
+// directly (no copying goroutine that could outlive the child).
+func osPipe(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return r, w
 }
 
 // waitFileSize polls a file another process writes until it holds at least
