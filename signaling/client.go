@@ -2,8 +2,10 @@ package signaling
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -19,20 +21,30 @@ const clientInboxLimit = 1 << 14
 // Dialer holds options for connecting to a rendezvous. The zero value is
 // ready to use; Dial uses it.
 type Dialer struct {
-	// HTTPClient performs the WebSocket handshake. nil: http.DefaultClient.
+	// HTTPClient performs the WebSocket handshake. nil: a client whose
+	// transport uses TLSConfig (http.DefaultClient when that is nil too).
 	HTTPClient *http.Client
 	// HTTPHeader is added to the handshake request.
 	HTTPHeader http.Header
+	// TLSConfig verifies a wss:// server, for example RootCAs holding a
+	// private CA. nil: the system's roots. Ignored when HTTPClient is set.
+	TLSConfig *tls.Config
+	// Token, if set, is sent as "Authorization: Bearer <Token>" on the
+	// upgrade request, for servers that require join tokens. A header and
+	// not a URL parameter: URLs end up in proxy and access logs.
+	Token string
 	// PingInterval is how often the client pings the server; without a pong
 	// within the interval the connection counts as lost. 0:
 	// DefaultPingInterval; negative: no pings.
 	PingInterval time.Duration
 }
 
-// Dial connects to a rendezvous at url (ws://host:port or
-// ws://host:port/path), joins room and returns once the server confirmed the
-// join. Errors wrap ErrRoomFull, ErrUnknownRoom, ErrInvalidRoom or
-// ErrTooManyRooms when the server refuses the join, or the dial error.
+// Dial connects to a rendezvous at url (ws://host:port, wss://host:port,
+// optionally with a path), joins room and returns once the server confirmed
+// the join. Errors wrap ErrRoomFull, ErrUnknownRoom, ErrInvalidRoom,
+// ErrTooManyRooms, ErrUnauthorized or ErrTooManyConnections when the server
+// refuses, or the dial error (a certificate the system does not trust is
+// an x509 error: set Dialer.TLSConfig).
 func Dial(ctx context.Context, url, room string) (*Client, error) {
 	var d Dialer
 	return d.Dial(ctx, url, room)
@@ -43,8 +55,11 @@ func (d *Dialer) Dial(ctx context.Context, url, room string) (*Client, error) {
 	if !ValidRoom(room) {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidRoom, quoteShort(room))
 	}
-	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: d.HTTPClient, HTTPHeader: d.HTTPHeader})
+	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: d.httpClient(), HTTPHeader: d.header()})
 	if err != nil {
+		if refused := refusal(room, resp); refused != nil {
+			return nil, refused
+		}
 		return nil, fmt.Errorf("signaling: dial %s: %w", url, err)
 	}
 	// Relayed messages passed the server's Decode, so they fit.
@@ -70,6 +85,42 @@ func (d *Dialer) Dial(ctx context.Context, url, room string) (*Client, error) {
 	go c.readLoop()
 	go c.keepalive(ping)
 	return c, nil
+}
+
+func (d *Dialer) httpClient() *http.Client {
+	if d.HTTPClient != nil || d.TLSConfig == nil {
+		return d.HTTPClient
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = d.TLSConfig
+	return &http.Client{Transport: tr}
+}
+
+func (d *Dialer) header() http.Header {
+	if d.Token == "" {
+		return d.HTTPHeader
+	}
+	h := d.HTTPHeader.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set("Authorization", "Bearer "+d.Token)
+	return h
+}
+
+// refusal turns a server's HTTP refusal of the upgrade (401, 429, 503 with
+// an error message as body) into the matching sentinel; nil if resp is not
+// such a refusal.
+func refusal(room string, resp *http.Response) error {
+	if resp == nil || resp.StatusCode == http.StatusSwitchingProtocols || resp.Body == nil {
+		return nil
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	ctl, err := decodeControl(b)
+	if err != nil || ctl.Type != TypeError {
+		return nil
+	}
+	return joinError(room, ctl)
 }
 
 func joinRoom(ctx context.Context, ws *websocket.Conn, room string) (members int, err error) {

@@ -37,4 +37,35 @@
 // verbatim to the other member, or queued until it arrives. When a member
 // leaves, the other receives {"v":1,"type":"peer-left"}. join and joined are
 // server protocol only and never reach a Channel's user.
+//
+// # Admission and limits
+//
+// A rendezvous on the open internet must not be one client's to take
+// (issue 8: one client opened 10,000 rooms in 3 s and refused everyone
+// else). The Server therefore
+//
+//   - caps WebSocket connections overall (MaxConns) and per source address
+//     (MaxConnsPerSource; an IPv4 address or an IPv6 /64), refusing the
+//     upgrade with HTTP 503 or 429 and an error message body;
+//   - caps rooms overall (MaxRooms) and per creating source
+//     (MaxRoomsPerSource), refusing the join with "too-many-rooms";
+//   - gives a connection JoinTimeout to send its join (close reason
+//     "join-timeout"), bounds every queue, and closes rooms idle for
+//     RoomIdleTimeout ("room-expired");
+//   - with TokenKey set, admits only requests carrying
+//     "Authorization: Bearer <token>" with a token from MintToken: an HMAC-
+//     SHA256 over an expiry and an optional subject under the server's
+//     secret, in the manner of TURN REST credentials. Others get HTTP 401
+//     and code "unauthorized".
+//
+// Refusals are counted by reason (Server.Stats) and logged at most once per
+// reason per RefusalLogInterval with the count since the last line.
+//
+// A room name is not a credential: whoever knows it can take the room. The
+// icetcp CLI derives the room from a high-entropy shared secret
+// (internal/secure.RoomName) and authenticates the peer end to end, so a
+// taken room costs a retry, not the data. Over ws:// the messages,
+// including the ICE ufrag and password, cross the network in clear; serve
+// wss:// (http.Server.ServeTLS; Dialer.TLSConfig on the client) where that
+// matters.
 package signaling

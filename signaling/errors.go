@@ -35,31 +35,54 @@ var (
 	ErrQueueFull = errors.New("signaling: queue full")
 	// ErrRendezvousOnly: an agent tried to send a type only the rendezvous produces.
 	ErrRendezvousOnly = errors.New("signaling: message type is produced by the rendezvous only")
+	// ErrUnauthorized: the server requires a token and the one given is
+	// missing, malformed, forged or expired.
+	ErrUnauthorized = errors.New("signaling: unauthorized")
+	// ErrTooManyConnections: the server's connection limit, overall or for
+	// the client's source address, is reached.
+	ErrTooManyConnections = errors.New("signaling: too many connections")
+	// ErrRoomExpired: nothing was relayed in the room for the server's
+	// RoomIdleTimeout, so it closed the room.
+	ErrRoomExpired = errors.New("signaling: room expired")
+	// ErrJoinTimeout: the connection sent no join within the server's JoinTimeout.
+	ErrJoinTimeout = errors.New("signaling: no join in time")
 )
+
+// errPerSource marks a limit that applies to one source address; it
+// separates the per-source refusals from the global ones in Stats.
+var errPerSource = errors.New("per-source limit")
 
 // Error codes in the Code field of TypeError messages and of the server's
 // join answers. They are stable wire values; the text in Reason is not.
 const (
-	CodeRoomFull       = "room-full"
-	CodeUnknownRoom    = "unknown-room"
-	CodeInvalidRoom    = "invalid-room"
-	CodeNotJoined      = "not-joined"
-	CodeTooManyRooms   = "too-many-rooms"
-	CodeQueueFull      = "queue-full"
-	CodeInvalidMessage = "invalid-message"
-	CodeVersion        = "unsupported-version"
+	CodeRoomFull           = "room-full"
+	CodeUnknownRoom        = "unknown-room"
+	CodeInvalidRoom        = "invalid-room"
+	CodeNotJoined          = "not-joined"
+	CodeTooManyRooms       = "too-many-rooms"
+	CodeQueueFull          = "queue-full"
+	CodeInvalidMessage     = "invalid-message"
+	CodeVersion            = "unsupported-version"
+	CodeUnauthorized       = "unauthorized"
+	CodeTooManyConnections = "too-many-connections"
+	CodeRoomExpired        = "room-expired"
+	CodeJoinTimeout        = "join-timeout"
 )
 
 // codeErrors maps wire codes to sentinels in both directions.
 var codeErrors = map[string]error{
-	CodeRoomFull:       ErrRoomFull,
-	CodeUnknownRoom:    ErrUnknownRoom,
-	CodeInvalidRoom:    ErrInvalidRoom,
-	CodeNotJoined:      ErrNotJoined,
-	CodeTooManyRooms:   ErrTooManyRooms,
-	CodeQueueFull:      ErrQueueFull,
-	CodeInvalidMessage: ErrInvalidMessage,
-	CodeVersion:        ErrVersion,
+	CodeRoomFull:           ErrRoomFull,
+	CodeUnknownRoom:        ErrUnknownRoom,
+	CodeInvalidRoom:        ErrInvalidRoom,
+	CodeNotJoined:          ErrNotJoined,
+	CodeTooManyRooms:       ErrTooManyRooms,
+	CodeQueueFull:          ErrQueueFull,
+	CodeInvalidMessage:     ErrInvalidMessage,
+	CodeVersion:            ErrVersion,
+	CodeUnauthorized:       ErrUnauthorized,
+	CodeTooManyConnections: ErrTooManyConnections,
+	CodeRoomExpired:        ErrRoomExpired,
+	CodeJoinTimeout:        ErrJoinTimeout,
 }
 
 // codeOf returns the wire code for err, or CodeInvalidMessage.
@@ -95,7 +118,9 @@ func invalid(t Type, format string, args ...any) error {
 
 // CloseError reports that the rendezvous closed the WebSocket connection,
 // with the status code and reason of its close frame. A code of 1009
-// (message too big) also matches ErrTooLarge.
+// (message too big) also matches ErrTooLarge, and a reason that is one of
+// the Code* values matches that code's sentinel (for example
+// "room-expired" matches ErrRoomExpired).
 type CloseError struct {
 	Code   int
 	Reason string
@@ -105,7 +130,13 @@ func (e *CloseError) Error() string {
 	return fmt.Sprintf("signaling: connection closed by server (status %d): %q", e.Code, e.Reason)
 }
 
-// Is makes errors.Is(err, ErrTooLarge) true for a close caused by an oversized message.
+// Is makes errors.Is(err, ErrTooLarge) true for a close caused by an
+// oversized message, and errors.Is(err, sentinel) true for a close whose
+// reason is that sentinel's code.
 func (e *CloseError) Is(target error) bool {
-	return target == ErrTooLarge && e.Code == int(websocket.StatusMessageTooBig)
+	if target == ErrTooLarge && e.Code == int(websocket.StatusMessageTooBig) {
+		return true
+	}
+	sentinel, ok := codeErrors[e.Reason]
+	return ok && sentinel == target
 }

@@ -1,10 +1,18 @@
 package signaling
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Default limits of the rendezvous.
 const (
 	DefaultMaxRooms = 10000
+	// DefaultMaxRoomsPerSource bounds the rooms whose first member came
+	// from one source address (an IPv4 address or an IPv6 /64), so that one
+	// client cannot take the room table. Clients behind one carrier-grade
+	// NAT share it: raise it for such deployments, or require tokens.
+	DefaultMaxRoomsPerSource = 32
 	// Messages queued for a member who has not joined yet. A full trickle
 	// with many interfaces is a few dozen messages; the bound only stops a
 	// lone member from filling the server's memory.
@@ -19,27 +27,38 @@ const (
 type roomTable[M comparable] struct {
 	allowed       map[string]bool // nil: any valid name, rooms created on first join
 	maxRooms      int
+	maxPerSource  int
 	queueMessages int
 	queueBytes    int
 
-	rooms map[string]*room[M]
-	of    map[M]*room[M] // the room each member is in
+	rooms    map[string]*room[M]
+	of       map[M]*room[M] // the room each member is in
+	bySource map[string]int // rooms open per creating source
 }
 
 type room[M comparable] struct {
 	name    string
-	members []M // 0..2, in join order
+	source  string // of the member who created it
+	members []M    // 0..2, in join order
 	queue   [][]byte
-	queued  int // bytes in queue
+	queued  int       // bytes in queue
+	active  time.Time // last join or relayed message
 }
 
-func newRoomTable[M comparable](allowed []string, maxRooms, queueMessages, queueBytes int) *roomTable[M] {
+// roomLimits are the table's bounds.
+type roomLimits struct {
+	maxRooms, maxPerSource, queueMessages, queueBytes int
+}
+
+func newRoomTable[M comparable](allowed []string, lim roomLimits) *roomTable[M] {
 	t := &roomTable[M]{
-		maxRooms:      maxRooms,
-		queueMessages: queueMessages,
-		queueBytes:    queueBytes,
+		maxRooms:      lim.maxRooms,
+		maxPerSource:  lim.maxPerSource,
+		queueMessages: lim.queueMessages,
+		queueBytes:    lim.queueBytes,
 		rooms:         make(map[string]*room[M]),
 		of:            make(map[M]*room[M]),
+		bySource:      make(map[string]int),
 	}
 	if len(allowed) > 0 {
 		t.allowed = make(map[string]bool, len(allowed))
@@ -50,10 +69,10 @@ func newRoomTable[M comparable](allowed []string, maxRooms, queueMessages, queue
 	return t
 }
 
-// join puts m into the room called name. It returns the member count after
-// joining and the messages queued for m, which the caller must deliver
-// before anything relayed later.
-func (t *roomTable[M]) join(name string, m M) (members int, flush [][]byte, err error) {
+// join puts m, connected from source, into the room called name. It
+// returns the member count after joining and the messages queued for m,
+// which the caller must deliver before anything relayed later.
+func (t *roomTable[M]) join(name string, m M, source string, now time.Time) (members int, flush [][]byte, err error) {
 	if !ValidRoom(name) {
 		return 0, nil, fmt.Errorf("%w: %s", ErrInvalidRoom, quoteShort(name))
 	}
@@ -68,13 +87,18 @@ func (t *roomTable[M]) join(name string, m M) (members int, flush [][]byte, err 
 		if len(t.rooms) >= t.maxRooms {
 			return 0, nil, fmt.Errorf("%w: limit %d", ErrTooManyRooms, t.maxRooms)
 		}
-		r = &room[M]{name: name}
+		if t.bySource[source] >= t.maxPerSource {
+			return 0, nil, fmt.Errorf("%w: %w: %d rooms opened from %s, limit %d", ErrTooManyRooms, errPerSource, t.bySource[source], source, t.maxPerSource)
+		}
+		r = &room[M]{name: name, source: source}
 		t.rooms[name] = r
+		t.bySource[source]++
 	}
 	if len(r.members) >= 2 {
 		return 0, nil, fmt.Errorf("%w: %q", ErrRoomFull, name)
 	}
 	r.members = append(r.members, m)
+	r.active = now
 	t.of[m] = r
 	// The queue holds what the first member sent while alone; it is for
 	// whoever joins next, which is m whenever the room now has two members.
@@ -87,11 +111,12 @@ func (t *roomTable[M]) join(name string, m M) (members int, flush [][]byte, err 
 // relay routes msg from member from. With the other member present it
 // returns that member and delivered=true; otherwise msg is queued for the
 // next joiner, or ErrQueueFull is returned when the queue is at its limits.
-func (t *roomTable[M]) relay(from M, msg []byte) (to M, delivered bool, err error) {
+func (t *roomTable[M]) relay(from M, msg []byte, now time.Time) (to M, delivered bool, err error) {
 	r, ok := t.of[from]
 	if !ok {
 		return to, false, ErrNotJoined
 	}
+	r.active = now
 	if peer, ok := r.peerOf(from); ok {
 		return peer, true, nil
 	}
@@ -122,9 +147,22 @@ func (t *roomTable[M]) leave(m M) (peer M, ok bool) {
 	}
 	if len(r.members) == 0 {
 		delete(t.rooms, r.name)
+		if t.bySource[r.source]--; t.bySource[r.source] <= 0 {
+			delete(t.bySource, r.source)
+		}
 	}
 	return peer, ok
 }
+
+// idle reports whether m's room has seen no join and no message for at
+// least timeout.
+func (t *roomTable[M]) idle(m M, now time.Time, timeout time.Duration) bool {
+	r, ok := t.of[m]
+	return ok && now.Sub(r.active) >= timeout
+}
+
+// size returns the number of rooms open.
+func (t *roomTable[M]) size() int { return len(t.rooms) }
 
 // roomOf returns the name of m's room.
 func (t *roomTable[M]) roomOf(m M) (string, bool) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,9 +27,17 @@ const (
 // DefaultQueueBytes) until the other member joins. When a member leaves, the
 // other receives a peer-left message; an empty room is deleted.
 //
+// No single client can take the server: connections and rooms are capped
+// overall and per source address, a connection must join within
+// JoinTimeout, queues are bounded, idle rooms expire, and with TokenKey set
+// only holders of a token minted with that key get in. Refusals are counted
+// by reason (Stats) and logged at most once per reason per
+// RefusalLogInterval.
+//
 // Browsers are held to the WebSocket library's same-origin check; other
-// clients send no Origin header and are not affected. Serve it over plain
-// ws:// or behind a TLS-terminating proxy.
+// clients send no Origin header and are not affected. Serve it over TLS
+// (wss://) with http.Server.ServeTLS, or behind a TLS-terminating proxy; the
+// per-source limits then see the proxy's address, so put them on the proxy.
 //
 // The zero value is ready to use. Fields must not change after the first
 // call to ServeHTTP.
@@ -54,20 +63,48 @@ type Server struct {
 	// JoinTimeout bounds the wait for a connection's join message.
 	// 0: DefaultJoinTimeout.
 	JoinTimeout time.Duration
+	// TokenKey, when at least MinTokenKeyLen bytes, makes every connection
+	// present a token minted with it (MintToken) as "Authorization: Bearer
+	// <token>"; others are refused with HTTP 401 and code "unauthorized".
+	// Empty: no token needed. A non-empty key shorter than MinTokenKeyLen
+	// refuses everyone rather than trusting a guessable key.
+	TokenKey []byte
+	// MaxConns bounds WebSocket connections at once. 0: DefaultMaxConns.
+	MaxConns int
+	// MaxConnsPerSource bounds connections from one source address (IPv4
+	// address or IPv6 /64). 0: DefaultMaxConnsPerSource.
+	MaxConnsPerSource int
+	// MaxRoomsPerSource bounds the rooms opened from one source address.
+	// 0: DefaultMaxRoomsPerSource.
+	MaxRoomsPerSource int
+	// RoomIdleTimeout closes the members of a room where nothing was joined
+	// or relayed for this long, with code "room-expired"; it is checked at
+	// each ping, so pings must be on. 0: DefaultRoomIdleTimeout; negative:
+	// rooms never expire.
+	RoomIdleTimeout time.Duration
+	// RefusalLogInterval: refusals are logged at most once per reason per
+	// interval. 0: DefaultRefusalLogInterval.
+	RefusalLogInterval time.Duration
 
 	initOnce     sync.Once
 	log          logging.LeveledLogger
 	maxSize      int
 	pingInterval time.Duration
 	joinTimeout  time.Duration
+	roomIdle     time.Duration
 	ctx          context.Context // cancelled by Close
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup // one per ServeHTTP call in progress
 
 	mu sync.Mutex
 	// guarded by mu
-	closed bool
-	table  *roomTable[*serverConn]
+	closed  bool
+	table   *roomTable[*serverConn]
+	conns   *connTable
+	joins   uint64
+	relayed uint64
+	refused *refusals // connections and joins never admitted
+	dropped *refusals // joined connections cut by the server
 }
 
 var errServerClosing = errors.New("signaling: server closing")
@@ -83,9 +120,11 @@ func (s *Server) init() {
 		if s.maxSize <= 0 || s.maxSize > MaxMessageSize {
 			s.maxSize = MaxMessageSize
 		}
-		maxRooms := s.MaxRooms
-		if maxRooms <= 0 {
-			maxRooms = DefaultMaxRooms
+		orDefault := func(v, d int) int {
+			if v <= 0 {
+				return d
+			}
+			return v
 		}
 		s.pingInterval = s.PingInterval
 		if s.pingInterval == 0 {
@@ -95,8 +134,24 @@ func (s *Server) init() {
 		if s.joinTimeout <= 0 {
 			s.joinTimeout = DefaultJoinTimeout
 		}
+		s.roomIdle = s.RoomIdleTimeout
+		if s.roomIdle == 0 {
+			s.roomIdle = DefaultRoomIdleTimeout
+		}
+		logEvery := s.RefusalLogInterval
+		if logEvery <= 0 {
+			logEvery = DefaultRefusalLogInterval
+		}
 		s.ctx, s.cancel = context.WithCancel(context.Background())
-		s.table = newRoomTable[*serverConn](s.Rooms, maxRooms, DefaultQueueMessages, DefaultQueueBytes)
+		s.table = newRoomTable[*serverConn](s.Rooms, roomLimits{
+			maxRooms:      orDefault(s.MaxRooms, DefaultMaxRooms),
+			maxPerSource:  orDefault(s.MaxRoomsPerSource, DefaultMaxRoomsPerSource),
+			queueMessages: DefaultQueueMessages,
+			queueBytes:    DefaultQueueBytes,
+		})
+		s.conns = newConnTable(orDefault(s.MaxConns, DefaultMaxConns), orDefault(s.MaxConnsPerSource, DefaultMaxConnsPerSource))
+		s.refused = newRefusals(logEvery)
+		s.dropped = newRefusals(logEvery)
 	})
 }
 
@@ -118,6 +173,7 @@ type serverConn struct {
 	s      *Server
 	ws     *websocket.Conn
 	remote string
+	source string // the key of per-source limits
 	out    *outbox
 	done   chan struct{} // closed when the read loop has ended
 }
@@ -127,15 +183,35 @@ type serverConn struct {
 // have ended.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.init()
+	source := sourceOf(r.RemoteAddr)
+	subject, err := s.authorize(r, time.Now())
+	if err != nil {
+		s.refuseHTTP(w, http.StatusUnauthorized, err, ReasonUnauthorized, source)
+		return
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		http.Error(w, errServerClosing.Error(), http.StatusServiceUnavailable)
+		s.refuseHTTP(w, http.StatusServiceUnavailable, errServerClosing, ReasonServerClosing, source)
+		return
+	}
+	if err := s.conns.add(source); err != nil {
+		s.mu.Unlock()
+		status, reason := http.StatusServiceUnavailable, ReasonTooManyConns
+		if errors.Is(err, errPerSource) {
+			status, reason = http.StatusTooManyRequests, ReasonTooManyConnsPerSource
+		}
+		s.refuseHTTP(w, status, err, reason, source)
 		return
 	}
 	s.wg.Add(1) // under mu so that it cannot race with Close's Wait
 	s.mu.Unlock()
 	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		s.conns.remove(source)
+		s.mu.Unlock()
+	}()
 
 	ws, err := websocket.Accept(w, r, nil)
 	if err != nil {
@@ -145,7 +221,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The library's own limit would close with its own reason text; ours
 	// (readFrame) triggers first and says "message too large".
 	ws.SetReadLimit(int64(s.maxSize) + 1)
-	c := &serverConn{s: s, ws: ws, remote: r.RemoteAddr, out: newOutbox(), done: make(chan struct{})}
+	remote := r.RemoteAddr
+	if subject != "" {
+		remote += " (" + quoteShort(subject) + ")"
+	}
+	c := &serverConn{s: s, ws: ws, remote: remote, source: source, out: newOutbox(), done: make(chan struct{})}
 	defer ws.CloseNow() //nolint:errcheck // a no-op when already closed
 
 	if !c.join() {
@@ -173,11 +253,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // error and closes. It reports whether the connection joined.
 func (c *serverConn) join() bool {
 	s := c.s
-	ctx, cancel := context.WithTimeout(s.ctx, s.joinTimeout)
-	b, err := c.readFrame(ctx)
-	cancel()
+	// Not a read context: the WebSocket library drops the connection when
+	// one expires, and the client is owed a close frame that says why.
+	timedOut := make(chan struct{})
+	timer := time.AfterFunc(s.joinTimeout, func() {
+		defer close(timedOut)
+		s.refuse(ReasonJoinTimeout, c.source, fmt.Errorf("%s: %w within %v", c.remote, ErrJoinTimeout, s.joinTimeout))
+		c.ws.Close(websocket.StatusPolicyViolation, CodeJoinTimeout) //nolint:errcheck // closing anyway
+	})
+	b, err := c.readFrame(s.ctx)
+	if !timer.Stop() {
+		<-timedOut
+		return false
+	}
 	if err != nil {
 		if errors.Is(err, ErrTooLarge) {
+			s.refuse(ReasonMessageTooLarge, c.source, err)
 			c.closeTooLarge(err)
 		}
 		s.log.Debugf("%s: no join: %v", c.remote, err)
@@ -193,7 +284,8 @@ func (c *serverConn) join() bool {
 		var flush [][]byte
 		if s.closed {
 			err = errServerClosing
-		} else if members, flush, err = s.table.join(ctl.Room, c); err == nil {
+		} else if members, flush, err = s.table.join(ctl.Room, c, c.source, time.Now()); err == nil {
+			s.joins++
 			// Queue the answer and the waiting messages before releasing
 			// the lock, so nothing relayed later can overtake them.
 			c.out.push(encodeControl(control{Type: typeJoined, Room: ctl.Room, Members: members}))
@@ -207,8 +299,8 @@ func (c *serverConn) join() bool {
 			return true
 		}
 	}
-	s.log.Debugf("%s: join refused: %v", c.remote, err)
-	ctx, cancel = context.WithTimeout(context.Background(), writeTimeout)
+	s.refuse(joinReason(err), c.source, err)
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 	if c.ws.Write(ctx, websocket.MessageText, errorFrame(err)) == nil {
 		c.ws.Close(websocket.StatusPolicyViolation, codeOf(err)) //nolint:errcheck // closing anyway
@@ -223,6 +315,7 @@ func (c *serverConn) readLoop() {
 		b, err := c.readFrame(context.Background())
 		if err != nil {
 			if errors.Is(err, ErrTooLarge) {
+				c.s.drop(ReasonMessageTooLarge, c.source, err)
 				c.closeTooLarge(err)
 			} else if s := websocket.CloseStatus(err); s != websocket.StatusNormalClosure && s != websocket.StatusGoingAway {
 				c.s.log.Debugf("%s: read: %v", c.remote, err)
@@ -245,12 +338,15 @@ func (c *serverConn) readLoop() {
 func (s *Server) relay(from *serverConn, b []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	to, delivered, err := s.table.relay(from, b)
+	to, delivered, err := s.table.relay(from, b, time.Now())
 	switch {
 	case err != nil:
 		from.out.push(errorFrame(err))
 	case delivered:
+		s.relayed++
 		to.out.push(b) // on overflow the receiver's writer cuts it off
+	default:
+		s.relayed++ // queued for the peer
 	}
 }
 
@@ -271,7 +367,7 @@ func (c *serverConn) readFrame(ctx context.Context) ([]byte, error) {
 }
 
 func (c *serverConn) closeTooLarge(err error) {
-	c.s.log.Warnf("%s: %v; closing", c.remote, err)
+	c.s.log.Debugf("%s: %v; closing", c.remote, err)
 	c.ws.Close(websocket.StatusMessageTooBig, "message too large") //nolint:errcheck // closing anyway
 }
 
@@ -280,7 +376,7 @@ func (c *serverConn) writeLoop() {
 	for {
 		b, ok, overflow := c.out.next()
 		if overflow {
-			c.s.log.Warnf("%s: send queue overflow; closing", c.remote)
+			c.s.drop(ReasonSendQueueOverflow, c.source, fmt.Errorf("%s: send queue overflow", c.remote))
 			c.ws.Close(websocket.StatusTryAgainLater, "send queue overflow") //nolint:errcheck // closing anyway
 			return
 		}
@@ -320,11 +416,101 @@ func (c *serverConn) keepalive() {
 				select {
 				case <-c.done:
 				default:
-					c.s.log.Infof("%s: no pong within %v; dropping", c.remote, c.s.pingInterval)
+					c.s.drop(ReasonPongTimeout, c.source, fmt.Errorf("%s: no pong within %v", c.remote, c.s.pingInterval))
 				}
 				c.ws.CloseNow() //nolint:errcheck // the read loop sees the close and ends
 				return
 			}
+			if c.expired(time.Now()) {
+				return
+			}
 		}
 	}
+}
+
+// expired closes the connection if its room has been idle for longer than
+// RoomIdleTimeout, and reports whether it did.
+func (c *serverConn) expired(now time.Time) bool {
+	s := c.s
+	if s.roomIdle < 0 {
+		return false
+	}
+	s.mu.Lock()
+	idle := s.table.idle(c, now, s.roomIdle)
+	s.mu.Unlock()
+	if !idle {
+		return false
+	}
+	s.drop(ReasonRoomExpired, c.source, fmt.Errorf("%s: %w: nothing relayed for %v", c.remote, ErrRoomExpired, s.roomIdle))
+	c.ws.Close(websocket.StatusPolicyViolation, CodeRoomExpired) //nolint:errcheck // closing anyway
+	return true
+}
+
+// authorize checks the request's token when the server requires one and
+// returns its subject.
+func (s *Server) authorize(r *http.Request, now time.Time) (subject string, err error) {
+	if len(s.TokenKey) == 0 {
+		return "", nil
+	}
+	if len(s.TokenKey) < MinTokenKeyLen {
+		return "", fmt.Errorf("%w: the server's token key is shorter than %d bytes", ErrUnauthorized, MinTokenKeyLen)
+	}
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	t, err := ParseToken(s.TokenKey, strings.TrimSpace(tok), now)
+	if err != nil {
+		return "", err
+	}
+	return t.Subject, nil
+}
+
+// refuseHTTP answers a request the server does not upgrade. The body is
+// the same error message a refused join gets, so Dial reports the code.
+func (s *Server) refuseHTTP(w http.ResponseWriter, status int, err error, reason, source string) {
+	s.refuse(reason, source, err)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Connection", "close") // a refused client does not keep a socket
+	if status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="icetcp"`)
+	}
+	w.WriteHeader(status)
+	w.Write(errorFrame(err)) //nolint:errcheck // the client may be gone
+}
+
+// refuse counts a connection or join the server did not admit, and logs
+// it if its reason's line is due.
+func (s *Server) refuse(reason, source string, err error) {
+	if line, due := s.count(s.refused, reason, source, err); due {
+		s.log.Warn(line)
+	}
+}
+
+// drop counts a joined connection the server cut, logged like refusals.
+func (s *Server) drop(reason, source string, err error) {
+	if line, due := s.count(s.dropped, reason, source, err); due {
+		s.log.Info(line)
+	}
+}
+
+func (s *Server) count(r *refusals, reason, source string, err error) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return r.note(reason, source, err, time.Now())
+}
+
+// joinReason is the Stats reason for a refused join.
+func joinReason(err error) string {
+	switch {
+	case errors.Is(err, ErrTooManyRooms) && errors.Is(err, errPerSource):
+		return ReasonTooManyRoomsPerSource
+	case errors.Is(err, ErrTooManyRooms):
+		return ReasonTooManyRooms
+	case errors.Is(err, ErrRoomFull):
+		return ReasonRoomFull
+	case errors.Is(err, ErrUnknownRoom):
+		return ReasonUnknownRoom
+	case errors.Is(err, errServerClosing):
+		return ReasonServerClosing
+	}
+	return ReasonInvalidJoin
 }

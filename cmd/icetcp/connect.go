@@ -16,7 +16,7 @@ import (
 	"github.com/pion/logging"
 
 	"github.com/icetcp/icetcp/agent"
-	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/internal/secure"
 )
 
 type connectFlags struct {
@@ -27,6 +27,7 @@ type connectFlags struct {
 	loopback                  bool
 	disable                   string
 	primeTTL                  int
+	secureFlags
 }
 
 func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -34,7 +35,7 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs.SetOutput(stderr)
 	var f connectFlags
 	fs.StringVar(&f.signal, "signal", "", "rendezvous URL, ws://HOST:PORT (required)")
-	fs.StringVar(&f.room, "room", "", "room name shared with the peer (required)")
+	fs.StringVar(&f.room, "room", "", "room name shared with the peer, without end-to-end security: prefer --secret")
 	fs.StringVar(&f.addrs, "addrs", "", "comma-separated local IPs for host candidates (default: every interface address)")
 	fs.StringVar(&f.stun, "stun", "", "comma-separated STUN servers over TCP, HOST:PORT, for server-reflexive candidates")
 	fs.StringVar(&f.turn, "turn", "", "TURN server URL for relayed candidates (not supported yet)")
@@ -45,11 +46,22 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs.BoolVar(&f.loopback, "loopback", false, "also gather loopback addresses (when --addrs is not given)")
 	fs.StringVar(&f.disable, "disable", "", "comma-separated TCP candidate types not to offer: active,passive,so")
 	fs.IntVar(&f.primeTTL, "prime-ttl", 0, "send the first SYN of each simultaneous-open attempt with this IP TTL (0: off)")
+	f.secureFlags.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if f.signal == "" || f.room == "" {
-		return usageErr("--signal and --room are required")
+	f.fromEnv()
+	secret, withSecret, err := f.parseSecret()
+	if err != nil {
+		return err
+	}
+	switch {
+	case f.signal == "":
+		return usageErr("--signal is required")
+	case withSecret && f.room != "":
+		return usageErr("--room and --secret exclude each other: with --secret the room is derived from the secret")
+	case !withSecret && f.room == "":
+		return usageErr("--secret (or --room) is required; make a secret with: icetcp secret")
 	}
 	if f.turn != "" {
 		return usageErr("--turn: the TURN relay is not supported yet")
@@ -58,16 +70,26 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
+	dialer, err := f.dialer()
+	if err != nil {
+		return err
+	}
+	f.apply(&cfg)
 	ev := &eventWriter{w: stderr, json: f.jsonOut}
 	cfg.OnEvent = ev.agentEvent
 	cfg.LoggerFactory = quietLogger(stderr, f.jsonOut)
+	room := f.room
+	if withSecret {
+		room = secure.RoomName(secret)
+	} else {
+		ev.warning("--room without --secret: anyone who knows the room name can take the room and read or feed the stream, and an ended stream cannot be told from a crashed peer; use --secret (make one with: icetcp secret)")
+	}
 
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	selectCtx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	ch, err := signaling.Dial(ctx, f.signal, f.room)
+	ch, err := dialer.Dial(selectCtx, f.signal, room)
 	if err != nil {
-		ev.failed(err)
-		return silentOr(f.jsonOut, err)
+		return ev.fail(f.jsonOut, dialHint(err))
 	}
 	defer ch.Close()
 	a, err := agent.New(cfg)
@@ -75,14 +97,28 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	defer a.Close()
-	conn, err := a.Connect(ctx, ch)
+	conn, err := a.Connect(selectCtx, ch)
 	if err != nil {
-		ev.failed(err)
-		return silentOr(f.jsonOut, err)
+		return ev.fail(f.jsonOut, err)
 	}
 	ev.selected(conn)
 	cancel()
-	return pump(conn, stdin, stdout)
+	ch.Close() // signaling is done: free the room for the rendezvous
+	var stream halfConn = conn
+	if withSecret {
+		sc, took, err := secureConn(ctx, conn, secret)
+		if err != nil {
+			return ev.fail(f.jsonOut, err)
+		}
+		ev.secured(sc, took)
+		stream = sc
+	}
+	res, err := pump(stream, stdin, stdout)
+	if err != nil {
+		return ev.fail(f.jsonOut, err)
+	}
+	ev.done(res)
+	return nil
 }
 
 func (f *connectFlags) agentConfig() (agent.Config, error) {
@@ -120,31 +156,6 @@ func (f *connectFlags) agentConfig() (agent.Config, error) {
 	return cfg, nil
 }
 
-// pump copies stdin to the peer and the peer to stdout until both
-// directions have ended; stdin's end is passed on as a half-close.
-func pump(conn *agent.Conn, stdin io.Reader, stdout io.Writer) error {
-	defer conn.Close()
-	errs := make(chan error, 2)
-	go func() {
-		_, err := io.Copy(conn, stdin)
-		if err == nil {
-			err = conn.CloseWrite()
-		}
-		if err != nil {
-			err = fmt.Errorf("sending: %w", err)
-		}
-		errs <- err
-	}()
-	go func() {
-		_, err := io.Copy(stdout, conn)
-		if err != nil {
-			err = fmt.Errorf("receiving: %w", err)
-		}
-		errs <- err
-	}()
-	return errors.Join(<-errs, <-errs)
-}
-
 func silentOr(jsonOut bool, err error) error {
 	if jsonOut {
 		return silentError{err}
@@ -174,6 +185,8 @@ func (e *eventWriter) emit(v map[string]any) {
 		fmt.Fprintf(e.w, "icetcp: failed: %s\n", v["reason"])
 	case "warning":
 		fmt.Fprintf(e.w, "icetcp: warning: %s\n", v["message"])
+	case "secured":
+		fmt.Fprintf(e.w, "icetcp: end-to-end secured (%s) in %v ms\n", v["role"], v["handshake_ms"])
 	}
 }
 
@@ -194,7 +207,37 @@ func (e *eventWriter) selected(c *agent.Conn) {
 }
 
 func (e *eventWriter) failed(err error) {
-	e.emit(map[string]any{"event": "failed", "reason": err.Error()})
+	ev := map[string]any{"event": "failed", "reason": err.Error()}
+	var te *secure.TruncatedError
+	if errors.As(err, &te) {
+		ev["received"] = te.Received
+	}
+	e.emit(ev)
+}
+
+// fail reports err as the failed event and returns the command's error:
+// with --json the event is the report, so main prints nothing more.
+func (e *eventWriter) fail(jsonOut bool, err error) error {
+	if jsonOut {
+		e.failed(err)
+	}
+	return silentOr(jsonOut, err)
+}
+
+func (e *eventWriter) warning(msg string) {
+	e.emit(map[string]any{"event": "warning", "message": msg})
+}
+
+func (e *eventWriter) secured(c *secure.Conn, took time.Duration) {
+	role := "responder"
+	if c.Initiator() {
+		role = "initiator"
+	}
+	e.emit(map[string]any{"event": "secured", "role": role, "handshake_ms": took.Milliseconds()})
+}
+
+func (e *eventWriter) done(r pumpResult) {
+	e.emit(map[string]any{"event": "done", "sent": r.sent, "received": r.received})
 }
 
 // quietLogger keeps the agent's own log lines to warnings and errors, so

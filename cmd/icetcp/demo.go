@@ -14,11 +14,13 @@ import (
 	"github.com/pion/logging"
 
 	"github.com/icetcp/icetcp/agent"
+	"github.com/icetcp/icetcp/internal/secure"
 	"github.com/icetcp/icetcp/signaling"
 )
 
 // demoCmd runs the whole path in one process on loopback: the rendezvous
-// and STUN server, two agents joined through a room over WebSocket, and a
+// and STUN server, two agents joined through the room derived from a fresh
+// secret, the end-to-end handshake over the selected connection, and a
 // transfer both ways checked by SHA-256.
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
@@ -30,27 +32,35 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *size < 0 {
 		return usageErr("--bytes must not be negative")
 	}
-	srv, err := startServer("127.0.0.1:0", "127.0.0.1:0", stderr)
+	srv, err := startServer("127.0.0.1:0", "127.0.0.1:0", stderr, defaultServeOptions())
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	url := "ws://" + srv.signalAddr.String()
+	url := srv.signalURL()
 	fmt.Fprintf(stdout, "rendezvous  %s   STUN over TCP  %s\n", url, srv.stunAddr)
+	secret := secure.NewSecret()
+	fmt.Fprintf(stdout, "secret      %s   room  %s\n", secret, secure.RoomName(secret))
 
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	type side struct {
-		name string
-		conn *agent.Conn
-		err  error
+		name   string
+		conn   *agent.Conn
+		stream *secure.Conn
+		took   time.Duration
+		err    error
 	}
 	start := time.Now()
 	results := make(chan side, 2)
 	for _, name := range []string{"alice", "bob"} {
 		go func() {
-			c, err := demoPeer(ctx, url)
-			results <- side{name, c, err}
+			c, err := demoPeer(ctx, url, secure.RoomName(secret))
+			s := side{name: name, conn: c, err: err}
+			if err == nil {
+				s.stream, s.took, s.err = secureConn(ctx, c, secret)
+			}
+			results <- s
 		}()
 	}
 	peers := map[string]side{}
@@ -67,17 +77,18 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := errors.Join(alice.err, bob.err); err != nil {
 		return fmt.Errorf("demo: connect: %w", err)
 	}
-	fmt.Fprintf(stdout, "connected in %v (alice's checks took %v)\n", time.Since(start).Round(time.Millisecond), alice.conn.ConnectTime().Round(time.Millisecond))
+	fmt.Fprintf(stdout, "connected and secured in %v (alice's checks took %v, her handshake %v)\n", time.Since(start).Round(time.Millisecond),
+		alice.conn.ConnectTime().Round(time.Millisecond), alice.took.Round(time.Microsecond))
 	for _, s := range []side{alice, bob} {
 		fmt.Fprintf(stdout, "  %-5s local  %s\n        remote %s\n", s.name, s.conn.Local(), s.conn.Remote())
 	}
 	t0 := time.Now()
-	if err := transfer(alice.conn, bob.conn, *size); err != nil {
+	if err := transfer(alice.stream, bob.stream, *size); err != nil {
 		return fmt.Errorf("demo: transfer: %w", err)
 	}
 	el := time.Since(t0)
 	mbps := float64(2**size) / el.Seconds() / 1e6
-	fmt.Fprintf(stdout, "sent %d bytes each way in %v (%.0f MB/s in total), SHA-256 verified\n", *size, el.Round(time.Millisecond), mbps)
+	fmt.Fprintf(stdout, "sent %d bytes each way in %v (%.0f MB/s in total), end-to-end encrypted, SHA-256 verified\n", *size, el.Round(time.Millisecond), mbps)
 	st := alice.conn.Agent().Stats()
 	fmt.Fprintf(stdout, "alice's pairs:\n")
 	for _, p := range st.Pairs {
@@ -91,8 +102,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-func demoPeer(ctx context.Context, url string) (*agent.Conn, error) {
-	ch, err := signaling.Dial(ctx, url, "demo")
+func demoPeer(ctx context.Context, url, room string) (*agent.Conn, error) {
+	ch, err := signaling.Dial(ctx, url, room)
 	if err != nil {
 		return nil, err
 	}
@@ -113,19 +124,19 @@ func demoPeer(ctx context.Context, url string) (*agent.Conn, error) {
 }
 
 // transfer sends n random bytes each way at once and compares digests.
-func transfer(x, y *agent.Conn, n int) error {
+func transfer(x, y halfConn, n int) error {
 	dx, dy := make([]byte, n), make([]byte, n)
 	rand.Read(dx)
 	rand.Read(dy)
 	errs := make(chan error, 4)
-	send := func(c *agent.Conn, d []byte) {
+	send := func(c halfConn, d []byte) {
 		_, err := c.Write(d)
 		if err == nil {
 			err = c.CloseWrite()
 		}
 		errs <- err
 	}
-	recv := func(c *agent.Conn, want []byte, who string) {
+	recv := func(c halfConn, want []byte, who string) {
 		h := sha256.New()
 		if _, err := io.Copy(h, c); err != nil {
 			errs <- err

@@ -1,9 +1,13 @@
 // Command icetcp connects two peers behind NATs and firewalls over TCP with
 // ICE (RFC 8445, RFC 6544) and carries stdin/stdout between them.
 //
-//	icetcp serve   [--signal-addr ADDR] [--stun-addr ADDR]
-//	icetcp connect --signal ws://HOST:PORT --room NAME [--addrs IP[,IP]] [--stun HOST:PORT] [--json]
+//	icetcp serve   [--signal-addr ADDR] [--stun-addr ADDR] [--turn-user U --turn-pass P] [--turn-secret S]
+//	               [--tls-cert F --tls-key F] [--turns-addr ADDR] [--token-secret S] [--metrics-addr ADDR]
+//	icetcp connect --signal ws[s]://HOST:PORT --secret S|--room NAME [--token T] [--ca F] [--addrs IP[,IP]]
+//	               [--stun HOST:PORT] [--turn URL --turn-user U --turn-pass P | --turn-secret S] [--json]
 //	icetcp natcheck --stun HOST:PORT [--json]
+//	icetcp secret  a fresh secret for connect --secret
+//	icetcp token   --token-secret S [--ttl 24h] [--subject NAME]
 //	icetcp demo
 //	icetcp lab     (root) NAT lab matrix
 package main
@@ -17,14 +21,17 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 const usage = `usage: icetcp <command> [flags]
 
 commands:
-  serve     rendezvous (WebSocket signaling, rooms of two) and STUN over TCP
+  serve     rendezvous (WebSocket signaling, rooms of two), STUN and a TURN relay over TCP
   connect   join a room, connect to the peer, copy stdin to it and it to stdout
   natcheck  how this host's NAT treats TCP: mapping, port allocation, inbound SYNs
+  secret    print a fresh secret to share with the peer (connect --secret)
+  token     mint a join token for a rendezvous started with --token-secret
   demo      a server and two agents on loopback, connected, data both ways
   lab       build the namespace NAT lab and print the connectivity matrix (root)
 
@@ -49,6 +56,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = serveCmd(ctx, args[1:], stderr)
 	case "connect":
 		err = connectCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "secret":
+		err = secretCmd(args[1:], stdout, stderr)
+	case "token":
+		err = tokenCmd(args[1:], stdout, stderr, time.Now())
 	case "demo":
 		err = demoCmd(ctx, args[1:], stdout, stderr)
 	case "lab":

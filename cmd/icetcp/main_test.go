@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -37,28 +35,8 @@ func icetcp(ctx context.Context, args ...string) *exec.Cmd {
 // rendezvous URL and STUN address it printed.
 func startServe(t *testing.T, ctx context.Context) (url, stun string) {
 	t.Helper()
-	cmd := icetcp(ctx, "serve", "--signal-addr", "127.0.0.1:0", "--stun-addr", "127.0.0.1:0")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(stderr).ReadString('\n')
-	if err != nil {
-		t.Fatalf("serve printed nothing: %v", err)
-	}
-	m := regexp.MustCompile(`signaling on (ws://\S+), STUN over TCP on (\S+)`).FindStringSubmatch(line)
-	if m == nil {
-		t.Fatalf("unexpected serve banner %q", line)
-	}
-	go io.Copy(io.Discard, stderr)
-	return strings.TrimSuffix(m[1], ","), m[2]
+	s := startServeWith(t, ctx)
+	return s.url, s.stun
 }
 
 type peerRun struct {

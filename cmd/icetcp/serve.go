@@ -2,16 +2,23 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/icetcp/icetcp/internal/relay"
 	"github.com/icetcp/icetcp/internal/stuntcp"
 	"github.com/icetcp/icetcp/signaling"
 )
@@ -20,76 +27,238 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	signalAddr := fs.String("signal-addr", ":8080", "address of the WebSocket rendezvous")
-	stunAddr := fs.String("stun-addr", ":3478", "address of the STUN Binding server over TCP (empty: none)")
-	stunAlt := fs.String("stun-alt-addr", "", "RFC 5780 alternate IP[:PORT] of the STUN server (PORT default: the --stun-addr port + 1);\n"+
-		"the server then listens on both IPs and both ports, sends OTHER-ADDRESS and runs SYN probes for icetcp natcheck;\n"+
-		"needs --stun-addr with a specific IP")
+	stunAddr := fs.String("stun-addr", ":3478", "address of STUN and TURN (RFC 6062) over TCP (empty: neither)")
+	var opt serveOptions
+	opt.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
-	var primary, alternate netip.AddrPort
-	if *stunAlt != "" {
-		var err error
-		if primary, alternate, err = parseAltAddr(*stunAddr, *stunAlt); err != nil {
-			return err
-		}
-		*stunAddr = "" // the RFC 5780 listeners replace the single one
+	if err := opt.check(); err != nil {
+		return err
 	}
-	srv, err := startServer(*signalAddr, *stunAddr, stderr)
+	srv, err := startServer(*signalAddr, *stunAddr, stderr, opt)
 	if err != nil {
 		return err
 	}
-	if alternate.IsValid() {
-		if err := srv.startRFC5780(primary, alternate, stderr); err != nil {
-			srv.Close()
-			return err
-		}
-	}
-	fmt.Fprintf(stderr, "icetcp serve: signaling on ws://%s, STUN over TCP on %s\n", srv.signalAddr, srv.stunAddrString())
-	if srv.stunAlt.IsValid() {
-		fmt.Fprintf(stderr, "icetcp serve: STUN alternate address (RFC 5780) %s; listening on %s\n", srv.stunAlt, strings.Join(srv.stunListening, ", "))
-	}
+	srv.banner(stderr)
 	<-ctx.Done()
 	return srv.Close()
 }
 
-// server is the rendezvous plus the STUN server, as one process runs them.
+// server is the rendezvous, STUN and the TURN relay, as one process runs
+// them: STUN and TURN share one TCP port, as coturn does.
 type server struct {
-	signalAddr net.Addr
-	stunAddr   net.Addr
-	http       *http.Server
-	sig        *signaling.Server
-	stun       *stuntcp.Server
-	done       chan error
-	// With an RFC 5780 alternate address: that address, and all four
-	// listening addresses.
-	stunAlt       netip.AddrPort
+	signalAddr    net.Addr
+	signalTLS     bool
+	stunAddr      net.Addr
+	stunAlt       netip.AddrPort // RFC 5780 alternate address, if any
 	stunListening []string
+	turnsAddr     net.Addr // TURN over TLS, if any
+	relayIP       netip.Addr
+	turnSecret    string // REST secret (given, or made up when no credentials were)
+	turnMadeUp    bool
+	http          *http.Server
+	sig           *signaling.Server
+	stun          *stuntcp.Server
+	relay         *relay.Server
+	metrics       *metricsServer // nil without --metrics-addr
 }
 
-func startServer(signalAddr, stunAddr string, logOut io.Writer) (*server, error) {
-	s := &server{sig: &signaling.Server{}, done: make(chan error, 2)}
+func startServer(signalAddr, stunAddr string, logOut io.Writer, opt serveOptions) (_ *server, err error) {
+	tlsConf, err := opt.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{sig: opt.signalingServer()}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
 	sl, err := net.Listen("tcp", signalAddr)
 	if err != nil {
 		return nil, fmt.Errorf("serve: signaling: %w", err)
 	}
 	s.signalAddr = sl.Addr()
-	s.http = &http.Server{Handler: s.sig, ReadHeaderTimeout: 10 * time.Second}
-	go func() { s.done <- s.http.Serve(sl) }()
+	if tlsConf != nil {
+		sl, s.signalTLS = tls.NewListener(sl, tlsConf), true
+	}
+	s.http = &http.Server{Handler: s.sig, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	go s.http.Serve(sl)
 	if stunAddr != "" {
-		tl, err := net.Listen("tcp", stunAddr)
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("serve: stun: %w", err)
+		if err := s.startSTUNTURN(stunAddr, opt, tlsConf, logOut); err != nil {
+			return nil, err
 		}
-		s.stunAddr = tl.Addr()
-		s.stun = &stuntcp.Server{LoggerFactory: quietLogger(logOut, false)}
-		go func() { s.done <- s.stun.Serve(tl) }()
+	}
+	if opt.metricsAddr != "" {
+		if err := s.startMetrics(opt.metricsAddr); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
+}
+
+// startSTUNTURN runs STUN (with RFC 5780 alternates when asked) and the
+// TURN relay on stunAddr, and TURN over TLS when there is a certificate.
+func (s *server) startSTUNTURN(stunAddr string, opt serveOptions, tlsConf *tls.Config, logOut io.Writer) error {
+	s.stun = &stuntcp.Server{LoggerFactory: quietLogger(logOut, false)}
+	var primary net.Listener
+	var extra []net.Listener // alternates: plain STUN only
+	if opt.stunAlt != "" {
+		p, a, err := parseAltAddr(stunAddr, opt.stunAlt)
+		if err != nil {
+			return err
+		}
+		ls, pa, aa, err := stuntcp.ListenRFC5780(p, a)
+		if err != nil {
+			return fmt.Errorf("serve: stun: %w", err)
+		}
+		s.stun.Primary, s.stun.Alternate, s.stunAlt = pa, aa, aa
+		primary, extra = ls[0], ls[1:]
+		for _, l := range ls {
+			s.stunListening = append(s.stunListening, l.Addr().String())
+		}
+	} else {
+		l, err := net.Listen("tcp", stunAddr)
+		if err != nil {
+			return fmt.Errorf("serve: stun: %w", err)
+		}
+		primary = l
+	}
+	s.stunAddr = primary.Addr()
+	relayIP, err := opt.relayAddr(addrPortOf(s.stunAddr).Addr())
+	if err != nil {
+		for _, l := range append(extra, primary) {
+			l.Close()
+		}
+		return err
+	}
+	s.relayIP = relayIP
+	users, err := opt.turnCredentials()
+	if err != nil {
+		return err
+	}
+	s.turnSecret = opt.turnSecret
+	if len(users) == 0 && s.turnSecret == "" {
+		// No open relay, ever: without credentials the relay takes REST
+		// credentials of a secret made up here and printed once.
+		s.turnSecret, s.turnMadeUp = madeUpSecret(), true
+	}
+	rs, err := relay.New(relay.Config{
+		Users: users, Secret: s.turnSecret, RelayIP: relayIP,
+		MinPort: uint16(opt.relayMinPort), MaxPort: uint16(opt.relayMaxPort),
+		AllowLoopbackPeers: opt.allowLoopbackPeers, AllowPrivatePeers: opt.allowPrivatePeers,
+		STUN: s.stun, LoggerFactory: quietLogger(logOut, false),
+	})
+	if err != nil {
+		for _, l := range append(extra, primary) {
+			l.Close()
+		}
+		return fmt.Errorf("serve: turn: %w", err)
+	}
+	s.relay = rs
+	go rs.Serve(primary)
+	for _, l := range extra {
+		go s.stun.Serve(l)
+	}
+	if tlsConf != nil && opt.turnsAddr != "" {
+		tl, err := net.Listen("tcp", opt.turnsAddr)
+		if err != nil {
+			return fmt.Errorf("serve: turns: %w", err)
+		}
+		s.turnsAddr = tl.Addr()
+		go rs.ServeTLS(tl, tlsConf)
+	}
+	return nil
+}
+
+func (s *server) startMetrics(addr string) error {
+	reg := prometheus.NewRegistry()
+	if err := registerStats(reg, "signal", s.sig.Stats); err != nil {
+		return err
+	}
+	if s.stun != nil {
+		if err := registerStats(reg, "stun", func() stunMetrics { return newSTUNMetrics(s.stun.Stats()) }); err != nil {
+			return err
+		}
+	}
+	if s.relay != nil {
+		if err := registerStats(reg, "turn", func() turnMetrics { return newTURNMetrics(s.relay.Stats()) }); err != nil {
+			return err
+		}
+	}
+	var err error
+	s.metrics, err = startMetrics(addr, reg)
+	return err
+}
+
+// banner says where everything listens, and how to reach the relay.
+func (s *server) banner(w io.Writer) {
+	fmt.Fprintf(w, "icetcp serve: signaling on %s, STUN and TURN over TCP on %s\n", s.signalURL(), s.stunAddrString())
+	if s.stunAlt.IsValid() {
+		fmt.Fprintf(w, "icetcp serve: STUN alternate address (RFC 5780) %s; listening on %s\n", s.stunAlt, strings.Join(s.stunListening, ", "))
+	}
+	if s.relay != nil {
+		fmt.Fprintf(w, "icetcp serve: TURN relays on %s (connect --turn turn:%s)\n", s.relayIP, s.turnHostPort())
+		if s.turnsAddr != nil {
+			fmt.Fprintf(w, "icetcp serve: TURN over TLS on %s (connect --turn turns:HOST:%d)\n", s.turnsAddr, addrPortOf(s.turnsAddr).Port())
+		}
+		if s.turnMadeUp {
+			fmt.Fprintf(w, "icetcp serve: no TURN credentials given: REST secret for this run is %s (connect --turn-secret)\n", s.turnSecret)
+		}
+	}
+	if s.metrics != nil {
+		fmt.Fprintf(w, "icetcp serve: metrics on http://%s/metrics\n", s.metrics.addr)
+	}
+}
+
+// turnHostPort is the relay's control address as clients should dial it.
+func (s *server) turnHostPort() string {
+	ap := addrPortOf(s.stunAddr)
+	ip := ap.Addr()
+	if ip.IsUnspecified() {
+		ip = s.relayIP
+	}
+	return netip.AddrPortFrom(ip, ap.Port()).String()
+}
+
+// signalURL is what clients put in --signal.
+func (s *server) signalURL() string {
+	if s.signalTLS {
+		return "wss://" + s.signalAddr.String()
+	}
+	return "ws://" + s.signalAddr.String()
+}
+
+func (s *server) stunAddrString() string {
+	if s.stunAddr == nil {
+		return "(off)"
+	}
+	return s.stunAddr.String()
+}
+
+// Close stops every server and waits for their connections.
+func (s *server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.sig.Close()
+	var err error
+	if s.http != nil {
+		err = s.http.Shutdown(ctx)
+	}
+	switch {
+	case s.relay != nil:
+		err = errors.Join(err, s.relay.Close()) // closes the STUN server too
+	case s.stun != nil:
+		err = errors.Join(err, s.stun.Close())
+	}
+	if s.metrics != nil {
+		err = errors.Join(err, s.metrics.Close())
+	}
+	return err
 }
 
 // parseAltAddr reads --stun-addr (which must name a specific IP) and
@@ -116,41 +285,16 @@ func parseAltAddr(stunAddr, alt string) (primary, alternate netip.AddrPort, err 
 	return primary, netip.AddrPortFrom(ip, port), nil
 }
 
-// startRFC5780 runs the STUN server on the four listeners of a primary
-// and an alternate address.
-func (s *server) startRFC5780(primary, alternate netip.AddrPort, logOut io.Writer) error {
-	ls, p, a, err := stuntcp.ListenRFC5780(primary, alternate)
-	if err != nil {
-		return fmt.Errorf("serve: stun: %w", err)
-	}
-	s.stun = &stuntcp.Server{Primary: p, Alternate: a, LoggerFactory: quietLogger(logOut, false)}
-	s.stunAddr, s.stunAlt = ls[0].Addr(), a
-	for _, l := range ls {
-		s.stunListening = append(s.stunListening, l.Addr().String())
-		go func() {
-			if err := s.stun.Serve(l); !errors.Is(err, stuntcp.ErrServerClosed) {
-				fmt.Fprintf(logOut, "icetcp serve: stun: %v\n", err)
-			}
-		}()
-	}
-	return nil
+func madeUpSecret() string {
+	var b [18]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func (s *server) stunAddrString() string {
-	if s.stunAddr == nil {
-		return "(off)"
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
-	return s.stunAddr.String()
-}
-
-// Close stops both servers and waits for their connections.
-func (s *server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s.sig.Close()
-	err := s.http.Shutdown(ctx)
-	if s.stun != nil {
-		err = errors.Join(err, s.stun.Close())
-	}
-	return err
+	return netip.AddrPort{}
 }

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/icetcp/icetcp/agent"
+	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/signaling"
+)
+
+// secureFlags are connect's flags for the secret, the rendezvous's token
+// and TLS, and liveness.
+type secureFlags struct {
+	secret         string
+	token          string
+	ca             string
+	consentTimeout time.Duration
+}
+
+func (f *secureFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.secret, "secret", "", "secret shared with the peer, from `icetcp secret` (also $ICETCP_SECRET): the room is derived from it and the stream is end-to-end encrypted and authenticated")
+	fs.StringVar(&f.token, "token", "", "join token for a rendezvous that requires one, from `icetcp token` (also $ICETCP_TOKEN)")
+	fs.StringVar(&f.ca, "ca", "", "PEM file of CA certificates to trust for a wss:// rendezvous (default: the system's)")
+	fs.DurationVar(&f.consentTimeout, "consent-timeout", 0, "declare the peer gone after this long without an answer to consent checks (default 30s)")
+}
+
+// fromEnv fills what the flags left empty from the environment: a secret
+// on the command line is visible to every local user in the process list.
+func (f *secureFlags) fromEnv() {
+	if f.secret == "" {
+		f.secret = os.Getenv("ICETCP_SECRET")
+	}
+	if f.token == "" {
+		f.token = os.Getenv("ICETCP_TOKEN")
+	}
+}
+
+// parseSecret returns the secret, or ok=false without one.
+func (f *secureFlags) parseSecret() (s secure.Secret, ok bool, err error) {
+	if f.secret == "" {
+		return s, false, nil
+	}
+	s, err = secure.ParseSecret(f.secret)
+	if err != nil {
+		return s, false, usageErr("--secret: %v", err)
+	}
+	return s, true, nil
+}
+
+// dialer is the rendezvous client these flags describe.
+func (f *secureFlags) dialer() (*signaling.Dialer, error) {
+	d := &signaling.Dialer{Token: f.token}
+	if f.ca != "" {
+		pem, err := os.ReadFile(f.ca)
+		if err != nil {
+			return nil, usageErr("--ca: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usageErr("--ca: no PEM certificate in %s", f.ca)
+		}
+		d.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return d, nil
+}
+
+func (f *secureFlags) apply(cfg *agent.Config) {
+	if f.consentTimeout > 0 {
+		cfg.ConsentTimeout = f.consentTimeout
+		cfg.ConsentInterval = f.consentTimeout / 6
+	}
+}
+
+// dialHint adds what the user can do about a dial error.
+func dialHint(err error) error {
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var host x509.HostnameError
+	switch {
+	case errors.As(err, &unknown):
+		return fmt.Errorf("%w (the rendezvous's certificate is not signed by a CA this host trusts: pass --ca FILE)", err)
+	case errors.As(err, &invalid), errors.As(err, &host):
+		return fmt.Errorf("%w (the rendezvous's certificate does not fit: check the URL's host name and the certificate)", err)
+	case errors.Is(err, signaling.ErrUnauthorized):
+		return fmt.Errorf("%w (this rendezvous requires --token)", err)
+	}
+	return err
+}
+
+// handshakeTimeout bounds the secure handshake after ICE selection; the
+// peer is connected by then, so it takes one round trip and a half.
+const handshakeTimeout = 15 * time.Second
+
+// secureConn runs the end-to-end handshake over the selected connection.
+// The ICE controlling agent initiates: both sides know their role by now.
+func secureConn(ctx context.Context, conn *agent.Conn, s secure.Secret) (*secure.Conn, time.Duration, error) {
+	start := time.Now()
+	cfg := secure.Config{HandshakeTimeout: handshakeTimeout}
+	var sc *secure.Conn
+	var err error
+	if conn.Agent().Stats().Role == agent.RoleControlling {
+		sc, err = secure.Client(ctx, conn, s, cfg)
+	} else {
+		sc, err = secure.Server(ctx, conn, s, cfg)
+	}
+	return sc, time.Since(start), err
+}
+
+// halfConn is a stream whose sending side can end on its own: the agent's
+// Conn (TCP FIN) or a secure Conn (authenticated end-of-stream).
+type halfConn interface {
+	io.ReadWriteCloser
+	CloseWrite() error
+}
+
+// pumpResult counts what crossed.
+type pumpResult struct {
+	sent, received int64
+}
+
+// pump copies stdin to the peer and the peer to stdout until both
+// directions have ended; stdin's end is passed on with CloseWrite. It
+// returns at the first failure, so a vanished peer is reported even while
+// stdin is still open.
+func pump(conn halfConn, stdin io.Reader, stdout io.Writer) (pumpResult, error) {
+	defer conn.Close()
+	type result struct {
+		n   int64
+		err error
+	}
+	sent, received := make(chan result, 1), make(chan result, 1)
+	go func() {
+		n, err := io.Copy(conn, stdin)
+		if err == nil {
+			err = conn.CloseWrite()
+		}
+		if err != nil {
+			err = fmt.Errorf("sending: %w", err)
+		}
+		sent <- result{n, err}
+	}()
+	go func() {
+		n, err := io.Copy(stdout, conn)
+		if err != nil {
+			err = fmt.Errorf("receiving: %w", err)
+		}
+		received <- result{n, err}
+	}()
+	var res pumpResult
+	waitSent, waitReceived := sent, received // set to nil once done
+	for range 2 {
+		select {
+		case r := <-waitSent:
+			res.sent, waitSent = r.n, nil
+			if r.err != nil {
+				return res, r.err
+			}
+		case r := <-waitReceived:
+			res.received, waitReceived = r.n, nil
+			if r.err != nil {
+				return res, r.err
+			}
+		}
+	}
+	return res, nil
+}

@@ -1,0 +1,314 @@
+package signaling
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/logging"
+)
+
+// fromSource returns a Dialer whose connections leave from the loopback
+// address ip, so the server sees a distinct source.
+func fromSource(ip string) *Dialer {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	tr.DialContext = d.DialContext
+	tr.MaxIdleConnsPerHost = -1 // every attempt is a new connection, as from a flooding client
+	return &Dialer{HTTPClient: &http.Client{Transport: tr}}
+}
+
+// syncBuffer is a log sink the server writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func captureLogs() (logging.LoggerFactory, *syncBuffer) {
+	buf := &syncBuffer{}
+	lf := logging.NewDefaultLoggerFactory()
+	lf.Writer = buf
+	lf.DefaultLogLevel = logging.LogLevelWarn
+	return lf, buf
+}
+
+// The issue-8 attack: one client (127.0.0.2) opens 10,000 rooms as fast as
+// it can and holds what it gets by answering pings. Another client
+// (127.0.0.3) must still join and exchange messages at once. The server
+// runs with its default limits.
+func TestFloodFromOneSourceLeavesOthersServed(t *testing.T) {
+	checkGoroutines(t)
+	lf, logs := captureLogs()
+	// Pings every second (not 15 s) so that holding means answering many.
+	srv := &Server{LoggerFactory: lf, PingInterval: time.Second}
+	url := startServer(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	const attempts = 10000
+	attacker := fromSource("127.0.0.2")
+	var (
+		mu      sync.Mutex
+		held    []*Client
+		refused = map[string]int{}
+	)
+	work := make(chan int)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				c, err := attacker.Dial(ctx, url, fmt.Sprintf("flood-%d", i))
+				mu.Lock()
+				switch {
+				case err == nil:
+					held = append(held, c) // its read loop answers every ping
+				case errors.Is(err, ErrTooManyRooms):
+					refused[CodeTooManyRooms]++
+				case errors.Is(err, ErrTooManyConnections):
+					refused[CodeTooManyConnections]++
+				default:
+					refused[err.Error()]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range attempts {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	elapsed := time.Since(start)
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	t.Logf("flood: %d attempts in %v: %d held, refused %v", attempts, elapsed.Round(time.Millisecond), len(held), refused)
+
+	if len(held) != DefaultMaxRoomsPerSource {
+		t.Errorf("attacker holds %d rooms, want the per-source cap %d", len(held), DefaultMaxRoomsPerSource)
+	}
+	if len(held)+refused[CodeTooManyRooms]+refused[CodeTooManyConnections] != attempts {
+		t.Errorf("unexpected outcomes: %v", refused)
+	}
+
+	// The victim's pair, from another source, while the flood's rooms are held.
+	victim := fromSource("127.0.0.3")
+	a, err := victim.Dial(ctx, url, "victim-room")
+	if err != nil {
+		t.Fatalf("victim A refused: %v", err)
+	}
+	defer a.Close()
+	b, err := victim.Dial(ctx, url, "victim-room")
+	if err != nil {
+		t.Fatalf("victim B refused: %v", err)
+	}
+	defer b.Close()
+	for _, dir := range []struct{ from, to *Client }{{a, b}, {b, a}} {
+		want := Message{V: 1, Type: TypeCandidate, Candidate: testCand}
+		if err := dir.from.Send(ctx, want); err != nil {
+			t.Fatal(err)
+		}
+		if got := recv(t, dir.to); !reflect.DeepEqual(got, want) {
+			t.Fatalf("victim got %+v", got)
+		}
+	}
+
+	// Held means held: after several ping rounds the attacker's rooms are
+	// still there, and the server counts and logs what it refused.
+	for _, c := range held[:3] {
+		if err := c.Send(ctx, Message{Type: TypeEndOfCandidates}); err != nil {
+			t.Fatalf("held connection lost: %v", err)
+		}
+	}
+	st := srv.Stats()
+	if st.Rooms != DefaultMaxRoomsPerSource+1 {
+		t.Errorf("Stats.Rooms = %d, want %d", st.Rooms, DefaultMaxRoomsPerSource+1)
+	}
+	got := st.Refused[ReasonTooManyRoomsPerSource] + st.Refused[ReasonTooManyConnsPerSource]
+	if got != uint64(attempts-len(held)) || st.Joins != uint64(len(held)+2) {
+		t.Errorf("Stats %+v: want %d refusals and %d joins", st, attempts-len(held), len(held)+2)
+	}
+	// One log line per reason per interval, not one per refusal.
+	lines := strings.Count(logs.String(), "refused")
+	if maxLines := 2 * (1 + int(elapsed/DefaultRefusalLogInterval)); lines == 0 || lines > maxLines {
+		t.Errorf("%d refusal log lines for %d refusals, want 1..%d:\n%s", lines, got, maxLines, logs.String())
+	}
+}
+
+// A flood of connections that never join is capped per source, and each
+// is cut at the join deadline.
+func TestConnectionFloodAndJoinDeadline(t *testing.T) {
+	checkGoroutines(t)
+	srv := &Server{MaxConnsPerSource: 8, JoinTimeout: 500 * time.Millisecond}
+	url := startServer(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	attacker := fromSource("127.0.0.2")
+	var held []*websocket.Conn
+	ends := make(chan error, 100)
+	refusedN := 0
+	for range 100 {
+		ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: attacker.HTTPClient})
+		if err != nil {
+			refusedN++
+			continue
+		}
+		go func() { // reading answers pings and sees the close
+			_, _, err := ws.Read(ctx)
+			ends <- err
+		}()
+		held = append(held, ws)
+	}
+	if len(held) != 8 || refusedN != 92 {
+		t.Fatalf("held %d, refused %d; want 8 and 92", len(held), refusedN)
+	}
+	// The refusal names itself to a client that speaks the protocol.
+	if _, err := attacker.Dial(ctx, url, "r"); !errors.Is(err, ErrTooManyConnections) || !strings.Contains(err.Error(), "127.0.0.2") {
+		t.Fatalf("Dial over the cap: %v", err)
+	}
+	// Another source is not affected.
+	c, err := fromSource("127.0.0.3").Dial(ctx, url, "other")
+	if err != nil {
+		t.Fatalf("other source: %v", err)
+	}
+	c.Close()
+	// Each held connection is closed at the join deadline, freeing the slots.
+	for range held {
+		err := <-ends
+		var ce websocket.CloseError
+		if !errors.As(err, &ce) || ce.Reason != CodeJoinTimeout {
+			t.Fatalf("unjoined connection: %v, want close %q", err, CodeJoinTimeout)
+		}
+	}
+	for _, ws := range held {
+		ws.CloseNow()
+	}
+	c, err = attacker.Dial(ctx, url, "r2")
+	if err != nil {
+		t.Fatalf("attacker's source after the deadline: %v", err)
+	}
+	c.Close()
+	if st := srv.Stats(); st.Refused[ReasonJoinTimeout] != 8 || st.Refused[ReasonTooManyConnsPerSource] != 93 {
+		t.Fatalf("Stats.Refused = %v", st.Refused)
+	}
+}
+
+func TestGlobalConnectionCap(t *testing.T) {
+	checkGoroutines(t)
+	srv := &Server{MaxConns: 2}
+	url := startServer(t, srv)
+	dial(t, url, "a")
+	dial(t, url, "a")
+	_, err := fromSource("127.0.0.4").Dial(testCtx(t), url, "b")
+	if !errors.Is(err, ErrTooManyConnections) || errors.Is(err, errPerSource) {
+		t.Fatalf("third connection: %v", err)
+	}
+	if st := srv.Stats(); st.Conns != 2 || st.Refused[ReasonTooManyConns] != 1 {
+		t.Fatalf("Stats %+v", st)
+	}
+}
+
+func TestTokenRequired(t *testing.T) {
+	checkGoroutines(t)
+	srv := &Server{TokenKey: testTokenKey}
+	url := startServer(t, srv)
+	ctx := testCtx(t)
+	if _, err := Dial(ctx, url, "r"); !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), "no token") {
+		t.Fatalf("without a token: %v", err)
+	}
+	expired, _ := MintToken(testTokenKey, Token{Expires: time.Now().Add(-time.Minute)})
+	d := &Dialer{Token: expired}
+	if _, err := d.Dial(ctx, url, "r"); !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("expired token: %v", err)
+	}
+	forged, _ := MintToken([]byte("not-the-server-secret!"), Token{Expires: time.Now().Add(time.Hour)})
+	d.Token = forged
+	if _, err := d.Dial(ctx, url, "r"); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("forged token: %v", err)
+	}
+	good, _ := MintToken(testTokenKey, Token{Expires: time.Now().Add(time.Hour), Subject: "alice"})
+	d.Token = good
+	a, err := d.Dial(ctx, url, "r")
+	if err != nil {
+		t.Fatalf("valid token: %v", err)
+	}
+	defer a.Close()
+	if st := srv.Stats(); st.Refused[ReasonUnauthorized] != 3 || st.Joins != 1 {
+		t.Fatalf("Stats %+v", st)
+	}
+}
+
+func TestIdleRoomExpires(t *testing.T) {
+	checkGoroutines(t)
+	srv := &Server{RoomIdleTimeout: 300 * time.Millisecond, PingInterval: 50 * time.Millisecond}
+	url := startServer(t, srv)
+	a := dial(t, url, "lonely")
+	_, err := a.Recv(testCtx(t))
+	if !errors.Is(err, ErrRoomExpired) {
+		t.Fatalf("lone member: %v, want ErrRoomExpired", err)
+	}
+	if st := srv.Stats(); st.Dropped[ReasonRoomExpired] != 1 {
+		t.Fatalf("Stats %+v", st)
+	}
+}
+
+func TestSourceOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.1:5000":              "192.0.2.1",
+		"[::ffff:192.0.2.1]:5000":     "192.0.2.1",
+		"[2001:db8:1:2:3:4:5:6]:5000": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ff::1]:1":      "2001:db8:1:2::/64",
+		"not an address":              "not an address",
+	} {
+		if got := sourceOf(in); got != want {
+			t.Errorf("sourceOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRefusalLogRateLimited(t *testing.T) {
+	r := newRefusals(10 * time.Second)
+	t0 := time.Unix(1_800_000_000, 0)
+	var lines []string
+	for i := range 1000 {
+		now := t0.Add(time.Duration(i) * 25 * time.Millisecond) // 25 s in all
+		if line, due := r.note("room-full", "192.0.2.1", ErrRoomFull, now); due {
+			lines = append(lines, line)
+		}
+	}
+	if line, due := r.note("unauthorized", "192.0.2.9", ErrUnauthorized, t0); !due || !strings.Contains(line, "192.0.2.9") {
+		t.Fatalf("first refusal of a reason: %q %v", line, due)
+	}
+	if len(lines) != 3 || !strings.Contains(lines[1], "refused 400 connections (room-full) in the last 10s") {
+		t.Fatalf("lines: %q", lines)
+	}
+	if s := r.snapshot(); s["room-full"] != 1000 || s["unauthorized"] != 1 {
+		t.Fatalf("counts %v", s)
+	}
+}

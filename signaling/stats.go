@@ -1,0 +1,29 @@
+package signaling
+
+// Stats is a snapshot of the rendezvous's counters. The metric tags name
+// Prometheus series: "name,kind[,label]" with kind gauge or counter; a map
+// field is one series per key under that label (icetcp serve exports them
+// with --metrics-addr).
+type Stats struct {
+	Rooms   int               `metric:"rooms,gauge" help:"Rooms open now."`
+	Conns   int               `metric:"connections,gauge" help:"WebSocket connections open now, joined or not."`
+	Joins   uint64            `metric:"joins_total,counter" help:"Successful joins."`
+	Relayed uint64            `metric:"messages_relayed_total,counter" help:"Agent messages relayed to the peer or queued for it."`
+	Refused map[string]uint64 `metric:"refusals_total,counter,reason" help:"Connections and joins refused, by reason."`
+	Dropped map[string]uint64 `metric:"drops_total,counter,reason" help:"Joined connections the server cut, by reason."`
+}
+
+// Stats returns the current counters.
+func (s *Server) Stats() Stats {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{
+		Rooms:   s.table.size(),
+		Conns:   s.conns.total,
+		Joins:   s.joins,
+		Relayed: s.relayed,
+		Refused: s.refused.snapshot(),
+		Dropped: s.dropped.snapshot(),
+	}
+}
