@@ -48,6 +48,7 @@ type Agent struct {
 	result    chan connectResult
 	final     atomic.Pointer[Stats] // the last snapshot once the loop ended
 	muxCand   candidate.Candidate   // set by gather before the agent registers with a Mux
+	family    netip.Addr            // an address of our first host candidate's family; set by gather
 	inbound   *inboundLimit         // pending accepted connections, per source
 
 	// owned by run:

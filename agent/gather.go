@@ -44,6 +44,11 @@ func (a *Agent) gather() error {
 	if len(addrs) == 0 && (a.cfg.Mux == nil || a.cfg.DisablePassive) {
 		return errors.New("agent: gather: no usable local address")
 	}
+	addrs = interleave(addrs)
+	a.family = netip.IPv4Unspecified()
+	if len(addrs) > 0 && addrs[0].Unmap().Is6() {
+		a.family = netip.IPv6Unspecified()
+	}
 	for i, ip := range addrs {
 		ip = ip.Unmap()
 		otherPref := uint16(max(8191-i, 0)) // distinct per address (RFC 6544 §4.2)
@@ -88,6 +93,31 @@ func (a *Agent) addLocal(c candidate.Candidate) {
 	for _, r := range a.remotes {
 		a.pairUp(c, r)
 	}
+}
+
+// interleave orders addresses IPv6 first and then alternating families
+// (RFC 8421 §4), keeping the order within each family, so that their
+// descending other-prefs interleave the families: a broken family costs
+// one pacing slot at a time, not all the first ones.
+func interleave(addrs []netip.Addr) []netip.Addr {
+	var v4, v6 []netip.Addr
+	for _, a := range addrs {
+		if a.Unmap().Is4() {
+			v4 = append(v4, a)
+		} else {
+			v6 = append(v6, a)
+		}
+	}
+	out := make([]netip.Addr, 0, len(addrs))
+	for len(v4) > 0 || len(v6) > 0 {
+		if len(v6) > 0 {
+			out, v6 = append(out, v6[0]), v6[1:]
+		}
+		if len(v4) > 0 {
+			out, v4 = append(out, v4[0]), v4[1:]
+		}
+	}
+	return out
 }
 
 // interfaceAddrs lists addresses of interfaces that are up, without

@@ -264,3 +264,42 @@ func TestStringsOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+func TestInterleaveFamilies(t *testing.T) {
+	in := []netip.Addr{
+		netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3"),
+		netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2"),
+	}
+	got := interleave(in)
+	want := []string{"2001:db8::1", "10.0.0.1", "2001:db8::2", "10.0.0.2", "10.0.0.3"}
+	for i, w := range want {
+		if got[i].String() != w {
+			t.Fatalf("interleave: %v, want %v", got, want)
+		}
+	}
+}
+
+// Every candidate type works over IPv6 (loopback ::1).
+func TestIPv6AllTypes(t *testing.T) {
+	if l, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	} else {
+		l.Close()
+	}
+	v6 := func(c Config) Config { c.Addrs = []netip.Addr{netip.IPv6Loopback()}; return c }
+	for _, tc := range []struct {
+		name   string
+		ca, cb Config
+	}{
+		{"active-passive", activeOnly(v6(baseConfig(RoleControlling))), passiveOnly(v6(baseConfig(RoleControlled)))},
+		{"so", soOnly(v6(baseConfig(RoleAuto))), soOnly(v6(baseConfig(RoleAuto)))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x, y := mustConnect(t, tc.ca, tc.cb)
+			if !x.Local().Addr.Addr().Is6() || !x.Remote().Addr.Addr().Is6() {
+				t.Fatalf("selected %v -> %v, not IPv6", x.Local(), x.Remote())
+			}
+			exchange(t, x, y, 64<<10)
+		})
+	}
+}

@@ -14,7 +14,11 @@ type PairStats struct {
 	Nominated     bool
 	Selected      bool
 	RTT           time.Duration // of the last successful check
-	BytesSent     uint64        // application bytes
+	// Attempts counts the connect attempts (SYN exchanges) of the punch
+	// that opened a tcp-so pair's connection: 1 is the first; 0 when
+	// unknown or not a punch.
+	Attempts      int
+	BytesSent     uint64 // application bytes
 	BytesReceived uint64
 	Err           string // why the pair failed
 }

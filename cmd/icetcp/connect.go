@@ -22,6 +22,8 @@ import (
 type connectFlags struct {
 	signal, room, addrs, stun string
 	turn, turnUser, turnPass  string
+	turnSecret                string
+	awaitDirect, noNATCheck   bool
 	jsonOut                   bool
 	timeout                   time.Duration
 	loopback                  bool
@@ -38,9 +40,13 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs.StringVar(&f.room, "room", "", "room name shared with the peer, without end-to-end security: prefer --secret")
 	fs.StringVar(&f.addrs, "addrs", "", "comma-separated local IPs for host candidates (default: every interface address)")
 	fs.StringVar(&f.stun, "stun", "", "comma-separated STUN servers over TCP, HOST:PORT, for server-reflexive candidates")
-	fs.StringVar(&f.turn, "turn", "", "TURN server URL for relayed candidates (not supported yet)")
-	fs.StringVar(&f.turnUser, "turn-user", "", "TURN username")
-	fs.StringVar(&f.turnPass, "turn-pass", "", "TURN password")
+	fs.StringVar(&f.turn, "turn", "", "comma-separated TURN servers for relayed candidates (RFC 6062 over TCP):\n"+
+		"turn:HOST[:PORT][?transport=tcp] or turns:HOST[:PORT] (TLS; --ca trusts a custom CA)")
+	fs.StringVar(&f.turnUser, "turn-user", "", "TURN username (with --turn-secret: the user part of REST credentials)")
+	fs.StringVar(&f.turnPass, "turn-pass", "", "TURN password (also $ICETCP_TURN_PASS)")
+	fs.StringVar(&f.turnSecret, "turn-secret", "", "mint TURN REST credentials with this shared secret (also $ICETCP_TURN_SECRET)")
+	fs.BoolVar(&f.awaitDirect, "await-direct", false, "nominate a relayed pair only once every direct pair failed (slow; to measure what the fast fallback saves)")
+	fs.BoolVar(&f.noNATCheck, "no-natcheck", false, "do not measure this host's NAT against the STUN server")
 	fs.BoolVar(&f.jsonOut, "json", false, "write events to stderr as one JSON object a line")
 	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "give up if no pair is selected in this time (including the wait for the peer)")
 	fs.BoolVar(&f.loopback, "loopback", false, "also gather loopback addresses (when --addrs is not given)")
@@ -63,9 +69,6 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	case !withSecret && f.room == "":
 		return usageErr("--secret (or --room) is required; make a secret with: icetcp secret")
 	}
-	if f.turn != "" {
-		return usageErr("--turn: the TURN relay is not supported yet")
-	}
 	cfg, err := f.agentConfig()
 	if err != nil {
 		return err
@@ -73,6 +76,9 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	dialer, err := f.dialer()
 	if err != nil {
 		return err
+	}
+	for i := range cfg.TURNServers {
+		cfg.TURNServers[i].TLSConfig = dialer.TLSConfig // --ca for turns: too
 	}
 	f.apply(&cfg)
 	ev := &eventWriter{w: stderr, json: f.jsonOut}
@@ -135,6 +141,25 @@ func (f *connectFlags) agentConfig() (agent.Config, error) {
 	}
 	cfg.IncludeLoopback = f.loopback
 	cfg.PrimeTTL = f.primeTTL
+	cfg.AwaitDirect, cfg.DisableNATCheck = f.awaitDirect, f.noNATCheck
+	if f.turnPass == "" {
+		f.turnPass = os.Getenv("ICETCP_TURN_PASS")
+	}
+	if f.turnSecret == "" {
+		f.turnSecret = os.Getenv("ICETCP_TURN_SECRET")
+	}
+	if f.turn != "" {
+		if f.turnSecret == "" && (f.turnUser == "" || f.turnPass == "") {
+			return cfg, usageErr("--turn needs --turn-user and --turn-pass, or --turn-secret")
+		}
+		for _, u := range strings.Split(f.turn, ",") {
+			cfg.TURNServers = append(cfg.TURNServers, agent.TURNServer{
+				URI: strings.TrimSpace(u), Username: f.turnUser, Password: f.turnPass, Secret: f.turnSecret,
+			})
+		}
+	} else if f.turnUser != "" || f.turnSecret != "" {
+		return cfg, usageErr("--turn-user/--turn-secret without --turn")
+	}
 	if f.stun != "" {
 		for _, s := range strings.Split(f.stun, ",") {
 			cfg.STUNServers = append(cfg.STUNServers, strings.TrimSpace(s))
@@ -200,10 +225,21 @@ func (e *eventWriter) agentEvent(ev agent.Event) {
 }
 
 func (e *eventWriter) selected(c *agent.Conn) {
-	e.emit(map[string]any{
+	v := map[string]any{
 		"event": "selected", "local": c.Local().Marshal(), "remote": c.Remote().Marshal(),
 		"path": c.Path(), "connect_ms": c.ConnectTime().Milliseconds(),
-	})
+	}
+	st := c.Agent().Stats()
+	if st.LocalNAT != "" {
+		v["nat_local"] = st.LocalNAT
+	}
+	if st.RemoteNAT != "" {
+		v["nat_remote"] = st.RemoteNAT
+	}
+	if st.Selected != nil && st.Selected.Attempts > 0 {
+		v["attempts"] = st.Selected.Attempts
+	}
+	e.emit(v)
 }
 
 func (e *eventWriter) failed(err error) {
