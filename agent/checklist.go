@@ -56,6 +56,8 @@ type pair struct {
 	rtt           time.Duration
 	validAt       time.Time // when a check on it first succeeded
 	started       time.Time // when its current check started
+	retries       int       // relayed pairs: attempts after a failure
+	notBefore     time.Time // relayed pairs: the next attempt's earliest start
 	err           error
 }
 
@@ -70,6 +72,9 @@ func (p *pair) key() pairKey {
 type endpoint struct {
 	addr netip.AddrPort
 	tcp  candidate.TCPType
+	// relayed: a relayed candidate may share its address with a host one
+	// (a relay on this host): they are different paths.
+	relayed bool
 }
 
 type pairKey struct{ local, remote endpoint }
@@ -82,7 +87,7 @@ func endpointKey(c candidate.Candidate) endpoint {
 	if c.TCPType == candidate.Active {
 		addr = netip.AddrPortFrom(addr.Addr(), 0)
 	}
-	return endpoint{addr: addr, tcp: c.TCPType}
+	return endpoint{addr: addr, tcp: c.TCPType, relayed: c.Type == candidate.Relay}
 }
 
 // checklist holds the pairs in priority order and the triggered-check queue.

@@ -66,6 +66,10 @@ func (a *Agent) tick(now time.Time) time.Time {
 		// from the start instead of waiting behind them for their Ta.
 		for _, p := range a.cl.pairs {
 			if isRelayed(p) && (p.state == stateWaiting || p.state == stateFrozen) {
+				if now.Before(p.notBefore) {
+					soon(p.notBefore)
+					continue
+				}
 				a.startCheck(p, now)
 			}
 		}
@@ -239,6 +243,24 @@ func (a *Agent) failPair(p *pair, err error, now time.Time) {
 	}
 	a.cl.unfreeze(p, false)
 	a.log.Debugf("check %s -> %s failed: %v", addrOf(p.local), addrOf(p.remote), err)
+	a.maybeRetryRelayed(p, err, now)
+}
+
+// Relayed pairs race with the peer's permissions: our connection to its
+// relayed address arrives before the peer has installed a permission for
+// our address, and the relay resets it (RFC 6062 §5.3). Such a pair is
+// tried again a few times, after a short back-off.
+const maxRelayRetries = 3
+
+func (a *Agent) maybeRetryRelayed(p *pair, err error, now time.Time) {
+	var pe *PeerError
+	if !isRelayed(p) || p.retries >= maxRelayRetries || a.selected != nil ||
+		errors.Is(err, ErrUnauthenticated) || errors.As(err, &pe) || errors.Is(err, errCheckTimeout) {
+		return
+	}
+	p.retries++
+	p.state = stateWaiting
+	p.notBefore = now.Add(time.Duration(50<<p.retries) * time.Millisecond)
 }
 
 // onSTUN handles an authenticated STUN message from a connection's reader.

@@ -126,7 +126,7 @@ func (a *Agent) onAllocated(r relayResult, now time.Time) {
 
 func (a *Agent) hasLocal(c candidate.Candidate) bool {
 	for _, l := range a.locals {
-		if l.Addr == c.Addr && l.TCPType == c.TCPType {
+		if l.Addr == c.Addr && l.TCPType == c.TCPType && l.Type == c.Type {
 			return true
 		}
 	}

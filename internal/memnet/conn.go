@@ -20,6 +20,7 @@ type stream struct {
 	mu      sync.Mutex // guards following
 	buf     []byte
 	eof     bool // the writer half-closed (FIN)
+	reset   bool // the path was reset: reads fail after the bytes before
 	broken  bool // the reader's end is closed: writes fail
 	stalled bool // the path died: writes vanish
 	// readable and writable are poked (capacity 1) when the state changes.
@@ -77,8 +78,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 			poke(s.writable)
 			return n, nil
 		}
-		eof := s.eof
+		eof, reset := s.eof, s.reset
 		s.mu.Unlock()
+		if reset {
+			return 0, c.opErr("read", syscall.ECONNRESET)
+		}
 		if eof {
 			return 0, io.EOF
 		}
@@ -104,7 +108,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		s := c.out
 		s.mu.Lock()
 		switch {
-		case s.broken:
+		case s.broken || s.reset:
 			s.mu.Unlock()
 			return n, c.opErr("write", syscall.ECONNRESET)
 		case s.eof:
@@ -165,6 +169,18 @@ func (c *Conn) Close() error {
 		}
 	})
 	return nil
+}
+
+// Reset breaks the connection as a middlebox that dies would (a relay, a
+// NAT losing its state): both ends read ECONNRESET after what they had.
+func (c *Conn) Reset() {
+	for _, s := range []*stream{c.in, c.out} {
+		s.mu.Lock()
+		s.reset, s.broken = true, true
+		s.mu.Unlock()
+		poke(s.readable)
+		poke(s.writable)
+	}
 }
 
 func (s *stream) stall() {

@@ -1,0 +1,151 @@
+package agent
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/icetcp/icetcp/internal/coturn"
+	relaysrv "github.com/icetcp/icetcp/internal/relay"
+	"github.com/icetcp/icetcp/internal/turn"
+)
+
+// Real relays on loopback: the embedded one (internal/relay, pion/turn v5)
+// and coturn. Both agents offer only active host candidates, which cannot
+// pair with each other, so every pair that can work goes through the relay.
+
+// startRelay runs the embedded relay on addr's IP with one user and a REST
+// secret; loopback peers are allowed (everything here is on loopback).
+func startRelay(t *testing.T, ip string) netip.AddrPort {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Skipf("no %s here: %v", ip, err)
+	}
+	srv, err := relaysrv.New(relaysrv.Config{Users: map[string]string{"alice": "wonderland"}, Secret: "north-wind",
+		AllowLoopbackPeers: true, LoggerFactory: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return addrPortOf(l.Addr())
+}
+
+func relayConfigs(server netip.AddrPort, creds TURNServer, role Role) Config {
+	c := activeOnly(baseConfig(role))
+	if server.Addr().Is6() {
+		c.Addrs = []netip.Addr{netip.IPv6Loopback()}
+	}
+	creds.URI = "turn:" + server.String() + "?transport=tcp"
+	c.TURNServers = []TURNServer{creds}
+	c.DisableNATCheck = true
+	c.CheckTimeout, c.ConnectTimeout = 3*time.Second, 20*time.Second
+	return c
+}
+
+func TestRelayEmbedded(t *testing.T) {
+	for _, tc := range []struct {
+		name, ip string
+		creds    TURNServer
+	}{
+		{"long-term", "127.0.0.1", TURNServer{Username: "alice", Password: "wonderland"}},
+		{"REST", "127.0.0.1", TURNServer{Username: "bob", Secret: "north-wind"}},
+		{"IPv6", "::1", TURNServer{Username: "alice", Password: "wonderland"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startRelay(t, tc.ip)
+			x, y := mustConnect(t, relayConfigs(srv, tc.creds, RoleControlling), relayConfigs(srv, tc.creds, RoleControlled))
+			for _, c := range []*Conn{x, y} {
+				if c.Path() != "relay" {
+					t.Fatalf("path %s: %v -> %v", c.Path(), c.Local(), c.Remote())
+				}
+			}
+			exchange(t, x, y, 1<<20)
+		})
+	}
+}
+
+func TestRelayCoturn(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cfg   coturn.Config
+		creds TURNServer
+	}{
+		{"long-term", coturn.Config{Users: map[string]string{"alice": "wonderland"}, AllowLoopbackPeers: true},
+			TURNServer{Username: "alice", Password: "wonderland"}},
+		{"REST", coturn.Config{Secret: "north-wind", AllowLoopbackPeers: true},
+			TURNServer{Username: "bob", Secret: "north-wind"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := coturn.StartT(t, tc.cfg)
+			x, y := mustConnect(t, relayConfigs(c.Addr(), tc.creds, RoleControlling), relayConfigs(c.Addr(), tc.creds, RoleControlled))
+			if x.Path() != "relay" || y.Path() != "relay" {
+				t.Fatalf("paths %s/%s", x.Path(), y.Path())
+			}
+			// coturn drops peer data beyond 64 KiB that arrives before
+			// ConnectionBind: a burst right after selection must not
+			// depend on that (our data follows the authenticated check,
+			// which follows the bind).
+			burst := make([]byte, 1<<20)
+			for i := range burst {
+				burst[i] = byte(i * 7)
+			}
+			go x.Write(burst)
+			got := make([]byte, len(burst))
+			if _, err := io.ReadFull(y, got); err != nil {
+				t.Fatal(err)
+			}
+			for i := range got {
+				if got[i] != burst[i] {
+					t.Fatalf("byte %d differs after a burst through coturn", i)
+				}
+			}
+			exchange(t, x, y, 256<<10)
+		})
+	}
+}
+
+// Faults of the relay are warnings: wrong credentials, an unreachable
+// server, an exhausted quota. The direct path (loopback here) still wins.
+func TestRelayFaultsLeaveDirect(t *testing.T) {
+	srv := startRelay(t, "127.0.0.1")
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	closedAddr := closed.Addr().String()
+	closed.Close()
+	for _, tc := range []struct {
+		name  string
+		turn  TURNServer
+		match error
+	}{
+		{"wrong password", TURNServer{URI: "turn:" + srv.String(), Username: "alice", Password: "guess"}, turn.ErrUnauthorized},
+		{"unreachable", TURNServer{URI: "turn:" + closedAddr, Username: "alice", Password: "wonderland"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			warned := make(chan error, 8)
+			ca := baseConfig(RoleControlling)
+			ca.TURNServers, ca.DisableNATCheck = []TURNServer{tc.turn}, true
+			ca.OnEvent = func(e Event) {
+				if e.Type == EventWarning {
+					warned <- e.Err
+				}
+			}
+			x, y := mustConnect(t, ca, baseConfig(RoleControlled))
+			if x.Path() != "direct" {
+				t.Fatalf("path %s", x.Path())
+			}
+			exchange(t, x, y, 4096)
+			select {
+			case err := <-warned:
+				if tc.match != nil && !errors.Is(err, tc.match) {
+					t.Fatalf("warning %v, want one matching %v", err, tc.match)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no warning about the relay")
+			}
+		})
+	}
+}
