@@ -352,9 +352,7 @@ func (a *Agent) shutdown(now time.Time) {
 	}
 	s := a.snapshot()
 	a.final.Store(&s)
-	if a.out != nil {
-		a.out.close()
-	}
+	a.out.close()
 }
 
 // role reports the current role for stats.

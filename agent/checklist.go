@@ -232,6 +232,16 @@ func (cl *checklist) pending() bool {
 	return false
 }
 
+// inProgress reports a check under way.
+func (cl *checklist) inProgress() bool {
+	for _, p := range cl.pairs {
+		if p.state == stateInProgress {
+			return true
+		}
+	}
+	return false
+}
+
 // bestValid is the highest-priority succeeded pair.
 func (cl *checklist) bestValid() *pair {
 	for _, p := range cl.pairs {

@@ -45,6 +45,7 @@ type Conn struct {
 
 	writeMu    sync.Mutex // serialises writes so frames stay in order; guards writeEnded
 	writeEnded bool
+	closeOnce  sync.Once
 	flushOnce  sync.Once // the first write waits for STUN answers queued before it
 
 	rd deadline
@@ -240,30 +241,49 @@ func (c *Conn) CloseWrite() error {
 	return nil
 }
 
-// eosFlushTimeout bounds how long Close waits to send our end of stream.
-const eosFlushTimeout = time.Second
+// lingerTimeout bounds how long Close waits for the peer to close too.
+const lingerTimeout = 2 * time.Second
 
 // Close closes the connection and its agent. Toward an icetcp peer that
 // has not been told yet, Close first ends the stream in band, so the peer
 // reads io.EOF, not ErrPeerVanished: only a crash looks like a crash.
+//
+// It closes without a reset: a TCP socket closed with bytes still
+// arriving answers them with RST, and an RST makes the peer's kernel drop
+// what the peer had not read yet. So Close sends FIN, discards what still
+// arrives until the peer's FIN (at most lingerTimeout), then closes.
 func (c *Conn) Close() error {
+	c.closeOnce.Do(c.linger)
+	return c.a.Close()
+}
+
+func (c *Conn) linger() {
 	c.writeMu.Lock()
 	ended := c.writeEnded
 	c.writeEnded = true
 	c.writeMu.Unlock()
-	if c.eos && !ended && !c.pc.closed() && c.a.sendEOS(c.pc) == nil {
-		flushed := make(chan struct{})
-		go func() { c.pc.flushSTUN(); close(flushed) }()
-		t := time.NewTimer(eosFlushTimeout)
-		select {
-		case <-flushed:
-		case <-t.C:
-			c.pc.close(errors.New("agent: close: end of stream not sent in time"))
-			<-flushed
-		}
-		t.Stop()
+	if c.pc.closed() {
+		return
 	}
-	return c.a.Close()
+	if c.eos && !ended {
+		_ = c.a.sendEOS(c.pc)
+	}
+	t := time.NewTimer(lingerTimeout)
+	defer t.Stop()
+	flushed := make(chan struct{})
+	go func() { c.pc.sendFIN(); close(flushed) }() // after the queued STUN (our end of stream)
+	for done := false; !done; {
+		select {
+		case <-c.pc.readDone:
+			done = true
+		case <-c.pc.q.readable:
+			c.pc.q.drain() // nobody will read it: let the reader reach the FIN
+		case <-t.C:
+			done = true
+		}
+	}
+	c.pc.close(net.ErrClosed) // also ends a FIN still waiting behind a full socket
+	<-flushed
 }
 
 // LocalAddr is the local TCP address of the selected connection.

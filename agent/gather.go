@@ -244,9 +244,13 @@ func (a *Agent) onConnEnd(pc *pconn, err error, now time.Time) {
 				a.consent.peerFIN = true // the peer half-closed; we may still write
 				return
 			}
-			// An icetcp peer ends in band; its FIN means it closed
-			// everything (after its end of stream) or vanished: Read
-			// tells which. Nothing more can be read either way.
+			// An icetcp peer ends in band; its FIN after that is a close
+			// of the whole connection, without it the peer vanished (Read
+			// says so after the bytes that arrived).
+			if pc.peerEOS.Load() {
+				a.fail(StateClosed, fmt.Errorf("agent: the peer closed the connection: %w", ErrClosed), now)
+				return
+			}
 		}
 		a.fail(StateFailed, fmt.Errorf("agent: selected connection lost: %w", err), now)
 		return

@@ -17,7 +17,7 @@ type inboundLimit struct {
 }
 
 func newInboundLimit(maxTotal, maxPerSource int) *inboundLimit {
-	return &inboundLimit{maxTotal: maxTotal, maxPerSource: maxPerSource, by: map[netip.Addr]int{}}
+	return &inboundLimit{maxTotal: maxTotal, maxPerSource: maxPerSource}
 }
 
 // sourceKey groups addresses that one party controls.
@@ -39,6 +39,9 @@ func (l *inboundLimit) take(src netip.Addr) bool {
 	if l.total >= l.maxTotal || l.by[k] >= l.maxPerSource {
 		return false
 	}
+	if l.by == nil {
+		l.by = map[netip.Addr]int{}
+	}
 	l.total++
 	l.by[k]++
 	return true
@@ -55,5 +58,8 @@ func (l *inboundLimit) give(src netip.Addr) {
 	l.total--
 	if l.by[k]--; l.by[k] == 0 {
 		delete(l.by, k)
+	}
+	if l.total == 0 {
+		l.by = nil // an idle agent keeps no map
 	}
 }

@@ -75,7 +75,7 @@ func (a *Agent) onNATCheck(class natcheck.Class, err error, now time.Time) {
 		return
 	}
 	a.nat.local, a.nat.haveLocal = class, true
-	if a.selected == nil && a.out != nil {
+	if a.selected == nil {
 		a.out.send(signaling.Message{Type: signaling.TypeNAT, NAT: class.String()})
 	}
 	a.judgePunches(now)

@@ -207,6 +207,7 @@ func (a *Agent) release() {
 		return
 	}
 	a.released = true
+	a.cl.byKey, a.cl.triggered = nil, nil // no pair is added any more
 	a.closeListeners()
 	a.releaseRelays()
 	if a.cfg.Mux != nil {

@@ -36,7 +36,11 @@ func newOutbox(ch signaling.Channel, log logging.LeveledLogger) *outbox {
 	return &outbox{ch: ch, log: log, wake: make(chan struct{}, 1)}
 }
 
+// send queues m; on a nil outbox (signaling is over) it does nothing.
 func (o *outbox) send(m signaling.Message) {
+	if o == nil {
+		return
+	}
 	o.mu.Lock()
 	switch {
 	case o.closed:
@@ -51,6 +55,9 @@ func (o *outbox) send(m signaling.Message) {
 
 // close lets run flush what is queued and return.
 func (o *outbox) close() {
+	if o == nil {
+		return
+	}
 	o.mu.Lock()
 	o.closed = true
 	o.mu.Unlock()

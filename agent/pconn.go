@@ -53,10 +53,13 @@ type pconn struct {
 	wmu       sync.Mutex // guards the fields up to wcond
 	stunQ     []*stun.Message
 	writing   bool // the STUN writer goroutine runs
+	finSent   bool // our FIN is out: nothing more may be written
 	stunDrops int
 	wcond     *sync.Cond // signalled when the STUN queue empties
 
 	done      chan struct{}
+	readDone  chan struct{} // closed when the reader has stopped
+	peerEOS   atomic.Bool   // the peer's in-band end of stream arrived
 	closeOnce sync.Once
 	err       error // why the connection was closed; written before done is closed
 	bytesIn   atomic.Uint64
@@ -74,7 +77,7 @@ func newPConn(id uint64, c net.Conn, fr *framing.Reader, inbound bool, local can
 	pc := &pconn{
 		id: id, c: c, fr: fr, fw: framing.NewWriter(c), inbound: inbound, local: local,
 		remote: addrPortOf(c.RemoteAddr()), spawn: spawn, log: log, q: newFrameQueue(),
-		done: make(chan struct{}),
+		done: make(chan struct{}), readDone: make(chan struct{}),
 	}
 	pc.wcond = sync.NewCond(&pc.wmu)
 	return pc
@@ -85,7 +88,7 @@ func (pc *pconn) sendSTUN(m *stun.Message) {
 	pc.wmu.Lock()
 	defer pc.wmu.Unlock()
 	switch {
-	case pc.closed():
+	case pc.closed() || pc.finSent:
 		return
 	case len(pc.stunQ) >= maxQueuedSTUN:
 		pc.stunDrops++
@@ -131,6 +134,21 @@ func (pc *pconn) flushSTUN() {
 	for pc.writing {
 		pc.wcond.Wait()
 	}
+}
+
+// sendFIN waits for queued STUN writes (our end of stream, a nomination
+// answer), then shuts down the sending side.
+func (pc *pconn) sendFIN() error {
+	pc.wmu.Lock()
+	for pc.writing {
+		pc.wcond.Wait()
+	}
+	pc.finSent = true
+	pc.wmu.Unlock()
+	if tc, ok := pc.c.(interface{ CloseWrite() error }); ok {
+		return tc.CloseWrite()
+	}
+	return errors.ErrUnsupported
 }
 
 // close closes the connection once and records why.
@@ -182,6 +200,7 @@ func (pc *pconn) readLoop(rc readerConfig) {
 	var err error
 	defer func() {
 		pc.q.end(pc.endErr(err))
+		close(pc.readDone)
 		rc.onEnd(pc, err)
 	}()
 	if pc.inbound && rc.first == nil {
@@ -212,6 +231,7 @@ func (pc *pconn) readLoop(rc readerConfig) {
 				}
 				if eos && !peerEOS {
 					peerEOS = true
+					pc.peerEOS.Store(true)
 					pc.q.end(nil)
 				}
 				continue
@@ -264,7 +284,7 @@ func (pc *pconn) endErr(err error) error {
 			return fmt.Errorf("%w after %d bytes", ErrPeerVanished, pc.bytesIn.Load())
 		}
 		return nil
-	case pc.closed():
+	case pc.closed() || pc.finSent:
 		return pc.closeErr()
 	default:
 		return fmt.Errorf("agent: read: %w", err)

@@ -117,9 +117,8 @@ func (a *Agent) recvLoop(ctx context.Context, ch signaling.Channel) {
 // needed (a pair is selected): an idle connected agent keeps only its
 // loop and the selected connection's reader.
 func (a *Agent) stopSignaling() {
-	if a.out != nil {
-		a.out.close()
-	}
+	a.out.close()
+	a.out = nil // the outbox's goroutine flushes and lets go of the channel
 	if a.sigCancel != nil {
 		a.sigCancel()
 	}
@@ -172,7 +171,9 @@ func (a *Agent) onSignal(m signaling.Message, now time.Time) {
 // is fatal only when no connection to the peer is alive.
 func (a *Agent) onPeerGone(m signaling.Message, now time.Time) {
 	a.remoteEOC = true // nothing more will come
-	if m.Type == signaling.TypePeerLeft && a.peerConnected() {
+	if m.Type == signaling.TypePeerLeft && (a.peerConnected() || a.cl.inProgress()) {
+		// A peer that selected first may leave signaling at once: its
+		// answer to our check may still be on its way.
 		a.log.Debugf("peer left signaling; finishing over the connections we have")
 		return
 	}

@@ -1,35 +1,50 @@
 #!/usr/bin/env bash
-# The full test suite: installs what the tests need when it is missing, then
-# vet, the race-detector run of every package (NAT lab tests included when
-# root), and a short run of every fuzz target.
+# The full test suite: installs what the tests need when it is missing
+# (nftables and iproute2 for the NAT lab, coturn for the relay tests,
+# libnice, python3-gi and @roamhq/wrtc for the interop tests), then vet, the
+# race-detector run of every package (NAT lab tests included when root), a
+# short run of every fuzz target, and the benchmark programs at a small size.
 #
 #   ./scripts/test.sh            # everything
 #   FUZZTIME=30s ./scripts/test.sh
+#
+# With CI=true no test may skip: a lab or interop test that cannot run fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FUZZTIME=${FUZZTIME:-10s}
+FUZZTIME=${FUZZTIME:-5s}
 
 need=()
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v turnserver >/dev/null 2>&1 || need+=(coturn)
+command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "== installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq "${need[@]}" >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
-    echo "== missing ${need[*]} and not root: lab tests will skip" >&2
+    echo "== missing ${need[*]} and not root: lab and relay tests will skip" >&2
   fi
 fi
+# Debian starts coturn as a service on install where systemd runs; the
+# tests start their own, on their own ports.
+./scripts/install-interop.sh || echo "== interop tools missing: interop tests will skip" >&2
 
 echo "== go vet"
 go vet ./...
 
 echo "== go test -race"
-# Lab tests build namespaces; they refuse to skip when CI=true.
-go test -race -count=1 -timeout 40m ./...
+noskip=()
+[ "${CI:-}" = "true" ] && noskip=(-no-skip)
+go build -o /tmp/icetcp-testjson ./scripts/testjson
+set +e
+go test -race -count=1 -timeout 40m -json ./... | /tmp/icetcp-testjson "${noskip[@]}"
+status=${PIPESTATUS[1]}
+set -e
+[ "$status" = 0 ] || exit "$status"
 
 echo "== fuzz ($FUZZTIME each)"
 for target in \
@@ -37,15 +52,36 @@ for target in \
   ./internal/framing:FuzzReader \
   ./internal/framing:FuzzIsSTUN \
   ./internal/stuntcp:FuzzReadMessage \
-  ./signaling:FuzzDecode; do
+  ./internal/stuntcp:FuzzDecodeSYNProbe \
+  ./internal/stuntcp:FuzzDecodeResponse \
+  ./internal/natcheck:FuzzParseClass \
+  ./internal/turn:FuzzParseURI \
+  ./internal/turn:FuzzReadMessage \
+  ./internal/relay:FuzzFramedReads \
+  ./internal/secure:FuzzRecord \
+  ./internal/secure:FuzzHandshakeHello \
+  ./internal/secure:FuzzHandshakeReply \
+  ./internal/secure:FuzzParseSecret \
+  ./signaling:FuzzDecode \
+  ./signaling:FuzzToken \
+  ./signaling/sdp:FuzzParse; do
   pkg=${target%%:*}; name=${target##*:}
-  go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg"
+  go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" | tail -1
 done
+
+echo "== benchmarks at a small size"
+go run ./bench/relay -quick
+go run ./bench/ice -quick
+go run ./bench/scale -quick
 
 echo "== leftovers"
 left=$(ip netns list 2>/dev/null | grep '^itl' || true)
 if [ -n "$left" ]; then
   echo "network namespaces left behind: $left" >&2
+  exit 1
+fi
+if pgrep -x turnserver >/dev/null; then
+  echo "a turnserver was left running" >&2
   exit 1
 fi
 echo "all tests passed"

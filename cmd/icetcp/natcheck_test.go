@@ -20,7 +20,7 @@ import (
 func startServeAlt(t *testing.T, ctx context.Context) string {
 	t.Helper()
 	lines := startBanner(t, icetcp(ctx, "serve", "--signal-addr", "127.0.0.1:0", "--stun-addr", "127.0.0.1:0", "--stun-alt-addr", "127.0.0.2"))
-	m := regexp.MustCompile(`STUN over TCP on (\S+)`).FindStringSubmatch(lines[0])
+	m := regexp.MustCompile(`STUN (?:and TURN )?over TCP on (\S+)`).FindStringSubmatch(lines[0])
 	if m == nil || !strings.Contains(lines[1], "alternate address (RFC 5780) 127.0.0.2:") {
 		t.Fatalf("unexpected serve banner %q", lines)
 	}

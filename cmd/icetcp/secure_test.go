@@ -51,18 +51,21 @@ func startServeWith(t *testing.T, ctx context.Context, extra ...string) serveInf
 	if err != nil {
 		t.Fatalf("serve printed nothing: %v", err)
 	}
-	m := regexp.MustCompile(`signaling on (wss?://\S+), STUN over TCP on (\S+)`).FindStringSubmatch(line)
+	m := regexp.MustCompile(`signaling on (wss?://\S+), STUN (?:and TURN )?over TCP on (\S+)`).FindStringSubmatch(line)
 	if m == nil {
 		t.Fatalf("unexpected serve banner %q", line)
 	}
 	info := serveInfo{url: m[1], stun: m[2]}
 	if strings.Contains(strings.Join(extra, " "), "--metrics-addr") {
-		line, err := r.ReadString('\n')
-		mm := regexp.MustCompile(`metrics on (\S+)`).FindStringSubmatch(line)
-		if err != nil || mm == nil {
-			t.Fatalf("no metrics line: %q %v", line, err)
+		for info.metrics == "" { // after the TURN lines
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("no metrics line: %v", err)
+			}
+			if mm := regexp.MustCompile(`metrics on (\S+)`).FindStringSubmatch(line); mm != nil {
+				info.metrics = mm[1]
+			}
 		}
-		info.metrics = mm[1]
 	}
 	go io.Copy(io.Discard, r)
 	return info

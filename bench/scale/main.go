@@ -1,0 +1,260 @@
+// Command scale measures what a media server pays per session: N ICE-TCP
+// sessions whose server-side agents share one passive port through an
+// agent.Mux, held idle after connecting. The server side runs in this
+// process, the client agents in a child process (so each side has the
+// file descriptors it needs), and signaling travels between them over one
+// pipe. It prints a markdown table: sessions, failures, connects per
+// second, and per idle session the heap, goroutines and stack.
+//
+//	go run ./bench/scale                 # 1,000 and 10,000 sessions
+//	go run ./bench/scale -n 1000,5000
+//	go run ./bench/scale -quick          # 200 sessions, for CI
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/logging"
+
+	"github.com/icetcp/icetcp/agent"
+)
+
+const childEnv = "ICETCP_SCALE_CHILD"
+
+var memProfile string
+
+func main() {
+	if os.Getenv(childEnv) != "" {
+		if err := child(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "scale child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	sizes := flag.String("n", "1000,10000", "comma-separated session counts")
+	quick := flag.Bool("quick", false, "one small run (200 sessions), for CI")
+	parallel := flag.Int("parallel", 256, "sessions connecting at once")
+	flag.StringVar(&memProfile, "memprofile", "", "write a heap profile of the idle sessions here")
+	flag.Parse()
+	if *quick {
+		*sizes = "200"
+	}
+	fmt.Printf("scale: %s, %d CPUs, %s\n\n", runtime.Version(), runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Println("| sessions | failures | connects/s | heap per idle session | goroutines per idle session | stack per idle session |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|")
+	failed := false
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "scale: bad -n %q\n", s)
+			os.Exit(2)
+		}
+		r, err := run(n, *parallel)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "scale:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("| %d | %d | %.0f | %.1f KiB | %.2f | %.1f KiB |\n", n, r.failures, r.rate,
+			r.heap/1024, r.goroutines, r.stack/1024)
+		failed = failed || r.failures > 0
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	failures                int
+	rate                    float64
+	heap, goroutines, stack float64
+}
+
+// msg is one line on the pipe: a signaling message for session S, or a
+// control word.
+type msg struct {
+	S   int             `json:"s"`
+	M   json.RawMessage `json:"m,omitempty"`
+	Ctl string          `json:"ctl,omitempty"`
+}
+
+func quiet() logging.LoggerFactory {
+	f := logging.NewDefaultLoggerFactory()
+	f.DefaultLogLevel = logging.LogLevelError
+	return f
+}
+
+// run measures n sessions: server agents here, client agents in a child.
+func run(n, parallel int) (result, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return result{}, err
+	}
+	mux, err := agent.NewMux(l, agent.MuxConfig{MaxPending: 4096, MaxPendingPerSource: 4096, LoggerFactory: quiet()})
+	if err != nil {
+		return result{}, err
+	}
+	defer mux.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return result{}, err
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Stderr = os.Stderr
+	toChild, _ := cmd.StdinPipe()
+	fromChild, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		return result{}, err
+	}
+	defer cmd.Wait()
+	defer toChild.Close()
+	p := newPipe(n, toChild, fromChild)
+	go p.read()
+	p.ctl(fmt.Sprintf("start %d %d", n, parallel))
+
+	runtime.GC()
+	debug.FreeOSMemory()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	g0 := runtime.NumGoroutine()
+
+	agents := make([]*agent.Agent, n)
+	conns := make([]*agent.Conn, n)
+	var failures atomic.Int64
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		a, err := agent.New(agent.Config{Mux: mux, DisableActive: true, DisableSO: true, Role: agent.RoleControlled,
+			ConnectTimeout: time.Minute, LoggerFactory: quiet()})
+		if err != nil {
+			return result{}, err
+		}
+		agents[i] = a
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			c, err := a.Connect(ctx, p.channel(i))
+			if err != nil {
+				failures.Add(1)
+				fmt.Fprintf(os.Stderr, "session %d: %v\n", i, err)
+				return
+			}
+			conns[i] = c
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	p.forgetChannels()      // the agents no longer use signaling
+	time.Sleep(time.Second) // listeners released, signaling goroutines gone
+	runtime.GC()
+	debug.FreeOSMemory()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	g1 := runtime.NumGoroutine()
+	if memProfile != "" {
+		if f, err := os.Create(memProfile); err == nil {
+			pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+	}
+	live := float64(n - int(failures.Load()))
+	r := result{
+		failures:   int(failures.Load()),
+		rate:       float64(n) / took.Seconds(),
+		heap:       float64(int64(after.HeapInuse)-int64(before.HeapInuse)) / live,
+		goroutines: float64(g1-g0) / live,
+		stack:      float64(int64(after.StackInuse)-int64(before.StackInuse)) / live,
+	}
+	p.ctl("stop")
+	for _, a := range agents {
+		a.Close()
+	}
+	return r, nil
+}
+
+// pipe carries the signaling of every session over one byte stream.
+type pipe struct {
+	w   io.Writer
+	r   io.Reader
+	wmu sync.Mutex
+
+	mu    sync.Mutex
+	chans map[int]*pipeChannel
+	ctlCh chan string
+}
+
+func newPipe(n int, w io.Writer, r io.Reader) *pipe {
+	return &pipe{w: w, r: r, chans: make(map[int]*pipeChannel, n), ctlCh: make(chan string, 4)}
+}
+
+func (p *pipe) channel(i int) *pipeChannel {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.chans[i]
+	if c == nil {
+		c = &pipeChannel{p: p, s: i, in: make(chan []byte, 64), done: make(chan struct{})}
+		p.chans[i] = c
+	}
+	return c
+}
+
+func (p *pipe) forgetChannels() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.chans {
+		c.Close()
+	}
+	p.chans = map[int]*pipeChannel{}
+}
+
+func (p *pipe) write(m msg) error {
+	b, _ := json.Marshal(m)
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	_, err := p.w.Write(append(b, '\n'))
+	return err
+}
+
+func (p *pipe) ctl(word string) { p.write(msg{Ctl: word}) }
+
+func (p *pipe) read() {
+	sc := bufio.NewScanner(p.r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var m msg
+		if json.Unmarshal(sc.Bytes(), &m) != nil {
+			continue
+		}
+		if m.Ctl != "" {
+			p.ctlCh <- m.Ctl
+			continue
+		}
+		c := p.channel(m.S)
+		select {
+		case c.in <- append([]byte(nil), m.M...):
+		case <-c.done:
+		}
+	}
+	close(p.ctlCh)
+}
