@@ -77,7 +77,9 @@ func (c *Channel) Send(ctx context.Context, m signaling.Message) error {
 	c.mu.Lock()
 	switch m.Type {
 	case signaling.TypeCredentials:
-		c.local.Ufrag, c.local.Pwd, c.local.Options = m.Ufrag, m.Pwd, []string{"trickle"}
+		// The agent's extensions travel as ICE options (RFC 8445 §5.6.3),
+		// which agents that do not know them ignore.
+		c.local.Ufrag, c.local.Pwd, c.local.Options = m.Ufrag, m.Pwd, append([]string{"trickle"}, m.Features...)
 		lines = Lines(Attributes{Ufrag: m.Ufrag, Pwd: m.Pwd, Options: c.local.Options})
 	case signaling.TypeCandidate:
 		c.local.Candidates = append(c.local.Candidates, m.Candidate)
@@ -111,6 +113,21 @@ func (c *Channel) Local() Attributes {
 // LocalDone is closed once the agent has sent its end-of-candidates.
 func (c *Channel) LocalDone() <-chan struct{} { return c.localDone }
 
+// features picks the ICE options that can name agent extensions (what
+// the signaling schema accepts as a feature name).
+func features(options []string) []string {
+	var out []string
+	for _, o := range options {
+		if o == "trickle" || len(out) == signaling.MaxFeatures {
+			continue
+		}
+		if _, err := signaling.Encode(signaling.Message{Type: signaling.TypeEndOfCandidates, Features: []string{o}}); err == nil {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // AddRemote passes the remote side's SDP to the agent: a whole offer or
 // answer, a trickle fragment, or single lines ("a=candidate:...",
 // "candidate:...", "a=end-of-candidates"), parsed as Parse does. It may be
@@ -136,7 +153,8 @@ func (c *Channel) AddRemote(s string) error {
 		if !Controlling(c.cfg.Offerer, false, a.Lite) {
 			role = signaling.RoleControlling
 		}
-		c.queue = append(c.queue, signaling.Message{V: signaling.Version, Type: signaling.TypeCredentials, Ufrag: a.Ufrag, Pwd: a.Pwd, Role: role})
+		c.queue = append(c.queue, signaling.Message{V: signaling.Version, Type: signaling.TypeCredentials, Ufrag: a.Ufrag, Pwd: a.Pwd, Role: role,
+			Features: features(a.Options)})
 	}
 	for _, cand := range a.Candidates {
 		if c.remoteSeen[cand] {
