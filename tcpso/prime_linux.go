@@ -68,6 +68,16 @@ func dialPrimed(ctx context.Context, local, remote netip.AddrPort, ttl int) (*ne
 	if err := unix.SetsockoptInt(fd, level, opt, ttl); err != nil {
 		return nil, fail(os.NewSyscallError("setsockopt", err))
 	}
+	// The ICMP answer to the low-TTL SYN ends the connect with
+	// EHOSTUNREACH; the error queue says whether it was Time Exceeded
+	// (primed) or a real unreachable.
+	recvErr, recvErrLevel := unix.IP_RECVERR, unix.IPPROTO_IP
+	if family == unix.AF_INET6 {
+		recvErr, recvErrLevel = unix.IPV6_RECVERR, unix.IPPROTO_IPV6
+	}
+	if err := unix.SetsockoptInt(fd, recvErrLevel, recvErr, 1); err != nil {
+		return nil, fail(os.NewSyscallError("setsockopt", err))
+	}
 	rsa, err := sockaddr(remote, family)
 	if err != nil {
 		return nil, fail(err)
@@ -120,6 +130,9 @@ func waitConnect(ctx context.Context, f *os.File) error {
 		}
 		if v != 0 {
 			cerr = os.NewSyscallError("connect", syscall.Errno(v))
+			if te := timeExceeded(int(fd), syscall.Errno(v)); te != nil {
+				cerr = te
+			}
 			return true
 		}
 		if _, err := unix.Getpeername(int(fd)); err == nil {
@@ -134,6 +147,54 @@ func waitConnect(ctx context.Context, f *os.File) error {
 		return err
 	}
 	return cerr
+}
+
+// timeExceeded reads the socket's error queue (IP_RECVERR) and returns a
+// *TimeExceededError when the connect ended on an ICMP Time Exceeded.
+func timeExceeded(fd int, errno syscall.Errno) error {
+	oob := make([]byte, 512)
+	for range 4 { // a few queued errors at most; the last one decides
+		_, oobn, _, _, err := unix.Recvmsg(fd, nil, oob, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+		if err != nil {
+			return nil
+		}
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			return nil
+		}
+		for _, m := range msgs {
+			if from, ok := parseTimeExceeded(m); ok {
+				return &TimeExceededError{From: from, Errno: os.NewSyscallError("connect", errno)}
+			}
+		}
+	}
+	return nil
+}
+
+// parseTimeExceeded reads one IP_RECVERR/IPV6_RECVERR control message: a
+// struct sock_extended_err followed by the offender's sockaddr.
+func parseTimeExceeded(m unix.SocketControlMessage) (netip.Addr, bool) {
+	const eeLen = 16 // sizeof(struct sock_extended_err)
+	d := m.Data
+	if len(d) < eeLen {
+		return netip.Addr{}, false
+	}
+	origin, typ := d[4], d[5]
+	switch {
+	case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_RECVERR &&
+		origin == unix.SO_EE_ORIGIN_ICMP && typ == 11: // ICMP Time Exceeded
+		if len(d) >= eeLen+8 {
+			return netip.AddrFrom4([4]byte(d[eeLen+4 : eeLen+8])), true
+		}
+		return netip.Addr{}, true
+	case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_RECVERR &&
+		origin == unix.SO_EE_ORIGIN_ICMP6 && typ == 3: // ICMPv6 Time Exceeded
+		if len(d) >= eeLen+24 {
+			return netip.AddrFrom16([16]byte(d[eeLen+8 : eeLen+24])), true
+		}
+		return netip.Addr{}, true
+	}
+	return netip.Addr{}, false
 }
 
 // sockaddr converts ap for a socket of the given family; an invalid address

@@ -42,7 +42,11 @@ func New(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("natlab: %w", err)
 	}
-	l := &Lab{Prefix: run.Prefix, run: run, line: delayline.New(delayline.Config{})}
+	lc := delayline.Config{Router: RouterAddr}
+	if cfg.SameSegment {
+		lc.Router = netip.Addr{}
+	}
+	l := &Lab{Prefix: run.Prefix, run: run, line: delayline.New(lc)}
 	defer func() {
 		if err != nil {
 			l.Close()

@@ -41,6 +41,12 @@ type Config struct {
 	ServerDelay delayline.LinkConfig
 	// Custom adds profiles that A and B may name, for experiments.
 	Custom []Profile
+	// SameSegment puts the gateways on one segment with no router between
+	// them: the delay line forwards without touching TTLs. By default it
+	// is one router hop (RouterAddr), which decrements TTLs and answers an
+	// expired packet with ICMP Time Exceeded, so a low-TTL SYN can open a
+	// NAT's mapping and die before the far NAT (tcpso priming).
+	SameSegment bool
 }
 
 // Host is one machine of the lab: a network namespace.
@@ -63,6 +69,9 @@ var (
 	// ServerAddr:8080 and STUN443:443 to ServerAddr:3478.
 	Signal443 = netip.MustParseAddr("198.51.100.12")
 	STUN443   = netip.MustParseAddr("198.51.100.13")
+	// RouterAddr is the delay line's address as a router: the source of
+	// its ICMP Time Exceeded messages (unless Config.SameSegment).
+	RouterAddr = netip.MustParseAddr("203.0.113.254")
 )
 
 // Lab is a running NAT lab.
