@@ -78,9 +78,9 @@ type OpenError struct {
 	Attempts, SYNs int
 	// Counts per outcome. Other counts fatal errors only.
 	Primed, Refused, Unreachable, TimedOut, Busy, Other int
-	Last                                                 error // the last SYN's error (nil if none was sent)
-	Canceled                                             bool  // ctx ended before the attempts were spent
-	Tries                                                []Try
+	Last                                                error // the last SYN's error (nil if none was sent)
+	Canceled                                            bool  // ctx ended before the attempts were spent
+	Tries                                               []Try
 
 	cause error // context.Cause of the ended ctx, so errors.Is(err, context.Canceled) works
 }
