@@ -7,8 +7,10 @@ import "time"
 // A punch is made of attempts (rounds). An attempt sends a SYN at its start
 // and, while its rush lasts, answers every RST or ICMP error at once with a
 // new SYN (RushSYNs at most); a SYN that meets silence for AttemptTimeout is
-// replaced by a new attempt at once. Only an attempt whose rush ran out, or
-// whose 4-tuple was busy, is followed by a randomised back-off.
+// replaced by a new attempt at once (in a rush, silence for four times the
+// far NAT's answer time, at least 50 ms, means the SYN or its RST was lost,
+// and the SYN is replaced within the attempt). Only an attempt whose rush
+// ran out, or whose 4-tuple was busy, is followed by a randomised back-off.
 //
 // Why at once: a Linux NAT (netfilter conntrack) that forwarded our SYN
 // keeps that SYN's sequence number. If the peer's SYN arrives while no

@@ -164,6 +164,10 @@ func TestScheduleTimingSynctest(t *testing.T) {
 		outcomes: []error{errHang, errHang, nil},
 		times:    ms(0, 1000, 2000), attempts: 3,
 	}, {
+		name:     "a SYN lost in the rush is replaced after 4 answer times, at least 50 ms",
+		outcomes: []error{fakeWait{time.Millisecond, refused}, errHang, fakeWait{20 * time.Millisecond, refused}, errHang, nil},
+		times:    ms(0, 1, 51, 71, 151), attempts: 1,
+	}, {
 		name:     "busy backs off",
 		outcomes: []error{busy, busy, nil},
 		times:    ms(0, 100, 300), attempts: 3,

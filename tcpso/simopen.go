@@ -89,6 +89,14 @@ func Open(ctx context.Context, p Punch) (Result, error) {
 	return open(ctx, p, realEnv)
 }
 
+// A SYN of a rush that meets silence for rushLossFactor times the longest
+// answer of the attempt so far (at least rushMinTimeout) is taken as lost
+// and replaced, instead of waiting for the kernel's retransmission (1 s).
+const (
+	rushLossFactor = 4
+	rushMinTimeout = 50 * time.Millisecond
+)
+
 // errAccepted cancels the punch's context when p.Listener accepted the
 // peer's connection.
 var errAccepted = errors.New("tcpso: the peer's SYN was accepted by the listener")
@@ -179,11 +187,22 @@ func (r *run) punch(parent context.Context, ttl int) (Result, error) {
 func (r *run) attempt(parent context.Context, n, ttl int) (res Result, done, backoff bool, err error) {
 	begin := time.Now()
 	syns := 0
+	// answer is the longest an RST or ICMP error took in this attempt: the
+	// round trip to the far NAT. Once known, a SYN unanswered for
+	// rushLossFactor of it was lost, or its answer was.
+	var answer time.Duration
+	rushing := func() bool { return time.Since(begin) < r.s.Rush && syns < r.s.RushSYNs }
 	for {
 		t := Try{Attempt: n, At: time.Since(r.first), Primed: ttl > 0}
-		actx, cancel := context.WithTimeout(r.ctx, r.s.AttemptTimeout)
+		timeout := r.s.AttemptTimeout
+		if answer > 0 && rushing() {
+			timeout = min(timeout, max(rushLossFactor*answer, rushMinTimeout))
+		}
+		sent := time.Now()
+		actx, cancel := context.WithTimeout(r.ctx, timeout)
 		c, derr := r.env.dial(actx, r.p.Local, r.p.Remote, ttl)
 		cancel()
+		took := time.Since(sent)
 		r.e.SYNs++
 		syns++
 		if derr == nil {
@@ -212,11 +231,15 @@ func (r *run) attempt(parent context.Context, n, ttl int) (res Result, done, bac
 		case OutcomePrimed:
 			continue // our NAT has seen it: the full-TTL SYN goes now
 		case OutcomeTimedOut:
+			if answer > 0 && rushing() {
+				continue // lost in the rush: the far NAT answered the SYNs before it
+			}
 			// Our NAT still holds this SYN's sequence number: replace it at
 			// once (see Schedule), as a new attempt.
 			return Result{}, false, false, nil
 		case OutcomeRefused, OutcomeUnreachable:
-			if time.Since(begin) < r.s.Rush && syns < r.s.RushSYNs {
+			answer = max(answer, took)
+			if rushing() {
 				continue
 			}
 			return Result{}, false, true, nil

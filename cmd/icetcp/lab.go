@@ -32,6 +32,7 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	prime := fs.Int("prime-ttl", 0, "pass --prime-ttl N to every connect (low-TTL SYN priming)")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
 	logDir := fs.String("log-dir", "", "write both sides' stderr of failed trials here (set ICETCP_LOG=debug for agent logs)")
+	logSlower := fs.Duration("log-slower", 0, "with --log-dir, also keep the logs of successful trials slower than this")
 	list := fs.Bool("list", false, "list the NAT profiles and exit")
 	cleanup := fs.Bool("cleanup", false, "remove namespaces and devices left by earlier runs and exit")
 	if err := fs.Parse(args); err != nil {
@@ -84,7 +85,7 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	mc := natlab.MatrixConfig{
-		Binary: bin, Profiles: names, Cells: cells, Trials: *trials, Timeout: *timeout, LogDir: *logDir,
+		Binary: bin, Profiles: names, Cells: cells, Trials: *trials, Timeout: *timeout, LogDir: *logDir, LogSlower: *logSlower,
 		SameSegment: *sameSegment, MaxFailures: *maxFailures,
 		OnResult: func(tr natlab.TrialResult) {
 			status := "ok"

@@ -40,8 +40,10 @@ type MatrixConfig struct {
 	Cells []Cell
 	// ConnectArgs are extra flags for every `icetcp connect`.
 	ConnectArgs []string
-	// LogDir, when set, receives both sides' stderr of every failed trial.
-	LogDir string
+	// LogDir, when set, receives both sides' stderr of every failed trial,
+	// and of successful ones slower than LogSlower (when positive).
+	LogDir    string
+	LogSlower time.Duration
 	// MaxFailures, when positive, ends a cell after that many failed
 	// trials (CI: a broken cell should not spend 20 trials of timeouts).
 	MaxFailures int
@@ -249,7 +251,8 @@ func (l *Lab) runTrial(ctx context.Context, mc MatrixConfig, trial int) TrialRes
 	wg.Wait()
 	tr := evaluateTrial(sides)
 	tr.Trial, tr.Room = trial, room
-	if !tr.OK && mc.LogDir != "" {
+	slow := mc.LogSlower > 0 && tr.ConnectMs > float64(mc.LogSlower)/float64(time.Millisecond)
+	if (!tr.OK || slow) && mc.LogDir != "" {
 		for i, name := range []string{"A", "B"} {
 			path := filepath.Join(mc.LogDir, fmt.Sprintf("%s-%s-%d.log", room, name, trial))
 			_ = os.WriteFile(path, []byte(sides[i].stderr.String()), 0o644)
