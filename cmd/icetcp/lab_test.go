@@ -29,6 +29,9 @@ func runCells(t *testing.T, mc natlab.MatrixConfig) *natlab.MatrixResult {
 	t.Helper()
 	needRoot(t)
 	t.Setenv("ICETCP_MAIN", "1") // inherited by the processes the lab starts
+	// Under -race every process the lab starts would sleep 1 s at exit
+	// (the race runtime's default atexit_sleep_ms): two per trial.
+	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	mc.Binary = os.Args[0]
 	if mc.Trials == 0 {
 		mc.Trials = 1
@@ -183,6 +186,7 @@ func TestLabPunch(t *testing.T) {
 		t.Run(tc.delay.String(), func(t *testing.T) {
 			res := runCells(t, natlab.MatrixConfig{
 				Delay: delayline.LinkConfig{Delay: tc.delay}, Trials: tc.trials, Cells: punchCells,
+				Profiles: []string{"preserve-rst", "preserve-drop", "eim-remap", "nested"},
 				MaxFailures: 2, // a broken cell costs two agent timeouts, not twenty
 			})
 			var b strings.Builder
