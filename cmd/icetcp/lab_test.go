@@ -186,7 +186,7 @@ func TestLabPunch(t *testing.T) {
 		t.Run(tc.delay.String(), func(t *testing.T) {
 			res := runCells(t, natlab.MatrixConfig{
 				Delay: delayline.LinkConfig{Delay: tc.delay}, Trials: tc.trials, Cells: punchCells,
-				Profiles: []string{"preserve-rst", "preserve-drop", "eim-remap", "nested"},
+				Profiles:    []string{"preserve-rst", "preserve-drop", "eim-remap", "nested"},
 				MaxFailures: 2, // a broken cell costs two agent timeouts, not twenty
 			})
 			var b strings.Builder
