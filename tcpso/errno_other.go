@@ -4,4 +4,4 @@ package tcpso
 
 // classifyErrno knows no errno values here; timeouts are still recognised
 // by classify.
-func classifyErrno(error) (outcome, bool) { return 0, false }
+func classifyErrno(error) (Outcome, bool) { return 0, false }

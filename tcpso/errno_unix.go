@@ -8,20 +8,20 @@ import (
 )
 
 // classifyErrno maps a connect() errno to an outcome.
-func classifyErrno(err error) (outcome, bool) {
+func classifyErrno(err error) (Outcome, bool) {
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
 		return 0, false
 	}
 	switch errno {
 	case syscall.ECONNREFUSED, syscall.ECONNRESET:
-		return outcomeRefused, true
+		return OutcomeRefused, true
 	case syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.EHOSTDOWN, syscall.ENETDOWN:
-		return outcomeUnreachable, true
+		return OutcomeUnreachable, true
 	case syscall.ETIMEDOUT:
-		return outcomeTimedOut, true
+		return OutcomeTimedOut, true
 	case syscall.EADDRINUSE, syscall.EADDRNOTAVAIL:
-		return outcomeBusy, true
+		return OutcomeBusy, true
 	}
-	return outcomeFatal, true
+	return OutcomeFatal, true
 }

@@ -9,20 +9,20 @@ import (
 
 // classifyErrno maps a ConnectEx error to an outcome. Winsock reports WSAE*
 // codes, which do not match the syscall.E* values Go invents on Windows.
-func classifyErrno(err error) (outcome, bool) {
+func classifyErrno(err error) (Outcome, bool) {
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
 		return 0, false
 	}
 	switch errno {
 	case windows.WSAECONNREFUSED, windows.WSAECONNRESET:
-		return outcomeRefused, true
+		return OutcomeRefused, true
 	case windows.WSAEHOSTUNREACH, windows.WSAENETUNREACH, windows.WSAEHOSTDOWN, windows.WSAENETDOWN:
-		return outcomeUnreachable, true
+		return OutcomeUnreachable, true
 	case windows.WSAETIMEDOUT:
-		return outcomeTimedOut, true
+		return OutcomeTimedOut, true
 	case windows.WSAEADDRINUSE, windows.WSAEADDRNOTAVAIL:
-		return outcomeBusy, true
+		return OutcomeBusy, true
 	}
-	return outcomeFatal, true
+	return OutcomeFatal, true
 }

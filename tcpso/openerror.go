@@ -3,42 +3,108 @@ package tcpso
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
+	"time"
 )
 
-// OpenError is returned when SimultaneousOpen gives up; it says what
-// happened. The outcome counts add up to Attempts, except for an attempt cut
-// short by ctx, which is counted in Attempts only.
+// Outcome is what one SYN of a simultaneous open met.
+type Outcome int
+
+const (
+	// OutcomeConnected: the handshake completed (ours or, with a
+	// Punch.Listener, the peer's SYN accepted there).
+	OutcomeConnected Outcome = iota + 1
+	// OutcomePrimed: a low-TTL SYN (Punch.PrimeTTL) was answered by ICMP
+	// Time Exceeded from a router: our NATs saw it, the far NAT did not.
+	OutcomePrimed
+	// OutcomeRefused: RST, from the far NAT (no mapping yet) or host.
+	OutcomeRefused
+	// OutcomeUnreachable: ICMP unreachable, or no route.
+	OutcomeUnreachable
+	// OutcomeTimedOut: no answer within Schedule.AttemptTimeout.
+	OutcomeTimedOut
+	// OutcomeBusy: EADDRINUSE/EADDRNOTAVAIL, the 4-tuple is held by another
+	// socket (a connection our listener accepted, or TIME_WAIT).
+	OutcomeBusy
+	// OutcomeCanceled: ctx ended while the SYN waited.
+	OutcomeCanceled
+	// OutcomeFatal: any other error; retrying will not help.
+	OutcomeFatal
+)
+
+var outcomeNames = [...]string{"", "connected", "primed", "refused", "unreachable", "timed out", "busy", "canceled", "other"}
+
+func (o Outcome) String() string {
+	if o < 0 || int(o) >= len(outcomeNames) || o == 0 {
+		return fmt.Sprintf("Outcome(%d)", int(o))
+	}
+	return outcomeNames[o]
+}
+
+// Try records one SYN of a simultaneous open (one connect(), or the
+// peer's SYN accepted on Punch.Listener).
+type Try struct {
+	Attempt int           // the attempt (round) it belongs to, from 1
+	At      time.Duration // when it started, from the punch's first SYN
+	Primed  bool          // the SYN left with Punch.PrimeTTL
+	Outcome Outcome
+	Err     error // nil when connected
+}
+
+// Result is a successful simultaneous open.
+type Result struct {
+	Conn *net.TCPConn
+	// Attempts is the attempt (round) that connected: 1 when the first
+	// synchronised SYN exchange succeeded, which is what DCUtR-style
+	// statistics count.
+	Attempts int
+	// SYNs is the number of SYNs (connect calls) made, the last included.
+	SYNs int
+	// Accepted reports that Conn came from Punch.Listener: the peer's SYN
+	// reached our listener, not our connecting socket.
+	Accepted bool
+	Tries    []Try
+}
+
+// OpenError is returned when a simultaneous open gives up; it says what
+// every SYN met. The counts add up to len(Tries), except for a SYN cut
+// short by ctx, which is in Tries (OutcomeCanceled) and in no count.
 type OpenError struct {
-	Local, Remote                         netip.AddrPort
-	Attempts                              int
-	Refused, Unreachable, TimedOut, Other int   // counts per outcome; Other includes EADDRINUSE/EADDRNOTAVAIL
-	Last                                  error // the last attempt's error (nil if none was made)
-	Canceled                              bool  // ctx ended before the attempts were spent
+	Local, Remote netip.AddrPort
+	// Attempts is the number of attempts (rounds) started, SYNs the number
+	// of SYNs sent.
+	Attempts, SYNs int
+	// Counts per outcome. Other counts fatal errors only.
+	Primed, Refused, Unreachable, TimedOut, Busy, Other int
+	Last                                                error // the last SYN's error (nil if none was sent)
+	Canceled                                            bool  // ctx ended before the attempts were spent
+	Tries                                               []Try
 
 	cause error // context.Cause of the ended ctx, so errors.Is(err, context.Canceled) works
 }
 
 // Error reads "tcpso: simultaneous open 10.0.0.1:5000->198.51.100.2:6000:
-// 10 attempts (7 refused, 3 timed out): connect: connection refused".
+// 2 attempts, 7 SYNs (6 refused, 1 timed out) [1: 6 refused | 2: 1 timed
+// out]: connect: connection timed out".
 func (e *OpenError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "tcpso: simultaneous open %s->%s: %d attempt", e.Local, e.Remote, e.Attempts)
-	if e.Attempts != 1 {
-		b.WriteByte('s')
+	fmt.Fprintf(&b, "tcpso: simultaneous open %s->%s: %s", e.Local, e.Remote, plural(e.Attempts, "attempt"))
+	if e.SYNs != e.Attempts {
+		fmt.Fprintf(&b, ", %s", plural(e.SYNs, "SYN"))
 	}
-	var parts []string
-	for _, c := range []struct {
-		n    int
-		what string
-	}{{e.Refused, "refused"}, {e.Unreachable, "unreachable"}, {e.TimedOut, "timed out"}, {e.Other, "other"}} {
-		if c.n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.what))
+	if s := countText(e.Tries, 0); s != "" {
+		fmt.Fprintf(&b, " (%s)", s)
+	}
+	if e.Attempts > 1 {
+		var rounds []string
+		for n := 1; n <= e.Attempts; n++ {
+			if s := countText(e.Tries, n); s != "" {
+				rounds = append(rounds, fmt.Sprintf("%d: %s", n, s))
+			}
 		}
-	}
-	if len(parts) > 0 {
-		fmt.Fprintf(&b, " (%s)", strings.Join(parts, ", "))
+		fmt.Fprintf(&b, " [%s]", strings.Join(rounds, " | "))
 	}
 	if e.Canceled {
 		b.WriteString(", canceled")
@@ -54,7 +120,32 @@ func (e *OpenError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the last attempt's error and, when ctx ended, its cause, so
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// countText summarises the outcomes of attempt n's tries (all tries when
+// n is 0) as "6 refused, 1 timed out", in Outcome order.
+func countText(tries []Try, n int) string {
+	var counts [len(outcomeNames)]int
+	for _, t := range tries {
+		if (n == 0 || t.Attempt == n) && t.Outcome > 0 && int(t.Outcome) < len(counts) && t.Outcome != OutcomeCanceled {
+			counts[t.Outcome]++
+		}
+	}
+	var parts []string
+	for o, c := range counts {
+		if c > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c, Outcome(o)))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Unwrap returns the last SYN's error and, when ctx ended, its cause, so
 // both errors.Is(err, syscall.ECONNREFUSED) and errors.Is(err,
 // context.Canceled) work.
 func (e *OpenError) Unwrap() error {
@@ -65,8 +156,9 @@ func (e *OpenError) Unwrap() error {
 }
 
 // Reason is one word for tables: "canceled" if ctx ended first; otherwise
-// "refused", "no-answer" (timeouts), "unreachable" or "other" when every
-// counted attempt had that outcome, and "mixed" when they differ.
+// "refused", "no-answer" (timeouts), "unreachable", "busy" or "other" when
+// every counted SYN had that outcome (primed SYNs aside), and "mixed" when
+// they differ.
 func (e *OpenError) Reason() string {
 	if e.Canceled {
 		return "canceled"
@@ -75,7 +167,7 @@ func (e *OpenError) Reason() string {
 	for _, c := range []struct {
 		n    int
 		word string
-	}{{e.Refused, "refused"}, {e.TimedOut, "no-answer"}, {e.Unreachable, "unreachable"}, {e.Other, "other"}} {
+	}{{e.Refused, "refused"}, {e.TimedOut, "no-answer"}, {e.Unreachable, "unreachable"}, {e.Busy, "busy"}, {e.Other, "other"}} {
 		if c.n > 0 {
 			kinds++
 			reason = c.word
@@ -87,16 +179,21 @@ func (e *OpenError) Reason() string {
 	return reason
 }
 
-// count records one attempt's outcome.
-func (e *OpenError) count(o outcome) {
-	switch o {
-	case outcomeRefused:
+// record appends t and counts it.
+func (e *OpenError) record(t Try) {
+	e.Tries = append(e.Tries, t)
+	switch t.Outcome {
+	case OutcomePrimed:
+		e.Primed++
+	case OutcomeRefused:
 		e.Refused++
-	case outcomeUnreachable:
+	case OutcomeUnreachable:
 		e.Unreachable++
-	case outcomeTimedOut:
+	case OutcomeTimedOut:
 		e.TimedOut++
-	default:
+	case OutcomeBusy:
+		e.Busy++
+	case OutcomeFatal:
 		e.Other++
 	}
 }

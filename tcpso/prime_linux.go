@@ -27,23 +27,45 @@ var aLongTimeAgo = time.Unix(1, 0)
 // runtime poller until the handshake ends, and finally net.FileConn.
 // Retransmitted SYNs and the handshake use the normal TTL.
 func dialPrimed(ctx context.Context, local, remote netip.AddrPort, ttl int) (*net.TCPConn, error) {
-	local, remote = unmap(local), unmap(remote)
-	fail := func(err error) error {
-		return &ConnectError{Local: local, Remote: remote, Err: &net.OpError{
-			Op: "dial", Net: network(remote.Addr()), Source: net.TCPAddrFromAddrPort(local),
-			Addr: net.TCPAddrFromAddrPort(remote), Err: err,
-		}}
+	pc, err := startPrimed(local, remote, ttl)
+	if err != nil {
+		return nil, err
 	}
+	return pc.wait(ctx)
+}
+
+// primedConn is a socket whose low-TTL SYN has left.
+type primedConn struct {
+	f             *os.File // nil when connect() completed at once
+	c             *net.TCPConn
+	local, remote netip.AddrPort
+}
+
+func (pc *primedConn) fail(err error) error {
+	return &ConnectError{Local: pc.local, Remote: pc.remote, Err: &net.OpError{
+		Op: "dial", Net: network(pc.remote.Addr()), Source: net.TCPAddrFromAddrPort(pc.local),
+		Addr: net.TCPAddrFromAddrPort(pc.remote), Err: err,
+	}}
+}
+
+// startPrimed creates the socket and sends the SYN, on the calling
+// goroutine's thread: the socket belongs to that thread's network
+// namespace, which matters to callers that switch namespaces (the lab).
+func startPrimed(local, remote netip.AddrPort, ttl int) (*primedConn, error) {
+	local, remote = unmap(local), unmap(remote)
+	pc := &primedConn{local: local, remote: remote}
 	if err := checkPair(local, remote); err != nil {
 		return nil, &ConnectError{Local: local, Remote: remote, Err: err}
 	}
 	family, level, opt := unix.AF_INET, unix.IPPROTO_IP, unix.IP_TTL
+	recvErr, recvErrLevel := unix.IP_RECVERR, unix.IPPROTO_IP
 	if remote.Addr().Is6() {
 		family, level, opt = unix.AF_INET6, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS
+		recvErr, recvErrLevel = unix.IPV6_RECVERR, unix.IPPROTO_IPV6
 	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
-		return nil, fail(os.NewSyscallError("socket", err))
+		return nil, pc.fail(os.NewSyscallError("socket", err))
 	}
 	owned := true // until os.NewFile takes the descriptor
 	defer func() {
@@ -53,46 +75,68 @@ func dialPrimed(ctx context.Context, local, remote netip.AddrPort, ttl int) (*ne
 	}()
 	if local.Port() != 0 {
 		if err := setReuse(fd); err != nil {
-			return nil, fail(err)
+			return nil, pc.fail(err)
 		}
 	}
 	if local.Addr().IsValid() || local.Port() != 0 {
 		sa, err := sockaddr(local, family)
 		if err != nil {
-			return nil, fail(err)
+			return nil, pc.fail(err)
 		}
 		if err := unix.Bind(fd, sa); err != nil {
-			return nil, fail(os.NewSyscallError("bind", err))
+			return nil, pc.fail(os.NewSyscallError("bind", err))
 		}
 	}
 	if err := unix.SetsockoptInt(fd, level, opt, ttl); err != nil {
-		return nil, fail(os.NewSyscallError("setsockopt", err))
+		return nil, pc.fail(os.NewSyscallError("setsockopt", err))
+	}
+	// The ICMP answer to the low-TTL SYN ends the connect with
+	// EHOSTUNREACH; the error queue says whether it was Time Exceeded
+	// (primed) or a real unreachable.
+	if err := unix.SetsockoptInt(fd, recvErrLevel, recvErr, 1); err != nil {
+		return nil, pc.fail(os.NewSyscallError("setsockopt", err))
 	}
 	rsa, err := sockaddr(remote, family)
 	if err != nil {
-		return nil, fail(err)
+		return nil, pc.fail(err)
 	}
 	err = unix.Connect(fd, rsa)
 	if err != nil && err != unix.EINPROGRESS {
-		return nil, fail(os.NewSyscallError("connect", err))
+		return nil, pc.fail(os.NewSyscallError("connect", err))
 	}
 	connected := err == nil
 	// -1 is "use the route's default", which is what the socket had.
 	if err := unix.SetsockoptInt(fd, level, opt, -1); err != nil {
-		return nil, fail(os.NewSyscallError("setsockopt", err))
+		return nil, pc.fail(os.NewSyscallError("setsockopt", err))
 	}
-
 	f := os.NewFile(uintptr(fd), "tcpso-primed")
 	owned = false
-	defer f.Close() // net.FileConn keeps its own duplicate
-	if !connected {
-		if err := waitConnect(ctx, f); err != nil {
-			return nil, fail(err)
+	if connected {
+		defer f.Close() // net.FileConn keeps its own duplicate
+		c, err := net.FileConn(f)
+		if err != nil {
+			return nil, pc.fail(err)
 		}
+		pc.c = c.(*net.TCPConn)
+		return pc, nil
 	}
-	c, err := net.FileConn(f)
+	pc.f = f
+	return pc, nil
+}
+
+// wait waits for the handshake (any goroutine may call it) and returns
+// the connection; it closes the socket on failure.
+func (pc *primedConn) wait(ctx context.Context) (*net.TCPConn, error) {
+	if pc.c != nil {
+		return pc.c, nil
+	}
+	defer pc.f.Close() // net.FileConn keeps its own duplicate
+	if err := waitConnect(ctx, pc.f); err != nil {
+		return nil, pc.fail(err)
+	}
+	c, err := net.FileConn(pc.f)
 	if err != nil {
-		return nil, fail(err)
+		return nil, pc.fail(err)
 	}
 	return c.(*net.TCPConn), nil
 }
@@ -120,6 +164,9 @@ func waitConnect(ctx context.Context, f *os.File) error {
 		}
 		if v != 0 {
 			cerr = os.NewSyscallError("connect", syscall.Errno(v))
+			if te := timeExceeded(int(fd), syscall.Errno(v)); te != nil {
+				cerr = te
+			}
 			return true
 		}
 		if _, err := unix.Getpeername(int(fd)); err == nil {
@@ -134,6 +181,54 @@ func waitConnect(ctx context.Context, f *os.File) error {
 		return err
 	}
 	return cerr
+}
+
+// timeExceeded reads the socket's error queue (IP_RECVERR) and returns a
+// *TimeExceededError when the connect ended on an ICMP Time Exceeded.
+func timeExceeded(fd int, errno syscall.Errno) error {
+	oob := make([]byte, 512)
+	for range 4 { // a few queued errors at most; the last one decides
+		_, oobn, _, _, err := unix.Recvmsg(fd, nil, oob, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+		if err != nil {
+			return nil
+		}
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			return nil
+		}
+		for _, m := range msgs {
+			if from, ok := parseTimeExceeded(m); ok {
+				return &TimeExceededError{From: from, Errno: os.NewSyscallError("connect", errno)}
+			}
+		}
+	}
+	return nil
+}
+
+// parseTimeExceeded reads one IP_RECVERR/IPV6_RECVERR control message: a
+// struct sock_extended_err followed by the offender's sockaddr.
+func parseTimeExceeded(m unix.SocketControlMessage) (netip.Addr, bool) {
+	const eeLen = 16 // sizeof(struct sock_extended_err)
+	d := m.Data
+	if len(d) < eeLen {
+		return netip.Addr{}, false
+	}
+	origin, typ := d[4], d[5]
+	switch {
+	case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_RECVERR &&
+		origin == unix.SO_EE_ORIGIN_ICMP && typ == 11: // ICMP Time Exceeded
+		if len(d) >= eeLen+8 {
+			return netip.AddrFrom4([4]byte(d[eeLen+4 : eeLen+8])), true
+		}
+		return netip.Addr{}, true
+	case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_RECVERR &&
+		origin == unix.SO_EE_ORIGIN_ICMP6 && typ == 3: // ICMPv6 Time Exceeded
+		if len(d) >= eeLen+24 {
+			return netip.AddrFrom16([16]byte(d[eeLen+8 : eeLen+24])), true
+		}
+		return netip.Addr{}, true
+	}
+	return netip.Addr{}, false
 }
 
 // sockaddr converts ap for a socket of the given family; an invalid address

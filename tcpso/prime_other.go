@@ -4,12 +4,15 @@ package tcpso
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 )
 
 // primeSupported: changing the TTL between the first SYN and its
-// retransmissions needs a hand-driven non-blocking connect, done for Linux only.
+// retransmissions needs a hand-driven non-blocking connect, and telling an
+// ICMP Time Exceeded from other errors needs the socket error queue: done
+// for Linux only.
 const primeSupported = false
 
 // dialPrimed is never reached when primeSupported is false; it dials
@@ -17,3 +20,11 @@ const primeSupported = false
 func dialPrimed(ctx context.Context, local, remote netip.AddrPort, _ int) (*net.TCPConn, error) {
 	return Dial(ctx, local, remote)
 }
+
+// primedConn and startPrimed exist for Trace, which returns
+// errors.ErrUnsupported before reaching them here.
+type primedConn struct{}
+
+func startPrimed(_, _ netip.AddrPort, _ int) (*primedConn, error) { return nil, errors.ErrUnsupported }
+
+func (*primedConn) wait(context.Context) (*net.TCPConn, error) { return nil, errors.ErrUnsupported }

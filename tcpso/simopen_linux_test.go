@@ -110,28 +110,35 @@ func TestSimultaneousOpenNoAnswer(t *testing.T) {
 	}
 }
 
+// TestSimultaneousOpenCancelInsideAttempt cancels while a real SYN (plain
+// and primed) waits for an answer that never comes.
 func TestSimultaneousOpenCancelInsideAttempt(t *testing.T) {
 	checkLeaks(t)
 	remote := blackHole(t, netip.AddrPortFrom(loop4, 0))
 	local := freePort(t)
 	for _, ttl := range []int{0, 2} {
 		ctx, cancel := context.WithCancel(context.Background())
+		entered := make(chan struct{})
+		e := realEnv
+		e.dial = func(ctx context.Context, l, r netip.AddrPort, ttl int) (*net.TCPConn, error) {
+			close(entered)
+			return dialAttempt(ctx, l, r, ttl)
+		}
 		done := make(chan error, 1)
 		go func() {
-			_, err := SimultaneousOpen(ctx, Punch{Local: local, Remote: remote, PrimeTTL: ttl,
-				Schedule: Schedule{AttemptTimeout: time.Hour}})
+			_, err := open(ctx, Punch{Local: local, Remote: remote, PrimeTTL: ttl,
+				Schedule: Schedule{AttemptTimeout: time.Hour}}, e)
 			done <- err
 		}()
-		time.Sleep(100 * time.Millisecond)
+		<-entered
 		cancel()
-		select {
-		case err := <-done:
-			var oe *OpenError
-			if !errors.As(err, &oe) || !oe.Canceled || oe.Attempts != 1 || !errors.Is(err, context.Canceled) {
-				t.Fatalf("ttl %d: err = %v", ttl, err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("ttl %d: not canceled promptly", ttl)
+		err := <-done
+		var oe *OpenError
+		if !errors.As(err, &oe) || !oe.Canceled || oe.SYNs != 1 || !errors.Is(err, context.Canceled) {
+			t.Fatalf("ttl %d: err = %v", ttl, err)
+		}
+		if n := oe.Refused + oe.TimedOut + oe.Unreachable + oe.Busy + oe.Other; n != 0 {
+			t.Fatalf("ttl %d: the canceled SYN was counted: %+v", ttl, oe)
 		}
 	}
 }

@@ -9,25 +9,21 @@ import (
 )
 
 // PortSharing reports whether this system lets a listener and dialers share
-// one local port (SO_REUSEPORT). When false, the agent must not offer S-O
-// candidates, and passive candidates should get a port of their own.
+// one local port (SO_REUSEPORT: Linux, macOS, the BSDs). When false, the
+// agent must not offer S-O candidates, and passive candidates should get a
+// plain listener (ListenConfig{}).
 func PortSharing() bool { return portSharing }
 
-// Listen opens a TCP listener on addr with SO_REUSEADDR and SO_REUSEPORT so
-// that dialers can bind the same local port (RFC 6544 §7.2: an agent accepts
-// on the base of any S-O or passive candidate and connects from it).
-// addr's port may be 0; the chosen port is in the listener's Addr.
+// Listen opens a shared TCP listener on addr, as ListenConfig{Shared:
+// true}.Listen does, and returns the bare *net.TCPListener (no punch can
+// claim its connections). addr's port may be 0; the chosen port is in the
+// listener's Addr.
 func Listen(ctx context.Context, addr netip.AddrPort) (*net.TCPListener, error) {
-	addr = unmap(addr)
-	if !addr.Addr().IsValid() {
-		return nil, fmt.Errorf("tcpso: listen %s: %w", addr, errInvalidAddr)
-	}
-	lc := net.ListenConfig{Control: controlReuse}
-	l, err := lc.Listen(ctx, network(addr.Addr()), addr.String())
+	l, err := ListenConfig{Shared: true}.Listen(ctx, addr)
 	if err != nil {
-		return nil, fmt.Errorf("tcpso: listen %s: %w", addr, err)
+		return nil, err
 	}
-	return l.(*net.TCPListener), nil
+	return l.l, nil
 }
 
 // Dial makes ONE connect attempt from local to remote. local's address may be

@@ -1,4 +1,4 @@
-//go:build !linux && !darwin && !windows
+//go:build !linux && !darwin && !freebsd && !netbsd && !openbsd && !dragonfly && !windows
 
 package tcpso
 
@@ -8,12 +8,14 @@ import (
 	"syscall"
 )
 
-// portSharing is false: no port-sharing implementation for this system yet.
+// portSharing is false: no port-sharing implementation for this system
+// (illumos, AIX, Plan 9, js/wasm, ...).
 const portSharing = false
 
 // controlReuse fails: sharing a fixed local port is not implemented here, so
-// Listen and Dial with a fixed port return errors.ErrUnsupported rather than
-// opening sockets that would collide.
+// a shared Listen and a Dial from a fixed port return errors.ErrUnsupported
+// rather than opening sockets that would collide. A plain listener
+// (ListenConfig{}) works.
 func controlReuse(_, _ string, _ syscall.RawConn) error {
 	return fmt.Errorf("tcpso: SO_REUSEPORT: %w", errors.ErrUnsupported)
 }

@@ -13,8 +13,11 @@ import (
 const portSharing = false
 
 // controlReuse sets SO_REUSEADDR, the only sharing option Windows has. It
-// lets dialers reuse a fixed port (e.g. TIME_WAIT leftovers) but gives no
-// defined delivery between a listener and other sockets on the same port.
+// lets a dialer bind a listener's port (server-reflexive gathering from a
+// passive candidate works) but gives no defined delivery of an incoming SYN
+// between the listener and other sockets on the port, and on Windows it
+// also lets another process bind the same port: use ListenConfig{Shared:
+// true} only where a dialer must share the port.
 func controlReuse(_, _ string, c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {

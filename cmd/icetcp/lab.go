@@ -22,17 +22,24 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	profiles := fs.String("profiles", "", "comma-separated NAT profiles for rows and columns (default: all; see --list)")
 	trials := fs.Int("trials", 3, "trials per cell")
-	delay := fs.Duration("delay", 20*time.Millisecond, "one-way delay of each peer's WAN link (A-B RTT is twice this)")
+	delayList := fs.String("delay", "20ms", "comma-separated one-way delays of each peer's WAN link, one matrix each (A-B RTT is twice the delay), e.g. 0,1ms,5ms,20ms,100ms")
 	jitter := fs.Duration("jitter", 0, "uniform jitter added to each packet's delay")
 	loss := fs.Float64("loss", 0, "packet loss probability per link (0..1)")
 	timeout := fs.Duration("timeout", 40*time.Second, "bound on one trial")
 	sameNAT := fs.Bool("same-nat", true, "add a row of cells with both peers behind one NAT of each profile")
+	sameSegment := fs.Bool("same-segment", false, "no router between the gateways: the delay line passes TTLs unchanged")
+	maxFailures := fs.Int("max-failures", 0, "end a cell after this many failed trials (0: run them all)")
 	prime := fs.Int("prime-ttl", 0, "pass --prime-ttl N to every connect (low-TTL SYN priming)")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
 	logDir := fs.String("log-dir", "", "write both sides' stderr of failed trials here (set ICETCP_LOG=debug for agent logs)")
+	logSlower := fs.Duration("log-slower", 0, "with --log-dir, also keep the logs of successful trials slower than this")
 	list := fs.Bool("list", false, "list the NAT profiles and exit")
 	cleanup := fs.Bool("cleanup", false, "remove namespaces and devices left by earlier runs and exit")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	delays, err := parseDelays(*delayList)
+	if err != nil {
 		return err
 	}
 	if *list {
@@ -78,8 +85,8 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	mc := natlab.MatrixConfig{
-		Binary: bin, Profiles: names, Cells: cells, Trials: *trials, Timeout: *timeout, LogDir: *logDir,
-		Delay: delayline.LinkConfig{Delay: *delay, Jitter: *jitter, Loss: *loss},
+		Binary: bin, Profiles: names, Cells: cells, Trials: *trials, Timeout: *timeout, LogDir: *logDir, LogSlower: *logSlower,
+		SameSegment: *sameSegment, MaxFailures: *maxFailures,
 		OnResult: func(tr natlab.TrialResult) {
 			status := "ok"
 			if !tr.OK {
@@ -91,20 +98,50 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *prime > 0 {
 		mc.ConnectArgs = []string{"--prime-ttl", fmt.Sprint(*prime)}
 	}
-	res, err := natlab.RunMatrix(ctx, mc)
-	if res != nil {
-		if *jsonOut {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			if jerr := enc.Encode(res); jerr != nil {
-				return jerr
-			}
-		} else {
-			fmt.Fprintf(stdout, "icetcp lab: %d trials per cell, one-way delay %v per peer link (A-B RTT %v)\n\n", *trials, *delay, 2**delay)
-			if terr := res.Table(stdout); terr != nil {
-				return terr
-			}
+	var results []*natlab.MatrixResult
+	var runErr error
+	for _, d := range delays {
+		mc.Delay = delayline.LinkConfig{Delay: d, Jitter: *jitter, Loss: *loss}
+		res, err := natlab.RunMatrix(ctx, mc)
+		if res != nil {
+			results = append(results, res)
+		}
+		if err != nil {
+			runErr = err
+			break
 		}
 	}
-	return err
+	if *jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(results); err != nil {
+			return err
+		}
+		return runErr
+	}
+	for i, res := range results {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintf(stdout, "icetcp lab: %d trials per cell, one-way delay %v per peer link (A-B RTT %v)\n\n", *trials, res.Delay, 2*res.Delay)
+		if err := res.Table(stdout); err != nil {
+			return err
+		}
+	}
+	return runErr
+}
+
+// parseDelays reads "0,1ms,5ms": a bare 0 is allowed, other values need a
+// unit.
+func parseDelays(list string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		d, err := time.ParseDuration(f)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("lab: --delay %q: want comma-separated non-negative durations such as 0,1ms,20ms", list)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }

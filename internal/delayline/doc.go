@@ -29,6 +29,9 @@
 // they were queued (a late packet waits for its predecessors). With Jitter
 // and Reorder both set, each packet gets its own due time and may overtake.
 //
+// With Config.Router set the line is also one router hop: TTL decremented,
+// expired packets answered with ICMP Time Exceeded (see Config.Router).
+//
 // Packets whose destination matches no link, and anything that is not IPv4,
 // are dropped and counted in Stats.
 package delayline

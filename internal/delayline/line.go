@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,6 +25,14 @@ type Config struct {
 	QueueLimit int
 	// Seed seeds loss and jitter decisions; zero means a random seed.
 	Seed uint64
+	// Router, when valid, makes the line one router hop (RFC 1812 §5.3.1):
+	// it decrements the TTL of every packet it forwards, and a packet that
+	// arrives with TTL 1 or 0 is dropped and answered with an ICMP Time
+	// Exceeded from this IPv4 address, quoting the packet so that the
+	// sender's kernel matches it to its socket (this is what a low-TTL SYN
+	// meets on the internet). The zero Addr makes the line a plain segment:
+	// TTLs pass unchanged, as between two NATs on one LAN.
+	Router netip.Addr
 }
 
 // LinkConfig is the impairment applied to packets written into one link.
@@ -66,6 +75,7 @@ type Line struct {
 
 	wg    sync.WaitGroup
 	stats lineCounters
+	ipID  atomic.Uint32 // identification of the ICMP packets the router sends
 }
 
 type route struct {
@@ -99,6 +109,9 @@ func (l *Line) AddLink(name string, ep Endpoint, prefixes []netip.Prefix, lc Lin
 	defer l.mu.Unlock()
 	if l.started || l.closed {
 		return fail(fmt.Errorf("delayline: add link %s: line already started", name))
+	}
+	if r := l.cfg.Router; r.IsValid() && !r.Is4() {
+		return fail(fmt.Errorf("delayline: router address %s is not IPv4", r))
 	}
 	for _, o := range l.links {
 		if o.name == name {
@@ -195,12 +208,35 @@ func (l *Line) lookup(dst netip.Addr) *link {
 // forward routes one packet read from a link.
 func (l *Line) forward(p packet) {
 	b := p.bytes()
-	if len(b) < 20 || b[0]>>4 != 4 {
+	ihl := headerLen(b)
+	if ihl == 0 {
 		l.stats.invalid.Add(1)
 		p.release()
 		return
 	}
-	dst := netip.AddrFrom4([4]byte(b[16:20]))
+	if l.cfg.Router.IsValid() {
+		ok, reply := hop(b, ihl, l.cfg.Router, uint16(l.ipID.Add(1)))
+		if !ok {
+			l.stats.expired.Add(1)
+			p.release()
+			if reply != nil {
+				l.originate(reply)
+			}
+			return
+		}
+	}
+	l.route(p)
+}
+
+// originate routes a packet the router itself sends.
+func (l *Line) originate(b []byte) {
+	l.stats.icmpSent.Add(1)
+	l.route(newPacket(b))
+}
+
+func (l *Line) route(p packet) {
+	b := p.bytes()
+	dst := netip.AddrFrom4([4]byte(b[offDst : offDst+4]))
 	out := l.lookup(dst)
 	if out == nil {
 		l.stats.noRoute.Add(1)

@@ -21,6 +21,10 @@ type Stats struct {
 	Links   []LinkStats
 	NoRoute uint64 // packets to a destination no link claims
 	Invalid uint64 // packets that are not IPv4
+	// Expired counts packets the router dropped for their TTL, and
+	// TimeExceeded the ICMP Time Exceeded messages it sent for them (fewer
+	// when RFC 1812 forbids an answer); both stay 0 without Config.Router.
+	Expired, TimeExceeded uint64
 }
 
 type linkCounters struct {
@@ -29,7 +33,7 @@ type linkCounters struct {
 }
 
 type lineCounters struct {
-	noRoute, invalid atomic.Uint64
+	noRoute, invalid, expired, icmpSent atomic.Uint64
 }
 
 // Stats returns the current counters, links in the order they were added.
@@ -37,7 +41,8 @@ func (l *Line) Stats() Stats {
 	l.mu.Lock()
 	links := l.links
 	l.mu.Unlock()
-	s := Stats{NoRoute: l.stats.noRoute.Load(), Invalid: l.stats.invalid.Load()}
+	s := Stats{NoRoute: l.stats.noRoute.Load(), Invalid: l.stats.invalid.Load(),
+		Expired: l.stats.expired.Load(), TimeExceeded: l.stats.icmpSent.Load()}
 	for _, lk := range links {
 		c := &lk.stats
 		s.Links = append(s.Links, LinkStats{

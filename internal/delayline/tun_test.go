@@ -4,12 +4,16 @@ package delayline
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
 	"os"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/icetcp/icetcp/internal/natlab/netns"
 )
@@ -30,6 +34,10 @@ func requireRoot(t testing.TB) {
 // tunPair builds two namespaces, "<prefix>-d1" (198.51.100.1) and
 // "<prefix>-d2" (203.0.113.1), each with a TUN device joined by a Line.
 func tunPair(t testing.TB, l1, l2 LinkConfig) (ns1, ns2 string, line *Line) {
+	return tunPairConfig(t, Config{}, l1, l2)
+}
+
+func tunPairConfig(t testing.TB, cfg Config, l1, l2 LinkConfig) (ns1, ns2 string, line *Line) {
 	requireRoot(t)
 	ctx := context.Background()
 	run, err := netns.NewRun("itl", "")
@@ -37,7 +45,7 @@ func tunPair(t testing.TB, l1, l2 LinkConfig) (ns1, ns2 string, line *Line) {
 		t.Fatal(err)
 	}
 	ns1, ns2 = run.Prefix+"-d1", run.Prefix+"-d2"
-	line = New(Config{})
+	line = New(cfg)
 	t.Cleanup(func() {
 		line.Close()
 		netns.Destroy(ctx, ns1)
@@ -123,8 +131,10 @@ func TestTUNConnectRTT(t *testing.T) {
 		rtt := time.Since(start)
 		c.Close()
 		t.Logf("TCP connect through the line: %v (configured RTT %v)", rtt, want)
-		if rtt < want || rtt > want+400*time.Millisecond {
-			t.Errorf("connect took %v, want about %v", rtt, want)
+		// Only the lower bound is a property of the line; how much longer
+		// a loaded machine takes is not asserted.
+		if rtt < want {
+			t.Errorf("connect took %v, less than the configured RTT %v", rtt, want)
 		}
 	}
 }
@@ -173,9 +183,48 @@ func TestTUNThroughput(t *testing.T) {
 	ns1, ns2, line := tunPair(t, LinkConfig{}, LinkConfig{})
 	const n = 50 << 20
 	d := transfer(t, ns1, ns2, n)
+	// transfer checked every byte arrived; speed is BenchmarkTUNTransfer's.
 	t.Logf("50 MiB through the line in %v: %.0f MB/s; stats %+v", d, float64(n)/d.Seconds()/1e6, line.Stats())
-	if d > 20*time.Second {
-		t.Errorf("50 MiB took %v, want seconds", d)
+}
+
+// TestTUNRouterTimeExceeded: with Config.Router the line is a router hop
+// that the kernel believes. A SYN with TTL 1 dies there, and the sender's
+// kernel matches the ICMP Time Exceeded to its socket: connect fails with
+// EHOSTUNREACH instead of waiting. TTL 2 gets through.
+func TestTUNRouterTimeExceeded(t *testing.T) {
+	ns1, ns2, line := tunPairConfig(t, Config{Router: netip.MustParseAddr("203.0.113.254")}, LinkConfig{}, LinkConfig{})
+	ln := listenIn(t, ns2, "203.0.113.1:7002")
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	dialTTL := func(ttl int) error {
+		d := net.Dialer{Timeout: 30 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TTL, ttl) })
+			return errors.Join(err, serr)
+		}}
+		return netns.Do(ns1, func() error {
+			c, err := d.Dial("tcp4", "203.0.113.1:7002")
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+	}
+	if err := dialTTL(1); !errors.Is(err, syscall.EHOSTUNREACH) {
+		t.Fatalf("TTL 1: %v, want EHOSTUNREACH from the router's ICMP", err)
+	}
+	if err := dialTTL(2); err != nil {
+		t.Fatalf("TTL 2: %v", err)
+	}
+	if s := line.Stats(); s.Expired != 1 || s.TimeExceeded != 1 {
+		t.Errorf("Expired %d TimeExceeded %d, want 1 1", s.Expired, s.TimeExceeded)
 	}
 }
 

@@ -42,7 +42,11 @@ func New(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("natlab: %w", err)
 	}
-	l := &Lab{Prefix: run.Prefix, run: run, line: delayline.New(delayline.Config{})}
+	lc := delayline.Config{Router: RouterAddr}
+	if cfg.SameSegment {
+		lc.Router = netip.Addr{}
+	}
+	l := &Lab{Prefix: run.Prefix, run: run, line: delayline.New(lc)}
 	defer func() {
 		if err != nil {
 			l.Close()
@@ -58,16 +62,24 @@ func New(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		return nil, err
 	}
 
-	if l.A, l.GatewayA, err = b.peer("A", "a", pa, 1, cfg.Delay); err != nil {
+	oa, err := cfg.outer(pa)
+	if err != nil {
+		return nil, err
+	}
+	ob, err := cfg.outer(pb)
+	if err != nil {
+		return nil, err
+	}
+	if l.A, l.GatewayA, l.CarrierA, err = b.peer("A", "a", pa, oa, 1, cfg.Delay); err != nil {
 		return nil, err
 	}
 	if cfg.SameNAT {
 		l.B = Host{Name: "B", NS: l.Prefix + "-pb", Profile: pa.Name,
-			Addr: netip.MustParseAddr("10.0.1.3"), Public: l.GatewayA.Addr}
+			Addr: netip.MustParseAddr("10.0.1.3"), Public: l.GatewayA.Public}
 		if err := b.lanHost(l.B, l.GatewayA.NS, netip.MustParseAddr("10.0.1.1"), "b"); err != nil {
 			return nil, err
 		}
-	} else if l.B, l.GatewayB, err = b.peer("B", "b", pb, 2, cfg.Delay); err != nil {
+	} else if l.B, l.GatewayB, l.CarrierB, err = b.peer("B", "b", pb, ob, 2, cfg.Delay); err != nil {
 		return nil, err
 	}
 
@@ -89,6 +101,22 @@ func (cfg Config) profile(name string) (Profile, error) {
 		}
 	}
 	return ProfileByName(name)
+}
+
+// outer resolves a nested profile's carrier-grade NAT; nil when p is not
+// nested.
+func (cfg Config) outer(p Profile) (*Profile, error) {
+	if p.Outer == "" {
+		return nil, nil
+	}
+	o, err := cfg.profile(p.Outer)
+	if err != nil {
+		return nil, fmt.Errorf("natlab: profile %s: outer NAT: %w", p.Name, err)
+	}
+	if !o.NAT || o.Outer != "" || o.TCP443Only {
+		return nil, fmt.Errorf("natlab: profile %s: outer NAT %s must be a plain NAT profile", p.Name, o.Name)
+	}
+	return &o, nil
 }
 
 // builder runs the commands that build a lab; every namespace it creates
@@ -210,22 +238,32 @@ func (b *builder) nft(ns, rules string) error {
 }
 
 // peer builds peer "A" or "B" (tag "a"/"b", LAN 10.0.<n>.0/24) with its
-// gateway, or as a public host when the profile has no NAT.
-func (b *builder) peer(name, tag string, p Profile, n int, lc delayline.LinkConfig) (peer, gw Host, err error) {
+// gateway, or as a public host when the profile has no NAT. With outer (a
+// nested profile) a carrier-grade NAT stands between the gateway and the
+// delay line.
+func (b *builder) peer(name, tag string, p Profile, outer *Profile, n int, lc delayline.LinkConfig) (peer, gw, carrier Host, err error) {
 	peerNS := b.lab.Prefix + "-p" + tag
 	if !p.NAT {
 		addr := netip.AddrFrom4([4]byte{203, 0, 113, byte(10 + n)})
 		peer = Host{Name: name, NS: peerNS, Profile: p.Name, Addr: addr, Public: addr}
-		return peer, Host{}, b.internetHost(peer, "p"+tag, lc)
+		return peer, Host{}, Host{}, b.internetHost(peer, "p"+tag, lc)
 	}
-	wan := netip.AddrFrom4([4]byte{203, 0, 113, byte(n)})
-	gw = Host{Name: "gateway-" + name, NS: b.lab.Prefix + "-gw" + tag, Profile: p.Name,
-		Addr: wan, Public: wan}
+	public := netip.AddrFrom4([4]byte{203, 0, 113, byte(n)})
+	gw = Host{Name: "gateway-" + name, NS: b.lab.Prefix + "-gw" + tag, Profile: p.Name, Addr: public, Public: public}
 	if err := b.ns(gw.NS, true); err != nil {
-		return peer, gw, err
+		return peer, gw, carrier, err
 	}
-	if err := b.tun(gw.NS, "gw"+tag, lc, wan); err != nil {
-		return peer, gw, err
+	gwWAN := b.lab.Prefix + "t"
+	if outer == nil {
+		if err := b.tun(gw.NS, "gw"+tag, lc, public); err != nil {
+			return peer, gw, carrier, err
+		}
+	} else {
+		carrier = Host{Name: "carrier-" + name, NS: b.lab.Prefix + "-cg" + tag, Profile: outer.Name, Addr: public, Public: public}
+		gw.Addr = netip.AddrFrom4([4]byte{100, 64, byte(n), 2})
+		if gwWAN, err = b.carrierNAT(carrier, gw, *outer, n, "cg"+tag, lc); err != nil {
+			return peer, gw, carrier, err
+		}
 	}
 	lanGW := netip.AddrFrom4([4]byte{10, 0, byte(n), 1})
 	br := b.lab.Prefix + "br"
@@ -233,16 +271,47 @@ func (b *builder) peer(name, tag string, p Profile, n int, lc delayline.LinkConf
 		"link add "+br+" type bridge",
 		"link set "+br+" up",
 		"addr add "+lanGW.String()+"/24 dev "+br); err != nil {
-		return peer, gw, err
+		return peer, gw, carrier, err
 	}
 	peer = Host{Name: name, NS: peerNS, Profile: p.Name,
-		Addr: netip.AddrFrom4([4]byte{10, 0, byte(n), 2}), Public: wan}
+		Addr: netip.AddrFrom4([4]byte{10, 0, byte(n), 2}), Public: public}
 	if err := b.lanHost(peer, gw.NS, lanGW, tag); err != nil {
-		return peer, gw, err
+		return peer, gw, carrier, err
 	}
-	rules, err := p.Ruleset(RulesData{Table: b.lab.Prefix, WAN: b.lab.Prefix + "t", LAN: br, WANAddr: wan})
+	rules, err := p.Ruleset(RulesData{Table: b.lab.Prefix, WAN: gwWAN, LAN: br, WANAddr: gw.Addr})
 	if err != nil {
-		return peer, gw, err
+		return peer, gw, carrier, err
 	}
-	return peer, gw, b.nft(gw.NS, rules)
+	return peer, gw, carrier, b.nft(gw.NS, rules)
+}
+
+// carrierNAT builds the carrier-grade NAT in front of gateway gw: its own
+// namespace on the delay line (link name link) with the public address,
+// joined to gw by a veth in 100.64.<n>.0/24, NATting with profile outer.
+// It returns the name of gw's WAN interface.
+func (b *builder) carrierNAT(cg, gw Host, outer Profile, n int, link string, lc delayline.LinkConfig) (string, error) {
+	if err := b.ns(cg.NS, true); err != nil {
+		return "", err
+	}
+	if err := b.tun(cg.NS, link, lc, cg.Addr); err != nil {
+		return "", err
+	}
+	gwSide, cgSide := b.lab.Prefix+"w", b.lab.Prefix+"c"
+	inside := netip.AddrFrom4([4]byte{100, 64, byte(n), 1})
+	if err := b.exec("", "ip", "link", "add", gwSide, "netns", gw.NS, "type", "veth",
+		"peer", "name", cgSide, "netns", cg.NS); err != nil {
+		return "", err
+	}
+	if err := b.ipBatch(cg.NS, "link set "+cgSide+" up", "addr add "+inside.String()+"/24 dev "+cgSide); err != nil {
+		return "", err
+	}
+	if err := b.ipBatch(gw.NS, "link set "+gwSide+" up", "addr add "+gw.Addr.String()+"/24 dev "+gwSide,
+		"route add default via "+inside.String()); err != nil {
+		return "", err
+	}
+	rules, err := outer.Ruleset(RulesData{Table: b.lab.Prefix, WAN: b.lab.Prefix + "t", LAN: cgSide, WANAddr: cg.Addr})
+	if err != nil {
+		return "", err
+	}
+	return gwSide, b.nft(cg.NS, rules)
 }

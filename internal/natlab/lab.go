@@ -41,6 +41,12 @@ type Config struct {
 	ServerDelay delayline.LinkConfig
 	// Custom adds profiles that A and B may name, for experiments.
 	Custom []Profile
+	// SameSegment puts the gateways on one segment with no router between
+	// them: the delay line forwards without touching TTLs. By default it
+	// is one router hop (RouterAddr), which decrements TTLs and answers an
+	// expired packet with ICMP Time Exceeded, so a low-TTL SYN can open a
+	// NAT's mapping and die before the far NAT (tcpso priming).
+	SameSegment bool
 }
 
 // Host is one machine of the lab: a network namespace.
@@ -54,7 +60,9 @@ type Host struct {
 
 // Address plan. LANs are 10.0.1.0/24 (A, and B with SameNAT) and
 // 10.0.2.0/24 (B); the internet is 198.51.100.0/24 (servers) and
-// 203.0.113.0/24 (gateways and public peers).
+// 203.0.113.0/24 (gateways, carrier-grade NATs and public peers). A nested
+// profile's home gateway reaches its carrier-grade NAT over 100.64.<n>.0/24
+// (RFC 6598 shared address space): gateway .2, carrier NAT .1.
 var (
 	ServerAddr    = netip.MustParseAddr("198.51.100.10")
 	ServerAltAddr = netip.MustParseAddr("198.51.100.11") // RFC 5780-style second address
@@ -63,6 +71,9 @@ var (
 	// ServerAddr:8080 and STUN443:443 to ServerAddr:3478.
 	Signal443 = netip.MustParseAddr("198.51.100.12")
 	STUN443   = netip.MustParseAddr("198.51.100.13")
+	// RouterAddr is the delay line's address as a router: the source of
+	// its ICMP Time Exceeded messages (unless Config.SameSegment).
+	RouterAddr = netip.MustParseAddr("203.0.113.254")
 )
 
 // Lab is a running NAT lab.
@@ -71,6 +82,9 @@ type Lab struct {
 	Server             Host
 	A, B               Host
 	GatewayA, GatewayB Host // NS "" when that peer is public (or B with SameNAT)
+	// CarrierA and CarrierB are the carrier-grade NATs in front of the
+	// gateways of nested profiles (Profile.Outer); NS "" otherwise.
+	CarrierA, CarrierB Host
 	// RTT is the emulated A↔B path round trip (0 with SameNAT: a LAN).
 	RTT time.Duration
 	// ServerRTT is the emulated round trip between a peer and the server.

@@ -40,8 +40,16 @@ type MatrixConfig struct {
 	Cells []Cell
 	// ConnectArgs are extra flags for every `icetcp connect`.
 	ConnectArgs []string
-	// LogDir, when set, receives both sides' stderr of every failed trial.
-	LogDir string
+	// LogDir, when set, receives both sides' stderr of every failed trial,
+	// and of successful ones slower than LogSlower (when positive).
+	LogDir    string
+	LogSlower time.Duration
+	// MaxFailures, when positive, ends a cell after that many failed
+	// trials (CI: a broken cell should not spend 20 trials of timeouts).
+	MaxFailures int
+	// SameSegment builds every lab without the router hop between the
+	// gateways (Config.SameSegment).
+	SameSegment bool
 }
 
 // Cell is one combination of the matrix.
@@ -83,7 +91,7 @@ func RunMatrix(ctx context.Context, mc MatrixConfig) (*MatrixResult, error) {
 			}
 		}
 	}
-	res := &MatrixResult{Profiles: mc.Profiles, Trials: mc.Trials}
+	res := &MatrixResult{Profiles: mc.Profiles, Trials: mc.Trials, Delay: mc.Delay.Delay}
 	for _, c := range cells {
 		cell, err := runCell(ctx, mc, c)
 		if err != nil {
@@ -99,7 +107,7 @@ func runCell(ctx context.Context, mc MatrixConfig, c Cell) (CellResult, error) {
 	if c.SameNAT {
 		b = "same-nat"
 	}
-	lab, err := New(ctx, Config{A: c.A, B: c.B, SameNAT: c.SameNAT, Delay: mc.Delay})
+	lab, err := New(ctx, Config{A: c.A, B: c.B, SameNAT: c.SameNAT, Delay: mc.Delay, SameSegment: mc.SameSegment})
 	if err != nil {
 		return CellResult{}, fmt.Errorf("natlab: matrix cell %s×%s: %w", a, b, err)
 	}
@@ -115,13 +123,20 @@ func runCell(ctx context.Context, mc MatrixConfig, c Cell) (CellResult, error) {
 	defer serve.stop()
 
 	var trials []TrialResult
+	failed := 0
 	for i := range mc.Trials {
+		if mc.MaxFailures > 0 && failed >= mc.MaxFailures {
+			break
+		}
 		if err := ctx.Err(); err != nil {
 			return aggregate(a, b, lab.RTT, trials), err
 		}
 		tr := lab.runTrial(ctx, mc, i)
 		tr.A, tr.B = a, b
 		trials = append(trials, tr)
+		if !tr.OK {
+			failed++
+		}
 		if mc.OnResult != nil {
 			mc.OnResult(tr)
 		}
@@ -236,7 +251,8 @@ func (l *Lab) runTrial(ctx context.Context, mc MatrixConfig, trial int) TrialRes
 	wg.Wait()
 	tr := evaluateTrial(sides)
 	tr.Trial, tr.Room = trial, room
-	if !tr.OK && mc.LogDir != "" {
+	slow := mc.LogSlower > 0 && tr.ConnectMs > float64(mc.LogSlower)/float64(time.Millisecond)
+	if (!tr.OK || slow) && mc.LogDir != "" {
 		for i, name := range []string{"A", "B"} {
 			path := filepath.Join(mc.LogDir, fmt.Sprintf("%s-%s-%d.log", room, name, trial))
 			_ = os.WriteFile(path, []byte(sides[i].stderr.String()), 0o644)
@@ -270,6 +286,9 @@ func evaluateTrial(s [2]side) TrialResult {
 	for i := range s {
 		if sel[i] != nil {
 			tr.ConnectMs = max(tr.ConnectMs, sel[i].ConnectMs)
+			if strings.HasPrefix(tr.Path, "so ") {
+				tr.Attempts = max(tr.Attempts, sel[i].Attempts)
+			}
 		}
 	}
 	switch {

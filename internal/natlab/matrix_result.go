@@ -20,6 +20,10 @@ type Event struct {
 	Path      string  `json:"path,omitempty"`
 	ConnectMs float64 `json:"connect_ms,omitempty"`
 	Reason    string  `json:"reason,omitempty"`
+	// Attempts is, on a "selected" event of a tcp-so pair, the connect
+	// attempt of the winning punch (1: the first SYN exchange); 0 when the
+	// agent does not report it.
+	Attempts int `json:"attempts,omitempty"`
 }
 
 // ParseEvents reads stderr output and returns the JSON event lines,
@@ -87,6 +91,9 @@ type TrialResult struct {
 	Path      string  // ClassifyPath from A's selected event; "" if none
 	ConnectMs float64 // the slower side's connect_ms
 	Reason    string  // why not OK
+	// Attempts is the winning tcp-so punch's attempt as the agents report
+	// it (the larger of the two sides); 0 when not reported or not tcp-so.
+	Attempts int
 }
 
 // CellResult aggregates the trials of one A×B combination.
@@ -102,14 +109,18 @@ type CellResult struct {
 	P95RTTs     float64
 	Failures    map[string]int // reason → count
 	RTTMs       float64        // the lab's emulated A↔B RTT
-	Results     []TrialResult  `json:",omitempty"`
+	// FirstAttempt of Punched successful tcp-so trials that reported their
+	// attempts connected on the first SYN exchange.
+	FirstAttempt, Punched int
+	Results               []TrialResult `json:",omitempty"`
 }
 
 // MatrixResult is the outcome of RunMatrix.
 type MatrixResult struct {
 	Profiles []string
 	Trials   int
-	Cells    []CellResult // row-major: A = Profiles[i], B = Profiles[j]
+	Delay    time.Duration // one-way delay per peer link
+	Cells    []CellResult  // row-major: A = Profiles[i], B = Profiles[j]
 }
 
 // aggregate summarises trials of one cell.
@@ -122,6 +133,12 @@ func aggregate(a, b string, rtt time.Duration, trials []TrialResult) CellResult 
 			c.Successes++
 			c.Paths[t.Path]++
 			ms = append(ms, t.ConnectMs)
+			if t.Attempts > 0 {
+				c.Punched++
+				if t.Attempts == 1 {
+					c.FirstAttempt++
+				}
+			}
 		} else {
 			c.Failures[t.Reason]++
 		}
@@ -188,7 +205,7 @@ func (m *MatrixResult) Table(w io.Writer) error {
 		fmt.Fprintln(tw)
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "A\tB\tok\tmedian ms\tp95 ms\tmedian RTTs\tp95 RTTs\tpaths\tfailures")
+	fmt.Fprintln(tw, "A\tB\tok\tmedian ms\tp95 ms\tmedian RTTs\tp95 RTTs\tfirst attempt\tpaths\tfailures")
 	for _, c := range m.Cells {
 		rtts := func(x float64) string {
 			if c.RTTMs == 0 || c.Successes == 0 {
@@ -196,8 +213,12 @@ func (m *MatrixResult) Table(w io.Writer) error {
 			}
 			return fmt.Sprintf("%.1f", x)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\n", c.A, c.B, c.Successes, c.Trials,
-			c.MedianMs, c.P95Ms, rtts(c.MedianRTTs), rtts(c.P95RTTs), counts(c.Paths), counts(c.Failures))
+		first := "-"
+		if c.Punched > 0 {
+			first = fmt.Sprintf("%d/%d", c.FirstAttempt, c.Punched)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\n", c.A, c.B, c.Successes, c.Trials,
+			c.MedianMs, c.P95Ms, rtts(c.MedianRTTs), rtts(c.P95RTTs), first, counts(c.Paths), counts(c.Failures))
 	}
 	return tw.Flush()
 }

@@ -40,11 +40,11 @@ func TestClassifyPath(t *testing.T) {
 func TestParseEvents(t *testing.T) {
 	stderr := "2026/01/01 log line\n" +
 		`{"event":"gathered","n":3}` + "\n" +
-		`{"event":"selected","local":"` + candSOSrflx + `","remote":"` + candSOSrflxB + `","path":"direct","connect_ms":123.5}` + "\n" +
+		`{"event":"selected","local":"` + candSOSrflx + `","remote":"` + candSOSrflxB + `","path":"direct","connect_ms":123.5,"attempts":2}` + "\n" +
 		`{"broken` + "\n" +
 		`{"event":"failed","reason":"all pairs failed"}`
 	ev := ParseEvents([]byte(stderr))
-	if len(ev) != 3 || ev[1].Event != "selected" || ev[1].ConnectMs != 123.5 || ev[1].Path != "direct" || ev[2].Reason != "all pairs failed" {
+	if len(ev) != 3 || ev[1].Event != "selected" || ev[1].ConnectMs != 123.5 || ev[1].Path != "direct" || ev[1].Attempts != 2 || ev[2].Reason != "all pairs failed" {
 		t.Fatalf("ParseEvents = %+v", ev)
 	}
 }
@@ -57,14 +57,17 @@ func canned(t *testing.T, events string, sent, got string, err error) side {
 	return s
 }
 
-func selected(local, remote string, ms int) string {
-	b, _ := json.Marshal(Event{Event: "selected", Local: local, Remote: remote, Path: "direct", ConnectMs: float64(ms)})
+func selected(local, remote string, ms int) string { return selectedN(local, remote, ms, 0) }
+
+func selectedN(local, remote string, ms, attempts int) string {
+	b, _ := json.Marshal(Event{Event: "selected", Local: local, Remote: remote, Path: "direct", ConnectMs: float64(ms), Attempts: attempts})
 	return string(b) + "\n"
 }
 
 func TestEvaluateTrial(t *testing.T) {
 	selA := selected(candSOSrflx, candSOSrflxB, 80)
 	selB := selected(candSOSrflxB, candSOSrflx, 95)
+	selectedA, selectedB := selA, selB
 	exit1 := errors.New("exit status 1")
 	for _, tc := range []struct {
 		name   string
@@ -89,6 +92,21 @@ func TestEvaluateTrial(t *testing.T) {
 			}
 		})
 	}
+	// attempts: the larger side's, only for tcp-so; absent stays 0.
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{selectedN(candSOSrflx, candSOSrflxB, 80, 1), selectedN(candSOSrflxB, candSOSrflx, 90, 2), 2},
+		{selectedN(candSOSrflx, candSOSrflxB, 80, 1), selected(candSOSrflxB, candSOSrflx, 90), 1},
+		{selectedA, selectedB, 0},
+		{selectedN(candActive, candPassive, 80, 3), selectedN(candPassive, candActive, 80, 3), 0},
+	} {
+		tr := evaluateTrial([2]side{canned(t, tc.a, "aa", "bb", nil), canned(t, tc.b, "bb", "aa", nil)})
+		if !tr.OK || tr.Attempts != tc.want {
+			t.Errorf("attempts %d (ok %v %s), want %d", tr.Attempts, tr.OK, tr.Reason, tc.want)
+		}
+	}
 	timedOut := canned(t, "", "aa", "", exit1)
 	timedOut.timedOut = true
 	if tr := evaluateTrial([2]side{timedOut, canned(t, "", "bb", "", exit1)}); tr.Reason != "timeout" {
@@ -102,6 +120,12 @@ func TestAggregateAndTable(t *testing.T) {
 		trials = append(trials, TrialResult{A: "preserve-rst", B: "symmetric", Trial: i, OK: true, Path: "so srflx↔srflx", ConnectMs: ms})
 	}
 	trials[3].Path = "relay"
+	for i := range 9 { // the tcp-so trials report attempts, one needed two
+		if i != 3 {
+			trials[i].Attempts = 1
+		}
+	}
+	trials[5].Attempts = 2
 	trials = append(trials, TrialResult{Trial: 10, Reason: "timeout"}, TrialResult{Trial: 11, Reason: "timeout"})
 	c := aggregate("preserve-rst", "symmetric", 50*time.Millisecond, trials)
 	if c.Trials != 12 || c.Successes != 10 || c.SuccessRate != 10.0/12 {
@@ -111,6 +135,9 @@ func TestAggregateAndTable(t *testing.T) {
 	// 5th = 105, p95 = 10th = 500.
 	if c.MedianMs != 105 || c.P95Ms != 500 || c.MedianRTTs != 2.1 || c.P95RTTs != 10 {
 		t.Errorf("median %v p95 %v rtts %v %v", c.MedianMs, c.P95Ms, c.MedianRTTs, c.P95RTTs)
+	}
+	if c.Punched != 8 || c.FirstAttempt != 7 {
+		t.Errorf("first attempt %d/%d, want 7/8", c.FirstAttempt, c.Punched)
 	}
 	if c.Paths["so srflx↔srflx"] != 9 || c.Paths["relay"] != 1 || c.Failures["timeout"] != 2 || c.DominantPath() != "so srflx↔srflx" {
 		t.Errorf("paths %v failures %v", c.Paths, c.Failures)
@@ -127,7 +154,7 @@ func TestAggregateAndTable(t *testing.T) {
 	}
 	out := buf.String()
 	t.Log("\n" + out)
-	for _, want := range []string{"A \\ B", "10/12 so srflx↔srflx", "timeout×2", "2.1", "relay×1"} {
+	for _, want := range []string{"A \\ B", "10/12 so srflx↔srflx", "timeout×2", "2.1", "relay×1", "first attempt", "7/8"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q", want)
 		}

@@ -25,6 +25,10 @@ type Profile struct {
 	// Rules is the gateway's nftables ruleset, a text/template over
 	// RulesData. Empty when NAT is false.
 	Rules string
+	// Outer, when not "", names the profile of a carrier-grade NAT in
+	// front of this gateway: the peer sits behind two NATs, the gateway's
+	// WAN side in 100.64.0.0/10 (RFC 6598).
+	Outer string
 }
 
 // RulesData fills a Profile's Rules template.
@@ -133,6 +137,20 @@ var profiles = []Profile{
 		Rules: natOnly(masquerade, forward("drop",
 			"ct state established,related accept",
 			`iifname "{{.LAN}}" tcp dport 443 accept`)),
+	},
+	{
+		Name:        "nested",
+		Description: "preserve-rst home NAT behind a preserve-rst carrier-grade NAT (100.64.0.0/10): both port-preserving, EIM",
+		NAT:         true,
+		Rules:       natOnly(masquerade),
+		Outer:       "preserve-rst",
+	},
+	{
+		Name:        "nested-remap",
+		Description: "preserve-rst home NAT behind an eim-remap carrier-grade NAT (100.64.0.0/10): EIM, the outer port differs",
+		NAT:         true,
+		Rules:       natOnly(masquerade),
+		Outer:       "eim-remap",
 	},
 	{
 		Name:        "public",

@@ -30,7 +30,7 @@ func TestProfileCatalogue(t *testing.T) {
 			t.Errorf("ProfileByName(%s) = %v, %v", p.Name, q.Name, err)
 		}
 	}
-	for _, want := range []string{"preserve-rst", "preserve-drop", "eim-remap", "symmetric", "no-simopen", "udp-blocked", "tcp443-only", "public"} {
+	for _, want := range []string{"preserve-rst", "preserve-drop", "eim-remap", "symmetric", "no-simopen", "udp-blocked", "tcp443-only", "public", "nested", "nested-remap"} {
 		if !seen[want] {
 			t.Errorf("missing profile %s", want)
 		}

@@ -1,3 +1,5 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+
 package tcpso
 
 import (
@@ -10,9 +12,15 @@ import (
 // portSharing: SO_REUSEPORT lets a listener and dialers share a port.
 const portSharing = true
 
-// controlReuse sets SO_REUSEADDR and SO_REUSEPORT before bind. Linux needs
-// SO_REUSEPORT on every socket of the port, listener included; SO_REUSEADDR
-// lets a new socket bind while old connections of the port are in TIME_WAIT.
+// controlReuse sets SO_REUSEADDR and SO_REUSEPORT before bind. Every socket
+// of the shared port needs SO_REUSEPORT, the listener included: Linux
+// demands it of all of them, and on the BSDs and macOS it is what allows
+// two bindings of one address and port. SO_REUSEADDR lets a new socket bind
+// while old connections of the port are in TIME_WAIT.
+//
+// The kernel keeps the sockets apart by the full 4-tuple: an incoming SYN
+// goes to a connecting socket of its exact 4-tuple first, to the listener
+// otherwise.
 func controlReuse(_, _ string, c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) { serr = setReuse(int(fd)) })
