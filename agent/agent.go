@@ -122,7 +122,7 @@ func New(cfg Config) (*Agent, error) {
 		stunStop: make(chan struct{}),
 	}
 	if a.net == nil {
-		a.net = hostNetwork{}
+		a.net = &hostNetwork{}
 	}
 	a.allocate = cfg.allocate
 	if a.allocate == nil {

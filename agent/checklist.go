@@ -57,6 +57,7 @@ type pair struct {
 	validAt       time.Time // when a check on it first succeeded
 	started       time.Time // when its current check started
 	retries       int       // relayed pairs: attempts after a failure
+	punchAttempts int       // the round of SYNs that opened its connection (tcp-so), 0 if unknown
 	notBefore     time.Time // relayed pairs: the next attempt's earliest start
 	err           error
 }

@@ -144,7 +144,7 @@ func (a *Agent) startCheck(p *pair, now time.Time) {
 	p.cancel = cancel
 	local, remote := p.local, p.remote.Addr
 	punch := tcpso.Punch{Local: local.Addr, Remote: remote, Schedule: a.cfg.Punch, PrimeTTL: a.cfg.PrimeTTL,
-		LoggerFactory: a.cfg.LoggerFactory}
+		Delay: a.punchDelay(p), LoggerFactory: a.cfg.LoggerFactory}
 	var rl *relay
 	if local.Type == candidate.Relay {
 		rl = a.relayOf(local)
@@ -152,6 +152,7 @@ func (a *Agent) startCheck(p *pair, now time.Time) {
 	a.goTracked(func() {
 		defer cancel()
 		var c net.Conn
+		var attempts int
 		var err error
 		switch {
 		case local.Type == candidate.Relay && local.TCPType == candidate.Active:
@@ -159,18 +160,18 @@ func (a *Agent) startCheck(p *pair, now time.Time) {
 		case local.TCPType == candidate.Active:
 			c, err = a.net.Dial(ctx, netip.AddrPortFrom(local.Addr.Addr(), 0), remote)
 		case local.TCPType == candidate.SO:
-			c, err = a.net.SimultaneousOpen(ctx, punch)
+			c, attempts, err = a.net.SimultaneousOpen(ctx, punch)
 		default:
 			err = fmt.Errorf("agent: a %s candidate does not initiate checks", local.TCPType)
 		}
-		if !a.post(func(now time.Time) { a.onDialed(p, attempt, c, err, now) }) && c != nil {
+		if !a.post(func(now time.Time) { a.onDialed(p, attempt, c, attempts, err, now) }) && c != nil {
 			c.Close()
 		}
 	})
 }
 
 // onDialed takes the result of a connect or punch.
-func (a *Agent) onDialed(p *pair, attempt uint64, c net.Conn, err error, now time.Time) {
+func (a *Agent) onDialed(p *pair, attempt uint64, c net.Conn, attempts int, err error, now time.Time) {
 	if p.attempt != attempt || p.state != stateInProgress || p.pc != nil || a.selected != nil {
 		if c != nil {
 			c.Close()
@@ -185,6 +186,7 @@ func (a *Agent) onDialed(p *pair, attempt uint64, c net.Conn, err error, now tim
 	pc := a.adopt(c, nil, false, p.local, nil)
 	pc.pair = p
 	p.pc = pc
+	p.punchAttempts = attempts
 	a.sendCheck(p, now, a.nominateWithCheck(p))
 }
 

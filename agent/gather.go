@@ -26,8 +26,9 @@ const (
 
 // listener is a passive or S-O candidate's listening socket.
 type listener struct {
-	l    net.Listener
-	cand candidate.Candidate
+	l      net.Listener
+	cand   candidate.Candidate
+	shared bool // dialers may bind its port (STUN queries from it)
 }
 
 // gather makes the host candidates (RFC 6544 §5.1): per address an active
@@ -57,8 +58,10 @@ func (a *Agent) gather() error {
 		}
 		if !a.cfg.DisablePassive && a.cfg.Mux == nil {
 			// A passive port is shared too when STUN queries must leave
-			// from it (RFC 6544 §5.2).
-			if err := a.listen(ip, candidate.Passive, otherPref, len(a.cfg.STUNServers) > 0); err != nil {
+			// from it (RFC 6544 §5.2), where the system can share ports;
+			// elsewhere it has no server-reflexive twin.
+			shared := len(a.cfg.STUNServers) > 0 && (a.cfg.Network != nil || tcpso.PortSharing())
+			if err := a.listen(ip, candidate.Passive, otherPref, shared); err != nil {
 				return err
 			}
 		}
@@ -83,7 +86,7 @@ func (a *Agent) listen(ip netip.Addr, tt candidate.TCPType, otherPref uint16, sh
 		return fmt.Errorf("agent: gather %s %s: %w", tt, ip, err)
 	}
 	c := candidate.New(candidate.Host, tt, addrPortOf(l.Addr()), netip.AddrPort{}, netip.Addr{}, otherPref)
-	a.listeners = append(a.listeners, &listener{l: l, cand: c})
+	a.listeners = append(a.listeners, &listener{l: l, cand: c, shared: shared})
 	a.addLocal(c)
 	return nil
 }

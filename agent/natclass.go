@@ -136,3 +136,21 @@ func (a *Agent) likelyUntil(q *pair, rtt time.Duration, now time.Time) (time.Tim
 	}
 	return start.Add(min(max(6*rtt, time.Second), a.cfg.CheckTimeout)), true
 }
+
+// punchOrderDelay is how much later the side behind a silently dropping
+// NAT sends its first SYN when the peer's NAT answers RST: the first SYN
+// to reach an RST-answering NAT is then never the peer's (it would be
+// refused and cost a retry), while an early SYN into a dropping NAT only
+// waits. Measured in the lab: both orders connect on the first attempt,
+// this one with fewer SYNs.
+const punchOrderDelay = 5 * time.Millisecond
+
+func (a *Agent) punchDelay(p *pair) time.Duration {
+	if p.local.TCPType != candidate.SO || !a.nat.haveLocal || !a.nat.haveRemote {
+		return 0
+	}
+	if a.nat.local.InboundSYN == natcheck.SYNDropped && a.nat.remote.InboundSYN == natcheck.SYNRefused {
+		return punchOrderDelay
+	}
+	return 0
+}

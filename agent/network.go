@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"sync"
 
 	"github.com/icetcp/icetcp/tcpso"
 )
@@ -21,18 +22,35 @@ type Network interface {
 	// means an ephemeral port; a fixed port is shared with a listener.
 	Dial(ctx context.Context, local, remote netip.AddrPort) (net.Conn, error)
 	// SimultaneousOpen punches from p.Local to p.Remote on p's schedule
-	// (tcpso.SimultaneousOpen).
-	SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn, error)
+	// (tcpso.Open) and reports the attempt (round of SYNs) that connected,
+	// 1 for the first; 0 when unknown or when the peer's SYN was accepted
+	// on our listener instead.
+	SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn, int, error)
 }
 
-// hostNetwork is the operating system's TCP stack.
-type hostNetwork struct{}
-
-func (hostNetwork) Listen(ctx context.Context, addr netip.AddrPort, shared bool) (net.Listener, error) {
-	return tcpso.Listen(ctx, addr)
+// hostNetwork is the operating system's TCP stack. It remembers its
+// listeners by address, so that a punch from a listener's port can hand
+// the peer's SYN accepted there to the punch (RFC 6544 §7.2).
+type hostNetwork struct {
+	mu        sync.Mutex // guards listeners
+	listeners map[netip.AddrPort]*tcpso.Listener
 }
 
-func (hostNetwork) Dial(ctx context.Context, local, remote netip.AddrPort) (net.Conn, error) {
+func (h *hostNetwork) Listen(ctx context.Context, addr netip.AddrPort, shared bool) (net.Listener, error) {
+	l, err := tcpso.ListenConfig{Shared: shared}.Listen(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.listeners == nil {
+		h.listeners = map[netip.AddrPort]*tcpso.Listener{}
+	}
+	h.listeners[addrPortOf(l.Addr())] = l
+	return &hostListener{Listener: l, h: h}, nil
+}
+
+func (h *hostNetwork) Dial(ctx context.Context, local, remote netip.AddrPort) (net.Conn, error) {
 	c, err := tcpso.Dial(ctx, local, remote)
 	if err != nil {
 		return nil, err
@@ -40,10 +58,31 @@ func (hostNetwork) Dial(ctx context.Context, local, remote netip.AddrPort) (net.
 	return c, nil
 }
 
-func (hostNetwork) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn, error) {
-	c, err := tcpso.SimultaneousOpen(ctx, p)
+func (h *hostNetwork) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn, int, error) {
+	h.mu.Lock()
+	p.Listener = h.listeners[p.Local]
+	h.mu.Unlock()
+	r, err := tcpso.Open(ctx, p)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return c, nil
+	if r.Accepted {
+		return r.Conn, 0, nil
+	}
+	return r.Conn, r.Attempts, nil
+}
+
+// hostListener forgets itself when closed.
+type hostListener struct {
+	*tcpso.Listener
+	h *hostNetwork
+}
+
+func (l *hostListener) Close() error {
+	l.h.mu.Lock()
+	if k := addrPortOf(l.Listener.Addr()); l.h.listeners[k] == l.Listener {
+		delete(l.h.listeners, k)
+	}
+	l.h.mu.Unlock()
+	return l.Listener.Close()
 }

@@ -36,6 +36,9 @@ func (a *Agent) startSrflx() int {
 	n := 0
 	for _, server := range a.cfg.STUNServers {
 		for _, ln := range a.listeners {
+			if !ln.shared {
+				continue // a query from its port cannot be made here
+			}
 			n++
 			a.goTracked(func() {
 				r := a.querySrflx(ln.cand, server)

@@ -44,7 +44,7 @@ type Stats struct {
 func (p *pair) stats() PairStats {
 	s := PairStats{
 		Local: p.local, Remote: p.remote, State: p.state.String(), Priority: p.priority,
-		Nominated: p.nominated, RTT: p.rtt,
+		Nominated: p.nominated, RTT: p.rtt, Attempts: p.punchAttempts,
 	}
 	if p.pc != nil {
 		s.BytesSent = p.pc.bytesOut.Load()

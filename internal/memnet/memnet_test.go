@@ -125,11 +125,11 @@ func TestSimultaneousOpenCrosses(t *testing.T) {
 		}
 		got := make(chan res, 2)
 		go func() {
-			c, err := n.SimultaneousOpen(t.Context(), tcpso.Punch{Local: a, Remote: b})
+			c, _, err := n.SimultaneousOpen(t.Context(), tcpso.Punch{Local: a, Remote: b})
 			got <- res{c, err}
 		}()
 		time.Sleep(500 * time.Microsecond) // within one SYN flight
-		c, err := n.SimultaneousOpen(t.Context(), tcpso.Punch{Local: b, Remote: a})
+		c, _, err := n.SimultaneousOpen(t.Context(), tcpso.Punch{Local: b, Remote: a})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +153,7 @@ func TestPunchRefusedAndStall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := New()
 		n.SetInbound(hostB, Refuse)
-		_, err := n.SimultaneousOpen(t.Context(), tcpso.Punch{Local: netip.AddrPortFrom(hostA, 1), Remote: netip.AddrPortFrom(hostB, 2),
+		_, _, err := n.SimultaneousOpen(t.Context(), tcpso.Punch{Local: netip.AddrPortFrom(hostA, 1), Remote: netip.AddrPortFrom(hostB, 2),
 			Schedule: tcpso.Schedule{Attempts: 3, Interval: 100 * time.Millisecond}})
 		if !errors.Is(err, syscall.ECONNREFUSED) {
 			t.Fatalf("want refused, got %v", err)

@@ -200,7 +200,8 @@ func (n *Network) pairLocked(local, remote, localExt netip.AddrPort) (*Conn, *Co
 // punch in flight crosses it; otherwise the peer's inbound behaviour decides
 // (a listener accepts, Refuse answers RST, Drop keeps silent until the
 // attempt times out).
-func (n *Network) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn, error) {
+// It returns the attempt that connected (1 for the first).
+func (n *Network) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn, int, error) {
 	s := p.Schedule
 	attempts := max(s.Attempts, 1)
 	if s.Attempts == 0 {
@@ -214,28 +215,30 @@ func (n *Network) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn
 	if timeout == 0 {
 		timeout = tcpso.DefaultAttemptTimeout
 	}
+	wait := max(p.Delay, 0)
 	if !p.Start.IsZero() {
-		if err := sleep(ctx, time.Until(p.Start)); err != nil {
-			return nil, opErr(p.Local, p.Remote, err)
-		}
+		wait += time.Until(p.Start)
+	}
+	if err := sleep(ctx, wait); err != nil {
+		return nil, 0, opErr(p.Local, p.Remote, err)
 	}
 	var last error
 	for i := range attempts {
 		c, err := n.punchOnce(ctx, p.Local, p.Remote, timeout)
-		if c != nil || ctx.Err() != nil {
-			if c == nil {
-				err = fmt.Errorf("%w (last attempt: %w)", ctx.Err(), last)
-			}
-			return c, err
+		if c != nil {
+			return c, i + 1, nil
+		}
+		if ctx.Err() != nil {
+			return nil, 0, fmt.Errorf("%w (last attempt: %w)", ctx.Err(), last)
 		}
 		last = err
 		if i < attempts-1 {
 			if err := sleep(ctx, interval); err != nil {
-				return nil, opErr(p.Local, p.Remote, err)
+				return nil, 0, opErr(p.Local, p.Remote, err)
 			}
 		}
 	}
-	return nil, fmt.Errorf("memnet: simultaneous open %s->%s: %d attempts: %w", p.Local, p.Remote, attempts, last)
+	return nil, 0, fmt.Errorf("memnet: simultaneous open %s->%s: %d attempts: %w", p.Local, p.Remote, attempts, last)
 }
 
 func (n *Network) punchOnce(ctx context.Context, local, remote netip.AddrPort, timeout time.Duration) (net.Conn, error) {
