@@ -256,7 +256,7 @@ const maxRelayRetries = 3
 
 func (a *Agent) maybeRetryRelayed(p *pair, err error, now time.Time) {
 	var pe *PeerError
-	if !isRelayed(p) || p.retries >= maxRelayRetries || a.selected != nil ||
+	if !isRelayed(p) || p.local.TCPType == candidate.Passive || p.retries >= maxRelayRetries || a.selected != nil ||
 		errors.Is(err, ErrUnauthenticated) || errors.As(err, &pe) || errors.Is(err, errCheckTimeout) {
 		return
 	}

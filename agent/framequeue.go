@@ -30,6 +30,9 @@ func getFrame(n int) *[]byte {
 }
 
 func putFrame(bp *[]byte) {
+	if bp == nil {
+		return
+	}
 	for i, c := range frameClasses {
 		if cap(*bp) == c {
 			framePools[i].Put(bp)
@@ -70,13 +73,11 @@ func (q *frameQueue) full() bool {
 	return q.bytes >= maxQueuedBytes
 }
 
-// push copies frame into a buffer of its size class and queues it.
-func (q *frameQueue) push(frame []byte) {
-	bp := getFrame(len(frame))
-	copy(*bp, frame)
+// push queues a frame read into bp (from getFrame); the queue owns it.
+func (q *frameQueue) push(bp *[]byte) {
 	q.mu.Lock()
 	q.frames = append(q.frames, bp)
-	q.bytes += len(frame)
+	q.bytes += len(*bp)
 	q.mu.Unlock()
 	pokeChan(q.readable)
 }

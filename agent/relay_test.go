@@ -37,8 +37,14 @@ func startRelay(t *testing.T, ip string) netip.AddrPort {
 
 func relayConfigs(server netip.AddrPort, creds TURNServer, role Role) Config {
 	c := activeOnly(baseConfig(role))
-	if server.Addr().Is6() {
+	switch {
+	case server.Addr().Is6():
 		c.Addrs = []netip.Addr{netip.IPv6Loopback()}
+	case role == RoleControlled:
+		// Each peer on its own loopback address, the relay on a third: a
+		// relay tells peers apart by address (coturn refuses a second
+		// Connect to an address it already has a connection to).
+		c.Addrs = []netip.Addr{netip.MustParseAddr("127.0.0.3")}
 	}
 	creds.URI = "turn:" + server.String() + "?transport=tcp"
 	c.TURNServers = []TURNServer{creds}
@@ -81,6 +87,7 @@ func TestRelayCoturn(t *testing.T) {
 			TURNServer{Username: "bob", Secret: "north-wind"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.ListenIP = netip.MustParseAddr("127.0.0.2")
 			c := coturn.StartT(t, tc.cfg)
 			x, y := mustConnect(t, relayConfigs(c.Addr(), tc.creds, RoleControlling), relayConfigs(c.Addr(), tc.creds, RoleControlled))
 			if x.Path() != "relay" || y.Path() != "relay" {
