@@ -46,26 +46,20 @@ func (a *Agent) tick(now time.Time) time.Time {
 			}
 		}
 	}
-	punchOK, punchWhen := a.punchReady(now)
 	checking := a.remoteUfrag != "" && a.state == StateChecking
-	if checking && punchOK && !a.punch.started {
-		a.startPunches(now)
-	} else if !punchOK && a.remoteUfrag != "" {
-		soon(punchWhen)
-	}
-	// Until the synchronised start, S-O pairs without a connection wait.
-	holdSO := func(p *pair) bool { return !punchOK && p.local.TCPType == candidate.SO && p.pc == nil }
+	none := func(*pair) bool { return false }
 	if checking {
 		// Triggered checks answer a check of the peer: they go out at
 		// once, not at the next Ta (an agent like pion nominates as soon
 		// as our check arrives).
-		for p := a.cl.nextTriggered(holdSO); p != nil; p = a.cl.nextTriggered(holdSO) {
+		for p := a.cl.nextTriggered(none); p != nil; p = a.cl.nextTriggered(none) {
 			a.startCheck(p, now)
 		}
-		// Relayed pairs are the fallback: they run beside the direct ones
-		// from the start instead of waiting behind them for their Ta.
+		// Simultaneous opens start together as soon as they exist (see
+		// punch.go), and relayed pairs, the fallback, run beside the
+		// direct ones: neither waits behind the others for its Ta.
 		for _, p := range a.cl.pairs {
-			if isRelayed(p) && (p.state == stateWaiting || p.state == stateFrozen) {
+			if (isRelayed(p) || p.local.TCPType == candidate.SO) && (p.state == stateWaiting || p.state == stateFrozen) {
 				if now.Before(p.notBefore) {
 					soon(p.notBefore)
 					continue
@@ -74,7 +68,7 @@ func (a *Agent) tick(now time.Time) time.Time {
 			}
 		}
 		if due := a.lastCheck.Add(a.cfg.Pacing); !now.Before(due) {
-			if p := a.cl.next(holdSO); p != nil {
+			if p := a.cl.next(none); p != nil {
 				a.startCheck(p, now)
 				a.lastCheck = now
 				soon(now.Add(a.cfg.Pacing))

@@ -152,7 +152,6 @@ func (a *Agent) maybeEndOfCandidates(now time.Time) {
 	if a.gathering == 0 && !a.eocSent {
 		a.eocSent = true
 		a.out.send(signaling.Message{Type: signaling.TypeEndOfCandidates})
-		a.maybeStartPunchSync(now)
 	}
 }
 
