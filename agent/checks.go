@@ -356,8 +356,11 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 		}
 		a.switchRole(now)
 	}
-	if a.selected != nil && pc != a.selected.pc && useCandidate(m) {
-		return // only the selected pair may be confirmed as nominated
+	if useCandidate(m) && ((a.selected != nil && pc != a.selected.pc) || (a.nominatedEarly != nil && pc != a.nominatedEarly.pc)) {
+		// Only the pair we selected (or will select, once the peer's
+		// credentials are here) may be confirmed as nominated: the peer
+		// selects the first one we confirm.
+		return
 	}
 	if err := a.respondSuccess(pc, m); err != nil {
 		pc.close(err)

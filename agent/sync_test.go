@@ -404,3 +404,39 @@ func TestSyncPunchThroughNATs(t *testing.T) {
 		})
 	}
 }
+
+// delayCreds holds back the peer's credentials, so its checks (nominating
+// with the first check, icetcp-nominate) arrive before we can answer them
+// with our own: we must confirm exactly one, or the two sides could
+// select different connections.
+type delayCreds struct {
+	signaling.Channel
+	d time.Duration
+}
+
+func (c delayCreds) Recv(ctx context.Context) (signaling.Message, error) {
+	m, err := c.Channel.Recv(ctx)
+	if err == nil && m.Type == signaling.TypeCredentials {
+		time.Sleep(c.d)
+	}
+	return m, err
+}
+
+func TestSyncOneNominationBeforeCredentials(t *testing.T) {
+	for range 20 {
+		synctest.Test(t, func(t *testing.T) {
+			n := memnet.New()
+			chA, chB := signalingtest.Pair()
+			x, y, errA, errB := connectPair(t, memConfig(n, ipA, RoleControlling), memConfig(n, ipB, RoleControlled),
+				chA, delayCreds{chB, 50 * time.Millisecond})
+			if errA != nil || errB != nil {
+				t.Fatalf("connect: %v / %v", errA, errB)
+			}
+			if x.LocalAddr().String() != y.RemoteAddr().String() || x.RemoteAddr().String() != y.LocalAddr().String() {
+				t.Fatalf("the two sides selected different connections: %v->%v and %v->%v",
+					x.LocalAddr(), x.RemoteAddr(), y.LocalAddr(), y.RemoteAddr())
+			}
+			exchange(t, x, y, 4096)
+		})
+	}
+}

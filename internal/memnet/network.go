@@ -273,9 +273,9 @@ func (n *Network) punchOnce(ctx context.Context, local, remote netip.AddrPort, t
 	me := &punch{local: local, got: make(chan *Conn, 1)}
 	key := route{ext, remote}
 	n.punches[key] = me
+	refused := nat == Refuse || (nat == Open && n.inbound[remote.Addr()] != Drop && n.known[remote.Addr()] && !n.unreachable(local, remote))
 	n.mu.Unlock()
 	wait := timeout
-	refused := nat == Refuse || (nat == Open && n.inbound[remote.Addr()] != Drop && n.known[remote.Addr()] && !n.unreachable(local, remote))
 	if refused {
 		wait = min(timeout, n.flight()) // answered with RST when it lands
 	}
