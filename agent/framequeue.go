@@ -10,7 +10,9 @@ import (
 // flow control pushes back on the peer.
 const maxQueuedBytes = 256 << 10
 
-var frameClasses = [...]int{2 << 10, 16 << 10, 64 << 10}
+// The classes leave room for read-ahead (the next frame's header comes
+// with a payload): 64 KiB + 16 holds the largest frame and then some.
+var frameClasses = [...]int{2 << 10, 16 << 10, 64<<10 + 16}
 
 var framePools [len(frameClasses)]sync.Pool
 

@@ -79,7 +79,8 @@ func (r *Reader) Next() ([]byte, error) {
 }
 
 // NextInto returns the next frame in a buffer of its own that alloc
-// provides (alloc(n) must return n bytes). A frame larger than what is
+// provides (alloc(n) must return n bytes; spare capacity beyond them is
+// used to read ahead and never appears in the frame). A frame larger than what is
 // already read ahead is read straight into that buffer, so big frames are
 // copied once, from the kernel; small ones come from the read-ahead.
 func (r *Reader) NextInto(alloc func(n int) []byte) ([]byte, error) {
@@ -105,11 +106,20 @@ func (r *Reader) NextInto(alloc func(n int) []byte) ([]byte, error) {
 		r.off += have
 	}
 	if have < size {
-		if _, err := io.ReadFull(r.r, dst[have:]); err != nil {
+		// Read into dst's spare capacity too: the next frame's header
+		// usually arrives with this payload, and keeping it saves a read.
+		got, err := io.ReadAtLeast(r.r, dst[have:cap(dst)], size-have)
+		if err != nil {
 			return nil, readErr(err, false)
 		}
+		if extra := dst[size : have+got]; len(extra) > 0 {
+			if r.buf == nil {
+				r.acquire(len(extra))
+			}
+			r.off, r.end = 0, copy(*r.buf, extra)
+		}
 	}
-	return dst, nil
+	return dst[:size], nil
 }
 
 // payload returns the frame of size bytes whose first have bytes are
