@@ -133,10 +133,8 @@ func (a *Agent) onSrflx(r srflxResult, now time.Time) {
 }
 
 func (a *Agent) addSrflx(c candidate.Candidate) {
-	for _, l := range a.locals {
-		if l.Addr == c.Addr && l.TCPType == c.TCPType {
-			return // two servers, or passive and S-O, found the same mapping
-		}
+	if a.hasLocal(c) {
+		return // two servers, or passive and S-O, found the same mapping
 	}
 	a.addLocal(c)
 	a.out.send(signalingCandidate(c))

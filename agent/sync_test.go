@@ -39,6 +39,12 @@ func memConfig(n *memnet.Network, ip netip.Addr, role Role) Config {
 	return c
 }
 
+// shortConsent checks consent every second and gives up after five.
+func shortConsent(c Config) Config {
+	c.ConsentInterval, c.ConsentTimeout = time.Second, 5*time.Second
+	return c
+}
+
 func withClass(c Config, class natcheck.Class) Config {
 	c.natCheck = func(context.Context, string) (natcheck.Class, error) { return class, nil }
 	return c
@@ -100,11 +106,7 @@ func TestSyncNominationWithCheck(t *testing.T) {
 func TestSyncConsentExpires(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		short := func(c Config) Config {
-			c.ConsentInterval, c.ConsentTimeout = time.Second, 5*time.Second
-			return c
-		}
-		x, y := syncPair(t, short(memConfig(n, ipA, RoleAuto)), short(memConfig(n, ipB, RoleAuto)))
+		x, y := syncPair(t, shortConsent(memConfig(n, ipA, RoleAuto)), shortConsent(memConfig(n, ipB, RoleAuto)))
 		time.Sleep(20 * time.Second) // consent is refreshed while the path works
 		exchange1(t, x, y)
 		dead := time.Now()
@@ -141,11 +143,7 @@ func exchange1(t *testing.T, x, y *Conn) {
 func TestSyncHalfCloseStillDetectsFrozenPeer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		short := func(c Config) Config {
-			c.ConsentInterval, c.ConsentTimeout = time.Second, 5*time.Second
-			return c
-		}
-		x, y := syncPair(t, short(memConfig(n, ipA, RoleAuto)), short(memConfig(n, ipB, RoleAuto)))
+		x, y := syncPair(t, shortConsent(memConfig(n, ipA, RoleAuto)), shortConsent(memConfig(n, ipB, RoleAuto)))
 		if _, err := x.Write([]byte("bye")); err != nil {
 			t.Fatal(err)
 		}
