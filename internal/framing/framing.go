@@ -113,7 +113,8 @@ func (r *Reader) NextInto(alloc func(n int) []byte) ([]byte, error) {
 			return nil, readErr(err, false)
 		}
 		if extra := dst[size : have+got]; len(extra) > 0 {
-			if r.buf == nil {
+			if r.buf == nil || len(*r.buf) < len(extra) {
+				r.release()
 				r.acquire(len(extra))
 			}
 			r.off, r.end = 0, copy(*r.buf, extra)
