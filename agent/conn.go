@@ -285,6 +285,23 @@ func (c *Conn) linger() {
 	}
 	t := time.NewTimer(lingerTimeout)
 	defer t.Stop()
+	if c.eos {
+		// Our FIN waits for the peer's end of stream: a relay that does
+		// not pass half-closes on (coturn) resets the peer's leg on it and
+		// drops what it still holds for the peer. Meanwhile what arrives
+		// is discarded, so the peer is never blocked.
+	wait:
+		for !c.pc.peerEOS.Load() {
+			select {
+			case <-c.pc.readDone:
+				break wait
+			case <-c.pc.q.readable:
+				c.pc.q.drain()
+			case <-t.C:
+				break wait
+			}
+		}
+	}
 	flushed := make(chan struct{})
 	go func() { c.pc.sendFIN(); close(flushed) }() // after the queued STUN (our end of stream)
 	for done := false; !done; {

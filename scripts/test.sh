@@ -51,6 +51,7 @@ for target in \
   ./candidate:FuzzParse \
   ./internal/framing:FuzzReader \
   ./internal/framing:FuzzIsSTUN \
+  ./internal/framing:FuzzNextInto \
   ./internal/stuntcp:FuzzReadMessage \
   ./internal/stuntcp:FuzzDecodeSYNProbe \
   ./internal/stuntcp:FuzzDecodeResponse \
@@ -58,6 +59,7 @@ for target in \
   ./internal/turn:FuzzParseURI \
   ./internal/turn:FuzzReadMessage \
   ./internal/relay:FuzzFramedReads \
+  ./internal/delayline:FuzzHop \
   ./internal/secure:FuzzRecord \
   ./internal/secure:FuzzHandshakeHello \
   ./internal/secure:FuzzHandshakeReply \
