@@ -285,11 +285,12 @@ func (c *Conn) linger() {
 	}
 	t := time.NewTimer(lingerTimeout)
 	defer t.Stop()
-	if c.eos {
-		// Our FIN waits for the peer's end of stream: a relay that does
-		// not pass half-closes on (coturn) resets the peer's leg on it and
-		// drops what it still holds for the peer. Meanwhile what arrives
-		// is discarded, so the peer is never blocked.
+	if c.eos && c.path == "relay" {
+		// Through a relay our FIN waits for the peer's end of stream: a
+		// relay that does not pass half-closes on (coturn) resets the
+		// peer's leg on it and drops what it still holds for the peer.
+		// Meanwhile what arrives is discarded, so the peer is never
+		// blocked. (A direct connection carries the FIN as TCP does.)
 	wait:
 		for !c.pc.peerEOS.Load() {
 			select {
