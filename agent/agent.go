@@ -37,19 +37,22 @@ type Agent struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	inbox     chan func(now time.Time) // run by the loop; the only way into loop state
-	closing   chan struct{}
-	closeOnce sync.Once
-	loopDone  chan struct{}
-	started   atomic.Bool
-	wg        sync.WaitGroup // every goroutine the agent starts, the event queue's too
-	remotePwd atomic.Pointer[string]
-	nextID    atomic.Uint64
-	result    chan connectResult
-	final     atomic.Pointer[Stats] // the last snapshot once the loop ended
-	muxCand   candidate.Candidate   // set by gather before the agent registers with a Mux
-	family    netip.Addr            // an address of our first host candidate's family; set by gather
-	inbound   *inboundLimit         // pending accepted connections, per source
+	inbox      chan func(now time.Time) // run by the loop; the only way into loop state
+	closing    chan struct{}
+	closeOnce  sync.Once
+	loopDone   chan struct{}
+	started    atomic.Bool // gathering started: the loop runs or ran
+	connecting atomic.Bool // Connect was called
+	gatherOnce sync.Once
+	gatherErr  error
+	wg         sync.WaitGroup // every goroutine the agent starts, the event queue's too
+	remotePwd  atomic.Pointer[string]
+	nextID     atomic.Uint64
+	result     chan connectResult
+	final      atomic.Pointer[Stats] // the last snapshot once the loop ended
+	muxCand    candidate.Candidate   // set by gather before the agent registers with a Mux
+	family     netip.Addr            // an address of our first host candidate's family; set by gather
+	inbound    *inboundLimit         // pending accepted connections, per source
 
 	// owned by run:
 	state        State
@@ -157,11 +160,52 @@ func New(cfg Config) (*Agent, error) {
 // Credentials returns the local ufrag and password.
 func (a *Agent) Credentials() (ufrag, pwd string) { return a.localUfrag, a.localPwd }
 
-// Connect gathers candidates, exchanges them with the peer over ch, runs
-// the checks and returns the selected connection. It may be called once,
-// and not after Close. Cancelling ctx before a pair is selected closes the
-// agent. The agent does not close ch; it stops using it when a pair is
-// selected, when Connect returns an error, or when the agent closes.
+// Gather starts gathering candidates (host, server-reflexive, relayed) and
+// measuring the NAT before the peer is known, so that Connect can send
+// them at once: an application that calls it while it reaches its
+// rendezvous saves the STUN round trip from the connect time. It returns
+// once the host candidates exist; the rest continues in the background.
+// Calling it is optional (Connect gathers if it was not called), and a
+// second call does nothing.
+func (a *Agent) Gather(ctx context.Context) error {
+	select {
+	case <-a.closing:
+		return ErrClosed
+	default:
+	}
+	a.gatherOnce.Do(func() { a.gatherErr = a.startGathering() })
+	return a.gatherErr
+}
+
+func (a *Agent) startGathering() error {
+	a.started.Store(true)
+	now := time.Now()
+	a.setState(StateGathering, now)
+	if err := a.gather(); err != nil {
+		a.closeListeners()
+		a.cancel()
+		a.setState(StateFailed, now)
+		close(a.loopDone)
+		return err
+	}
+	// Register with the Mux before the loop exists: the loop's shutdown
+	// unregisters, so a registration can never outlive the agent.
+	if a.cfg.Mux != nil && !a.cfg.DisablePassive {
+		a.cfg.Mux.register(a.localUfrag, a)
+	}
+	a.gathering = a.startSrflx() + a.startRelays()
+	a.startNATCheck()
+	a.startAccepting()
+	a.goTracked(a.run)
+	return nil
+}
+
+// Connect exchanges candidates with the peer over ch (gathering them first
+// if Gather was not called), runs the checks and returns the selected
+// connection. It may be called once, and not after Close. Cancelling ctx
+// before a pair is selected closes the agent. The agent does not close
+// ch; it stops using it when a pair is selected, when Connect returns an
+// error, or when the agent closes.
 func (a *Agent) Connect(ctx context.Context, ch signaling.Channel) (*Conn, error) {
 	if ch == nil {
 		return nil, errors.New("agent: Connect: nil signaling channel")
@@ -171,23 +215,32 @@ func (a *Agent) Connect(ctx context.Context, ch signaling.Channel) (*Conn, error
 		return nil, ErrClosed
 	default:
 	}
-	if !a.started.CompareAndSwap(false, true) {
+	if !a.connecting.CompareAndSwap(false, true) {
 		return nil, ErrAlreadyStarted
 	}
-	now := time.Now()
-	a.setState(StateGathering, now)
-	if err := a.gather(); err != nil {
-		a.closeListeners()
-		a.cancel()
-		a.setState(StateFailed, now)
-		close(a.loopDone)
+	if err := a.Gather(ctx); err != nil {
 		return nil, err
 	}
-	// Register with the Mux before the loop exists: the loop's shutdown
-	// unregisters, so a registration can never outlive the agent.
-	if a.cfg.Mux != nil && !a.cfg.DisablePassive {
-		a.cfg.Mux.register(a.localUfrag, a)
+	if !a.post(func(now time.Time) { a.attach(ch, now) }) {
+		select { // the agent ended before the peer was known
+		case r := <-a.result:
+			return r.conn, r.err
+		default:
+			return nil, ErrClosed
+		}
 	}
+	select {
+	case r := <-a.result:
+		return r.conn, r.err
+	case <-ctx.Done():
+		a.Close()
+		return nil, fmt.Errorf("agent: connect: %w", ctx.Err())
+	}
+}
+
+// attach starts signaling over ch: our credentials, every candidate
+// gathered so far, our NAT class, end-of-candidates once gathering is over.
+func (a *Agent) attach(ch signaling.Channel, now time.Time) {
 	sigCtx, cancelSig := context.WithCancel(a.ctx)
 	a.sigCancel = cancelSig
 	a.out = newOutbox(ch, a.log)
@@ -201,19 +254,10 @@ func (a *Agent) Connect(ctx context.Context, ch signaling.Channel) (*Conn, error
 	for _, c := range a.locals {
 		a.out.send(signalingCandidate(c))
 	}
-	a.gathering = a.startSrflx() + a.startRelays()
-	a.startNATCheck()
-	a.startAccepting()
-	a.goTracked(a.run)
-	a.post(func(now time.Time) { a.maybeEndOfCandidates(now) })
-
-	select {
-	case r := <-a.result:
-		return r.conn, r.err
-	case <-ctx.Done():
-		a.Close()
-		return nil, fmt.Errorf("agent: connect: %w", ctx.Err())
+	if a.nat.haveLocal {
+		a.out.send(signaling.Message{Type: signaling.TypeNAT, NAT: a.nat.local.String()})
 	}
+	a.maybeEndOfCandidates(now)
 }
 
 func roleWord(r Role) string {

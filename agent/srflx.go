@@ -147,7 +147,7 @@ func signalingCandidate(c candidate.Candidate) signaling.Message {
 // maybeEndOfCandidates tells the peer gathering is over once every query
 // has answered.
 func (a *Agent) maybeEndOfCandidates(now time.Time) {
-	if a.gathering == 0 && !a.eocSent {
+	if a.gathering == 0 && !a.eocSent && a.out != nil {
 		a.eocSent = true
 		a.out.send(signaling.Message{Type: signaling.TypeEndOfCandidates})
 	}

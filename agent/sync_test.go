@@ -438,3 +438,47 @@ func TestSyncOneNominationBeforeCredentials(t *testing.T) {
 		})
 	}
 }
+
+// Gather before Connect: what was gathered meanwhile (server-reflexive
+// candidates, the NAT class) goes to the peer as soon as signaling starts.
+func TestSyncGatherBeforeConnect(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		n.AddNAT(memnet.NAT{Public: pubA, Hosts: []netip.Addr{ipA}, Inbound: memnet.Refuse})
+		n.AddNAT(memnet.NAT{Public: pubB, Hosts: []netip.Addr{ipB}, Inbound: memnet.Refuse})
+		stunOn(t, n, stunAddr)
+		ca, cb := withClass(memConfig(n, ipA, RoleAuto), eimClass), withClass(memConfig(n, ipB, RoleAuto), eimClass)
+		ca.STUNServers, cb.STUNServers = []string{stunAddr.String()}, []string{stunAddr.String()}
+		a, _ := New(ca)
+		b, _ := New(cb)
+		defer a.Close()
+		defer b.Close()
+		for _, ag := range []*Agent{a, b} {
+			if err := ag.Gather(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait() // STUN answered, classes measured, nobody to tell yet
+		chA, chB := signalingtest.Pair()
+		r := connectLater(context.Background(), b, chB)
+		x, err := a.Connect(context.Background(), chA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := <-r
+		if y.err != nil {
+			t.Fatal(y.err)
+		}
+		st := x.Agent().Stats()
+		if st.RemoteNAT == "" {
+			t.Fatal("the peer's NAT class, measured before Connect, never arrived")
+		}
+		if x.Local().TCPType != candidate.SO || x.Remote().Type != candidate.ServerReflexive {
+			t.Fatalf("selected %v -> %v, want so host -> srflx", x.Local(), x.Remote())
+		}
+		exchange(t, x, y.conn, 4096)
+		if _, err := a.Connect(context.Background(), chA); !errors.Is(err, ErrAlreadyStarted) {
+			t.Fatalf("second Connect: %v", err)
+		}
+	})
+}

@@ -93,16 +93,22 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 
 	selectCtx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	ch, err := dialer.Dial(selectCtx, f.signal, room)
-	if err != nil {
-		return ev.fail(f.jsonOut, dialHint(err))
-	}
-	defer ch.Close()
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	// Gathering (STUN, TURN, the NAT check) runs while we reach the
+	// rendezvous: the candidates are ready when the peer is.
+	if err := a.Gather(selectCtx); err != nil {
+		return ev.fail(f.jsonOut, err)
+	}
+	ch, err := dialer.Dial(selectCtx, f.signal, room)
+	if err != nil {
+		a.Close() // its last events come before the failure's
+		return ev.fail(f.jsonOut, dialHint(err))
+	}
+	defer ch.Close()
 	conn, err := a.Connect(selectCtx, ch)
 	if err != nil {
 		return ev.fail(f.jsonOut, err)
