@@ -270,17 +270,11 @@ func TestSIGSTOPPeerAfterOurEndOfStreamIsDetected(t *testing.T) {
 	}
 }
 
-// AGENT CHANGE NEEDED (issue 8): the same SIGSTOP with plain --room, where
-// the end of our stream is a TCP FIN. agent.Conn.CloseWrite turns consent
-// off in both directions, so nothing notices the stopped peer and the
-// watcher waits forever. See the report: after our FIN the peer (whose
-// sending side is open) must keep sending consent requests or Binding
-// indications, and the half-closed side must fail Read with
-// ErrConsentExpired when nothing arrives for ConsentTimeout.
-func TestAgentChangeNeeded_SIGSTOPAfterFINWithPlainRoom(t *testing.T) {
-	if os.Getenv("ICETCP_AGENT_HALFCLOSE_LIVENESS") != "1" {
-		t.Skip("needs the agent change in the report (liveness after a half-close); set ICETCP_AGENT_HALFCLOSE_LIVENESS=1 to run")
-	}
+// The same SIGSTOP with plain --room (issue 8): between icetcp peers the
+// end of stream travels in band: between icetcp peers the end of stream travels in
+// band, so consent keeps running after our half-close and a frozen peer is
+// still caught.
+func TestSIGSTOPAfterHalfCloseWithPlainRoom(t *testing.T) {
 	watcher := sigstopAfterHalfClose(t, "--room", "plain")
 	if !strings.Contains(watcher.stderr.String(), "consent") {
 		t.Fatalf("watcher:\n%s", watcher.stderr.String())
