@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"strings"
 	"net/netip"
 	"testing"
 	"testing/synctest"
@@ -480,5 +481,64 @@ func TestSyncGatherBeforeConnect(t *testing.T) {
 		if _, err := a.Connect(context.Background(), chA); !errors.Is(err, ErrAlreadyStarted) {
 			t.Fatalf("second Connect: %v", err)
 		}
+	})
+}
+
+func TestResolveSTUN(t *testing.T) {
+	v4 := netip.MustParseAddr("10.0.0.1")
+	for _, tc := range []struct {
+		server string
+		local  netip.Addr
+		ok     bool
+	}{
+		{"198.51.100.10:3478", v4, true},
+		{"localhost:3478", netip.MustParseAddr("127.0.0.1"), true},
+		{"[2001:db8::1]:3478", v4, false}, // no address of our family
+		{"no-port-here", v4, false},
+		{"localhost:not-a-port", v4, false},
+	} {
+		ap, err := resolveSTUN(context.Background(), tc.server, tc.local)
+		if (err == nil) != tc.ok {
+			t.Errorf("resolveSTUN(%q): %v, %v; want ok=%v", tc.server, ap, err, tc.ok)
+		}
+		if err == nil && ap.Addr().Is4() != tc.local.Is4() {
+			t.Errorf("resolveSTUN(%q) = %v: wrong family", tc.server, ap)
+		}
+	}
+}
+
+// A STUN server that does not answer costs a warning, not the session;
+// one that answers keeps the NAT mapping refreshed while the peer is late.
+func TestSyncSrflxFaultsAndKeepalive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		stunOn(t, n, stunAddr)
+		dead := netip.MustParseAddrPort("192.0.2.99:3478") // nothing there: silence
+		warned := make(chan error, 8)
+		ca := memConfig(n, ipA, RoleAuto)
+		ca.STUNServers = []string{dead.String(), stunAddr.String()}
+		ca.OnEvent = func(e Event) {
+			if e.Type == EventWarning {
+				warned <- e.Err
+			}
+		}
+		cb := memConfig(n, ipB, RoleAuto)
+		ca.ConnectTimeout, cb.ConnectTimeout = 2*time.Minute, 2*time.Minute
+		chA, chB := signalingtest.Pair()
+		// B's credentials reach A after 25 s: A's kept-open STUN
+		// connections are refreshed meanwhile (every 15 s).
+		x, y, errA, errB := connectPair(t, ca, cb, delayCreds{chA, 25 * time.Second}, chB)
+		if errA != nil || errB != nil {
+			t.Fatalf("connect: %v / %v", errA, errB)
+		}
+		select {
+		case err := <-warned:
+			if !strings.Contains(err.Error(), dead.String()) {
+				t.Fatalf("warning %v does not name the dead STUN server", err)
+			}
+		default:
+			t.Fatal("no warning about the STUN server that never answered")
+		}
+		exchange(t, x, y, 1024)
 	})
 }
