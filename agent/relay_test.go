@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -156,5 +157,92 @@ func TestRelayFaultsLeaveDirect(t *testing.T) {
 				t.Fatal("no warning about the relay")
 			}
 		})
+	}
+}
+
+// directToRelayOnly is the host's network where only the relay can be
+// reached: every direct path is dead.
+type directToRelayOnly struct {
+	Network
+	relay netip.Addr
+}
+
+func (d directToRelayOnly) Dial(ctx context.Context, local, remote netip.AddrPort) (net.Conn, error) {
+	if remote.Addr() != d.relay {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return d.Network.Dial(ctx, local, remote)
+}
+
+// The relay refuses to connect to a peer in its own loopback range (it is
+// not an open relay): the relayed pair fails with an error that says so,
+// and with no other path the agent fails naming it.
+func TestRelayRefusesPeerAddress(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := relaysrv.New(relaysrv.Config{Users: map[string]string{"alice": "wonderland"}, LoggerFactory: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	relayAddr := addrPortOf(l.Addr())
+	ca := activeOnly(baseConfig(RoleControlling))
+	ca.TURNServers = []TURNServer{{URI: "turn:" + relayAddr.String(), Username: "alice", Password: "wonderland"}}
+	ca.Network = directToRelayOnly{&hostNetwork{}, relayAddr.Addr()}
+	ca.DisableNATCheck = true
+	cb := passiveOnly(baseConfig(RoleControlled))
+	cb.Addrs = []netip.Addr{netip.MustParseAddr("127.0.0.3")}
+	ca.CheckTimeout, cb.CheckTimeout = time.Second, time.Second
+	_, _, errA, _ := connectPair(t, ca, cb, nil, nil)
+	if !isFailed(errA) || !errors.Is(errA, turn.ErrForbidden) {
+		t.Fatalf("want a failure naming the refused peer (turn.ErrForbidden), got %v", errA)
+	}
+}
+
+// The user's allocation quota is reached: a warning naming it, and the
+// direct path connects.
+func TestRelayQuotaLeavesDirect(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := relaysrv.New(relaysrv.Config{Users: map[string]string{"alice": "wonderland"}, MaxAllocationsPerUser: 1,
+		AllowLoopbackPeers: true, LoggerFactory: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	uri := "turn:" + l.Addr().String()
+	parsed, _ := turn.ParseURI(uri)
+	held, err := turn.Allocate(context.Background(), turn.Config{Server: parsed, Username: "alice", Password: "wonderland", LoggerFactory: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	warned := make(chan error, 8)
+	ca := baseConfig(RoleControlling)
+	ca.TURNServers, ca.DisableNATCheck = []TURNServer{{URI: uri, Username: "alice", Password: "wonderland"}}, true
+	ca.OnEvent = func(e Event) {
+		if e.Type == EventWarning {
+			warned <- e.Err
+		}
+	}
+	x, y := mustConnect(t, ca, baseConfig(RoleControlled))
+	if x.Path() != "direct" {
+		t.Fatalf("path %s", x.Path())
+	}
+	exchange(t, x, y, 4096)
+	select {
+	case err := <-warned:
+		if !errors.Is(err, turn.ErrQuota) {
+			t.Fatalf("warning %v, want turn.ErrQuota", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no warning about the quota")
 	}
 }
