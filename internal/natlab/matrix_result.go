@@ -167,19 +167,38 @@ type MatrixResult struct {
 	Cells    []CellResult  // in the order run: Rows × Profiles, or MatrixConfig.Cells
 }
 
+// tally counts trials by outcome: successes by path, failures by reason,
+// and the connect times of the successes.
+type tally struct {
+	trials, successes int
+	paths, failures   map[string]int
+	ms                []float64
+}
+
+func newTally() tally { return tally{paths: map[string]int{}, failures: map[string]int{}} }
+
+// add counts t and reports whether it succeeded.
+func (y *tally) add(t TrialResult) bool {
+	y.trials++
+	if !t.OK {
+		y.failures[t.Reason]++
+		return false
+	}
+	y.successes++
+	y.paths[t.Path]++
+	y.ms = append(y.ms, t.ConnectMs)
+	return true
+}
+
 // aggregate summarises trials of one cell.
 func aggregate(a, b string, rtt time.Duration, trials []TrialResult) CellResult {
-	c := CellResult{A: a, B: b, Trials: len(trials), Paths: map[string]int{},
-		Failures: map[string]int{}, RTTMs: float64(rtt) / float64(time.Millisecond), Results: trials}
-	var ms []float64
+	y := newTally()
+	c := CellResult{A: a, B: b, Trials: len(trials), Paths: y.paths, Failures: y.failures,
+		RTTMs: float64(rtt) / float64(time.Millisecond), Results: trials}
 	for _, t := range trials {
-		if !t.OK {
-			c.Failures[t.Reason]++
+		if !y.add(t) {
 			continue
 		}
-		c.Successes++
-		c.Paths[t.Path]++
-		ms = append(ms, t.ConnectMs)
 		if t.Attempts > 0 {
 			c.Punched++
 			if t.Attempts == 1 {
@@ -193,10 +212,11 @@ func aggregate(a, b string, rtt time.Duration, trials []TrialResult) CellResult 
 			c.NATs[orDash(t.NATA)+" | "+orDash(t.NATB)]++
 		}
 	}
+	c.Successes = y.successes
 	if c.Trials > 0 {
 		c.SuccessRate = float64(c.Successes) / float64(c.Trials)
 	}
-	c.MedianMs, c.P95Ms, c.MedianRTTs, c.P95RTTs = timing(ms, c.RTTMs)
+	c.MedianMs, c.P95Ms, c.MedianRTTs, c.P95RTTs = timing(y.ms, c.RTTMs)
 	c.AwaitDirect = aggregateTwins(trials, c.RTTMs)
 	return c
 }
@@ -204,34 +224,23 @@ func aggregate(a, b string, rtt time.Duration, trials []TrialResult) CellResult 
 // aggregateTwins summarises the await-direct twins of trials; nil when
 // there are none.
 func aggregateTwins(trials []TrialResult, rttMs float64) *AwaitResult {
-	var aw *AwaitResult
-	var ms []float64
+	y := newTally()
+	aw := &AwaitResult{}
 	for _, t := range trials {
 		tw := t.AwaitDirect
-		if tw == nil {
+		if tw == nil || !y.add(*tw) || !t.OK {
 			continue
 		}
-		if aw == nil {
-			aw = &AwaitResult{Paths: map[string]int{}, Failures: map[string]int{}}
-		}
-		aw.Trials++
-		if !tw.OK {
-			aw.Failures[tw.Reason]++
-			continue
-		}
-		aw.Successes++
-		aw.Paths[tw.Path]++
-		ms = append(ms, tw.ConnectMs)
-		if t.OK {
-			aw.Pairs++
-			if t.ConnectMs < tw.ConnectMs {
-				aw.Faster++
-			}
+		aw.Pairs++
+		if t.ConnectMs < tw.ConnectMs {
+			aw.Faster++
 		}
 	}
-	if aw != nil {
-		aw.MedianMs, aw.P95Ms, aw.MedianRTTs, aw.P95RTTs = timing(ms, rttMs)
+	if y.trials == 0 {
+		return nil
 	}
+	aw.Trials, aw.Successes, aw.Paths, aw.Failures = y.trials, y.successes, y.paths, y.failures
+	aw.MedianMs, aw.P95Ms, aw.MedianRTTs, aw.P95RTTs = timing(y.ms, rttMs)
 	return aw
 }
 
