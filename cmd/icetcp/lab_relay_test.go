@@ -48,10 +48,12 @@ func needRelay(t *testing.T, r natlab.Relay) {
 // the fast fallback must have connected sooner than its twin, which waited
 // for the direct checks to fail (the comparison is relative: both are
 // measured on the same lab). About 75 s per relay, 30 s of it the three
-// await-direct twins (each waits out the 10 s check timeout).
+// await-direct twins (each waits out the 10 s check timeout); the relays
+// run in parallel.
 func TestLabRelay(t *testing.T) {
 	for _, relay := range labRelays {
 		t.Run(string(relay), func(t *testing.T) {
+			t.Parallel() // separate labs; the assertions compare within one
 			needRelay(t, relay)
 			for _, delay := range []time.Duration{20 * time.Millisecond, 100 * time.Millisecond} {
 				t.Run(delay.String(), func(t *testing.T) {
@@ -117,6 +119,7 @@ func checkCounterfactual(t *testing.T, c natlab.CellResult) {
 func TestLabRelay50MiB(t *testing.T) {
 	for _, relay := range labRelays {
 		t.Run(string(relay), func(t *testing.T) {
+			t.Parallel()
 			needRelay(t, relay)
 			res := runCells(t, natlab.MatrixConfig{
 				Relay: relay, Delay: delayline.LinkConfig{Delay: 20 * time.Millisecond},

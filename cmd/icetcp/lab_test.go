@@ -28,10 +28,11 @@ func needRoot(t *testing.T) {
 func runCells(t *testing.T, mc natlab.MatrixConfig) *natlab.MatrixResult {
 	t.Helper()
 	needRoot(t)
-	t.Setenv("ICETCP_MAIN", "1") // inherited by the processes the lab starts
-	// Under -race every process the lab starts would sleep 1 s at exit
-	// (the race runtime's default atexit_sleep_ms): two per trial.
-	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	// The processes the lab starts are this binary running main. Under
+	// -race each would sleep 1 s at exit (the race runtime's default
+	// atexit_sleep_ms): two per trial. Through mc.Env, not t.Setenv, so
+	// that tests can run in parallel.
+	mc.Env = append(mc.Env, "ICETCP_MAIN=1", "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	mc.Binary = os.Args[0]
 	if mc.Trials == 0 {
 		mc.Trials = 1

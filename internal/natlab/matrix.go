@@ -39,6 +39,10 @@ type MatrixConfig struct {
 	Cells []Cell
 	// ConnectArgs are extra flags for every `icetcp connect`.
 	ConnectArgs []string
+	// Env is added (KEY=VALUE) to the environment of every icetcp process
+	// the matrix starts, serve and connect: what a parallel test cannot
+	// set process-wide.
+	Env []string
 	// LogDir, when set, receives both sides' stderr of every failed trial,
 	// and of successful ones slower than LogSlower (when positive), and
 	// the servers' output of every cell with a failed trial.

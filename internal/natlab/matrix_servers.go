@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -120,7 +121,7 @@ func (l *Lab) startServers(ctx context.Context, mc MatrixConfig) (_ *servers, er
 	default:
 		return nil, fmt.Errorf("unknown relay %q", mc.Relay)
 	}
-	if s.serve, err = l.startProc(ctx, mc.Binary, args...); err != nil {
+	if s.serve, err = l.startProc(ctx, mc.Env, mc.Binary, args...); err != nil {
 		return nil, err
 	}
 	for _, ap := range []netip.AddrPort{sig, stun} {
@@ -140,9 +141,11 @@ func (l *Lab) startServers(ctx context.Context, mc MatrixConfig) (_ *servers, er
 	return s, nil
 }
 
-// startProc starts a long-running command in the server namespace.
-func (l *Lab) startProc(ctx context.Context, bin string, args ...string) (*proc, error) {
+// startProc starts a long-running command in the server namespace, with
+// env added to this process's environment.
+func (l *Lab) startProc(ctx context.Context, env []string, bin string, args ...string) (*proc, error) {
 	cmd := l.Command(ctx, l.Server, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	p := &proc{name: bin + " " + args[0], cmd: cmd, out: &lockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {

@@ -61,7 +61,7 @@ func (l *Lab) runTrial(ctx context.Context, mc MatrixConfig, srv *servers, trial
 			args = append(args, "--await-direct")
 		}
 		cmd := l.Command(tctx, h, mc.Binary, append(args, mc.ConnectArgs...)...)
-		cmd.Env = append(os.Environ(), env...)
+		cmd.Env = append(append(os.Environ(), mc.Env...), env...)
 		cmd.Stdin = bytes.NewReader(s.sent)
 		cmd.Stdout, cmd.Stderr = &s.stdout, &s.stderr
 		wg.Add(1)
