@@ -193,7 +193,8 @@ func (a *Agent) Connect(ctx context.Context, ch signaling.Channel) (*Conn, error
 	a.out = newOutbox(ch, a.log)
 	// The outbox outlives the receiving side: what it already queued
 	// (our credentials) must reach a peer that was faster than them.
-	a.goTracked(func() { a.out.run(a.ctx) })
+	out := a.out
+	a.goTracked(func() { out.run(a.ctx) })
 	a.goTracked(func() { a.recvLoop(sigCtx, ch) })
 	a.out.send(signaling.Message{Type: signaling.TypeCredentials, Ufrag: a.localUfrag, Pwd: a.localPwd,
 		Tiebreaker: a.tiebreaker, Role: roleWord(a.cfg.Role), Features: a.localFeatures().list()})

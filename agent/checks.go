@@ -46,26 +46,20 @@ func (a *Agent) tick(now time.Time) time.Time {
 			}
 		}
 	}
-	punchOK, punchWhen := a.punchReady(now)
 	checking := a.remoteUfrag != "" && a.state == StateChecking
-	if checking && punchOK && !a.punch.started {
-		a.startPunches(now)
-	} else if !punchOK && a.remoteUfrag != "" {
-		soon(punchWhen)
-	}
-	// Until the synchronised start, S-O pairs without a connection wait.
-	holdSO := func(p *pair) bool { return !punchOK && p.local.TCPType == candidate.SO && p.pc == nil }
+	none := func(*pair) bool { return false }
 	if checking {
 		// Triggered checks answer a check of the peer: they go out at
 		// once, not at the next Ta (an agent like pion nominates as soon
 		// as our check arrives).
-		for p := a.cl.nextTriggered(holdSO); p != nil; p = a.cl.nextTriggered(holdSO) {
+		for p := a.cl.nextTriggered(none); p != nil; p = a.cl.nextTriggered(none) {
 			a.startCheck(p, now)
 		}
-		// Relayed pairs are the fallback: they run beside the direct ones
-		// from the start instead of waiting behind them for their Ta.
+		// Simultaneous opens start together as soon as they exist (see
+		// punch.go), and relayed pairs, the fallback, run beside the
+		// direct ones: neither waits behind the others for its Ta.
 		for _, p := range a.cl.pairs {
-			if isRelayed(p) && (p.state == stateWaiting || p.state == stateFrozen) {
+			if (isRelayed(p) || p.local.TCPType == candidate.SO) && (p.state == stateWaiting || p.state == stateFrozen) {
 				if now.Before(p.notBefore) {
 					soon(p.notBefore)
 					continue
@@ -74,7 +68,7 @@ func (a *Agent) tick(now time.Time) time.Time {
 			}
 		}
 		if due := a.lastCheck.Add(a.cfg.Pacing); !now.Before(due) {
-			if p := a.cl.next(holdSO); p != nil {
+			if p := a.cl.next(none); p != nil {
 				a.startCheck(p, now)
 				a.lastCheck = now
 				soon(now.Add(a.cfg.Pacing))
@@ -256,7 +250,7 @@ const maxRelayRetries = 3
 
 func (a *Agent) maybeRetryRelayed(p *pair, err error, now time.Time) {
 	var pe *PeerError
-	if !isRelayed(p) || p.retries >= maxRelayRetries || a.selected != nil ||
+	if !isRelayed(p) || p.local.TCPType == candidate.Passive || p.retries >= maxRelayRetries || a.selected != nil ||
 		errors.Is(err, ErrUnauthenticated) || errors.As(err, &pe) || errors.Is(err, errCheckTimeout) {
 		return
 	}
@@ -362,8 +356,11 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 		}
 		a.switchRole(now)
 	}
-	if a.selected != nil && pc != a.selected.pc && useCandidate(m) {
-		return // only the selected pair may be confirmed as nominated
+	if useCandidate(m) && ((a.selected != nil && pc != a.selected.pc) || (a.nominatedEarly != nil && pc != a.nominatedEarly.pc)) {
+		// Only the pair we selected (or will select, once the peer's
+		// credentials are here) may be confirmed as nominated: the peer
+		// selects the first one we confirm.
+		return
 	}
 	if err := a.respondSuccess(pc, m); err != nil {
 		pc.close(err)

@@ -70,13 +70,27 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 		c.pendBuf, c.pending = bp, *bp
 	}
-	n := copy(p, c.pending)
-	c.pending = c.pending[n:]
-	if len(c.pending) == 0 {
+	n := 0
+	for {
+		k := copy(p[n:], c.pending)
+		n += k
+		c.pending = c.pending[k:]
+		if len(c.pending) > 0 {
+			return n, nil // p is full
+		}
 		putFrame(c.pendBuf)
 		c.pendBuf, c.pending = nil, nil
+		if n == len(p) {
+			return n, nil
+		}
+		// Small frames arrive many at a time: fill p with those already
+		// queued rather than return one per call.
+		bp, _, _ := c.pc.q.pop()
+		if bp == nil {
+			return n, nil
+		}
+		c.pendBuf, c.pending = bp, *bp
 	}
-	return n, nil
 }
 
 // ReadPacket reads one whole frame into p and returns its length. A frame
@@ -152,13 +166,14 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if err := c.writable(); err != nil {
 		return 0, err
 	}
-	n := 0
-	for n < len(p) {
-		chunk := p[n:min(len(p), n+c.maxFrame)]
-		if err := c.writeFrame(chunk); err != nil {
-			return n, err
+	// One writev for all of p's frames: the payload is not copied.
+	n, err := c.pc.fw.WriteFrames(p, c.maxFrame)
+	c.pc.bytesOut.Add(uint64(n))
+	if err != nil {
+		if c.pc.closed() {
+			return n, c.closedErr()
 		}
-		n += len(chunk)
+		return n, fmt.Errorf("agent: write: %w", err)
 	}
 	return n, nil
 }

@@ -29,6 +29,17 @@ func quiet() logging.LoggerFactory {
 	return f
 }
 
+// pairOnLoopback makes two agents on loopback and connects them over an
+// in-memory signaling pair, as two peers would; stop closes both.
+func pairOnLoopback(ctx context.Context) (x, y *agent.Conn, stop func(), err error) {
+	a, _ := agent.New(agent.Config{Addrs: loopback, LoggerFactory: quiet()})
+	b, _ := agent.New(agent.Config{Addrs: loopback, LoggerFactory: quiet()})
+	stop = func() { a.Close(); b.Close() }
+	chA, chB := signalingtest.Pair()
+	x, y, err = connectBoth(ctx, a, b, chA, chB)
+	return x, y, stop, err
+}
+
 // connectBoth runs Connect on both agents at once, as two peers would.
 func connectBoth(ctx context.Context, a, b *agent.Agent, chA, chB signaling.Channel) (*agent.Conn, *agent.Conn, error) {
 	type res struct {
@@ -55,7 +66,7 @@ func Example() {
 	b, _ := agent.New(agent.Config{Addrs: loopback, LoggerFactory: quiet()})
 	defer a.Close()
 	defer b.Close()
-	chA, chB := signalingtest.Pair()
+	chA, chB := signalingtest.Pair() // in an application: signaling.Dial(ctx, "wss://...", room)
 	x, y, err := connectBoth(ctx, a, b, chA, chB)
 	if err != nil {
 		fmt.Println(err)
@@ -97,12 +108,8 @@ func ExampleMux() {
 func ExampleConn_ReadPacket() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	a, _ := agent.New(agent.Config{Addrs: loopback, LoggerFactory: quiet()})
-	b, _ := agent.New(agent.Config{Addrs: loopback, LoggerFactory: quiet()})
-	defer a.Close()
-	defer b.Close()
-	chA, chB := signalingtest.Pair()
-	x, y, err := connectBoth(ctx, a, b, chA, chB)
+	x, y, stop, err := pairOnLoopback(ctx)
+	defer stop()
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -128,12 +135,8 @@ func ExampleConn_ReadPacket() {
 func ExampleConn_tls() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	a, _ := agent.New(agent.Config{Addrs: loopback, LoggerFactory: quiet()})
-	b, _ := agent.New(agent.Config{Addrs: loopback, LoggerFactory: quiet()})
-	defer a.Close()
-	defer b.Close()
-	chA, chB := signalingtest.Pair()
-	x, y, err := connectBoth(ctx, a, b, chA, chB)
+	x, y, stop, err := pairOnLoopback(ctx)
+	defer stop()
 	if err != nil {
 		fmt.Println(err)
 		return

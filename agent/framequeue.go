@@ -10,7 +10,9 @@ import (
 // flow control pushes back on the peer.
 const maxQueuedBytes = 256 << 10
 
-var frameClasses = [...]int{2 << 10, 16 << 10, 64 << 10}
+// The classes leave room for read-ahead (the next frame's header comes
+// with a payload): 64 KiB + 16 holds the largest frame and then some.
+var frameClasses = [...]int{2 << 10, 16 << 10, 64<<10 + 16}
 
 var framePools [len(frameClasses)]sync.Pool
 
@@ -30,6 +32,9 @@ func getFrame(n int) *[]byte {
 }
 
 func putFrame(bp *[]byte) {
+	if bp == nil {
+		return
+	}
 	for i, c := range frameClasses {
 		if cap(*bp) == c {
 			framePools[i].Put(bp)
@@ -70,13 +75,11 @@ func (q *frameQueue) full() bool {
 	return q.bytes >= maxQueuedBytes
 }
 
-// push copies frame into a buffer of its size class and queues it.
-func (q *frameQueue) push(frame []byte) {
-	bp := getFrame(len(frame))
-	copy(*bp, frame)
+// push queues a frame read into bp (from getFrame); the queue owns it.
+func (q *frameQueue) push(bp *[]byte) {
 	q.mu.Lock()
 	q.frames = append(q.frames, bp)
-	q.bytes += len(frame)
+	q.bytes += len(*bp)
 	q.mu.Unlock()
 	pokeChan(q.readable)
 }

@@ -130,9 +130,6 @@ func (a *Agent) likelyUntil(q *pair, rtt time.Duration, now time.Time) (time.Tim
 	start := q.started
 	if start.IsZero() || q.state != stateInProgress {
 		start = now
-		if a.punch.at.After(now) {
-			start = a.punch.at
-		}
 	}
 	return start.Add(min(max(6*rtt, time.Second), a.cfg.CheckTimeout)), true
 }

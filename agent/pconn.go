@@ -198,6 +198,7 @@ type readerConfig struct {
 // authenticated, close it.
 func (pc *pconn) readLoop(rc readerConfig) {
 	var err error
+	var held *[]byte // the buffer the current frame was read into
 	defer func() {
 		pc.q.end(pc.endErr(err))
 		close(pc.readDone)
@@ -208,11 +209,16 @@ func (pc *pconn) readLoop(rc readerConfig) {
 	}
 	first := rc.first
 	peerEOS := false
+	alloc := func(n int) []byte { bp := getFrame(n); held = bp; return *bp }
 	for {
 		var frame []byte
+		held = nil
 		if first != nil {
 			frame, first = first, nil
-		} else if frame, err = pc.fr.Next(); err != nil {
+		} else if frame, err = pc.fr.NextInto(alloc); err != nil {
+			if held != nil {
+				putFrame(held)
+			}
 			if pc.closed() {
 				err = pc.closeErr()
 			} else if ne, ok := err.(net.Error); ok && ne.Timeout() && !pc.authenticated.Load() {
@@ -221,8 +227,9 @@ func (pc *pconn) readLoop(rc readerConfig) {
 			return
 		}
 		if framing.IsSTUN(frame) {
-			m, derr := decodeSTUN(frame)
+			m, derr := decodeSTUN(frame) // copies the frame
 			if derr == nil {
+				putFrame(held)
 				eos, herr := pc.handleSTUN(rc, m)
 				if herr != nil {
 					err = herr
@@ -237,6 +244,7 @@ func (pc *pconn) readLoop(rc readerConfig) {
 				continue
 			}
 			if !pc.authenticated.Load() {
+				putFrame(held)
 				err = derr
 				pc.close(err)
 				return
@@ -251,13 +259,19 @@ func (pc *pconn) readLoop(rc readerConfig) {
 			err = errDataAfterEOS
 		}
 		if err != nil {
+			putFrame(held)
 			pc.close(err)
 			return
 		}
 		if err = pc.waitRoom(); err != nil {
+			putFrame(held)
 			return
 		}
-		pc.q.push(frame)
+		if held == nil { // the Mux's first frame: not in a buffer of ours
+			held = getFrame(len(frame))
+			copy(*held, frame)
+		}
+		pc.q.push(held)
 		pc.bytesIn.Add(uint64(len(frame)))
 	}
 }

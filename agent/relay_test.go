@@ -37,8 +37,14 @@ func startRelay(t *testing.T, ip string) netip.AddrPort {
 
 func relayConfigs(server netip.AddrPort, creds TURNServer, role Role) Config {
 	c := activeOnly(baseConfig(role))
-	if server.Addr().Is6() {
+	switch {
+	case server.Addr().Is6():
 		c.Addrs = []netip.Addr{netip.IPv6Loopback()}
+	case role == RoleControlled:
+		// Each peer on its own loopback address, the relay on a third: a
+		// relay tells peers apart by address (coturn refuses a second
+		// Connect to an address it already has a connection to).
+		c.Addrs = []netip.Addr{netip.MustParseAddr("127.0.0.3")}
 	}
 	creds.URI = "turn:" + server.String() + "?transport=tcp"
 	c.TURNServers = []TURNServer{creds}
@@ -52,9 +58,11 @@ func TestRelayEmbedded(t *testing.T) {
 		name, ip string
 		creds    TURNServer
 	}{
-		{"long-term", "127.0.0.1", TURNServer{Username: "alice", Password: "wonderland"}},
-		{"REST", "127.0.0.1", TURNServer{Username: "bob", Secret: "north-wind"}},
-		{"IPv6", "::1", TURNServer{Username: "alice", Password: "wonderland"}},
+		// The relay on an address of its own, the two peers on two more: a
+		// relay tells peers apart by address. (IPv6 has one loopback
+		// address, so IPv6 allocations are tested in internal/turn.)
+		{"long-term", "127.0.0.2", TURNServer{Username: "alice", Password: "wonderland"}},
+		{"REST", "127.0.0.2", TURNServer{Username: "bob", Secret: "north-wind"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startRelay(t, tc.ip)
@@ -81,6 +89,7 @@ func TestRelayCoturn(t *testing.T) {
 			TURNServer{Username: "bob", Secret: "north-wind"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.ListenIP = netip.MustParseAddr("127.0.0.2")
 			c := coturn.StartT(t, tc.cfg)
 			x, y := mustConnect(t, relayConfigs(c.Addr(), tc.creds, RoleControlling), relayConfigs(c.Addr(), tc.creds, RoleControlled))
 			if x.Path() != "relay" || y.Path() != "relay" {

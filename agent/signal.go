@@ -154,7 +154,6 @@ func (a *Agent) onSignal(m signaling.Message, now time.Time) {
 	case signaling.TypeEndOfCandidates:
 		if !a.remoteEOC {
 			a.remoteEOC, a.lastEOC = true, now
-			a.maybeStartPunchSync(now)
 		}
 	case signaling.TypeBye, signaling.TypePeerLeft:
 		a.onPeerGone(m, now)
@@ -231,5 +230,4 @@ func (a *Agent) onCredentials(m signaling.Message, now time.Time) {
 		}
 	}
 	a.startPunchPing(now)
-	a.maybeStartPunchSync(now)
 }

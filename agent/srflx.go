@@ -133,10 +133,8 @@ func (a *Agent) onSrflx(r srflxResult, now time.Time) {
 }
 
 func (a *Agent) addSrflx(c candidate.Candidate) {
-	for _, l := range a.locals {
-		if l.Addr == c.Addr && l.TCPType == c.TCPType {
-			return // two servers, or passive and S-O, found the same mapping
-		}
+	if a.hasLocal(c) {
+		return // two servers, or passive and S-O, found the same mapping
 	}
 	a.addLocal(c)
 	a.out.send(signalingCandidate(c))
@@ -152,7 +150,6 @@ func (a *Agent) maybeEndOfCandidates(now time.Time) {
 	if a.gathering == 0 && !a.eocSent {
 		a.eocSent = true
 		a.out.send(signaling.Message{Type: signaling.TypeEndOfCandidates})
-		a.maybeStartPunchSync(now)
 	}
 }
 

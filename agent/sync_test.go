@@ -39,6 +39,12 @@ func memConfig(n *memnet.Network, ip netip.Addr, role Role) Config {
 	return c
 }
 
+// shortConsent checks consent every second and gives up after five.
+func shortConsent(c Config) Config {
+	c.ConsentInterval, c.ConsentTimeout = time.Second, 5*time.Second
+	return c
+}
+
 func withClass(c Config, class natcheck.Class) Config {
 	c.natCheck = func(context.Context, string) (natcheck.Class, error) { return class, nil }
 	return c
@@ -100,11 +106,7 @@ func TestSyncNominationWithCheck(t *testing.T) {
 func TestSyncConsentExpires(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		short := func(c Config) Config {
-			c.ConsentInterval, c.ConsentTimeout = time.Second, 5*time.Second
-			return c
-		}
-		x, y := syncPair(t, short(memConfig(n, ipA, RoleAuto)), short(memConfig(n, ipB, RoleAuto)))
+		x, y := syncPair(t, shortConsent(memConfig(n, ipA, RoleAuto)), shortConsent(memConfig(n, ipB, RoleAuto)))
 		time.Sleep(20 * time.Second) // consent is refreshed while the path works
 		exchange1(t, x, y)
 		dead := time.Now()
@@ -141,11 +143,7 @@ func exchange1(t *testing.T, x, y *Conn) {
 func TestSyncHalfCloseStillDetectsFrozenPeer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		short := func(c Config) Config {
-			c.ConsentInterval, c.ConsentTimeout = time.Second, 5*time.Second
-			return c
-		}
-		x, y := syncPair(t, short(memConfig(n, ipA, RoleAuto)), short(memConfig(n, ipB, RoleAuto)))
+		x, y := syncPair(t, shortConsent(memConfig(n, ipA, RoleAuto)), shortConsent(memConfig(n, ipB, RoleAuto)))
 		if _, err := x.Write([]byte("bye")); err != nil {
 			t.Fatal(err)
 		}
@@ -401,6 +399,42 @@ func TestSyncPunchThroughNATs(t *testing.T) {
 				}
 			}
 			exchange(t, x, y, 256<<10)
+		})
+	}
+}
+
+// delayCreds holds back the peer's credentials, so its checks (nominating
+// with the first check, icetcp-nominate) arrive before we can answer them
+// with our own: we must confirm exactly one, or the two sides could
+// select different connections.
+type delayCreds struct {
+	signaling.Channel
+	d time.Duration
+}
+
+func (c delayCreds) Recv(ctx context.Context) (signaling.Message, error) {
+	m, err := c.Channel.Recv(ctx)
+	if err == nil && m.Type == signaling.TypeCredentials {
+		time.Sleep(c.d)
+	}
+	return m, err
+}
+
+func TestSyncOneNominationBeforeCredentials(t *testing.T) {
+	for range 20 {
+		synctest.Test(t, func(t *testing.T) {
+			n := memnet.New()
+			chA, chB := signalingtest.Pair()
+			x, y, errA, errB := connectPair(t, memConfig(n, ipA, RoleControlling), memConfig(n, ipB, RoleControlled),
+				chA, delayCreds{chB, 50 * time.Millisecond})
+			if errA != nil || errB != nil {
+				t.Fatalf("connect: %v / %v", errA, errB)
+			}
+			if x.LocalAddr().String() != y.RemoteAddr().String() || x.RemoteAddr().String() != y.LocalAddr().String() {
+				t.Fatalf("the two sides selected different connections: %v->%v and %v->%v",
+					x.LocalAddr(), x.RemoteAddr(), y.LocalAddr(), y.RemoteAddr())
+			}
+			exchange(t, x, y, 4096)
 		})
 	}
 }

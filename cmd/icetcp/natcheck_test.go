@@ -27,9 +27,9 @@ func startServeAlt(t *testing.T, ctx context.Context) string {
 	return m[1]
 }
 
-// startBanner starts a `serve` command, returns the two lines of its
-// banner (printed once every listener is up) and stops it (SIGINT) when
-// the test ends.
+// startBanner starts a `serve` command, returns the lines of its banner
+// (printed once every listener is up, up to "ready") and stops it (SIGINT)
+// when the test ends.
 func startBanner(t *testing.T, cmd *exec.Cmd) []string {
 	t.Helper()
 	stderr, err := cmd.StderrPipe()
@@ -45,10 +45,13 @@ func startBanner(t *testing.T, cmd *exec.Cmd) []string {
 	})
 	r := bufio.NewReader(stderr)
 	var lines []string
-	for range 2 {
+	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
 			t.Fatalf("serve printed %q: %v", lines, err)
+		}
+		if strings.TrimSpace(line) == "icetcp serve: ready" {
+			break
 		}
 		lines = append(lines, line)
 	}

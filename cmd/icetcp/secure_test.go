@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -34,40 +33,17 @@ type serveInfo struct {
 func startServeWith(t *testing.T, ctx context.Context, extra ...string) serveInfo {
 	t.Helper()
 	args := append([]string{"serve", "--signal-addr", "127.0.0.1:0", "--stun-addr", "127.0.0.1:0"}, extra...)
-	cmd := icetcp(ctx, args...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	})
-	r := bufio.NewReader(stderr)
-	line, err := r.ReadString('\n')
-	if err != nil {
-		t.Fatalf("serve printed nothing: %v", err)
-	}
-	m := regexp.MustCompile(`signaling on (wss?://\S+), STUN (?:and TURN )?over TCP on (\S+)`).FindStringSubmatch(line)
+	lines := startBanner(t, icetcp(ctx, args...))
+	m := regexp.MustCompile(`signaling on (wss?://\S+), STUN (?:and TURN )?over TCP on (\S+)`).FindStringSubmatch(lines[0])
 	if m == nil {
-		t.Fatalf("unexpected serve banner %q", line)
+		t.Fatalf("unexpected serve banner %q", lines)
 	}
 	info := serveInfo{url: m[1], stun: m[2]}
-	if strings.Contains(strings.Join(extra, " "), "--metrics-addr") {
-		for info.metrics == "" { // after the TURN lines
-			line, err := r.ReadString('\n')
-			if err != nil {
-				t.Fatalf("no metrics line: %v", err)
-			}
-			if mm := regexp.MustCompile(`metrics on (\S+)`).FindStringSubmatch(line); mm != nil {
-				info.metrics = mm[1]
-			}
+	for _, line := range lines {
+		if mm := regexp.MustCompile(`metrics on (\S+)`).FindStringSubmatch(line); mm != nil {
+			info.metrics = mm[1]
 		}
 	}
-	go io.Copy(io.Discard, r)
 	return info
 }
 

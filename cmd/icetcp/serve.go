@@ -213,6 +213,7 @@ func (s *server) banner(w io.Writer) {
 	if s.metrics != nil {
 		fmt.Fprintf(w, "icetcp serve: metrics on http://%s/metrics\n", s.metrics.addr)
 	}
+	fmt.Fprintln(w, "icetcp serve: ready")
 }
 
 // turnHostPort is the relay's control address as clients should dial it.

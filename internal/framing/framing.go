@@ -2,6 +2,7 @@ package framing
 
 import (
 	"encoding/binary"
+	"net"
 	"errors"
 	"fmt"
 	"io"
@@ -75,6 +76,50 @@ func (r *Reader) Next() ([]byte, error) {
 	size := int(binary.BigEndian.Uint16(b[r.off:]))
 	r.off += headerSize
 	return r.payload(size, r.end-r.off)
+}
+
+// NextInto returns the next frame in a buffer of its own that alloc
+// provides (alloc(n) must return n bytes; spare capacity beyond them is
+// used to read ahead and never appears in the frame). A frame larger than what is
+// already read ahead is read straight into that buffer, so big frames are
+// copied once, from the kernel; small ones come from the read-ahead.
+func (r *Reader) NextInto(alloc func(n int) []byte) ([]byte, error) {
+	if r.off == r.end {
+		r.release()
+		if n, err := io.ReadFull(r.r, r.hdr[:]); err != nil {
+			return nil, readErr(err, n == 0)
+		}
+	} else {
+		if r.end-r.off < headerSize {
+			if err := r.fill(headerSize); err != nil {
+				return nil, err
+			}
+		}
+		copy(r.hdr[:], (*r.buf)[r.off:])
+		r.off += headerSize
+	}
+	size := int(binary.BigEndian.Uint16(r.hdr[:]))
+	dst := alloc(size)
+	have := 0
+	if r.buf != nil {
+		have = copy(dst, (*r.buf)[r.off:r.end])
+		r.off += have
+	}
+	if have < size {
+		// Read into dst's spare capacity too: the next frame's header
+		// usually arrives with this payload, and keeping it saves a read.
+		got, err := io.ReadAtLeast(r.r, dst[have:cap(dst)], size-have)
+		if err != nil {
+			return nil, readErr(err, false)
+		}
+		if extra := dst[size : have+got]; len(extra) > 0 {
+			if r.buf == nil {
+				r.acquire(len(extra))
+			}
+			r.off, r.end = 0, copy(*r.buf, extra)
+		}
+	}
+	return dst[:size], nil
 }
 
 // payload returns the frame of size bytes whose first have bytes are
@@ -186,6 +231,7 @@ type Writer struct {
 	w  io.Writer
 	// buf is reused for header+payload; it grows to the largest frame written.
 	buf []byte
+	hdrs []byte // headers of a WriteFrames call
 	// err is sticky: after a failed or short Write the peer may have received
 	// part of a frame, the stream is out of sync, and any later frame would be
 	// misread. Every further WriteFrame returns this error.
@@ -219,6 +265,44 @@ func (w *Writer) WriteFrame(p []byte) error {
 		return w.err
 	}
 	return nil
+}
+
+// WriteFrames writes p as consecutive frames of at most max bytes each
+// (max ≤ MaxFrameSize), in one writev where the connection supports it:
+// the payload is not copied, only the headers are built. Frames from
+// other writers never interleave with them. It returns the payload bytes
+// written.
+func (w *Writer) WriteFrames(p []byte, max int) (int, error) {
+	if max <= 0 || max > MaxFrameSize {
+		max = MaxFrameSize
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return 0, w.err
+	}
+	n := (len(p) + max - 1) / max
+	if cap(w.hdrs) < 2*n {
+		w.hdrs = make([]byte, 2*n)
+	}
+	hdrs := w.hdrs[:2*n]
+	bufs := make(net.Buffers, 0, 2*n)
+	for i, off := 0, 0; off < len(p); i++ {
+		k := min(max, len(p)-off)
+		binary.BigEndian.PutUint16(hdrs[2*i:], uint16(k))
+		bufs = append(bufs, hdrs[2*i:2*i+2], p[off:off+k])
+		off += k
+	}
+	total := len(p) + 2*n
+	written, err := bufs.WriteTo(w.w)
+	if err == nil && int(written) != total {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		w.err = fmt.Errorf("framing: write: %w", err)
+		return 0, w.err
+	}
+	return len(p), nil
 }
 
 // AppendFrame appends the 2-byte length header and p to dst and returns the

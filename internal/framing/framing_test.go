@@ -308,3 +308,45 @@ func BenchmarkReadWrite(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// WriteFrames cuts a payload into frames in one write; NextInto reads them
+// into buffers of their own. Both are checked against the byte layout and
+// against Next, with whole and one-byte reads.
+func TestWriteFramesNextInto(t *testing.T) {
+	for _, tc := range []struct{ size, max int }{{0, 10}, {1, 10}, {10, 10}, {11, 10}, {70000, MaxFrameSize}, {65536, 8192}, {5000, 0}} {
+		var buf bytes.Buffer
+		w := NewWriter(&buf)
+		p := fill(tc.size, byte(tc.size))
+		n, err := w.WriteFrames(p, tc.max)
+		if err != nil || n != len(p) {
+			t.Fatalf("%+v: wrote %d, %v", tc, n, err)
+		}
+		max := tc.max
+		if max == 0 {
+			max = MaxFrameSize
+		}
+		var want [][]byte
+		for off := 0; off < len(p); off += max {
+			want = append(want, p[off:min(off+max, len(p))])
+		}
+		if !bytes.Equal(buf.Bytes(), frameBytes(want...)) {
+			t.Fatalf("%+v: wire bytes differ from the frames", tc)
+		}
+		for _, src := range []io.Reader{bytes.NewReader(buf.Bytes()), &oneByteReader{b: buf.Bytes()}} {
+			r := NewReader(src)
+			for i, f := range want {
+				got, err := r.NextInto(func(n int) []byte { return make([]byte, n) })
+				if err != nil || !bytes.Equal(got, f) {
+					t.Fatalf("%+v: frame %d: %d bytes, %v", tc, i, len(got), err)
+				}
+			}
+			if _, err := r.NextInto(func(n int) []byte { return make([]byte, n) }); err != io.EOF {
+				t.Fatalf("%+v: after the frames: %v, want EOF", tc, err)
+			}
+		}
+	}
+	// A payload larger than max frames is refused by WriteFrame only.
+	if _, err := NewWriter(io.Discard).WriteFrames(make([]byte, 3*MaxFrameSize), 0); err != nil {
+		t.Fatal(err)
+	}
+}

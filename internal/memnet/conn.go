@@ -263,3 +263,6 @@ func (d *deadline) wait() <-chan struct{} {
 var errRefused = syscall.ECONNREFUSED
 
 var errTimeout = errors.New("memnet: connect timed out")
+
+// errInUse is what connect meets when the 4-tuple is taken.
+var errInUse = syscall.EADDRNOTAVAIL

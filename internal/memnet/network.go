@@ -153,6 +153,9 @@ func (n *Network) Dial(ctx context.Context, local, remote netip.AddrPort) (net.C
 // connectLocked delivers a SYN from local to remote: a connection, a
 // refusal, or (all nil) silence.
 func (n *Network) connectLocked(local, remote netip.AddrPort) (*Conn, <-chan struct{}, error) {
+	if n.inUseLocked(local, remote) {
+		return nil, nil, opErr(local, remote, errInUse)
+	}
 	if n.unreachable(local, remote) {
 		return nil, nil, nil
 	}
@@ -243,6 +246,12 @@ func (n *Network) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn
 
 func (n *Network) punchOnce(ctx context.Context, local, remote netip.AddrPort, timeout time.Duration) (net.Conn, error) {
 	n.mu.Lock()
+	if n.inUseLocked(local, remote) {
+		// The peer's SYN already made this connection (accepted on our
+		// listener): a second socket cannot have the same 4-tuple.
+		n.mu.Unlock()
+		return nil, opErr(local, remote, errInUse)
+	}
 	ext := n.external(local, remote)
 	if theirs, ok := n.punches[route{remote, ext}]; ok { // SYNs cross
 		delete(n.punches, route{remote, ext})
@@ -264,9 +273,9 @@ func (n *Network) punchOnce(ctx context.Context, local, remote netip.AddrPort, t
 	me := &punch{local: local, got: make(chan *Conn, 1)}
 	key := route{ext, remote}
 	n.punches[key] = me
+	refused := nat == Refuse || (nat == Open && n.inbound[remote.Addr()] != Drop && n.known[remote.Addr()] && !n.unreachable(local, remote))
 	n.mu.Unlock()
 	wait := timeout
-	refused := nat == Refuse || (nat == Open && n.inbound[remote.Addr()] != Drop && n.known[remote.Addr()] && !n.unreachable(local, remote))
 	if refused {
 		wait = min(timeout, n.flight()) // answered with RST when it lands
 	}
@@ -295,6 +304,19 @@ func (n *Network) punchOnce(ctx context.Context, local, remote netip.AddrPort, t
 	default:
 	}
 	return nil, opErr(local, remote, err)
+}
+
+// inUseLocked reports an open connection from local to remote.
+func (n *Network) inUseLocked(local, remote netip.AddrPort) bool {
+	if local.Port() == 0 {
+		return false
+	}
+	for c := range n.conns {
+		if addrOf(c.local) == local && addrOf(c.remote) == remote {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Network) forget(c *Conn) {
