@@ -78,25 +78,48 @@ func TestLabConnects(t *testing.T) {
 					{A: "preserve-rst", SameNAT: true},
 				},
 			})
-			for _, want := range []struct{ a, b, path string }{
-				{"preserve-rst", "preserve-rst", "so host↔srflx"},
-				{"preserve-drop", "preserve-drop", "so host↔srflx"},
-				{"eim-remap", "preserve-drop", "so host↔srflx"},
-				{"public", "preserve-rst", "←active"},  // the public peer's passive candidate is reachable
-				{"preserve-drop", "public", "active→"}, // likewise from the other side
-				{"preserve-rst", "same-nat", " host"},  // inside the LAN: host candidates
+			contains := func(sub string) func(string) bool {
+				return func(p string) bool { return strings.Contains(p, sub) }
+			}
+			for _, want := range []struct {
+				a, b, path string // path describes ok
+				ok         func(string) bool
+			}{
+				{"preserve-rst", "preserve-rst", "so host↔srflx", contains("so host↔srflx")},
+				{"preserve-drop", "preserve-drop", "so host↔srflx", contains("so host↔srflx")},
+				{"eim-remap", "preserve-drop", "so host↔srflx", contains("so host↔srflx")},
+				// A public peer's host candidates are reachable: any direct
+				// pair on them (active→passive, or tcp-so, which now starts
+				// at once) may win, never the relay.
+				{"public", "preserve-rst", "direct, on A's host candidate", publicSide(0)},
+				{"preserve-drop", "public", "direct, on B's host candidate", publicSide(1)},
+				{"preserve-rst", "same-nat", "host candidates (inside the LAN)", contains(" host")},
 			} {
 				c := cell(t, res, want.a, want.b)
 				if c.Successes != c.Trials {
 					t.Errorf("%s×%s: %d/%d connected: %v", want.a, want.b, c.Successes, c.Trials, c.Failures)
 					continue
 				}
-				if path := c.DominantPath(); !strings.Contains(path, want.path) {
-					t.Errorf("%s×%s: path %q, want %q", want.a, want.b, path, want.path)
+				if !allPaths(c.Paths, want.ok) {
+					t.Errorf("%s×%s: paths %v, want %s", want.a, want.b, c.Paths, want.path)
 				}
 				t.Logf("%s×%s: %s in %.0f ms (%.1f RTTs)", want.a, want.b, c.DominantPath(), c.MedianMs, c.MedianRTTs)
 			}
 		})
+	}
+}
+
+// publicSide accepts a direct path whose candidate on side i (0: A, 1: B)
+// is a host candidate, e.g. "so host↔srflx" for A or "active→passive
+// srflx→host" for B.
+func publicSide(i int) func(string) bool {
+	return func(p string) bool {
+		if natlab.IsRelayPath(p) {
+			return false
+		}
+		_, types, _ := strings.Cut(p, " ")
+		f := strings.FieldsFunc(types, func(r rune) bool { return r == '↔' || r == '→' || r == '←' })
+		return len(f) == 2 && f[i] == "host"
 	}
 }
 
