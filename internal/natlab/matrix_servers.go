@@ -26,7 +26,8 @@ const (
 	// RelayCoturn is coturn (turnserver) on ServerAddr:3478; `icetcp
 	// serve` then runs the rendezvous only, and coturn answers STUN too.
 	RelayCoturn Relay = "coturn"
-	// RelayOff runs no relay: connect gets no --turn.
+	// RelayOff gives connect no --turn: no relayed candidates (serve's
+	// relay still runs, on a secret nobody is told).
 	RelayOff Relay = "off"
 )
 
