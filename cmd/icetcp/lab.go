@@ -191,7 +191,7 @@ func parseDelays(list string) ([]time.Duration, error) {
 		f = strings.TrimSpace(f)
 		d, err := time.ParseDuration(f)
 		if err != nil || d < 0 {
-			return nil, fmt.Errorf("lab: --delay %q: want comma-separated non-negative durations such as 0,1ms,20ms", list)
+			return nil, usageErr("--delay %q: want comma-separated non-negative durations such as 0,1ms,20ms", list)
 		}
 		out = append(out, d)
 	}

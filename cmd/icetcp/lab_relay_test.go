@@ -167,3 +167,20 @@ func TestLabRoom(t *testing.T) {
 	}
 	t.Logf("--room: %s in %.0f ms", c.DominantPath(), c.MedianMs)
 }
+
+// TestLabFlags: bad lab flags are usage errors that name the problem,
+// before anything is built (no root needed).
+func TestLabFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"lab", "--relay", "pion"}, `unknown relay "pion"`},
+		{[]string{"lab", "--delay", "5"}, "--delay"},
+	} {
+		var stdout, stderr strings.Builder
+		if code := run(tc.args, strings.NewReader(""), &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}
