@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,6 +22,13 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	profiles := fs.String("profiles", "", "comma-separated NAT profiles for rows and columns (default: all; see --list)")
+	rowList := fs.String("rows", "", "comma-separated NAT profiles for the rows (A) only; --profiles are then the columns (B)")
+	relayName := fs.String("relay", "embedded", "TURN relay in the server namespace, given to every connect with --turn:\n"+
+		"embedded (icetcp serve's, with an RFC 5780 alternate address), coturn (turnserver; serve runs the rendezvous only), or off")
+	counterfactual := fs.Bool("counterfactual", false, "run every trial that ends on a relayed pair again with --await-direct and report both times")
+	counterTrials := fs.Int("counterfactual-trials", 0, "with --counterfactual, at most this many await-direct trials per cell (0: all; each waits out the direct checks, ~10 s)")
+	jsonFile := fs.String("json-file", "", "also write the result as JSON to this file (the table still goes to stdout)")
+	room := fs.Bool("room", false, "connect with --room NAME (unauthenticated, in the clear) instead of a fresh --secret per trial")
 	trials := fs.Int("trials", 3, "trials per cell")
 	delayList := fs.String("delay", "20ms", "comma-separated one-way delays of each peer's WAN link, one matrix each (A-B RTT is twice the delay), e.g. 0,1ms,5ms,20ms,100ms")
 	jitter := fs.Duration("jitter", 0, "uniform jitter added to each packet's delay")
@@ -41,6 +49,10 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	delays, err := parseDelays(*delayList)
 	if err != nil {
 		return err
+	}
+	relay, err := natlab.ParseRelay(*relayName)
+	if err != nil {
+		return usageErr("--relay: %v", err)
 	}
 	if *list {
 		for _, p := range natlab.Profiles() {
@@ -63,34 +75,43 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("lab: own binary: %w", err)
 	}
-	var names []string
-	if *profiles != "" {
-		names = strings.Split(*profiles, ",")
-	} else {
+	names := splitList(*profiles)
+	if names == nil {
 		for _, p := range natlab.Profiles() {
 			names = append(names, p.Name)
 		}
 	}
+	rows := splitList(*rowList)
+	if rows == nil {
+		rows = names
+	}
 	var cells []natlab.Cell
-	for _, a := range names {
+	for _, a := range rows {
 		for _, b := range names {
 			cells = append(cells, natlab.Cell{A: a, B: b})
 		}
 	}
 	if *sameNAT {
-		for _, a := range names {
+		for _, a := range rows {
 			if a != "public" {
 				cells = append(cells, natlab.Cell{A: a, SameNAT: true})
 			}
 		}
 	}
 	mc := natlab.MatrixConfig{
-		Binary: bin, Profiles: names, Cells: cells, Trials: *trials, Timeout: *timeout, LogDir: *logDir, LogSlower: *logSlower,
-		SameSegment: *sameSegment, MaxFailures: *maxFailures,
+		Binary: bin, Rows: rows, Profiles: names, Cells: cells, Trials: *trials, Timeout: *timeout, LogDir: *logDir, LogSlower: *logSlower,
+		SameSegment: *sameSegment, MaxFailures: *maxFailures, Relay: relay, Counterfactual: *counterfactual, CounterfactualTrials: *counterTrials, Room: *room,
 		OnResult: func(tr natlab.TrialResult) {
-			status := "ok"
+			status := fmt.Sprintf("ok %s %.0f ms", tr.Path, tr.ConnectMs)
 			if !tr.OK {
 				status = "FAIL " + tr.Reason
+			}
+			if tw := tr.AwaitDirect; tw != nil {
+				if tw.OK {
+					status += fmt.Sprintf("; await-direct %s %.0f ms", tw.Path, tw.ConnectMs)
+				} else {
+					status += "; await-direct FAIL " + tw.Reason
+				}
 			}
 			fmt.Fprintf(stderr, "lab: %s x %s trial %d: %s\n", tr.A, tr.B, tr.Trial+1, status)
 		},
@@ -111,6 +132,11 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			break
 		}
 	}
+	if *jsonFile != "" {
+		if err := writeJSONFile(*jsonFile, results); err != nil {
+			return errors.Join(runErr, err)
+		}
+	}
 	if *jsonOut {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -123,12 +149,38 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if i > 0 {
 			fmt.Fprintln(stdout)
 		}
-		fmt.Fprintf(stdout, "icetcp lab: %d trials per cell, one-way delay %v per peer link (A-B RTT %v)\n\n", *trials, res.Delay, 2*res.Delay)
+		fmt.Fprintf(stdout, "icetcp lab: %d trials per cell, one-way delay %v per peer link (A-B RTT %v), relay %s\n", *trials, res.Delay, 2*res.Delay, res.Relay)
+		if *counterfactual {
+			fmt.Fprintln(stdout, "counterfactual: trials that ended relayed ran again with --await-direct (\"await\" columns)")
+		}
+		fmt.Fprintln(stdout)
 		if err := res.Table(stdout); err != nil {
 			return err
 		}
 	}
 	return runErr
+}
+
+func writeJSONFile(path string, results []*natlab.MatrixResult) error {
+	b, err := json.MarshalIndent(results, "", "  ")
+	if err != nil {
+		return fmt.Errorf("lab: --json-file: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("lab: --json-file: %w", err)
+	}
+	return nil
+}
+
+// splitList splits a comma-separated flag value; nil when empty.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // parseDelays reads "0,1ms,5ms": a bare 0 is allowed, other values need a
@@ -139,7 +191,7 @@ func parseDelays(list string) ([]time.Duration, error) {
 		f = strings.TrimSpace(f)
 		d, err := time.ParseDuration(f)
 		if err != nil || d < 0 {
-			return nil, fmt.Errorf("lab: --delay %q: want comma-separated non-negative durations such as 0,1ms,20ms", list)
+			return nil, usageErr("--delay %q: want comma-separated non-negative durations such as 0,1ms,20ms", list)
 		}
 		out = append(out, d)
 	}

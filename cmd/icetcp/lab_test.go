@@ -28,10 +28,11 @@ func needRoot(t *testing.T) {
 func runCells(t *testing.T, mc natlab.MatrixConfig) *natlab.MatrixResult {
 	t.Helper()
 	needRoot(t)
-	t.Setenv("ICETCP_MAIN", "1") // inherited by the processes the lab starts
-	// Under -race every process the lab starts would sleep 1 s at exit
-	// (the race runtime's default atexit_sleep_ms): two per trial.
-	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	// The processes the lab starts are this binary running main. Under
+	// -race each would sleep 1 s at exit (the race runtime's default
+	// atexit_sleep_ms): two per trial. Through mc.Env, not t.Setenv, so
+	// that tests can run in parallel.
+	mc.Env = append(mc.Env, "ICETCP_MAIN=1", "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	mc.Binary = os.Args[0]
 	if mc.Trials == 0 {
 		mc.Trials = 1
@@ -77,21 +78,30 @@ func TestLabConnects(t *testing.T) {
 					{A: "preserve-rst", SameNAT: true},
 				},
 			})
-			for _, want := range []struct{ a, b, path string }{
-				{"preserve-rst", "preserve-rst", "so host↔srflx"},
-				{"preserve-drop", "preserve-drop", "so host↔srflx"},
-				{"eim-remap", "preserve-drop", "so host↔srflx"},
-				{"public", "preserve-rst", "←active"},  // the public peer's passive candidate is reachable
-				{"preserve-drop", "public", "active→"}, // likewise from the other side
-				{"preserve-rst", "same-nat", " host"},  // inside the LAN: host candidates
+			contains := func(sub string) func(string) bool {
+				return func(p string) bool { return strings.Contains(p, sub) }
+			}
+			for _, want := range []struct {
+				a, b, path string // path describes ok
+				ok         func(string) bool
+			}{
+				{"preserve-rst", "preserve-rst", "so host↔srflx", contains("so host↔srflx")},
+				{"preserve-drop", "preserve-drop", "so host↔srflx", contains("so host↔srflx")},
+				{"eim-remap", "preserve-drop", "so host↔srflx", contains("so host↔srflx")},
+				// A public peer's host candidates are reachable: any direct
+				// pair on them (active→passive, or tcp-so, which now starts
+				// at once) may win, never the relay.
+				{"public", "preserve-rst", "direct, on A's host candidate", publicSide(0)},
+				{"preserve-drop", "public", "direct, on B's host candidate", publicSide(1)},
+				{"preserve-rst", "same-nat", "host candidates (inside the LAN)", contains(" host")},
 			} {
 				c := cell(t, res, want.a, want.b)
 				if c.Successes != c.Trials {
 					t.Errorf("%s×%s: %d/%d connected: %v", want.a, want.b, c.Successes, c.Trials, c.Failures)
 					continue
 				}
-				if path := c.DominantPath(); !strings.Contains(path, want.path) {
-					t.Errorf("%s×%s: path %q, want %q", want.a, want.b, path, want.path)
+				if !allPaths(c.Paths, want.ok) {
+					t.Errorf("%s×%s: paths %v, want %s", want.a, want.b, c.Paths, want.path)
 				}
 				t.Logf("%s×%s: %s in %.0f ms (%.1f RTTs)", want.a, want.b, c.DominantPath(), c.MedianMs, c.MedianRTTs)
 			}
@@ -99,11 +109,27 @@ func TestLabConnects(t *testing.T) {
 	}
 }
 
-// TestLabFailsWithReason: combinations no direct TCP path crosses fail
-// within the agent's bounds and say which pairs failed how.
+// publicSide accepts a direct path whose candidate on side i (0: A, 1: B)
+// is a host candidate, e.g. "so host↔srflx" for A or "active→passive
+// srflx→host" for B.
+func publicSide(i int) func(string) bool {
+	return func(p string) bool {
+		if natlab.IsRelayPath(p) {
+			return false
+		}
+		_, types, _ := strings.Cut(p, " ")
+		f := strings.FieldsFunc(types, func(r rune) bool { return r == '↔' || r == '→' || r == '←' })
+		return len(f) == 2 && f[i] == "host"
+	}
+}
+
+// TestLabFailsWithReason: without a relay, combinations no direct TCP
+// path crosses fail within the agent's bounds and say which pairs failed
+// how.
 func TestLabFailsWithReason(t *testing.T) {
 	start := time.Now()
 	res := runCells(t, natlab.MatrixConfig{
+		Relay:   natlab.RelayOff,
 		Delay:   delayline.LinkConfig{Delay: 20 * time.Millisecond},
 		Timeout: 60 * time.Second,
 		Cells: []natlab.Cell{

@@ -48,6 +48,8 @@ var labNatcheckWants = map[string]natcheckWant{
 	"udp-blocked":   {"eim", "preserve", "rst", true},
 	"tcp443-only":   {"unknown", "preserve", "rst", true},
 	"public":        {"nonat", "preserve", "pass", true},
+	"nested":        {"eim", "preserve", "rst", true}, // two preserving masquerades
+	"nested-remap":  {"eim", "seq", "rst", false},     // the outer NAT is eim-remap
 }
 
 // TestLabNatcheck runs `icetcp serve --stun-alt-addr` in the lab's server

@@ -273,6 +273,15 @@ func (b *builder) peer(name, tag string, p Profile, outer *Profile, n int, lc de
 		"addr add "+lanGW.String()+"/24 dev "+br); err != nil {
 		return peer, gw, carrier, err
 	}
+	// A switch, not a firewall: with br_netfilter loaded on the host
+	// (Docker loads it), frames bridged between two LAN hosts would cross
+	// this gateway's IP forward hook, and a profile whose forward policy
+	// drops (tcp443-only) would cut a same-NAT LAN in two. The setting is
+	// per namespace; -e ignores it when the module is not loaded.
+	if err := b.exec("", "ip", "netns", "exec", gw.NS, "sysctl", "-q", "-e", "-w",
+		"net.bridge.bridge-nf-call-iptables=0"); err != nil {
+		return peer, gw, carrier, err
+	}
 	peer = Host{Name: name, NS: peerNS, Profile: p.Name,
 		Addr: netip.AddrFrom4([4]byte{10, 0, byte(n), 2}), Public: public}
 	if err := b.lanHost(peer, gw.NS, lanGW, tag); err != nil {

@@ -8,7 +8,7 @@
 //	peer A (10.0.1.2) ─ gateway A ─┐                      ┌─ gateway B ─ peer B (10.0.2.2)
 //	                  [carrier A]──┤  delay line: router  ├──[carrier B]
 //	                               │  203.0.113.254       │
-//	                               └──── server 198.51.100.10 (rendezvous, STUN)
+//	                               └──── server 198.51.100.10 (rendezvous, STUN, TURN)
 //
 // Each gateway NATs with one Profile (RFC 4787/5382 vocabulary: mapping,
 // port preservation, what an unsolicited SYN meets). A nested profile puts a
@@ -22,8 +22,21 @@
 //
 // ProbeMapping and ProbeTCP check a profile's behaviour; ProbeSimOpen is a
 // raw simultaneous open; ProbePunch runs package tcpso's punch on both sides
-// through their listeners, as two agents do; RunMatrix runs `icetcp connect`
-// for every pair of profiles and reports success, paths, connect times in
-// round trips and the share of tcp-so punches that connected on the first
-// attempt.
+// through their listeners, as two agents do.
+//
+// # The matrix
+//
+// RunMatrix runs `icetcp connect` for every pair of profiles and reports
+// success, paths, connect times in round trips, the NAT classes the agents
+// measured and the share of tcp-so punches that connected on the first
+// attempt. The server namespace runs `icetcp serve` with a TURN relay (RFC
+// 6062 TCP allocations): its own (MatrixConfig.Relay zero; with an RFC 5780
+// alternate address, 198.51.100.11, so the agents classify their NATs) or
+// coturn, and every connect gets it with --turn; tcp443-only peers reach
+// rendezvous, STUN and TURN only through the port-443 aliases. Peers join
+// with a fresh --secret per trial (end-to-end encrypted stream) unless
+// MatrixConfig.Room asks for --room. With MatrixConfig.Counterfactual every
+// trial that ended relayed runs again with --await-direct, so the table
+// shows beside the measured time what waiting for the direct checks to
+// fail would have cost.
 package natlab

@@ -1,18 +1,12 @@
 package natlab
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
+	"slices"
 	"time"
 
 	"github.com/icetcp/icetcp/internal/delayline"
@@ -25,6 +19,9 @@ type MatrixConfig struct {
 	// Profiles are both the rows (A) and the columns (B); nil means the
 	// whole catalogue.
 	Profiles []string
+	// Rows, when not nil, are the rows (A) instead of Profiles, which are
+	// then the columns only (e.g. the relay profiles against all).
+	Rows []string
 	// Trials per cell; zero means 1.
 	Trials int
 	// Delay is each peer link's impairment (A↔B RTT = 2×Delay.Delay).
@@ -33,15 +30,22 @@ type MatrixConfig struct {
 	Timeout time.Duration
 	// PayloadSize is what each peer sends; zero means 64 KiB.
 	PayloadSize int
-	// OnResult, if not nil, is called after every trial (progress).
+	// OnResult, if not nil, is called after every trial (progress); an
+	// await-direct twin (Counterfactual) is reported inside its trial.
 	OnResult func(TrialResult)
-	// Cells, when not nil, are the cells to run instead of Profiles ×
-	// Profiles (e.g. one same-NAT cell).
+	// Cells, when not nil, are the cells to run instead of Rows ×
+	// Profiles (e.g. one same-NAT cell); without Profiles, the table's
+	// rows and columns are the cells' A and B profiles.
 	Cells []Cell
 	// ConnectArgs are extra flags for every `icetcp connect`.
 	ConnectArgs []string
+	// Env is added (KEY=VALUE) to the environment of every icetcp process
+	// the matrix starts, serve and connect: what a parallel test cannot
+	// set process-wide.
+	Env []string
 	// LogDir, when set, receives both sides' stderr of every failed trial,
-	// and of successful ones slower than LogSlower (when positive).
+	// and of successful ones slower than LogSlower (when positive), and
+	// the servers' output of every cell with a failed trial.
 	LogDir    string
 	LogSlower time.Duration
 	// MaxFailures, when positive, ends a cell after that many failed
@@ -50,6 +54,20 @@ type MatrixConfig struct {
 	// SameSegment builds every lab without the router hop between the
 	// gateways (Config.SameSegment).
 	SameSegment bool
+	// Relay is the TURN relay every connect gets with --turn; zero means
+	// RelayEmbedded.
+	Relay Relay
+	// Counterfactual runs every trial that ended on a relayed path again
+	// with --await-direct (the relayed pair nominated only once every
+	// direct pair failed): what the fast fallback saves, measured.
+	Counterfactual bool
+	// CounterfactualTrials, when positive, bounds the twins per cell (an
+	// await-direct trial waits out the direct checks: ~10 s each).
+	CounterfactualTrials int
+	// Room makes both sides join with --room NAME (unauthenticated, the
+	// stream in the clear; connect warns) instead of the default --secret
+	// (a fresh secret per trial, end-to-end encrypted stream).
+	Room bool
 }
 
 // Cell is one combination of the matrix.
@@ -58,20 +76,35 @@ type Cell struct {
 	SameNAT bool // both peers behind A's gateway; B is ignored
 }
 
-// RunMatrix builds one lab per (A, B) profile pair, runs `icetcp serve` in
-// its server namespace and, per trial, `icetcp connect` in A's and B's
-// namespaces with a fresh room, exchanging random payloads. It returns what
-// it measured so far together with an error if the lab itself failed.
+// RunMatrix builds one lab per (A, B) profile pair, runs `icetcp serve`
+// (and coturn, with RelayCoturn) in its server namespace and, per trial,
+// `icetcp connect` in A's and B's namespaces, exchanging random payloads.
+// It returns what it measured so far together with an error if the lab
+// itself failed.
 func RunMatrix(ctx context.Context, mc MatrixConfig) (*MatrixResult, error) {
 	if mc.Binary == "" {
 		return nil, errors.New("natlab: matrix: no icetcp binary given")
+	}
+	if _, err := ParseRelay(string(mc.Relay)); err != nil {
+		return nil, err
+	}
+	mc.Relay = mc.Relay.orDefault()
+	if mc.Profiles == nil && mc.Cells != nil {
+		rows, cols := cellAxes(mc.Cells)
+		mc.Profiles = cols
+		if mc.Rows == nil {
+			mc.Rows = rows
+		}
 	}
 	if mc.Profiles == nil {
 		for _, p := range Profiles() {
 			mc.Profiles = append(mc.Profiles, p.Name)
 		}
 	}
-	for _, p := range mc.Profiles {
+	if mc.Rows == nil {
+		mc.Rows = mc.Profiles
+	}
+	for _, p := range append(slices.Clone(mc.Rows), mc.Profiles...) {
 		if _, err := ProfileByName(p); err != nil {
 			return nil, err
 		}
@@ -85,13 +118,13 @@ func RunMatrix(ctx context.Context, mc MatrixConfig) (*MatrixResult, error) {
 	}
 	cells := mc.Cells
 	if cells == nil {
-		for _, a := range mc.Profiles {
+		for _, a := range mc.Rows {
 			for _, b := range mc.Profiles {
 				cells = append(cells, Cell{A: a, B: b})
 			}
 		}
 	}
-	res := &MatrixResult{Profiles: mc.Profiles, Trials: mc.Trials, Delay: mc.Delay.Delay}
+	res := &MatrixResult{Rows: mc.Rows, Profiles: mc.Profiles, Trials: mc.Trials, Delay: mc.Delay.Delay, Relay: mc.Relay}
 	for _, c := range cells {
 		cell, err := runCell(ctx, mc, c)
 		if err != nil {
@@ -116,14 +149,20 @@ func runCell(ctx context.Context, mc MatrixConfig, c Cell) (CellResult, error) {
 	// returns; re-raising the signal would end the process mid-cleanup.
 	defer lab.Close()
 
-	serve, err := lab.startServe(ctx, mc.Binary)
+	srv, err := lab.startServers(ctx, mc)
 	if err != nil {
 		return CellResult{}, fmt.Errorf("natlab: matrix cell %s×%s: %w", a, b, err)
 	}
-	defer serve.stop()
+	defer srv.stop()
 
 	var trials []TrialResult
-	failed := 0
+	failed, twinFailed, twins := 0, false, 0
+	defer func() {
+		if (failed > 0 || twinFailed) && mc.LogDir != "" {
+			path := filepath.Join(mc.LogDir, fmt.Sprintf("%s-%s-%s-server.log", lab.Prefix, a, b))
+			_ = os.WriteFile(path, []byte(srv.log()), 0o644)
+		}
+	}()
 	for i := range mc.Trials {
 		if mc.MaxFailures > 0 && failed >= mc.MaxFailures {
 			break
@@ -131,7 +170,14 @@ func runCell(ctx context.Context, mc MatrixConfig, c Cell) (CellResult, error) {
 		if err := ctx.Err(); err != nil {
 			return aggregate(a, b, lab.RTT, trials), err
 		}
-		tr := lab.runTrial(ctx, mc, i)
+		tr := lab.runTrial(ctx, mc, srv, i, false)
+		if mc.wantTwin(tr, twins) && ctx.Err() == nil {
+			twins++
+			twin := lab.runTrial(ctx, mc, srv, i, true)
+			twin.A, twin.B = a, b
+			tr.AwaitDirect = &twin
+			twinFailed = twinFailed || !twin.OK
+		}
 		tr.A, tr.B = a, b
 		trials = append(trials, tr)
 		if !tr.OK {
@@ -144,187 +190,23 @@ func runCell(ctx context.Context, mc MatrixConfig, c Cell) (CellResult, error) {
 	return aggregate(a, b, lab.RTT, trials), nil
 }
 
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// wantTwin reports whether trial tr, after twins twins in its cell, gets
+// an await-direct twin.
+func (mc MatrixConfig) wantTwin(tr TrialResult, twins int) bool {
+	return mc.Counterfactual && tr.OK && IsRelayPath(tr.Path) &&
+		(mc.CounterfactualTrials <= 0 || twins < mc.CounterfactualTrials)
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// proc is a background process of the lab.
-type proc struct {
-	cmd    *exec.Cmd
-	out    *lockedBuffer
-	exited chan struct{} // closed when Wait returned
-}
-
-func (p *proc) stop() {
-	killGroup(p.cmd)
-	<-p.exited
-}
-
-// startServe starts the rendezvous+STUN server and waits until both ports
-// accept connections.
-func (l *Lab) startServe(ctx context.Context, bin string) (*proc, error) {
-	sig := netip.AddrPortFrom(ServerAddr, 8080)
-	stun := netip.AddrPortFrom(ServerAddr, 3478)
-	cmd := l.Command(ctx, l.Server, bin, "serve", "--signal-addr", sig.String(), "--stun-addr", stun.String())
-	p := &proc{cmd: cmd, out: &lockedBuffer{}, exited: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s serve: %w", bin, err)
-	}
-	go func() { cmd.Wait(); close(p.exited) }()
-	deadline := time.Now().Add(15 * time.Second)
-	for _, ap := range []netip.AddrPort{sig, stun} {
-		for !l.accepts(ctx, ap) {
-			select {
-			case <-p.exited:
-				return nil, fmt.Errorf("%s serve exited before listening on %s: %s", bin, ap, p.out.String())
-			case <-ctx.Done():
-				p.stop()
-				return nil, ctx.Err()
-			case <-time.After(50 * time.Millisecond):
-			}
-			if time.Now().After(deadline) {
-				p.stop()
-				return nil, fmt.Errorf("%s serve: %s not accepting after 15s: %s", bin, ap, p.out.String())
-			}
+// cellAxes are the distinct A and B profiles of cells, in order (same-NAT
+// cells have no column of their own).
+func cellAxes(cells []Cell) (rows, cols []string) {
+	for _, c := range cells {
+		if !slices.Contains(rows, c.A) {
+			rows = append(rows, c.A)
+		}
+		if !c.SameNAT && !slices.Contains(cols, c.B) {
+			cols = append(cols, c.B)
 		}
 	}
-	return p, nil
-}
-
-func (l *Lab) accepts(ctx context.Context, ap netip.AddrPort) bool {
-	r, _ := l.ProbeTCP(ctx, l.Server, ap, time.Second)
-	return r == Connected
-}
-
-// side is one `icetcp connect` process of a trial.
-type side struct {
-	sent     []byte
-	stdout   bytes.Buffer
-	stderr   bytes.Buffer
-	err      error
-	timedOut bool
-}
-
-func (l *Lab) runTrial(ctx context.Context, mc MatrixConfig, trial int) TrialResult {
-	var rb [4]byte
-	rand.Read(rb[:])
-	room := fmt.Sprintf("r%d-%s", trial, hex.EncodeToString(rb[:]))
-	tctx, cancel := context.WithTimeout(ctx, mc.Timeout)
-	defer cancel()
-
-	var sides [2]side
-	var wg sync.WaitGroup
-	for i, h := range []Host{l.A, l.B} {
-		s := &sides[i]
-		s.sent = make([]byte, mc.PayloadSize)
-		rand.Read(s.sent)
-		sig, stun := "ws://"+netip.AddrPortFrom(ServerAddr, 8080).String(), netip.AddrPortFrom(ServerAddr, 3478).String()
-		if p, _ := ProfileByName(h.Profile); p.TCP443Only {
-			sig, stun = "ws://"+netip.AddrPortFrom(Signal443, 443).String(), netip.AddrPortFrom(STUN443, 443).String()
-		}
-		args := append([]string{"connect", "--signal", sig, "--room", room, "--stun", stun, "--json"}, mc.ConnectArgs...)
-		cmd := l.Command(tctx, h, mc.Binary, args...)
-		cmd.Stdin = bytes.NewReader(s.sent)
-		cmd.Stdout, cmd.Stderr = &s.stdout, &s.stderr
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.err = cmd.Run()
-			s.timedOut = tctx.Err() != nil
-		}()
-	}
-	wg.Wait()
-	tr := evaluateTrial(sides)
-	tr.Trial, tr.Room = trial, room
-	slow := mc.LogSlower > 0 && tr.ConnectMs > float64(mc.LogSlower)/float64(time.Millisecond)
-	if (!tr.OK || slow) && mc.LogDir != "" {
-		for i, name := range []string{"A", "B"} {
-			path := filepath.Join(mc.LogDir, fmt.Sprintf("%s-%s-%d.log", room, name, trial))
-			_ = os.WriteFile(path, []byte(sides[i].stderr.String()), 0o644)
-		}
-	}
-	return tr
-}
-
-// evaluateTrial decides a trial from both sides' outputs.
-func evaluateTrial(s [2]side) TrialResult {
-	var tr TrialResult
-	var sel [2]*Event
-	names := [2]string{"A", "B"}
-	for i := range s {
-		for _, e := range ParseEvents(s[i].stderr.Bytes()) {
-			switch e.Event {
-			case "selected":
-				if sel[i] == nil {
-					sel[i] = &e
-				}
-			case "failed":
-				if tr.Reason == "" {
-					tr.Reason = names[i] + " failed: " + shorten(e.Reason)
-				}
-			}
-		}
-	}
-	if sel[0] != nil {
-		tr.Path = ClassifyPath(sel[0].Local, sel[0].Remote)
-	}
-	for i := range s {
-		if sel[i] != nil {
-			tr.ConnectMs = max(tr.ConnectMs, sel[i].ConnectMs)
-			if strings.HasPrefix(tr.Path, "so ") {
-				tr.Attempts = max(tr.Attempts, sel[i].Attempts)
-			}
-		}
-	}
-	switch {
-	case tr.Reason != "":
-	case s[0].timedOut || s[1].timedOut:
-		tr.Reason = "timeout"
-	case sel[0] == nil || sel[1] == nil:
-		i := 0
-		if sel[0] != nil {
-			i = 1
-		}
-		tr.Reason = "no selected event from " + names[i]
-		if s[i].err != nil {
-			tr.Reason += " (" + shorten(s[i].err.Error()) + ")"
-		}
-	case s[0].err != nil || s[1].err != nil:
-		i := 0
-		if s[0].err == nil {
-			i = 1
-		}
-		tr.Reason = names[i] + ": " + shorten(s[i].err.Error())
-	case !bytes.Equal(s[0].stdout.Bytes(), s[1].sent):
-		tr.Reason = "payload B→A corrupted or short"
-	case !bytes.Equal(s[1].stdout.Bytes(), s[0].sent):
-		tr.Reason = "payload A→B corrupted or short"
-	default:
-		tr.OK = true
-	}
-	return tr
-}
-
-// shorten keeps failure reasons countable: one line, bounded length.
-func shorten(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	if r := []rune(s); len(r) > 300 {
-		s = string(r[:300]) + "…"
-	}
-	return s
+	return rows, cols
 }

@@ -11,8 +11,9 @@ import (
 )
 
 // fakeIcetcp stands in for the real binary: "serve" listens on both ports,
-// "connect" echoes its own stdin back and claims an S-O pair, so every
-// trial ends in a payload mismatch. It exercises the runner's process
+// "connect" checks that it was given the relay and the secret, echoes its
+// own stdin back and claims an S-O pair, so every trial ends in a payload
+// mismatch. It exercises the runner's process
 // handling, not ICE.
 const fakeIcetcp = `#!/bin/sh
 case "$1" in
@@ -23,6 +24,8 @@ for p in (8080,3478):
     s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind(("198.51.100.10",p)); s.listen(); ss.append(s)
 time.sleep(3600)';;
 connect)
+	case "$*" in *"--turn turn:"*"?transport=tcp --turn-user lab"*) ;; *) echo '{"event":"failed","reason":"no --turn"}' >&2; exit 1;; esac
+	[ -n "$ICETCP_SECRET" ] && [ -n "$ICETCP_TURN_PASS" ] || { echo '{"event":"failed","reason":"no secret or TURN password"}' >&2; exit 1; }
 	echo '{"event":"selected","local":"candidate:1 1 TCP 1 203.0.113.1 4 typ srflx tcptype so","remote":"candidate:1 1 TCP 1 203.0.113.2 5 typ srflx tcptype so","path":"direct","connect_ms":42}' >&2
 	exec cat;;
 esac

@@ -2,13 +2,9 @@ package natlab
 
 import (
 	"encoding/json"
-	"fmt"
-	"io"
 	"math"
 	"slices"
-	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -24,6 +20,10 @@ type Event struct {
 	// attempt of the winning punch (1: the first SYN exchange); 0 when the
 	// agent does not report it.
 	Attempts int `json:"attempts,omitempty"`
+	// NATLocal and NATRemote are the NAT classes (internal/natcheck) of
+	// this side and of the peer, when they were measured.
+	NATLocal  string `json:"nat_local,omitempty"`
+	NATRemote string `json:"nat_remote,omitempty"`
 }
 
 // ParseEvents reads stderr output and returns the JSON event lines,
@@ -59,18 +59,29 @@ func candidateTokens(line string) (typ, tcptype string) {
 	return typ, tcptype
 }
 
-// ClassifyPath names the winning pair as seen from peer A: "relay" if
-// either side is relayed, "so <A typ>↔<B typ>" for simultaneous open,
-// "active→passive <A>→<B>" when A connected, "passive←active <A>←<B>"
-// when B connected to A. Unparseable lines give "unknown".
+// ClassifyPath names the winning pair as seen from peer A: "so <A
+// typ>↔<B typ>" for simultaneous open, "active→passive <A>→<B>" when A
+// connected, "passive←active <A>←<B>" when B connected to A, each with
+// the prefix "relay " when either candidate is relayed (e.g. "relay
+// passive←active relay←srflx": B connected to A's relayed address).
+// Unparseable lines give "unknown".
 func ClassifyPath(local, remote string) string {
 	lt, ltcp := candidateTokens(local)
 	rt, rtcp := candidateTokens(remote)
-	switch {
-	case lt == "" || rt == "":
+	if lt == "" || rt == "" {
 		return "unknown"
-	case lt == "relay" || rt == "relay":
-		return "relay"
+	}
+	if lt == "relay" || rt == "relay" {
+		return "relay " + directionOf(lt, ltcp, rt, rtcp)
+	}
+	return directionOf(lt, ltcp, rt, rtcp)
+}
+
+// IsRelayPath reports whether a ClassifyPath result is a relayed pair.
+func IsRelayPath(path string) bool { return strings.HasPrefix(path, "relay ") }
+
+func directionOf(lt, ltcp, rt, rtcp string) string {
+	switch {
 	case ltcp == "so" && rtcp == "so":
 		return "so " + lt + "↔" + rt
 	case ltcp == "active" && rtcp == "passive":
@@ -86,14 +97,24 @@ func ClassifyPath(local, remote string) string {
 type TrialResult struct {
 	A, B      string  // profile names
 	Trial     int     // 0-based
-	Room      string  // rendezvous room used
+	Room      string  // rendezvous room used (derived from the secret by default)
 	OK        bool    // both selected a pair and both payloads arrived intact
 	Path      string  // ClassifyPath from A's selected event; "" if none
 	ConnectMs float64 // the slower side's connect_ms
 	Reason    string  // why not OK
+	// ElapsedMs is the whole trial, from starting both connects until both
+	// exited: connecting, the secure handshake, the payloads, closing.
+	ElapsedMs float64
 	// Attempts is the winning tcp-so punch's attempt as the agents report
 	// it (the larger of the two sides); 0 when not reported or not tcp-so.
 	Attempts int
+	// NATA and NATB are A's and B's NAT classes as the agents measured
+	// them (internal/natcheck's text form); "" when not measured.
+	NATA, NATB string `json:",omitempty"`
+	// AwaitDirect is this trial's counterfactual twin (MatrixConfig.
+	// Counterfactual): the same cell run again right after it with
+	// --await-direct; nil when none ran.
+	AwaitDirect *TrialResult `json:",omitempty"`
 }
 
 // CellResult aggregates the trials of one A×B combination.
@@ -112,45 +133,132 @@ type CellResult struct {
 	// FirstAttempt of Punched successful tcp-so trials that reported their
 	// attempts connected on the first SYN exchange.
 	FirstAttempt, Punched int
-	Results               []TrialResult `json:",omitempty"`
+	// NATs counts the successful trials' NAT classes, "A class | B class"
+	// (empty when no agent measured one).
+	NATs map[string]int `json:",omitempty"`
+	// AwaitDirect summarises the counterfactual twins of the cell's
+	// relayed trials; nil when none ran.
+	AwaitDirect *AwaitResult  `json:",omitempty"`
+	Results     []TrialResult `json:",omitempty"`
+}
+
+// AwaitResult is what a cell's relayed trials would have cost had the
+// agents waited for every direct pair to fail (--await-direct), measured
+// by running each again.
+type AwaitResult struct {
+	Trials, Successes int
+	MedianMs, P95Ms   float64 // connect time over the successful twins
+	// MedianRTTs and P95RTTs are in the lab's A↔B RTT; 0 when it is 0.
+	MedianRTTs, P95RTTs float64
+	Paths, Failures     map[string]int
+	// Faster counts the pairs (trial and twin both connected) in which
+	// the fast fallback connected sooner than its await-direct twin, of
+	// Pairs.
+	Faster, Pairs int
 }
 
 // MatrixResult is the outcome of RunMatrix.
 type MatrixResult struct {
-	Profiles []string
+	Rows     []string // A
+	Profiles []string // B (and A when Rows is empty)
 	Trials   int
 	Delay    time.Duration // one-way delay per peer link
-	Cells    []CellResult  // row-major: A = Profiles[i], B = Profiles[j]
+	Relay    Relay         // the relay the peers were given
+	Cells    []CellResult  // in the order run: Rows × Profiles, or MatrixConfig.Cells
+}
+
+// tally counts trials by outcome: successes by path, failures by reason,
+// and the connect times of the successes.
+type tally struct {
+	trials, successes int
+	paths, failures   map[string]int
+	ms                []float64
+}
+
+func newTally() tally { return tally{paths: map[string]int{}, failures: map[string]int{}} }
+
+// add counts t and reports whether it succeeded.
+func (y *tally) add(t TrialResult) bool {
+	y.trials++
+	if !t.OK {
+		y.failures[t.Reason]++
+		return false
+	}
+	y.successes++
+	y.paths[t.Path]++
+	y.ms = append(y.ms, t.ConnectMs)
+	return true
 }
 
 // aggregate summarises trials of one cell.
 func aggregate(a, b string, rtt time.Duration, trials []TrialResult) CellResult {
-	c := CellResult{A: a, B: b, Trials: len(trials), Paths: map[string]int{},
-		Failures: map[string]int{}, RTTMs: float64(rtt) / float64(time.Millisecond), Results: trials}
-	var ms []float64
+	y := newTally()
+	c := CellResult{A: a, B: b, Trials: len(trials), Paths: y.paths, Failures: y.failures,
+		RTTMs: float64(rtt) / float64(time.Millisecond), Results: trials}
 	for _, t := range trials {
-		if t.OK {
-			c.Successes++
-			c.Paths[t.Path]++
-			ms = append(ms, t.ConnectMs)
-			if t.Attempts > 0 {
-				c.Punched++
-				if t.Attempts == 1 {
-					c.FirstAttempt++
-				}
+		if !y.add(t) {
+			continue
+		}
+		if t.Attempts > 0 {
+			c.Punched++
+			if t.Attempts == 1 {
+				c.FirstAttempt++
 			}
-		} else {
-			c.Failures[t.Reason]++
+		}
+		if t.NATA != "" || t.NATB != "" {
+			if c.NATs == nil {
+				c.NATs = map[string]int{}
+			}
+			c.NATs[orDash(t.NATA)+" | "+orDash(t.NATB)]++
 		}
 	}
+	c.Successes = y.successes
 	if c.Trials > 0 {
 		c.SuccessRate = float64(c.Successes) / float64(c.Trials)
 	}
-	c.MedianMs, c.P95Ms = percentile(ms, 50), percentile(ms, 95)
-	if c.RTTMs > 0 {
-		c.MedianRTTs, c.P95RTTs = c.MedianMs/c.RTTMs, c.P95Ms/c.RTTMs
-	}
+	c.MedianMs, c.P95Ms, c.MedianRTTs, c.P95RTTs = timing(y.ms, c.RTTMs)
+	c.AwaitDirect = aggregateTwins(trials, c.RTTMs)
 	return c
+}
+
+// aggregateTwins summarises the await-direct twins of trials; nil when
+// there are none.
+func aggregateTwins(trials []TrialResult, rttMs float64) *AwaitResult {
+	y := newTally()
+	aw := &AwaitResult{}
+	for _, t := range trials {
+		tw := t.AwaitDirect
+		if tw == nil || !y.add(*tw) || !t.OK {
+			continue
+		}
+		aw.Pairs++
+		if t.ConnectMs < tw.ConnectMs {
+			aw.Faster++
+		}
+	}
+	if y.trials == 0 {
+		return nil
+	}
+	aw.Trials, aw.Successes, aw.Paths, aw.Failures = y.trials, y.successes, y.paths, y.failures
+	aw.MedianMs, aw.P95Ms, aw.MedianRTTs, aw.P95RTTs = timing(y.ms, rttMs)
+	return aw
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// timing is the median and p95 of connect times, in ms and in RTTs (0
+// when rttMs is 0).
+func timing(ms []float64, rttMs float64) (median, p95, medianRTTs, p95RTTs float64) {
+	median, p95 = percentile(ms, 50), percentile(ms, 95)
+	if rttMs > 0 {
+		medianRTTs, p95RTTs = median/rttMs, p95/rttMs
+	}
+	return median, p95, medianRTTs, p95RTTs
 }
 
 // percentile by the nearest-rank method; 0 for no samples.
@@ -165,82 +273,14 @@ func percentile(xs []float64, p float64) float64 {
 }
 
 // DominantPath is the most frequent winning path ("" if none; ties by name).
-func (c CellResult) DominantPath() string {
+func (c CellResult) DominantPath() string { return dominant(c.Paths) }
+
+func dominant(m map[string]int) string {
 	best, n := "", 0
-	for p, k := range c.Paths {
+	for p, k := range m {
 		if k > n || (k == n && p < best) {
 			best, n = p, k
 		}
 	}
 	return best
-}
-
-// Table prints the matrix (rows A, columns B: successes/trials and the
-// dominant path) and then one line per cell with timings and failures.
-func (m *MatrixResult) Table(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprint(tw, "A \\ B")
-	for _, b := range m.Profiles {
-		fmt.Fprintf(tw, "\t%s", b)
-	}
-	fmt.Fprintln(tw)
-	byKey := map[[2]string]CellResult{}
-	for _, c := range m.Cells {
-		byKey[[2]string{c.A, c.B}] = c
-	}
-	for _, a := range m.Profiles {
-		fmt.Fprint(tw, a)
-		for _, b := range m.Profiles {
-			c, ok := byKey[[2]string{a, b}]
-			if !ok {
-				fmt.Fprint(tw, "\t-")
-				continue
-			}
-			cell := fmt.Sprintf("%d/%d", c.Successes, c.Trials)
-			if p := c.DominantPath(); p != "" {
-				cell += " " + p
-			}
-			fmt.Fprintf(tw, "\t%s", cell)
-		}
-		fmt.Fprintln(tw)
-	}
-	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "A\tB\tok\tmedian ms\tp95 ms\tmedian RTTs\tp95 RTTs\tfirst attempt\tpaths\tfailures")
-	for _, c := range m.Cells {
-		rtts := func(x float64) string {
-			if c.RTTMs == 0 || c.Successes == 0 {
-				return "-"
-			}
-			return fmt.Sprintf("%.1f", x)
-		}
-		first := "-"
-		if c.Punched > 0 {
-			first = fmt.Sprintf("%d/%d", c.FirstAttempt, c.Punched)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\n", c.A, c.B, c.Successes, c.Trials,
-			c.MedianMs, c.P95Ms, rtts(c.MedianRTTs), rtts(c.P95RTTs), first, counts(c.Paths), counts(c.Failures))
-	}
-	return tw.Flush()
-}
-
-// counts renders a map as "k×n, ..." sorted by count, then key.
-func counts(m map[string]int) string {
-	if len(m) == 0 {
-		return "-"
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if m[keys[i]] != m[keys[j]] {
-			return m[keys[i]] > m[keys[j]]
-		}
-		return keys[i] < keys[j]
-	})
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s×%d", k, m[k])
-	}
-	return strings.Join(parts, ", ")
 }

@@ -18,6 +18,10 @@ const (
 	candHostSO    = "candidate:6 1 TCP 1518280447 10.0.1.2 41234 typ host tcptype so"
 	candHostSOB   = "candidate:7 1 TCP 1518280447 10.0.1.3 41300 typ host tcptype so"
 	candNoTCPType = "candidate:8 1 TCP 1 10.0.1.2 41234 typ host"
+
+	candActiveSrflx = "candidate:9 1 TCP 1235222527 203.0.113.2 9 typ srflx raddr 10.0.2.2 rport 9 tcptype active"
+	candRelayActive = "candidate:10 1 TCP 14680063 198.51.100.10 9 typ relay raddr 203.0.113.1 rport 47925 tcptype active"
+	candRelayB      = "candidate:11 1 TCP 10485759 198.51.100.10 49809 typ relay raddr 203.0.113.2 rport 40001 tcptype passive"
 )
 
 func TestClassifyPath(t *testing.T) {
@@ -26,8 +30,9 @@ func TestClassifyPath(t *testing.T) {
 		{candHostSO, candHostSOB, "so host↔host"},
 		{candActive, candPassive, "active→passive host→srflx"},
 		{candPassive, candActive, "passive←active srflx←host"},
-		{candRelay, candPassive, "relay"},
-		{candActive, candRelay, "relay"},
+		{candRelay, candActiveSrflx, "relay passive←active relay←srflx"},
+		{candActive, candRelay, "relay active→passive host→relay"},
+		{candRelayActive, candRelayB, "relay active→passive relay→relay"},
 		{"garbage", candPassive, "unknown"},
 		{candNoTCPType, candHostSO, "/so host↔host"},
 	} {
