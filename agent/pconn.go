@@ -151,6 +151,14 @@ func (pc *pconn) sendFIN() error {
 	return errors.ErrUnsupported
 }
 
+// sentFIN reports whether our FIN is out: the reader's error is then the
+// consequence of our own shutdown (Conn.Close lingers on another goroutine).
+func (pc *pconn) sentFIN() bool {
+	pc.wmu.Lock()
+	defer pc.wmu.Unlock()
+	return pc.finSent
+}
+
 // close closes the connection once and records why.
 func (pc *pconn) close(err error) {
 	pc.closeOnce.Do(func() {
@@ -298,7 +306,7 @@ func (pc *pconn) endErr(err error) error {
 			return fmt.Errorf("%w after %d bytes", ErrPeerVanished, pc.bytesIn.Load())
 		}
 		return nil
-	case pc.closed() || pc.finSent:
+	case pc.closed() || pc.sentFIN():
 		return pc.closeErr()
 	default:
 		return fmt.Errorf("agent: read: %w", err)
