@@ -68,7 +68,13 @@ for target in \
   ./signaling:FuzzToken \
   ./signaling/sdp:FuzzParse; do
   pkg=${target%%:*}; name=${target##*:}
-  go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" | tail -1
+  # A failure shows the input (saved under testdata/fuzz) and the message.
+  if ! out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1); then
+    echo "$out" | tail -40
+    echo "fuzz target $name in $pkg failed" >&2
+    exit 1
+  fi
+  echo "$out" | tail -1
 done
 
 echo "== benchmarks at a small size"

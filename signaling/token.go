@@ -33,7 +33,9 @@ const (
 	tokenLabel   = "icetcp-token\x00"
 )
 
-var b64 = base64.RawURLEncoding
+// Strict: a token has one spelling (no stray bits in the last character),
+// so what is accepted is exactly what was signed and what is logged.
+var b64 = base64.RawURLEncoding.Strict()
 
 // Token is what a join token says.
 type Token struct {

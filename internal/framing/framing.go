@@ -2,10 +2,10 @@ package framing
 
 import (
 	"encoding/binary"
-	"net"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 )
 
@@ -231,7 +231,7 @@ type Writer struct {
 	mu sync.Mutex // guards following
 	w  io.Writer
 	// buf is reused for header+payload; it grows to the largest frame written.
-	buf []byte
+	buf  []byte
 	hdrs []byte // headers of a WriteFrames call
 	// err is sticky: after a failed or short Write the peer may have received
 	// part of a frame, the stream is out of sync, and any later frame would be
