@@ -334,10 +334,12 @@ func TestSyncFrameSizesAndPackets(t *testing.T) {
 			if x.MaxPacketSize() != want {
 				t.Fatalf("standard peer %v: max packet %d, want %d", std, x.MaxPacketSize(), want)
 			}
-			go x.Write(make([]byte, 200000)) // the byte stream is cut into frames the peer reads
+			// The byte stream is cut into equal frames the peer reads:
+			// three of the largest size.
+			go x.Write(make([]byte, 3*want))
 			buf := make([]byte, 65535)
 			total, largest := 0, 0
-			for total < 200000 {
+			for total < 3*want {
 				n, err := y.ReadPacket(buf)
 				if err != nil {
 					t.Fatal(err)

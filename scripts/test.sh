@@ -52,6 +52,7 @@ for target in \
   ./internal/framing:FuzzReader \
   ./internal/framing:FuzzIsSTUN \
   ./internal/framing:FuzzNextInto \
+  ./internal/framing:FuzzWriteFrames \
   ./internal/stuntcp:FuzzReadMessage \
   ./internal/stuntcp:FuzzDecodeSYNProbe \
   ./internal/stuntcp:FuzzDecodeResponse \

@@ -232,7 +232,8 @@ type Writer struct {
 	w  io.Writer
 	// buf is reused for header+payload; it grows to the largest frame written.
 	buf  []byte
-	hdrs []byte // headers of a WriteFrames call
+	hdrs []byte      // headers of a WriteFrames call
+	bufs net.Buffers // its header and payload slices, reused
 	// err is sticky: after a failed or short Write the peer may have received
 	// part of a frame, the stream is out of sync, and any later frame would be
 	// misread. Every further WriteFrame returns this error.
@@ -283,18 +284,30 @@ func (w *Writer) WriteFrames(p []byte, max int) (int, error) {
 		return 0, w.err
 	}
 	n := (len(p) + max - 1) / max
+	if n == 0 {
+		return 0, nil
+	}
 	if cap(w.hdrs) < 2*n {
 		w.hdrs = make([]byte, 2*n)
+		w.bufs = make(net.Buffers, 0, 2*n)
 	}
 	hdrs := w.hdrs[:2*n]
-	bufs := make(net.Buffers, 0, 2*n)
+	// Equal frames, not max-sized ones and a remainder: a 64 KiB write
+	// is two 32 KiB frames, not 65,535 bytes and a 1-byte frame that
+	// costs the reader a queue entry of its own.
+	size := (len(p) + n - 1) / n
+	bufs := w.bufs[:0]
+	total := len(p)
 	for i, off := 0, 0; off < len(p); i++ {
-		k := min(max, len(p)-off)
+		k := min(size, len(p)-off)
 		binary.BigEndian.PutUint16(hdrs[2*i:], uint16(k))
 		bufs = append(bufs, hdrs[2*i:2*i+2], p[off:off+k])
 		off += k
+		total += 2
 	}
-	total := len(p) + 2*n
+	// WriteTo advances its receiver: it gets a copy of the slice header,
+	// and the caller's buffer is not kept reachable after we return.
+	defer clear(bufs)
 	written, err := bufs.WriteTo(w.w)
 	if err == nil && int(written) != total {
 		err = io.ErrShortWrite

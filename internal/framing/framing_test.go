@@ -313,7 +313,7 @@ func BenchmarkReadWrite(b *testing.B) {
 // into buffers of their own. Both are checked against the byte layout and
 // against Next, with whole and one-byte reads.
 func TestWriteFramesNextInto(t *testing.T) {
-	for _, tc := range []struct{ size, max int }{{0, 10}, {1, 10}, {10, 10}, {11, 10}, {70000, MaxFrameSize}, {65536, 8192}, {5000, 0}} {
+	for _, tc := range []struct{ size, max int }{{0, 10}, {1, 10}, {10, 10}, {11, 10}, {70000, MaxFrameSize}, {65536, MaxFrameSize}, {65536, 8192}, {5000, 0}, {13, 4}} {
 		var buf bytes.Buffer
 		w := NewWriter(&buf)
 		p := fill(tc.size, byte(tc.size))
@@ -325,9 +325,16 @@ func TestWriteFramesNextInto(t *testing.T) {
 		if max == 0 {
 			max = MaxFrameSize
 		}
+		// Equal frames: as few as max allows, none shorter than needed.
 		var want [][]byte
-		for off := 0; off < len(p); off += max {
-			want = append(want, p[off:min(off+max, len(p))])
+		if n := (len(p) + max - 1) / max; n > 0 {
+			size := (len(p) + n - 1) / n
+			for off := 0; off < len(p); off += size {
+				want = append(want, p[off:min(off+size, len(p))])
+			}
+			if len(want) != n {
+				t.Fatalf("%+v: %d frames, want %d", tc, len(want), n)
+			}
 		}
 		if !bytes.Equal(buf.Bytes(), frameBytes(want...)) {
 			t.Fatalf("%+v: wire bytes differ from the frames", tc)

@@ -100,3 +100,47 @@ func FuzzIsSTUN(f *testing.F) {
 		}
 	})
 }
+
+// FuzzWriteFrames: any payload and frame limit give as few frames as the
+// limit allows, none above it, that read back as the payload.
+func FuzzWriteFrames(f *testing.F) {
+	f.Add(uint32(65536), uint16(0))
+	f.Add(uint32(0), uint16(10))
+	f.Add(uint32(13), uint16(4))
+	f.Add(uint32(200000), uint16(8192))
+	f.Fuzz(func(t *testing.T, size uint32, limit uint16) {
+		size %= 1 << 20
+		p := fill(int(size), byte(size))
+		var buf bytes.Buffer
+		if n, err := NewWriter(&buf).WriteFrames(p, int(limit)); err != nil || n != len(p) {
+			t.Fatalf("wrote %d of %d: %v", n, len(p), err)
+		}
+		max := int(limit)
+		if max == 0 {
+			max = MaxFrameSize
+		}
+		r := NewReader(&buf)
+		var got []byte
+		frames := 0
+		for {
+			fr, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fr) > max {
+				t.Fatalf("frame of %d bytes, limit %d", len(fr), max)
+			}
+			got = append(got, fr...)
+			frames++
+		}
+		if want := (len(p) + max - 1) / max; frames != want {
+			t.Fatalf("%d frames for %d bytes at %d, want %d", frames, len(p), max, want)
+		}
+		if !bytes.Equal(got, p) {
+			t.Fatal("payload differs")
+		}
+	})
+}
