@@ -53,6 +53,7 @@ type pair struct {
 	tx            *transaction
 	nominated     bool
 	triggered     bool // queued as a triggered check
+	rechecks      int  // checks sent for a standard controlling peer to nominate on
 	rtt           time.Duration
 	validAt       time.Time // when a check on it first succeeded
 	started       time.Time // when its current check started

@@ -313,6 +313,29 @@ func (a *Agent) onResponse(pc *pconn, m *stun.Message, now time.Time) {
 	} else if a.nominating == p {
 		a.nominating = nil // a plain check answered; nomination decides again
 	}
+	if p.rechecks == 0 { // not in answer to our own rechecks: those follow the peer's checks
+		a.recheckForNomination(p, pc, now)
+	}
+}
+
+// recheckForNomination sends one more check on a validated pair when we
+// are controlled by a standard agent that checks the same connection.
+// pion/ice v2 nominates when a check arrives on a pair it has already
+// validated, else only on its next tick (200 ms); our triggered check
+// often reaches it before an answer it accepts (it checks several times
+// at once and can take our first answer for another pair or drop it). So
+// a check follows our first check's success, and each answer we give to a
+// check of the peer on a pair we validated (a few times at most): one of
+// them arrives right behind the answer that validates the pair for the
+// peer.
+func (a *Agent) recheckForNomination(p *pair, pc *pconn, now time.Time) {
+	const maxRechecks = 3
+	if a.controlling || a.selected != nil || a.agreed().nominate || p.state != stateSucceeded ||
+		p.tx != nil || p.rechecks >= maxRechecks || !pc.answered.Load() {
+		return
+	}
+	p.rechecks++
+	a.sendCheck(p, now, false)
 }
 
 func (a *Agent) onErrorResponse(p *pair, tx *transaction, m *stun.Message, now time.Time) {
@@ -386,6 +409,8 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 	switch p.state {
 	case stateWaiting, stateFrozen, stateFailed:
 		a.cl.trigger(p)
+	case stateSucceeded:
+		a.recheckForNomination(p, pc, now)
 	case stateInProgress:
 		if p.tx == nil && p.pc != nil {
 			a.sendCheck(p, now, a.nominateWithCheck(p)) // the connection arrived while we were dialing
