@@ -5,6 +5,7 @@
 //
 //	go run ./bench/ice           # one full run (about a minute)
 //	go run ./bench/ice -quick    # a few seconds, for CI
+//	go run ./bench/ice -lab      # (root) time to connected through the NAT lab at 20 ms
 //
 // libnice rows need /usr/bin/python3 with gir1.2-nice-0.1
 // (scripts/install-interop.sh); without it they say so and are skipped.
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	"github.com/pion/logging"
+
+	"github.com/icetcp/icetcp/internal/interop"
 )
 
 type config struct {
@@ -29,7 +32,11 @@ type config struct {
 }
 
 func main() {
+	if interop.ServeChild() { // this program again, as a pion peer inside a lab namespace
+		return
+	}
 	quick := flag.Bool("quick", false, "a few trials and small transfers: finishes in seconds")
+	lab := flag.Bool("lab", false, "only the NAT-lab table: icetcp, pion and libnice through a NAT at 20 ms one way (root)")
 	trials := flag.Int("trials", 20, "connect and gather trials per row")
 	mib := flag.Int64("mib", 256, "MiB per throughput run")
 	flag.Parse()
@@ -37,7 +44,11 @@ func main() {
 	if cfg.quick {
 		cfg.trials, cfg.bytes = 3, 8<<20
 	}
-	if err := run(os.Stdout, cfg); err != nil {
+	runTables := run
+	if *lab {
+		runTables = labTable
+	}
+	if err := runTables(os.Stdout, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/ice:", err)
 		os.Exit(1)
 	}

@@ -89,6 +89,13 @@ func RunMatrix(ctx context.Context, mc MatrixConfig) (*MatrixResult, error) {
 		return nil, err
 	}
 	mc.Relay = mc.Relay.orDefault()
+	if mc.LogDir != "" {
+		// The logs are written as trials end, with nobody to report a
+		// failed write to: the directory must exist before the first one.
+		if err := os.MkdirAll(mc.LogDir, 0o755); err != nil {
+			return nil, fmt.Errorf("natlab: matrix: log directory: %w", err)
+		}
+	}
 	if mc.Profiles == nil && mc.Cells != nil {
 		rows, cols := cellAxes(mc.Cells)
 		mc.Profiles = cols
