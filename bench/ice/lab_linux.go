@@ -63,7 +63,9 @@ func labTable(w io.Writer, cfg config) error {
 		run     func(context.Context) (time.Duration, error)
 	}
 	vs := func(kind string, peerControlling bool) func(context.Context) (time.Duration, error) {
-		return func(ctx context.Context) (time.Duration, error) { return icetcpVsLab(ctx, lab, bin, kind, peerControlling) }
+		return func(ctx context.Context) (time.Duration, error) {
+			return icetcpVsLab(ctx, lab, bin, kind, peerControlling)
+		}
 	}
 	pair := func(kind string) func(context.Context) (time.Duration, error) {
 		return func(ctx context.Context) (time.Duration, error) { return peersInLab(ctx, lab, kind) }
