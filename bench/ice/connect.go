@@ -82,26 +82,34 @@ func startPeer(ctx context.Context, np newPeer, controlling bool) (*interop.Peer
 
 func peerPair(np newPeer) func(ctx context.Context) (time.Duration, error) {
 	return func(ctx context.Context) (time.Duration, error) {
-		a, err := startPeer(ctx, np, true)
-		if err != nil {
-			return 0, err
-		}
-		defer a.Stop()
-		b, err := startPeer(ctx, np, false)
-		if err != nil {
-			return 0, err
-		}
-		defer b.Stop()
-		start := time.Now()
-		interop.Pair(a, b)
-		if err := a.WaitState(ctx, interop.StateConnected); err != nil {
-			return 0, err
-		}
-		if err := b.WaitState(ctx, interop.StateConnected); err != nil {
-			return 0, err
-		}
-		return time.Since(start), nil
+		return timePair(ctx, func(ctx context.Context, controlling bool) (*interop.Peer, error) {
+			return startPeer(ctx, np, controlling)
+		})
 	}
+}
+
+// timePair starts a controlling and a controlled peer, pairs them and
+// times them from the exchange of credentials to connected on both sides.
+func timePair(ctx context.Context, start func(ctx context.Context, controlling bool) (*interop.Peer, error)) (time.Duration, error) {
+	a, err := start(ctx, true)
+	if err != nil {
+		return 0, err
+	}
+	defer a.Stop()
+	b, err := start(ctx, false)
+	if err != nil {
+		return 0, err
+	}
+	defer b.Stop()
+	begin := time.Now()
+	interop.Pair(a, b)
+	if err := a.WaitState(ctx, interop.StateConnected); err != nil {
+		return 0, err
+	}
+	if err := b.WaitState(ctx, interop.StateConnected); err != nil {
+		return 0, err
+	}
+	return time.Since(begin), nil
 }
 
 // icetcpVs runs icetcp against a third-party peer; the peer's role is

@@ -181,28 +181,16 @@ func newLabPeer(ctx context.Context, lab *natlab.Lab, h natlab.Host, kind string
 	return p, nil
 }
 
-// peersInLab pairs two peers of one kind, A controlling, and times them
-// from the exchange of credentials to connected on both sides.
+// peersInLab pairs two peers of one kind, A (behind the NAT) controlling,
+// B (public) controlled.
 func peersInLab(ctx context.Context, lab *natlab.Lab, kind string) (time.Duration, error) {
-	a, err := newLabPeer(ctx, lab, lab.A, kind, true)
-	if err != nil {
-		return 0, err
-	}
-	defer a.Stop()
-	b, err := newLabPeer(ctx, lab, lab.B, kind, false)
-	if err != nil {
-		return 0, err
-	}
-	defer b.Stop()
-	start := time.Now()
-	interop.Pair(a, b)
-	if err := a.WaitState(ctx, interop.StateConnected); err != nil {
-		return 0, err
-	}
-	if err := b.WaitState(ctx, interop.StateConnected); err != nil {
-		return 0, err
-	}
-	return time.Since(start), nil
+	return timePair(ctx, func(ctx context.Context, controlling bool) (*interop.Peer, error) {
+		h := lab.B
+		if controlling {
+			h = lab.A
+		}
+		return newLabPeer(ctx, lab, h, kind, controlling)
+	})
 }
 
 // icetcpVsLab runs `icetcp connect` behind the NAT against B on the public
