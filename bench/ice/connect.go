@@ -68,8 +68,9 @@ func icetcpPair(ctx context.Context) (time.Duration, error) {
 
 type newPeer func(context.Context, interop.Options) (*interop.Peer, error)
 
-func startPeer(ctx context.Context, np newPeer, controlling bool) (*interop.Peer, error) {
-	p, err := np(ctx, interop.Options{Controlling: controlling})
+// startPeer starts a peer and waits until it runs.
+func startPeer(ctx context.Context, np newPeer, opts interop.Options) (*interop.Peer, error) {
+	p, err := np(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +84,7 @@ func startPeer(ctx context.Context, np newPeer, controlling bool) (*interop.Peer
 func peerPair(np newPeer) func(ctx context.Context) (time.Duration, error) {
 	return func(ctx context.Context) (time.Duration, error) {
 		return timePair(ctx, func(ctx context.Context, controlling bool) (*interop.Peer, error) {
-			return startPeer(ctx, np, controlling)
+			return startPeer(ctx, np, interop.Options{Controlling: controlling})
 		})
 	}
 }
@@ -116,7 +117,7 @@ func timePair(ctx context.Context, start func(ctx context.Context, controlling b
 // explicit and icetcp takes the other from its credentials.
 func icetcpVs(np newPeer, peerControlling bool) func(ctx context.Context) (time.Duration, error) {
 	return func(ctx context.Context) (time.Duration, error) {
-		p, err := startPeer(ctx, np, peerControlling)
+		p, err := startPeer(ctx, np, interop.Options{Controlling: peerControlling})
 		if err != nil {
 			return 0, err
 		}

@@ -164,21 +164,11 @@ func newLabPeer(ctx context.Context, lab *natlab.Lab, h natlab.Host, kind string
 	opts := interop.Options{Controlling: controlling, Addr: h.Addr, Wrap: func(name string, args ...string) *exec.Cmd {
 		return lab.Command(ctx, h, name, args...)
 	}}
-	var p *interop.Peer
-	var err error
+	np := interop.NewPionProcess
 	if kind == "libnice" {
-		p, err = interop.NewLibnice(ctx, opts)
-	} else {
-		p, err = interop.NewPionProcess(ctx, opts)
+		np = interop.NewLibnice
 	}
-	if err != nil {
-		return nil, err
-	}
-	if err := p.WaitStarted(ctx); err != nil {
-		p.Stop()
-		return nil, err
-	}
-	return p, nil
+	return startPeer(ctx, np, opts)
 }
 
 // peersInLab pairs two peers of one kind, A (behind the NAT) controlling,
