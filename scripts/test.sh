@@ -70,11 +70,23 @@ for target in \
   ./signaling/sdp:FuzzParse; do
   pkg=${target%%:*}; name=${target##*:}
   # A failure shows the input (saved under testdata/fuzz) and the message.
-  if ! out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1); then
+  # Go 1.26's fuzz coordinator can report a bare "context deadline
+  # exceeded" when -fuzztime ends while a worker is mid-call (go.dev/issue/
+  # 75804, fixed in Go 1.27): no input is written and nothing failed. That
+  # case, and only that one, is run again once.
+  for try in 1 2; do
+    if out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1); then
+      break
+    fi
+    if [ "$try" = 1 ] && grep -q 'context deadline exceeded' <<<"$out" &&
+      ! grep -qE 'Failing input written|panic:|_test\.go:[0-9]+:' <<<"$out"; then
+      echo "== $name: the fuzz coordinator's deadline race (go.dev/issue/75804), no input written: once more"
+      continue
+    fi
     echo "$out" | tail -40
     echo "fuzz target $name in $pkg failed" >&2
     exit 1
-  fi
+  done
   echo "$out" | tail -1
 done
 
