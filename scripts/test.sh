@@ -73,14 +73,15 @@ for target in \
   # Go 1.26's fuzz coordinator can report a bare "context deadline
   # exceeded" when -fuzztime ends while a worker is mid-call (go.dev/issue/
   # 75804, fixed in Go 1.27): no input is written and nothing failed. That
-  # case, and only that one, is run again once.
-  for try in 1 2; do
+  # case, and only that one, is run again (twice at most; on this 2-core
+  # machine about one target in twenty hits it).
+  for try in 1 2 3; do
     if out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1); then
       break
     fi
-    if [ "$try" = 1 ] && grep -q 'context deadline exceeded' <<<"$out" &&
+    if [ "$try" -lt 3 ] && grep -q 'context deadline exceeded' <<<"$out" &&
       ! grep -qE 'Failing input written|panic:|_test\.go:[0-9]+:' <<<"$out"; then
-      echo "== $name: the fuzz coordinator's deadline race (go.dev/issue/75804), no input written: once more"
+      echo "== $name: the fuzz coordinator's deadline race (go.dev/issue/75804), no input written: again"
       continue
     fi
     echo "$out" | tail -40
