@@ -135,28 +135,38 @@ func TestRelayFaultsLeaveDirect(t *testing.T) {
 		{"unreachable", TURNServer{URI: "turn:" + closedAddr, Username: "alice", Password: "wonderland"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			warned := make(chan error, 8)
-			ca := baseConfig(RoleControlling)
-			ca.TURNServers, ca.DisableNATCheck = []TURNServer{tc.turn}, true
-			ca.OnEvent = func(e Event) {
-				if e.Type == EventWarning {
-					warned <- e.Err
-				}
-			}
-			x, y := mustConnect(t, ca, baseConfig(RoleControlled))
-			if x.Path() != "direct" {
-				t.Fatalf("path %s", x.Path())
-			}
-			exchange(t, x, y, 4096)
-			select {
-			case err := <-warned:
-				if tc.match != nil && !errors.Is(err, tc.match) {
-					t.Fatalf("warning %v, want one matching %v", err, tc.match)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("no warning about the relay")
+			err := directDespiteRelay(t, tc.turn)
+			if tc.match != nil && !errors.Is(err, tc.match) {
+				t.Fatalf("warning %v, want one matching %v", err, tc.match)
 			}
 		})
+	}
+}
+
+// directDespiteRelay connects two agents on loopback, the controlling one
+// with ts as its relay, checks that the direct path won and carries data,
+// and returns the first warning the agent gave (failing without one).
+func directDespiteRelay(t *testing.T, ts TURNServer) error {
+	t.Helper()
+	warned := make(chan error, 8)
+	ca := baseConfig(RoleControlling)
+	ca.TURNServers, ca.DisableNATCheck = []TURNServer{ts}, true
+	ca.OnEvent = func(e Event) {
+		if e.Type == EventWarning {
+			warned <- e.Err
+		}
+	}
+	x, y := mustConnect(t, ca, baseConfig(RoleControlled))
+	if x.Path() != "direct" {
+		t.Fatalf("path %s", x.Path())
+	}
+	exchange(t, x, y, 4096)
+	select {
+	case err := <-warned:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("no warning about the relay")
+		return nil
 	}
 }
 
@@ -224,25 +234,7 @@ func TestRelayQuotaLeavesDirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	warned := make(chan error, 8)
-	ca := baseConfig(RoleControlling)
-	ca.TURNServers, ca.DisableNATCheck = []TURNServer{{URI: uri, Username: "alice", Password: "wonderland"}}, true
-	ca.OnEvent = func(e Event) {
-		if e.Type == EventWarning {
-			warned <- e.Err
-		}
-	}
-	x, y := mustConnect(t, ca, baseConfig(RoleControlled))
-	if x.Path() != "direct" {
-		t.Fatalf("path %s", x.Path())
-	}
-	exchange(t, x, y, 4096)
-	select {
-	case err := <-warned:
-		if !errors.Is(err, turn.ErrQuota) {
-			t.Fatalf("warning %v, want turn.ErrQuota", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no warning about the quota")
+	if err := directDespiteRelay(t, TURNServer{URI: uri, Username: "alice", Password: "wonderland"}); !errors.Is(err, turn.ErrQuota) {
+		t.Fatalf("warning %v, want turn.ErrQuota", err)
 	}
 }

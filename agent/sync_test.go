@@ -418,7 +418,7 @@ type delayCreds struct {
 func (c delayCreds) Recv(ctx context.Context) (signaling.Message, error) {
 	m, err := c.Channel.Recv(ctx)
 	if err == nil && m.Type == signaling.TypeCredentials {
-		time.Sleep(c.d)
+		time.Sleep(c.d) // inside the synctest bubble: virtual time, a modelled delay, not a wait for an event
 	}
 	return m, err
 }

@@ -88,7 +88,7 @@ func (f *fakeNet) dial(ctx context.Context, local, remote netip.AddrPort, ttl in
 		err = f.outcomes[i]
 	}
 	if w, ok := err.(fakeWait); ok {
-		time.Sleep(w.d)
+		time.Sleep(w.d) // synctest's fake clock: the connect's modelled duration, not synchronisation
 		err = w.err
 	}
 	fail := func(e error) error {

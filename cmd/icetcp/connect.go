@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -137,8 +136,8 @@ func (f *connectFlags) agentConfig() (agent.Config, error) {
 	var cfg agent.Config
 	if f.addrs != "" {
 		cfg.Addrs = []netip.Addr{}
-		for _, s := range strings.Split(f.addrs, ",") {
-			ip, err := netip.ParseAddr(strings.TrimSpace(s))
+		for _, s := range splitList(f.addrs) {
+			ip, err := netip.ParseAddr(s)
 			if err != nil {
 				return cfg, usageErr("--addrs: %v", err)
 			}
@@ -158,22 +157,17 @@ func (f *connectFlags) agentConfig() (agent.Config, error) {
 		if f.turnSecret == "" && (f.turnUser == "" || f.turnPass == "") {
 			return cfg, usageErr("--turn needs --turn-user and --turn-pass, or --turn-secret")
 		}
-		for _, u := range strings.Split(f.turn, ",") {
+		for _, u := range splitList(f.turn) {
 			cfg.TURNServers = append(cfg.TURNServers, agent.TURNServer{
-				URI: strings.TrimSpace(u), Username: f.turnUser, Password: f.turnPass, Secret: f.turnSecret,
+				URI: u, Username: f.turnUser, Password: f.turnPass, Secret: f.turnSecret,
 			})
 		}
 	} else if f.turnUser != "" || f.turnSecret != "" {
 		return cfg, usageErr("--turn-user/--turn-secret without --turn")
 	}
-	if f.stun != "" {
-		for _, s := range strings.Split(f.stun, ",") {
-			cfg.STUNServers = append(cfg.STUNServers, strings.TrimSpace(s))
-		}
-	}
-	for _, t := range strings.Split(f.disable, ",") {
-		switch strings.TrimSpace(t) {
-		case "":
+	cfg.STUNServers = splitList(f.stun)
+	for _, t := range splitList(f.disable) {
+		switch t {
 		case "active":
 			cfg.DisableActive = true
 		case "passive":

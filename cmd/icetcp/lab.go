@@ -172,17 +172,6 @@ func writeJSONFile(path string, results []*natlab.MatrixResult) error {
 	return nil
 }
 
-// splitList splits a comma-separated flag value; nil when empty.
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 // parseDelays reads "0,1ms,5ms": a bare 0 is allowed, other values need a
 // unit.
 func parseDelays(list string) ([]time.Duration, error) {

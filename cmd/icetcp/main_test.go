@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,5 +183,18 @@ func TestDemo(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "SHA-256 verified") {
 		t.Fatalf("demo output: %s", out.String())
+	}
+}
+
+// The comma-separated flags (--stun, --turn, --addrs, --disable, --profiles,
+// --rows) share one reading: spaces trimmed, empty entries dropped, so a
+// trailing comma is not an empty server name.
+func TestSplitList(t *testing.T) {
+	for in, want := range map[string][]string{
+		"": nil, " , ": nil, "a": {"a"}, "a, b": {"a", "b"}, "a,,b,": {"a", "b"}, " turn:h:3478 ,turns:h:443": {"turn:h:3478", "turns:h:443"},
+	} {
+		if got := splitList(in); !slices.Equal(got, want) {
+			t.Errorf("splitList(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -101,6 +101,18 @@ func listenIn(t testing.TB, ns, addr string) net.Listener {
 	return ln
 }
 
+// acceptAndClose completes every handshake on ln and closes the
+// connection, until ln is closed: the tests time connects, not data.
+func acceptAndClose(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
+}
+
 func dialIn(ns, addr string) (c net.Conn, err error) {
 	err = netns.Do(ns, func() (err error) {
 		c, err = net.DialTimeout("tcp4", addr, 5*time.Second)
@@ -112,15 +124,7 @@ func dialIn(ns, addr string) (c net.Conn, err error) {
 func TestTUNConnectRTT(t *testing.T) {
 	ns1, ns2, _ := tunPair(t, LinkConfig{Delay: 20 * time.Millisecond}, LinkConfig{Delay: 30 * time.Millisecond})
 	ln := listenIn(t, ns2, "203.0.113.1:7000")
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(ln)
 	const want = 50 * time.Millisecond // 20 + 30: see the package doc
 	for range 3 {
 		start := time.Now()
@@ -194,15 +198,7 @@ func TestTUNThroughput(t *testing.T) {
 func TestTUNRouterTimeExceeded(t *testing.T) {
 	ns1, ns2, line := tunPairConfig(t, Config{Router: netip.MustParseAddr("203.0.113.254")}, LinkConfig{}, LinkConfig{})
 	ln := listenIn(t, ns2, "203.0.113.1:7002")
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(ln)
 	dialTTL := func(ttl int) error {
 		d := net.Dialer{Timeout: 30 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
 			var serr error

@@ -305,8 +305,9 @@ func (w *Writer) WriteFrames(p []byte, max int) (int, error) {
 		off += k
 		total += 2
 	}
-	// WriteTo advances its receiver: it gets a copy of the slice header,
-	// and the caller's buffer is not kept reachable after we return.
+	// WriteTo consumes bufs (the local slice header, not w.bufs); the
+	// deferred clear, given the whole list before that, drops the
+	// references to the caller's buffer that the reused list would keep.
 	defer clear(bufs)
 	written, err := bufs.WriteTo(w.w)
 	if err == nil && int(written) != total {
