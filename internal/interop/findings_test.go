@@ -100,35 +100,44 @@ func TestTriggeredCheckNotPaced(t *testing.T) {
 
 // TestPionNominatesOnOurCheck: a controlling pion/ice v2 nominates at once
 // when a check arrives on a pair it has already validated, and otherwise
-// on its next tick (200 ms by default). Our triggered check usually
-// arrived before the answer pion accepts (it checks twice at once and can
-// drop our first answer), so every connect waited for the tick: 203 ms
-// median in bench/ice. Now a check follows our answers on a pair we
-// validated. Read from pion's log, not timed: most of ten connects must be
-// nominated on our check ("marking it as nominated") rather than on the
-// tick ("Nominatable pair found"). pion sometimes matches our answer to a
-// check it sent elsewhere and discards it; those wait for the tick.
+// when it next contacts its candidates: on its periodic tick (200 ms by
+// default, 1 s here). Our triggered check usually arrived before the
+// answer pion accepts (it checks twice at once and can drop our first
+// answer), so every connect waited for the tick: 203 ms median in
+// bench/ice. Now a check follows our answers on a pair we validated.
+//
+// A connect waited for the tick when pion's log shows the nomination came
+// from its candidate contact ("Nominatable pair found", not "marking it as
+// nominated" on our check) and it took more than half the tick: pion also
+// contacts its candidates when one is added, which may nominate at once.
+// The tick is 1 s so the two cases are far apart on a loaded machine. pion
+// sometimes matches our answer to a check it sent elsewhere and discards
+// it (a third of the connects here with the 1 s tick, more under load);
+// those wait. At least a quarter of twenty must not (the old code: none).
 func TestPionNominatesOnOurCheck(t *testing.T) {
-	const trials = 10
-	onCheck := 0
+	const (
+		trials = 20
+		tick   = time.Second
+	)
+	waited := 0
 	for i := range trials {
-		p := StartPion(t, Options{Controlling: true, Debug: true})
+		p := StartPion(t, Options{Controlling: true, Debug: true, CheckInterval: tick})
 		s := newAgent(t, agent.Config{})
 		conn := s.connect(t, p)
 		log := p.Log()
 		switch {
 		case strings.Contains(log, "marking it as nominated"):
-			onCheck++
-		case strings.Contains(log, "Nominatable pair found"):
-			t.Logf("trial %d: pion nominated on its tick after %v", i, conn.ConnectTime())
-		default:
+		case !strings.Contains(log, "Nominatable pair found"):
 			t.Fatalf("trial %d: pion's log shows no nomination (debug log off?)", i)
+		case conn.ConnectTime() > tick/2:
+			waited++
+			t.Logf("trial %d: pion nominated on its tick after %v", i, conn.ConnectTime())
 		}
 		p.Stop() // first: its FIN ends our Close's linger
 		conn.Close()
 	}
-	if onCheck*10 < trials*6 {
-		t.Errorf("pion nominated on our check in %d of %d connects, want most", onCheck, trials)
+	if fast := trials - waited; fast*4 < trials {
+		t.Errorf("%d of %d connects waited for pion's tick, want at most three quarters", waited, trials)
 	}
 }
 
