@@ -183,7 +183,14 @@ func (a *Agent) onPeerGone(m signaling.Message, now time.Time) {
 	if m.Reason != "" {
 		reason += ": " + m.Reason
 	}
-	a.fail(StateFailed, &FailedError{Reason: reason, Err: ErrPeerLeft, Checks: a.cl.failures()}, now)
+	// The peer may give up a moment before our own pairs fail the same
+	// way: say how ours failed too, so the reason does not depend on
+	// which side's timers ran out first.
+	failures := a.cl.failures()
+	if len(failures) > 0 {
+		reason += "; " + summarize(failures)
+	}
+	a.fail(StateFailed, &FailedError{Reason: reason, Err: ErrPeerLeft, Checks: failures}, now)
 }
 
 // peerConnected reports an authenticated connection to the peer.

@@ -258,6 +258,34 @@ func TestSyncPeerLeavesBeforeConnecting(t *testing.T) {
 	})
 }
 
+// When the peer leaves after our pairs failed, the reason says how they
+// failed, as when our own checks run out first (the lab saw either,
+// depending on which side's timers ended first).
+func TestSyncPeerLeavesAfterPairsFailed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		chA, chB := signalingtest.Pair()
+		defer chA.Close()
+		a, err := New(activeOnly(memConfig(n, ipA, RoleControlling)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		ctx := context.Background()
+		chB.Send(ctx, signaling.Message{Type: signaling.TypeCredentials, Ufrag: "peerufrag", Pwd: "0123456789abcdefghijklmnop"})
+		nobody := candidate.New(candidate.Host, candidate.Passive, netip.AddrPortFrom(ipB, 9), netip.AddrPort{}, netip.Addr{}, 8191)
+		chB.Send(ctx, signaling.Message{Type: signaling.TypeCandidate, Candidate: nobody.Marshal()})
+		// No end-of-candidates: our side waits for more after its check
+		// timed out, and the peer leaves then.
+		leave := a.cfg.CheckTimeout + time.Second
+		go func() { time.Sleep(leave); chB.Close() }()
+		_, err = a.Connect(ctx, chA)
+		if !errors.Is(err, ErrPeerLeft) || !strings.Contains(err.Error(), "peer left before a pair was selected; 1 pairs failed: active host→passive host: 1 timeout") {
+			t.Fatalf("got %v, want ErrPeerLeft saying how the pair failed", err)
+		}
+	})
+}
+
 // tiebreakerRand is crypto/rand except for the tie-breaker, which New
 // draws after the ufrag (8 bytes) and password (24): every byte of it is tb.
 type tiebreakerRand struct {
