@@ -49,6 +49,7 @@ type clientConn struct {
 
 	allocs atomic.Int32 // allocations made on this connection
 	data   atomic.Bool  // joined to a peer connection
+	pair   atomic.Pointer[pair]
 
 	atPion    atomic.Bool // pion holds it: its Close ends pion's goroutine
 	closeOnce sync.Once
@@ -64,6 +65,10 @@ func newClientConn(s *Server, raw net.Conn, remote netip.AddrPort, tc *tls.Confi
 // errToSTUN ends pion's reading of a connection that belongs to the STUN
 // server: its first message is a Binding request.
 var errToSTUN = errors.New("relay: a STUN Binding connection; handed to the STUN server")
+
+// errRelayed ends pion's reading of a client data connection after
+// ConnectionBind: its bytes belong to the relayed pair.
+var errRelayed = errors.New("relay: a client data connection; its bytes are relayed to the peer")
 
 // first runs the TLS handshake, if any, and reads the first STUN message
 // within FirstMessageTimeout (the deadline admit set), with one read into
@@ -108,12 +113,11 @@ func (c *clientConn) Read(p []byte) (int, error) {
 		}
 	}
 	if c.data.Load() {
-		if len(c.pending) > 0 {
-			n := copy(p, c.pending)
-			c.pending = c.pending[n:]
-			return n, nil
-		}
-		return c.stream.Read(p)
+		// The relayed pair reads the stream itself (and took pending);
+		// pion's reader only comes back here once the pair has ended,
+		// and must not touch the pair's state (it raced with the
+		// client-to-peer copy's pending).
+		return 0, errRelayed
 	}
 	var n int
 	var err error

@@ -22,8 +22,9 @@ type peerConn struct {
 	local   *net.TCPAddr // the relayed address
 	remote  *net.TCPAddr // the peer as presented (see presentPeer)
 	settled atomic.Bool  // no longer counted as pending: bound or closed
-	joinMu  sync.Mutex   // guards pair
+	joinMu  sync.Mutex   // guards pair and closed
 	pair    *pair
+	closed  bool
 	closeMu sync.Once
 }
 
@@ -60,6 +61,16 @@ func (p *peerConn) Close() error {
 		}
 		p.s.mu.Unlock()
 		p.settle()
+		p.joinMu.Lock()
+		p.closed = true
+		pr := p.pair
+		p.joinMu.Unlock()
+		if pr != nil {
+			// A copy that already passed its EOF on waits for the
+			// other; closing must end it too (Server.Close, or an
+			// allocation's end).
+			pr.stop(net.ErrClosed)
+		}
 	})
 	return p.TCPConn.Close()
 }
@@ -90,21 +101,33 @@ func (s *Server) peerOf(x any) *peerConn {
 // WriteTo is called by pion's ConnectionBind handler as io.Copy(peer,
 // client): the client-to-peer half of the relayed pair.
 func (c *clientConn) WriteTo(w io.Writer) (int64, error) {
-	p := c.s.peerOf(w)
-	if p == nil {
+	pr := c.pairWith(w)
+	if pr == nil {
 		return io.Copy(w, struct{ io.Reader }{c.stream})
 	}
-	return p.join(c).run(toPeer)
+	return pr.run(toPeer)
 }
 
 // ReadFrom is called by pion's ConnectionBind handler as io.Copy(client,
 // peer): the peer-to-client half.
 func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
-	p := c.s.peerOf(r)
-	if p == nil {
+	pr := c.pairWith(r)
+	if pr == nil {
 		return io.Copy(struct{ io.Writer }{c.stream}, r)
 	}
-	return p.join(c).run(toClient)
+	return pr.run(toClient)
+}
+
+// pairWith returns the pair of c and the peer connection behind pion's
+// wrapper x. The peer may have been closed, and forgotten, before the
+// second of pion's copies starts (Server.Close at any time): that copy
+// then joins the pair the first one made, whose waiting would otherwise
+// never end; nil only when neither copy found the peer.
+func (c *clientConn) pairWith(x any) *pair {
+	if p := c.s.peerOf(x); p != nil {
+		return p.join(c)
+	}
+	return c.pair.Load()
 }
 
 type direction int
@@ -147,6 +170,11 @@ func (p *peerConn) join(c *clientConn) *pair {
 		c.stream.SetDeadline(time.Time{})
 		p.s.stats.relayed.Add(1)
 		p.s.stats.relayedTotal.Add(1)
+		c.pair.Store(p.pair)
+		if p.closed {
+			// Closed between peerOf and here: nothing to relay.
+			p.pair.stop(net.ErrClosed)
+		}
 	}
 	return p.pair
 }
