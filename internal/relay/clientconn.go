@@ -38,8 +38,9 @@ type clientConn struct {
 
 	tlsConf *tls.Config // ServeTLS's, or nil
 
-	// Reader state, touched only by the goroutine that reads (pion's, then
-	// the relayed pair after pion's reader stopped).
+	// Reader state, touched only by the goroutine that reads: pion's, then
+	// the relayed pair's client-to-peer copy (pion's reader waits in its
+	// ConnectionBind handler meanwhile, and gets errRelayed after).
 	started bool     // the first message has been read
 	toSTUN  bool     // it was a Binding request: the STUN server takes over at Close
 	stream  net.Conn // raw, or the *tls.Conn over it
