@@ -120,16 +120,17 @@ func (p *Peer) emit(e event) {
 	case "error":
 		p.errs = append(p.errs, e.Error)
 	}
-	if e.Ev != "data" {
-		p.log.printf("%s event %s %s%s%s%s", p.kind, e.Ev, e.State, e.Line, e.Error, summarizeData(e))
-	}
+	p.log.printf("%s event %s %s%s%s%s", p.kind, e.Ev, e.State, e.Line, e.Error, summarizeData(e))
 	close(p.changed)
 	p.changed = make(chan struct{})
 }
 
 func summarizeData(e event) string {
-	if e.Ev == "sent" {
+	switch e.Ev {
+	case "sent":
 		return fmt.Sprintf("%d bytes", e.N)
+	case "data": // the size only: when and how much arrived, not what
+		return fmt.Sprintf("%d bytes", len(e.Data))
 	}
 	return ""
 }

@@ -40,8 +40,13 @@ func TestPunchRST(t *testing.T) {
 		{"eim-remap×drop B early", Config{A: "eim-remap", B: "preserve-drop"}, -2 * time.Millisecond, 10},
 		{"nested×nested-remap", Config{A: "nested", B: "nested-remap"}, -2 * time.Millisecond, 10},
 	} {
+		// One lab at a time: the punches run in this process, and five labs
+		// side by side under -race starved one side's first SYN past its
+		// rush (its first attempt ended after one refusal, 250 ms late),
+		// after which neither side's short rushes met the other's (CI, 19
+		// of 20). That failure is issue 7's open point (a rush starved of
+		// CPU), not what this test pins.
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
 			lab := newLab(t, tc.cfg)
 			ok, first := 0, 0
 			for i := range tc.trials {
