@@ -238,8 +238,10 @@ func (a *Agent) Connect(ctx context.Context, ch signaling.Channel) (*Conn, error
 	}
 }
 
-// attach starts signaling over ch: our credentials, every candidate
-// gathered so far, our NAT class, end-of-candidates once gathering is over.
+// attach starts signaling over ch: our credentials, our NAT class (before
+// the candidates, so the peer judges a simultaneous open when it forms the
+// pair), every candidate gathered so far, end-of-candidates once gathering
+// is over.
 func (a *Agent) attach(ch signaling.Channel, now time.Time) {
 	sigCtx, cancelSig := context.WithCancel(a.ctx)
 	a.sigCancel = cancelSig
@@ -251,11 +253,11 @@ func (a *Agent) attach(ch signaling.Channel, now time.Time) {
 	a.goTracked(func() { a.recvLoop(sigCtx, ch) })
 	a.out.send(signaling.Message{Type: signaling.TypeCredentials, Ufrag: a.localUfrag, Pwd: a.localPwd,
 		Tiebreaker: a.tiebreaker, Role: roleWord(a.cfg.Role), Features: a.localFeatures().list()})
-	for _, c := range a.locals {
-		a.out.send(signalingCandidate(c))
-	}
 	if a.nat.haveLocal {
 		a.out.send(signaling.Message{Type: signaling.TypeNAT, NAT: a.nat.local.String()})
+	}
+	for _, c := range a.locals {
+		a.out.send(signalingCandidate(c))
 	}
 	a.maybeEndOfCandidates(now)
 }

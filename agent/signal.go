@@ -137,6 +137,11 @@ func (a *Agent) onSignalError(err error, now time.Time) {
 
 func (a *Agent) onSignal(m signaling.Message, now time.Time) {
 	if a.selected != nil {
+		if m.Type == signaling.TypeNAT && !a.nat.haveRemote {
+			// A pair nominated over TCP can be selected before the
+			// class is read; Stats still reports it.
+			a.onRemoteNAT(m.NAT, now)
+		}
 		return
 	}
 	switch m.Type {

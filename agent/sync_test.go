@@ -500,6 +500,9 @@ func TestSyncGatherBeforeConnect(t *testing.T) {
 		if y.err != nil {
 			t.Fatal(y.err)
 		}
+		// A pair nominated over TCP may be selected before the class is
+		// read (it follows the credentials); it must still arrive.
+		synctest.Wait()
 		st := x.Agent().Stats()
 		if st.RemoteNAT == "" {
 			t.Fatal("the peer's NAT class, measured before Connect, never arrived")
