@@ -91,6 +91,10 @@ func TestRelayCoturn(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.ListenIP = netip.MustParseAddr("127.0.0.2")
+			// Session events in coturn's log (printed on failure): one
+			// burst stalled for 30 s in a CI run and the default log had
+			// nothing to say about it.
+			tc.cfg.Extra = append(tc.cfg.Extra, "--verbose")
 			c := coturn.StartT(t, tc.cfg)
 			x, y := mustConnect(t, relayConfigs(c.Addr(), tc.creds, RoleControlling), relayConfigs(c.Addr(), tc.creds, RoleControlled))
 			if x.Path() != "relay" || y.Path() != "relay" {
@@ -106,8 +110,8 @@ func TestRelayCoturn(t *testing.T) {
 			}
 			go x.Write(burst)
 			got := make([]byte, len(burst))
-			if _, err := io.ReadFull(y, got); err != nil {
-				t.Fatal(err)
+			if n, err := io.ReadFull(y, got); err != nil {
+				t.Fatalf("after %d of %d bytes over %v -> %v (%s): %v", n, len(burst), x.Local(), x.Remote(), x.Path(), err)
 			}
 			for i := range got {
 				if got[i] != burst[i] {
