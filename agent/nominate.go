@@ -44,6 +44,15 @@ func (a *Agent) nominationTick(now time.Time, soon func(time.Time)) {
 // the tick again.
 var farFuture = time.Unix(1<<62, 0)
 
+// minRelayGrace is the least a running direct pair the NAT classes cannot
+// judge is given after the relayed pair worked. Three round trips are
+// nothing on a short path, and a session that goes to the relay stays
+// there: a scheduler hiccup on a loaded host must not decide it. With
+// 50 ms, one punch in 80 at 0 ms (a drop NAT's class comes only after its
+// one-second probe) lost to the relay in CI; above 33 ms of RTT the floor
+// does not apply.
+const minRelayGrace = 100 * time.Millisecond
+
 // relayDue says when a valid relayed pair may be nominated: once no direct
 // pair can still win. A direct pair still running wins only if it can
 // finish soon: a simultaneous open both sides' NAT classes call likely is
@@ -59,7 +68,7 @@ func (a *Agent) relayDue(best *pair, now time.Time) time.Time {
 		return now
 	}
 	rtt := max(best.rtt, a.punch.rtt)
-	grace := best.validAt.Add(min(max(3*rtt, 50*time.Millisecond), 2*time.Second))
+	grace := best.validAt.Add(min(max(3*rtt, minRelayGrace), 2*time.Second))
 	due := time.Time{}
 	later := func(t time.Time) {
 		if t.After(due) {
