@@ -391,7 +391,7 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 	}
 	// Which checks were answered, and when, is what an interop failure
 	// needs (a standard peer that missed an answer fails the pair).
-	a.log.Debugf("answered check %x from %s on %s (use-candidate %v)", m.TransactionID[:4], pc.remote, addrOf(pc.local), useCandidate(m))
+	a.log.Debugf("answered check %x from %s on %s (use-candidate %v)", m.TransactionID[:4], pc.remote, pc.local.Addr, useCandidate(m))
 	if a.selected != nil {
 		if pc == a.selected.pc {
 			a.peerValidated() // the peer checked the selected connection itself

@@ -136,12 +136,13 @@ func (a *Agent) onSignalError(err error, now time.Time) {
 }
 
 func (a *Agent) onSignal(m signaling.Message, now time.Time) {
+	if m.Type == signaling.TypeNAT {
+		// Also after selection: a pair nominated over TCP can be
+		// selected before the class is read, and Stats reports it.
+		a.onRemoteNAT(m.NAT, now)
+		return
+	}
 	if a.selected != nil {
-		if m.Type == signaling.TypeNAT && !a.nat.haveRemote {
-			// A pair nominated over TCP can be selected before the
-			// class is read; Stats still reports it.
-			a.onRemoteNAT(m.NAT, now)
-		}
 		return
 	}
 	switch m.Type {
@@ -164,8 +165,6 @@ func (a *Agent) onSignal(m signaling.Message, now time.Time) {
 		a.onPeerGone(m, now)
 	case signaling.TypePunch:
 		a.onPunch(m.Punch, now)
-	case signaling.TypeNAT:
-		a.onRemoteNAT(m.NAT, now)
 	}
 }
 

@@ -278,7 +278,9 @@ func TestSyncPeerLeavesAfterPairsFailed(t *testing.T) {
 		// No end-of-candidates: our side waits for more after its check
 		// timed out, and the peer leaves then.
 		leave := a.cfg.CheckTimeout + time.Second
-		go func() { time.Sleep(leave); chB.Close() }()
+		// Virtual time in the bubble: the peer's departure at a modelled
+		// moment (no agent event marks "our pair failed" to wait on).
+		time.AfterFunc(leave, func() { chB.Close() })
 		_, err = a.Connect(ctx, chA)
 		if !errors.Is(err, ErrPeerLeft) || !strings.Contains(err.Error(), "peer left before a pair was selected; 1 pairs failed: active host→passive host: 1 timeout") {
 			t.Fatalf("got %v, want ErrPeerLeft saying how the pair failed", err)

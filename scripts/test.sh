@@ -45,18 +45,18 @@ go build -o /tmp/icetcp-testjson ./scripts/testjson
 # trips of the emulated path, and two of them side by side under -race on a
 # two-core machine starved a simultaneous open past its rush (one trial in
 # eighty went to the relay; TestLabPunch). The others run in parallel.
-lab_pkgs=(./cmd/icetcp ./internal/interop ./internal/natlab)
-mapfile -t other_pkgs < <(go list ./... | grep -v -x -e "$(go list -m)/cmd/icetcp" -e "$(go list -m)/internal/interop" -e "$(go list -m)/internal/natlab")
-set +e
-go test -race -count=1 -timeout 40m -json "${other_pkgs[@]}" | /tmp/icetcp-testjson "${noskip[@]}"
-status=${PIPESTATUS[1]}
-set -e
-[ "$status" = 0 ] || exit "$status"
-set +e
-go test -race -count=1 -timeout 40m -json -p 1 "${lab_pkgs[@]}" | /tmp/icetcp-testjson "${noskip[@]}"
-status=${PIPESTATUS[1]}
-set -e
-[ "$status" = 0 ] || exit "$status"
+mod=$(go list -m)
+lab_pkgs=("$mod/cmd/icetcp" "$mod/internal/interop" "$mod/internal/natlab")
+mapfile -t other_pkgs < <(go list ./... | grep -v -x -F "${lab_pkgs[@]/#/-e}")
+gotest() {
+  set +e
+  go test -race -count=1 -timeout 40m -json "$@" | /tmp/icetcp-testjson "${noskip[@]}"
+  local status=${PIPESTATUS[1]}
+  set -e
+  [ "$status" = 0 ] || exit "$status"
+}
+gotest "${other_pkgs[@]}"
+gotest -p 1 "${lab_pkgs[@]}"
 
 echo "== fuzz ($FUZZTIME each)"
 for target in \
