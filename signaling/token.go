@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -33,9 +34,20 @@ const (
 	tokenLabel   = "icetcp-token\x00"
 )
 
-// Strict: a token has one spelling (no stray bits in the last character),
-// so what is accepted is exactly what was signed and what is logged.
-var b64 = base64.RawURLEncoding.Strict()
+var b64 = base64.RawURLEncoding
+
+// decode64 accepts only the canonical spelling: encoding/base64 also
+// accepts stray bits in the last character (unless Strict) and skips \r
+// and \n anywhere, and a token must have one spelling, so that what is
+// accepted is exactly what was signed and what is logged. FuzzToken found
+// both.
+func decode64(s string) ([]byte, error) {
+	b, err := b64.DecodeString(s)
+	if err == nil && b64.EncodeToString(b) != s {
+		err = errors.New("signaling: not the canonical base64url spelling")
+	}
+	return b, err
+}
 
 // Token is what a join token says.
 type Token struct {
@@ -79,7 +91,7 @@ func ParseToken(key []byte, s string, now time.Time) (Token, error) {
 	if len(parts) != 3 || parts[0] != tokenVersion {
 		return Token{}, fmt.Errorf("%w: malformed token (want %s.<expiry>.<subject>.<mac>)", ErrUnauthorized, tokenVersion)
 	}
-	mac, err := b64.DecodeString(sig)
+	mac, err := decode64(sig)
 	if err != nil || !hmac.Equal(mac, tokenMAC(key, body)) {
 		return Token{}, fmt.Errorf("%w: token signature does not verify (minted with another server secret?)", ErrUnauthorized)
 	}
@@ -88,7 +100,7 @@ func ParseToken(key []byte, s string, now time.Time) (Token, error) {
 	if err != nil || exp <= 0 {
 		return Token{}, fmt.Errorf("%w: malformed token expiry %s", ErrUnauthorized, quoteShort(parts[1]))
 	}
-	subject, err := b64.DecodeString(parts[2])
+	subject, err := decode64(parts[2])
 	if err != nil || !utf8.Valid(subject) {
 		return Token{}, fmt.Errorf("%w: malformed token subject", ErrUnauthorized)
 	}
