@@ -71,30 +71,33 @@ type Agent struct {
 	released     bool      // listeners closed after selection
 	releaseAt    time.Time // when they close at the latest
 	nominating   *pair
-	// nominatedEarly is a pair the controlling peer nominated before its
-	// credentials arrived; it is selected when they do.
-	nominatedEarly *pair
-	firstValid     time.Time
-	lastActivity   time.Time
-	checkStart     time.Time
-	lastCheck      time.Time
-	consent        consentState
-	out            *outbox
-	sigCancel      context.CancelFunc // stops the signaling goroutines
-	failErr        error
-	gathering      int  // STUN queries still running
-	eocSent        bool // our end-of-candidates is out
-	lastEOC        time.Time
-	stunConns      []net.Conn
-	relays         []*relay
-	nat            natState
-	stunStop       chan struct{} // closed by stopSTUN: keepalive goroutines return
-	stunStopped    bool
-	punch          punchState
-	pongs          int // pings answered; bounded so a peer cannot flood our outbox
-	checksSent     int // Binding requests sent as checks (consent not counted)
-	conflicts      int // 487 role conflicts sent or received
-	switches       int // role switches after a conflict
+	// committed is the connection on which we (controlled) answered a
+	// USE-CANDIDATE check: the peer selects it on our answer, so it is
+	// ours too, whatever comes after. It is selected at once, or when
+	// the peer's credentials arrive if the check overtook them; if it is
+	// lost before that, both sides fail.
+	committed    *pconn
+	firstValid   time.Time
+	lastActivity time.Time
+	checkStart   time.Time
+	lastCheck    time.Time
+	consent      consentState
+	out          *outbox
+	sigCancel    context.CancelFunc // stops the signaling goroutines
+	failErr      error
+	gathering    int  // STUN queries still running
+	eocSent      bool // our end-of-candidates is out
+	lastEOC      time.Time
+	stunConns    []net.Conn
+	relays       []*relay
+	nat          natState
+	stunStop     chan struct{} // closed by stopSTUN: keepalive goroutines return
+	stunStopped  bool
+	punch        punchState
+	pongs        int // pings answered; bounded so a peer cannot flood our outbox
+	checksSent   int // Binding requests sent as checks (consent not counted)
+	conflicts    int // 487 role conflicts sent or received
+	switches     int // role switches after a conflict
 }
 
 type connectResult struct {

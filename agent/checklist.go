@@ -57,6 +57,7 @@ type pair struct {
 	rtt           time.Duration
 	validAt       time.Time // when a check on it first succeeded
 	started       time.Time // when its current check started
+	firstTry      time.Time // when its first check started
 	retries       int       // relayed pairs: attempts after a failure
 	punchAttempts int       // the round of SYNs that opened its connection (tcp-so), 0 if unknown
 	notBefore     time.Time // relayed pairs: the next attempt's earliest start
@@ -83,10 +84,11 @@ type pairKey struct{ local, remote endpoint }
 
 // endpointKey identifies where a candidate's connections come from or go
 // to. An active candidate has no fixed port (RFC 6544 §4.5), so only its IP
-// counts.
+// counts, except for a peer-reflexive one: it was learned from a
+// connection's exact source.
 func endpointKey(c candidate.Candidate) endpoint {
 	addr := c.Addr
-	if c.TCPType == candidate.Active {
+	if c.TCPType == candidate.Active && c.Type != candidate.PeerReflexive {
 		addr = netip.AddrPortFrom(addr.Addr(), 0)
 	}
 	return endpoint{addr: addr, tcp: c.TCPType, relayed: c.Type == candidate.Relay}

@@ -40,7 +40,9 @@ func (a *Agent) tick(now time.Time) time.Time {
 	for _, p := range a.cl.pairs {
 		if p.state == stateInProgress {
 			if !now.Before(p.deadline) {
-				a.failPair(p, errCheckTimeout, now)
+				if !a.awaitsNomination(p) {
+					a.failPair(p, errCheckTimeout, now)
+				}
 			} else {
 				soon(p.deadline)
 			}
@@ -115,11 +117,25 @@ func (a *Agent) failure(reason string, cause error) *FailedError {
 	return &FailedError{Reason: reason, Checks: a.cl.failures(), Err: cause}
 }
 
+// awaitsNomination reports a nominating check to an icetcp peer that
+// must not time out: the peer may have committed to the pair when it
+// answered (onRequest), and its answer, late on a loaded host, still
+// arrives over the open TCP connection. Closing the connection would
+// leave the peer with a selection we do not share. The check ends with
+// its answer, an error, or the connection's end; the connect timeout
+// bounds the wait, and a peer that committed elsewhere answers there.
+func (a *Agent) awaitsNomination(p *pair) bool {
+	return p.tx != nil && p.tx.useCandidate && p.tx.controlling && a.agreed().nominate && p.pc != nil && !p.pc.closed()
+}
+
 // startCheck begins p's check: over its connection if it has one, else by
 // connecting (active) or punching (S-O) first.
 func (a *Agent) startCheck(p *pair, now time.Time) {
 	p.state = stateInProgress
 	p.started = now
+	if p.firstTry.IsZero() {
+		p.firstTry = now
+	}
 	p.deadline = now.Add(a.cfg.CheckTimeout)
 	p.err = nil
 	a.lastActivity = now
@@ -244,19 +260,26 @@ func (a *Agent) failPair(p *pair, err error, now time.Time) {
 
 // Relayed pairs race with the peer's permissions: our connection to its
 // relayed address arrives before the peer has installed a permission for
-// our address, and the relay resets it (RFC 6062 §5.3). Such a pair is
-// tried again a few times, after a short back-off.
-const maxRelayRetries = 3
+// our address, and the relay resets it (RFC 6062 §5.3). When the peer
+// installs it depends on when our candidates reach it, which a slow
+// rendezvous or a loaded host can delay by seconds, so such a pair is
+// tried again, with a back-off growing to a second, for as long as a check
+// is given from its first try (CheckTimeout).
+const maxRelayBackoff = time.Second
 
 func (a *Agent) maybeRetryRelayed(p *pair, err error, now time.Time) {
 	var pe *PeerError
-	if !isRelayed(p) || p.local.TCPType == candidate.Passive || p.retries >= maxRelayRetries || a.selected != nil ||
+	if !isRelayed(p) || p.local.TCPType == candidate.Passive || a.selected != nil ||
 		errors.Is(err, ErrUnauthenticated) || errors.As(err, &pe) || errors.Is(err, errCheckTimeout) {
+		return
+	}
+	backoff := min(time.Duration(50<<min(p.retries+1, 8))*time.Millisecond, maxRelayBackoff)
+	if next := now.Add(backoff); !next.Before(p.firstTry.Add(a.cfg.CheckTimeout)) {
 		return
 	}
 	p.retries++
 	p.state = stateWaiting
-	p.notBefore = now.Add(time.Duration(50<<p.retries) * time.Millisecond)
+	p.notBefore = now.Add(backoff)
 }
 
 // onSTUN handles an authenticated STUN message from a connection's reader.
@@ -379,11 +402,25 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 		}
 		a.switchRole(now)
 	}
-	if useCandidate(m) && ((a.selected != nil && pc != a.selected.pc) || (a.nominatedEarly != nil && pc != a.nominatedEarly.pc)) {
-		// Only the pair we selected (or will select, once the peer's
-		// credentials are here) may be confirmed as nominated: the peer
+	nominated := useCandidate(m) && !a.controlling
+	if nominated && a.committedElsewhere(pc) {
+		// Only the connection we selected (or committed to before the
+		// peer's credentials) may be confirmed as nominated: the peer
 		// selects the first one we confirm.
 		return
+	}
+	// The pair is found before the answer: an answer to USE-CANDIDATE is
+	// a commitment, which needs the pair.
+	p := pc.pair
+	if p == nil && a.selected == nil {
+		prio, err := requestPriority(m)
+		if err != nil {
+			a.warn(err, now)
+			return
+		}
+		if p = a.pairForInbound(pc, prio, now); p == nil {
+			return
+		}
 	}
 	if err := a.respondSuccess(pc, m); err != nil {
 		pc.close(err)
@@ -397,17 +434,6 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 			a.peerValidated() // the peer checked the selected connection itself
 		}
 		return // a consent check, or a late check on another connection
-	}
-	p := pc.pair
-	if p == nil {
-		prio, err := requestPriority(m)
-		if err != nil {
-			a.warn(err, now)
-			return
-		}
-		if p = a.pairForInbound(pc, prio, now); p == nil {
-			return
-		}
 	}
 	switch p.state {
 	case stateWaiting, stateFrozen, stateFailed:
@@ -427,57 +453,63 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 	// sending data, and our check's response would queue behind data
 	// nobody reads until we select. Our own check still follows at once
 	// (selectPair), for peers that wait for it.
-	if !a.controlling && useCandidate(m) {
+	if nominated {
+		a.committed = pc
 		if a.remoteUfrag == "" {
 			// The check overtook the peer's credentials: select when they
 			// arrive, so that both sides know each other's extensions
 			// and we can check and consent in return.
-			a.nominatedEarly = p
 			return
 		}
 		a.selectPair(p, now)
 	}
 }
 
+// committedElsewhere reports that a nomination on pc cannot be confirmed:
+// we selected, or committed to, another connection.
+func (a *Agent) committedElsewhere(pc *pconn) bool {
+	return (a.selected != nil && pc != a.selected.pc) || (a.committed != nil && pc != a.committed)
+}
+
 // pairForInbound finds or creates the pair an accepted connection belongs
-// to (RFC 6544 §7.2): the remote is a signaled candidate when one matches
-// (active ones by IP only, their port is ephemeral), else a new
-// peer-reflexive candidate.
+// to (RFC 6544 §7.2): the remote is a candidate at the connection's exact
+// source when there is one, else a signaled active candidate of its IP
+// (an active candidate's port means nothing), else a new peer-reflexive
+// candidate at the exact source. A connection never displaces a live one:
+// a second connection from the IP of a pair that has one (the peer's relay
+// on the peer's own address, a second dial) is another path and gets a
+// peer-reflexive pair of its own, since either may be the one the peer
+// nominates.
 func (a *Agent) pairForInbound(pc *pconn, prio uint32, now time.Time) *pair {
 	remoteType := candidate.Active
 	if pc.local.TCPType == candidate.SO {
 		remoteType = candidate.SO
 	}
-	var remote candidate.Candidate
-	found := false
-	for _, r := range a.remotes {
-		if r.TCPType != remoteType {
-			continue
-		}
-		if (remoteType == candidate.Active && r.Addr.Addr() == pc.remote.Addr()) || r.Addr == pc.remote {
-			remote, found = r, true
-			break
+	remote, found := a.remoteAt(pc.remote, remoteType)
+	var p *pair
+	if found {
+		p, _ = a.cl.add(&pair{local: pc.local, remote: remote}, a.controlling)
+		if p.pc != nil && p.pc != pc && !p.pc.closed() {
+			found = false // taken: a pair of its own
 		}
 	}
 	if !found {
-		remote = candidate.Candidate{
-			Foundation: candidate.Foundation(candidate.PeerReflexive, pc.remote.Addr(), netip.Addr{}),
-			Component:  1, Priority: prio, Addr: pc.remote, Type: candidate.PeerReflexive, TCPType: remoteType,
-		}
 		if len(a.remotes) >= maxRemoteCandidates {
 			a.warn(fmt.Errorf("agent: more than %d remote candidates; check from %s dropped", maxRemoteCandidates, pc.remote), now)
 			pc.close(errors.New("agent: too many remote candidates"))
 			return nil
 		}
-		a.remotes = append(a.remotes, remote)
-	}
-	p, _ := a.cl.add(&pair{local: pc.local, remote: remote}, a.controlling)
-	if p.pc != nil && p.pc != pc {
-		if !p.pc.closed() && p.state == stateSucceeded {
-			pc.close(errors.New("agent: pair already has a working connection"))
-			return nil
+		remote = candidate.Candidate{
+			Foundation: candidate.Foundation(candidate.PeerReflexive, pc.remote.Addr(), netip.Addr{}),
+			Component:  1, Priority: prio, Addr: pc.remote, Type: candidate.PeerReflexive, TCPType: remoteType,
 		}
-		p.pc.close(errors.New("agent: replaced by a newer connection"))
+		a.remotes = append(a.remotes, remote)
+		p, _ = a.cl.add(&pair{local: pc.local, remote: remote}, a.controlling)
+	}
+	if p.pc != nil && p.pc != pc && !p.pc.closed() {
+		// One exact source cannot carry two live connections.
+		pc.close(errors.New("agent: pair already has a live connection"))
+		return nil
 	}
 	if p.cancel != nil { // a connect or punch for this pair is in flight: this connection wins
 		p.cancel()
@@ -487,6 +519,26 @@ func (a *Agent) pairForInbound(pc *pconn, prio uint32, now time.Time) *pair {
 	p.pc = pc
 	pc.pair = p
 	return p
+}
+
+// remoteAt finds the remote candidate a connection from src belongs to:
+// one at exactly src, else (for active candidates) a signaled one of its
+// IP.
+func (a *Agent) remoteAt(src netip.AddrPort, tt candidate.TCPType) (candidate.Candidate, bool) {
+	for _, r := range a.remotes {
+		if r.TCPType == tt && r.Addr == src {
+			return r, true
+		}
+	}
+	if tt != candidate.Active {
+		return candidate.Candidate{}, false
+	}
+	for _, r := range a.remotes {
+		if r.TCPType == tt && r.Type != candidate.PeerReflexive && r.Addr.Addr() == src.Addr() {
+			return r, true
+		}
+	}
+	return candidate.Candidate{}, false
 }
 
 func useCandidate(m *stun.Message) bool {

@@ -261,6 +261,10 @@ func (a *Agent) onConnEnd(pc *pconn, err error, now time.Time) {
 	delete(a.conns, pc)
 	pc.close(err)
 	pc.q.drain()
+	if pc == a.committed && a.selected == nil && a.state != StateFailed && a.state != StateClosed {
+		a.fail(StateFailed, a.failure(errNominatedLost.Error()+": "+err.Error(), errNominatedLost), now)
+		return
+	}
 	if p := pc.pair; p != nil && p.pc == pc && a.selected == nil {
 		if p.state == stateInProgress || p.state == stateSucceeded {
 			a.failPair(p, fmt.Errorf("%w: %w", errConnLost, err), now)

@@ -168,7 +168,6 @@ func (a *Agent) selectPair(p *pair, now time.Time) {
 		}
 	}
 	a.stopSTUN()
-	a.stopSignaling()
 	agreed := a.agreed()
 	p.pc.eosMode.Store(agreed.eos)
 	keepAlive(p.pc.c, a.cfg.ConsentInterval)
@@ -193,6 +192,23 @@ func (a *Agent) selectPair(p *pair, now time.Time) {
 	a.result <- connectResult{conn: a.conn}
 }
 
+// errNominatedLost ends an agent whose committed connection closed before
+// it could be selected: the peer may have selected it on our answer, so
+// no other pair may be chosen instead, and the peer is told (bye) rather
+// than left waiting.
+var errNominatedLost = errors.New("agent: the connection the peer nominated was lost before it could be selected")
+
+// selectCommitted selects the connection we committed to, or fails both
+// sides if it is gone.
+func (a *Agent) selectCommitted(now time.Time) {
+	pc := a.committed
+	if pc.closed() || pc.pair == nil || pc.pair.pc != pc {
+		a.fail(StateFailed, a.failure(errNominatedLost.Error(), errNominatedLost), now)
+		return
+	}
+	a.selectPair(pc.pair, now)
+}
+
 func pathOf(p *pair) string {
 	if isRelayed(p) {
 		return "relay"
@@ -209,13 +225,17 @@ func (a *Agent) peerValidated() {
 }
 
 // release closes what only the checks needed: listeners, connections
-// accepted since the selection, the Mux registration. An idle connected
-// agent then runs two goroutines: its loop and the connection's reader.
+// accepted since the selection, the Mux registration, signaling. An idle
+// connected agent then runs two goroutines: its loop and the connection's
+// reader. Until then the peer's bye still arrives: a peer that could not
+// select our pair after all (its connection broke before its credentials
+// came) says so, and we fail at once with its reason.
 func (a *Agent) release() {
 	if a.released {
 		return
 	}
 	a.released = true
+	a.stopSignaling()
 	a.cl.byKey, a.cl.triggered = nil, nil // no pair is added any more
 	a.closeListeners()
 	a.releaseRelays()

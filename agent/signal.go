@@ -143,6 +143,11 @@ func (a *Agent) onSignal(m signaling.Message, now time.Time) {
 		return
 	}
 	if a.selected != nil {
+		if m.Type == signaling.TypeBye {
+			// The peer failed after our selection: it never selected
+			// this pair (a peer that did closes the connection instead).
+			a.fail(StateFailed, &FailedError{Reason: "peer gave up after we selected: " + m.Reason, Err: ErrPeerLeft}, now)
+		}
 		return
 	}
 	switch m.Type {
@@ -233,12 +238,11 @@ func (a *Agent) onCredentials(m signaling.Message, now time.Time) {
 	a.lastActivity = now
 	a.checkStart = now
 	a.setState(StateChecking, now)
-	if p := a.nominatedEarly; p != nil {
-		a.nominatedEarly = nil
-		if p.pc != nil && !p.pc.closed() {
-			a.selectPair(p, now)
-			return
-		}
+	if pc := a.committed; pc != nil {
+		// We confirmed the peer's nomination before its credentials came:
+		// the peer has selected that connection.
+		a.selectCommitted(now)
+		return
 	}
 	a.startPunchPing(now)
 }

@@ -23,9 +23,58 @@ type stream struct {
 	reset   bool // the path was reset: reads fail after the bytes before
 	broken  bool // the reader's end is closed: writes fail
 	stalled bool // the path died: writes vanish
+	// With a delay (Network.Delay), written bytes and the FIN travel in
+	// queue until they are due; finSent is the writer's own view of its
+	// FIN, eof the reader's.
+	delay    func() time.Duration
+	queue    []chunk
+	inflight int // bytes in queue
+	lastDue  time.Time
+	finSent  bool
 	// readable and writable are poked (capacity 1) when the state changes.
 	readable chan struct{}
 	writable chan struct{}
+}
+
+// chunk is a write (or the FIN) on its way to the reader.
+type chunk struct {
+	due  time.Time
+	data []byte
+	fin  bool
+}
+
+// sendLocked queues data (or the FIN) for delivery after the stream's
+// delay, never before what was sent earlier.
+func (s *stream) sendLocked(data []byte, fin bool) {
+	due := time.Now().Add(s.delay())
+	if due.Before(s.lastDue) {
+		due = s.lastDue
+	}
+	s.lastDue = due
+	s.queue = append(s.queue, chunk{due: due, data: data, fin: fin})
+	s.inflight += len(data)
+	time.AfterFunc(time.Until(due), s.deliverDue)
+}
+
+// deliverDue moves what is due from the queue to the reader, in order.
+func (s *stream) deliverDue() {
+	s.mu.Lock()
+	now := time.Now()
+	for len(s.queue) > 0 && !s.queue[0].due.After(now) {
+		c := s.queue[0]
+		s.queue = s.queue[1:]
+		s.inflight -= len(c.data)
+		switch {
+		case s.broken || s.reset || s.stalled:
+		case c.fin:
+			s.eof = true
+		default:
+			s.buf = append(s.buf, c.data...)
+		}
+	}
+	s.mu.Unlock()
+	poke(s.readable)
+	poke(s.writable)
 }
 
 func newStream() *stream {
@@ -111,7 +160,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		case s.broken || s.reset:
 			s.mu.Unlock()
 			return n, c.opErr("write", syscall.ECONNRESET)
-		case s.eof:
+		case s.eof || s.finSent:
 			s.mu.Unlock()
 			return n, c.opErr("write", syscall.EPIPE)
 		}
@@ -119,9 +168,13 @@ func (c *Conn) Write(p []byte) (int, error) {
 			s.mu.Unlock()
 			return len(p), nil
 		}
-		if room := bufferLimit - len(s.buf); room > 0 {
+		if room := bufferLimit - len(s.buf) - s.inflight; room > 0 {
 			k := min(room, len(p)-n)
-			s.buf = append(s.buf, p[n:n+k]...)
+			if s.delay != nil {
+				s.sendLocked(append([]byte(nil), p[n:n+k]...), false)
+			} else {
+				s.buf = append(s.buf, p[n:n+k]...)
+			}
 			n += k
 		}
 		s.mu.Unlock()
@@ -143,7 +196,14 @@ func (c *Conn) Write(p []byte) (int, error) {
 func (c *Conn) CloseWrite() error {
 	s := c.out
 	s.mu.Lock()
-	if !s.stalled { // a FIN into a dead path never arrives
+	switch {
+	case s.stalled: // a FIN into a dead path never arrives
+	case s.delay != nil:
+		if !s.finSent {
+			s.finSent = true
+			s.sendLocked(nil, true)
+		}
+	default:
 		s.eof = true
 	}
 	s.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -171,5 +172,61 @@ func TestPunchRefusedAndStall(t *testing.T) {
 		if _, err := c.Write([]byte("into the void")); err != nil {
 			t.Fatal(err)
 		}
+	})
+}
+
+// With Delay, writes arrive after their delay, in order, and the FIN
+// behind them; the same key always gets the same event name.
+func TestDelayKeepsOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := New()
+		var keys []string
+		n.Delay = func(key string) time.Duration {
+			keys = append(keys, key)
+			if strings.HasPrefix(key, "write") && strings.HasSuffix(key, "#1") {
+				return 50 * time.Millisecond // the first write is slow: later ones must wait for it
+			}
+			return time.Millisecond
+		}
+		l, err := n.Listen(t.Context(), netip.AddrPortFrom(hostB, 0), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		start := time.Now()
+		c, err := n.Dial(t.Context(), netip.AddrPortFrom(hostA, 0), addrOf(l.Addr().(*net.TCPAddr)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if el := time.Since(start); el != time.Millisecond {
+			t.Fatalf("connect answered after %v, want the dial's delay", el)
+		}
+		s, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent := time.Now()
+		for _, w := range []string{"one ", "two ", "three"} {
+			if _, err := c.Write([]byte(w)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.(*Conn).CloseWrite()
+		if _, err := c.Write([]byte("x")); !errors.Is(err, syscall.EPIPE) {
+			t.Fatalf("write after CloseWrite: %v", err)
+		}
+		got, err := io.ReadAll(s)
+		if err != nil || string(got) != "one two three" {
+			t.Fatalf("read %q, %v", got, err)
+		}
+		if el := time.Since(sent); el < 50*time.Millisecond {
+			t.Fatalf("everything arrived after %v, before the first write's delay", el)
+		}
+		want := []string{"dial 10.0.0.1:40001->10.0.0.2:40001 #1", "accept 10.0.0.1:40001->10.0.0.2:40001 #1"}
+		if len(keys) < 2 || keys[0] != want[0] || keys[1] != want[1] {
+			t.Fatalf("keys %q, want %q first", keys, want)
+		}
+		c.Close()
+		s.Close()
 	})
 }

@@ -11,6 +11,7 @@ package memnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -37,6 +38,17 @@ type Network struct {
 	// Flight is how long a SYN is in flight: a punch whose SYN meets the
 	// peer's within it crosses (simultaneous open). Zero means 1ms.
 	Flight time.Duration
+	// Delay, when not nil, gives events on the network a duration: how
+	// long a connect takes to be answered (key "dial ..."), how long an
+	// established connection waits before its listener's Accept sees it
+	// ("accept ..."), and how long each write takes to reach the reader
+	// ("write ...", delivered in order per direction, FIN behind the
+	// data). A key names its event by kind, addresses and a sequence
+	// number, so a function of the key (a seeded hash) gives the same
+	// timing to the same event from run to run, whatever the order in
+	// which goroutines ask. Set it before the network is used. nil: every
+	// event is instantaneous.
+	Delay func(key string) time.Duration
 
 	mu        sync.Mutex // guards following
 	listeners map[netip.AddrPort]*Listener
@@ -47,7 +59,8 @@ type Network struct {
 	stalled   map[netip.Addr]bool
 	nats      map[netip.Addr]*NAT // by public address
 	behind    map[netip.Addr]*NAT // by private host address
-	nextPort  uint16
+	nextPort  map[netip.Addr]uint16
+	seq       map[string]int // events per key prefix, for Delay's keys
 }
 
 type route struct{ local, remote netip.AddrPort }
@@ -67,7 +80,8 @@ func New() *Network {
 		punches:   map[route]*punch{},
 		conns:     map[*Conn]struct{}{},
 		stalled:   map[netip.Addr]bool{},
-		nextPort:  40000,
+		nextPort:  map[netip.Addr]uint16{},
+		seq:       map[string]int{},
 	}
 }
 
@@ -113,7 +127,7 @@ func (n *Network) Listen(_ context.Context, addr netip.AddrPort, _ bool) (net.Li
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if addr.Port() == 0 {
-		addr = netip.AddrPortFrom(addr.Addr(), n.port())
+		addr = netip.AddrPortFrom(addr.Addr(), n.port(addr.Addr()))
 	}
 	if _, ok := n.listeners[addr]; ok {
 		return nil, fmt.Errorf("memnet: listen %s: address in use", addr)
@@ -124,19 +138,47 @@ func (n *Network) Listen(_ context.Context, addr netip.AddrPort, _ bool) (net.Li
 	return l, nil
 }
 
-func (n *Network) port() uint16 {
-	n.nextPort++
-	return n.nextPort
+// port picks a free port on ip. Ports are counted per address, so that
+// one host's ports do not depend on what other hosts did first.
+func (n *Network) port(ip netip.Addr) uint16 {
+	p := n.nextPort[ip]
+	if p == 0 {
+		p = 40000
+	}
+	p++
+	n.nextPort[ip] = p
+	return p
+}
+
+// delayLocked asks Delay how long the event named by kind and what takes;
+// the key gets a sequence number per (kind, what).
+func (n *Network) delayLocked(kind, what string) time.Duration {
+	if n.Delay == nil {
+		return 0
+	}
+	k := kind + " " + what
+	n.seq[k]++
+	return max(n.Delay(fmt.Sprintf("%s #%d", k, n.seq[k])), 0)
 }
 
 // Dial makes one connect attempt.
 func (n *Network) Dial(ctx context.Context, local, remote netip.AddrPort) (net.Conn, error) {
 	n.mu.Lock()
 	if local.Port() == 0 {
-		local = netip.AddrPortFrom(local.Addr(), n.port())
+		local = netip.AddrPortFrom(local.Addr(), n.port(local.Addr()))
 	}
+	d := n.delayLocked("dial", local.String()+"->"+remote.String())
 	c, wait, err := n.connectLocked(local, remote)
 	n.mu.Unlock()
+	if (err != nil || c != nil) && d > 0 {
+		// The answer (SYN-ACK or RST) takes d to come back.
+		if serr := sleep(ctx, d); serr != nil {
+			if c != nil {
+				c.Close()
+			}
+			return nil, opErr(local, remote, fmt.Errorf("%w: %w", errTimeout, serr))
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +216,19 @@ func (n *Network) connectLocked(local, remote netip.AddrPort) (*Conn, <-chan str
 		return nil, nil, opErr(local, remote, errRefused)
 	}
 	mine, theirs := n.pairLocked(local, remote, n.external(local, remote))
+	if d := n.delayLocked("accept", local.String()+"->"+remote.String()); d > 0 {
+		// Established now, seen by Accept later: a loaded server.
+		time.AfterFunc(d, func() {
+			select {
+			case l.q <- theirs:
+			case <-l.done:
+				theirs.Close()
+			default:
+				theirs.Close()
+			}
+		})
+		return mine, nil, nil
+	}
 	select {
 	case l.q <- theirs:
 		return mine, nil, nil
@@ -191,6 +246,10 @@ func (n *Network) pairLocked(local, remote, localExt netip.AddrPort) (*Conn, *Co
 	a, b := newPair(net.TCPAddrFromAddrPort(local), net.TCPAddrFromAddrPort(remote))
 	b.remote = net.TCPAddrFromAddrPort(localExt)
 	a.n, b.n = n, n
+	if n.Delay != nil {
+		a.out.delay = n.writeDelay(local.String() + "->" + remote.String())
+		b.out.delay = n.writeDelay(remote.String() + "->" + local.String())
+	}
 	n.conns[a], n.conns[b] = struct{}{}, struct{}{}
 	if n.stalled[local.Addr()] || n.stalled[remote.Addr()] {
 		a.out.stall()
@@ -202,7 +261,9 @@ func (n *Network) pairLocked(local, remote, localExt netip.AddrPort) (*Conn, *Co
 // SimultaneousOpen punches on p's schedule: a SYN that meets the peer's
 // punch in flight crosses it; otherwise the peer's inbound behaviour decides
 // (a listener accepts, Refuse answers RST, Drop keeps silent until the
-// attempt times out).
+// attempt times out). As package tcpso does, an attempt answers each RST
+// with a new SYN at once while its rush lasts, so a peer that starts a
+// little later still meets a SYN of ours in flight.
 // It returns the attempt that connected (1 for the first).
 func (n *Network) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn, int, error) {
 	s := p.Schedule
@@ -225,9 +286,24 @@ func (n *Network) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn
 	if err := sleep(ctx, wait); err != nil {
 		return nil, 0, opErr(p.Local, p.Remote, err)
 	}
+	rush := s.Rush
+	switch {
+	case rush == 0:
+		rush = tcpso.DefaultRush
+	case rush < 0:
+		rush = 0
+	}
 	var last error
 	for i := range attempts {
-		c, err := n.punchOnce(ctx, p.Local, p.Remote, timeout)
+		begin := time.Now()
+		var c net.Conn
+		var err error
+		for {
+			c, err = n.punchOnce(ctx, p.Local, p.Remote, timeout)
+			if c != nil || ctx.Err() != nil || !errors.Is(err, errRefused) || time.Since(begin) >= rush {
+				break
+			}
+		}
 		if c != nil {
 			return c, i + 1, nil
 		}
@@ -317,6 +393,15 @@ func (n *Network) inUseLocked(local, remote netip.AddrPort) bool {
 		}
 	}
 	return false
+}
+
+// writeDelay is the delay of the writes of one direction.
+func (n *Network) writeDelay(what string) func() time.Duration {
+	return func() time.Duration {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.delayLocked("write", what)
+	}
 }
 
 func (n *Network) forget(c *Conn) {
