@@ -76,7 +76,12 @@ type Agent struct {
 	// ours too, whatever comes after. It is selected at once, or when
 	// the peer's credentials arrive if the check overtook them; if it is
 	// lost before that, both sides fail.
-	committed    *pconn
+	committed *pconn
+	// credsOut: the channel took our credentials. No check leaves
+	// before: a peer that answers one may select on our nomination and
+	// must then learn our credentials, even if the application closes the
+	// channel as soon as Connect returns.
+	credsOut     bool
 	firstValid   time.Time
 	lastActivity time.Time
 	checkStart   time.Time
@@ -249,6 +254,11 @@ func (a *Agent) attach(ch signaling.Channel, now time.Time) {
 	sigCtx, cancelSig := context.WithCancel(a.ctx)
 	a.sigCancel = cancelSig
 	a.out = newOutbox(ch, a.log)
+	a.out.sent = func(m signaling.Message) {
+		if m.Type == signaling.TypeCredentials {
+			a.post(func(time.Time) { a.credsOut = true })
+		}
+	}
 	// The outbox outlives the receiving side: what it already queued
 	// (our credentials) must reach a peer that was faster than them.
 	out := a.out

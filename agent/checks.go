@@ -48,7 +48,7 @@ func (a *Agent) tick(now time.Time) time.Time {
 			}
 		}
 	}
-	checking := a.remoteUfrag != "" && a.state == StateChecking
+	checking := a.remoteUfrag != "" && a.state == StateChecking && a.credsOut
 	none := func(*pair) bool { return false }
 	if checking {
 		// Triggered checks answer a check of the peer: they go out at

@@ -150,7 +150,22 @@ func (c *Conn) readEndErr(err error) error {
 	}
 }
 
+// errPeerClosed is the end of a connection whose icetcp peer ended its
+// stream in band and then closed.
+var errPeerClosed = errors.New("agent: the peer closed the connection")
+
+// peerClosed reports that the peer closed the connection cleanly: its FIN
+// came after its end of stream.
+func (c *Conn) peerClosed() bool { return c.pc.closedByPeer.Load() }
+
 func (c *Conn) closedErr() error {
+	switch {
+	case c.pc.interrupted.Load():
+		// What we write can no longer be read: the peer stopped.
+		return ErrPeerInterrupted
+	case c.pc.closedByPeer.Load():
+		return fmt.Errorf("%w: %w", errPeerClosed, net.ErrClosed)
+	}
 	err := c.pc.closeErr()
 	if errors.Is(err, net.ErrClosed) || errors.Is(err, ErrClosed) {
 		return net.ErrClosed
@@ -241,16 +256,21 @@ func (c *Conn) CloseWrite() error {
 	c.writeEnded = true
 	c.writeMu.Unlock()
 	if c.pc.closed() {
+		if c.peerClosed() {
+			// The peer ended its stream and closed: there is nobody left
+			// to tell, as for a TCP shutdown after the peer's close.
+			return nil
+		}
 		return c.closedErr()
 	}
 	if !c.eos {
 		return nil
 	}
-	if err := c.a.sendEOS(c.pc); err != nil {
+	if err := c.a.sendEOS(c.pc, false); err != nil {
 		return err
 	}
 	c.pc.flushSTUN() // written when CloseWrite returns, as a FIN would be
-	if c.pc.closed() {
+	if c.pc.closed() && !c.peerClosed() {
 		return c.closedErr()
 	}
 	return nil
@@ -268,11 +288,27 @@ const lingerTimeout = 2 * time.Second
 // what the peer had not read yet. So Close sends FIN, discards what still
 // arrives until the peer's FIN (at most lingerTimeout), then closes.
 func (c *Conn) Close() error {
-	c.closeOnce.Do(c.linger)
+	c.closeOnce.Do(func() { c.linger(false) })
 	return c.a.Close()
 }
 
-func (c *Conn) linger() {
+// abortLinger bounds how long Abort waits for the peer's FIN: an
+// interrupted program must stop at once.
+const abortLinger = 500 * time.Millisecond
+
+// Abort closes the connection and its agent without ending the stream:
+// toward an icetcp peer it says the stream was interrupted, and the peer's
+// Read returns an error wrapping ErrPeerInterrupted after the bytes that
+// arrived, never io.EOF. Use it when the sender stops before its end (a
+// user's Ctrl-C, a local failure); a crash reads as ErrPeerVanished
+// instead. Toward a standard agent it is Close. After CloseWrite the
+// stream had ended: Abort only closes.
+func (c *Conn) Abort() error {
+	c.closeOnce.Do(func() { c.linger(true) })
+	return c.a.Close()
+}
+
+func (c *Conn) linger(interrupted bool) {
 	c.writeMu.Lock()
 	ended := c.writeEnded
 	c.writeEnded = true
@@ -281,11 +317,15 @@ func (c *Conn) linger() {
 		return
 	}
 	if c.eos && !ended {
-		_ = c.a.sendEOS(c.pc)
+		_ = c.a.sendEOS(c.pc, interrupted)
 	}
-	t := time.NewTimer(lingerTimeout)
+	wait := lingerTimeout
+	if interrupted {
+		wait = abortLinger
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
-	if c.eos && c.path == "relay" {
+	if c.eos && c.path == "relay" && !interrupted {
 		// Through a relay our FIN waits for the peer's end of stream: a
 		// relay that does not pass half-closes on (coturn) resets the
 		// peer's leg on it and drops what it still holds for the peer.

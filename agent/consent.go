@@ -70,12 +70,12 @@ func (a *Agent) consentInterval() time.Duration {
 
 // sendEOS sends our in-band end of stream on pc (icetcp-eos); the
 // connection stays open for consent.
-func (a *Agent) sendEOS(pc *pconn) error {
+func (a *Agent) sendEOS(pc *pconn, interrupted bool) error {
 	pwd := a.remotePwd.Load()
 	if pwd == nil {
 		return fmt.Errorf("agent: close write: %w", ErrClosed)
 	}
-	m, err := buildEOS(a.localUfrag, a.remoteUfrag, *pwd)
+	m, err := buildEOS(a.localUfrag, a.remoteUfrag, *pwd, interrupted)
 	if err != nil {
 		return err
 	}

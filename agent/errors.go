@@ -29,6 +29,10 @@ var (
 	// its in-band end of stream: the peer crashed, was killed, or the path
 	// broke. Read's error says how many bytes had arrived.
 	ErrPeerVanished = errors.New("agent: peer vanished")
+	// ErrPeerInterrupted means an icetcp peer stopped its stream on
+	// purpose before its end (Conn.Abort: interrupted by its user, or a
+	// failure on its side). Read's error says how many bytes had arrived.
+	ErrPeerInterrupted = errors.New("agent: the peer interrupted the stream")
 )
 
 // PeerError is a STUN error response of the peer to one of our checks

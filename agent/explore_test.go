@@ -123,6 +123,21 @@ type chaosChannel struct {
 	e    exploration
 	n    int
 	due  time.Time
+	sent int
+}
+
+// Send takes its time too (a starved goroutine, a slow WebSocket write),
+// in order.
+func (c *chaosChannel) Send(ctx context.Context, m signaling.Message) error {
+	c.sent++
+	t := time.NewTimer(c.e.delay(fmt.Sprintf("send %s #%d", c.name, c.sent)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return c.Channel.Send(ctx, m)
 }
 
 func (c *chaosChannel) Recv(ctx context.Context) (signaling.Message, error) {
@@ -131,7 +146,7 @@ func (c *chaosChannel) Recv(ctx context.Context) (signaling.Message, error) {
 		return m, err
 	}
 	c.n++
-	due := time.Now().Add(c.e.delay(fmt.Sprintf("signal %s #%d", c.name, c.n)))
+	due := time.Now().Add(c.e.delay(fmt.Sprintf("recv %s #%d", c.name, c.n)))
 	if due.Before(c.due) {
 		due = c.due // in order
 	}
@@ -200,12 +215,16 @@ func (e exploration) run(t *testing.T) error {
 	}
 	ra, rb := make(chan result, 1), make(chan result, 1)
 	start := time.Now()
+	// Each side closes its signaling as soon as Connect returns, as
+	// applications do: whatever the agent still had to say is lost.
 	go func() {
-		c, err := a.Connect(context.Background(), &chaosChannel{Channel: chA, name: "to A", e: e})
+		c, err := a.Connect(context.Background(), &chaosChannel{Channel: chA, name: "A", e: e})
+		chA.Close()
 		ra <- result{c, err, time.Now()}
 	}()
 	go func() {
-		c, err := b.Connect(context.Background(), &chaosChannel{Channel: chB, name: "to B", e: e})
+		c, err := b.Connect(context.Background(), &chaosChannel{Channel: chB, name: "B", e: e})
+		chB.Close()
 		rb <- result{c, err, time.Now()}
 	}()
 	x, y := <-ra, <-rb

@@ -242,7 +242,13 @@ func (a *Agent) adopt(c net.Conn, fr *framing.Reader, inbound bool, local candid
 func (a *Agent) onConnEnd(pc *pconn, err error, now time.Time) {
 	if a.selected != nil && pc == a.selected.pc {
 		// It stays in conns: whatever ends the agent closes it.
-		if errors.Is(err, io.EOF) && !pc.closed() {
+		if pc.closed() {
+			// We closed it (Conn.Close): a deliberate end, whatever the
+			// reader saw last.
+			a.fail(StateClosed, ErrClosed, now)
+			return
+		}
+		if errors.Is(err, io.EOF) {
 			if !pc.eosMode.Load() {
 				a.consent.peerFIN = true // the peer half-closed; we may still write
 				return
@@ -251,7 +257,7 @@ func (a *Agent) onConnEnd(pc *pconn, err error, now time.Time) {
 			// of the whole connection, without it the peer vanished (Read
 			// says so after the bytes that arrived).
 			if pc.peerEOS.Load() {
-				a.fail(StateClosed, fmt.Errorf("agent: the peer closed the connection: %w", ErrClosed), now)
+				a.fail(StateClosed, fmt.Errorf("%w: %w", errPeerClosed, ErrClosed), now)
 				return
 			}
 		}

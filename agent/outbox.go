@@ -16,6 +16,8 @@ type outbox struct {
 	ch   signaling.Channel
 	log  logging.LeveledLogger
 	wake chan struct{}
+	// sent, when not nil, is told of each message the channel took.
+	sent func(signaling.Message)
 
 	mu      sync.Mutex // guards following
 	q       []signaling.Message
@@ -90,6 +92,9 @@ func (o *outbox) run(ctx context.Context) {
 			if err := o.ch.Send(sendCtx, m); err != nil {
 				o.log.Debugf("signaling send %s: %v", m.Type, err)
 				break
+			}
+			if o.sent != nil {
+				o.sent(m)
 			}
 		}
 		cancel()

@@ -57,13 +57,16 @@ type pconn struct {
 	stunDrops int
 	wcond     *sync.Cond // signalled when the STUN queue empties
 
-	done      chan struct{}
-	readDone  chan struct{} // closed when the reader has stopped
-	peerEOS   atomic.Bool   // the peer's in-band end of stream arrived
-	closeOnce sync.Once
-	err       error // why the connection was closed; written before done is closed
-	bytesIn   atomic.Uint64
-	bytesOut  atomic.Uint64
+	done     chan struct{}
+	readDone chan struct{} // closed when the reader has stopped
+	peerEOS  atomic.Bool   // the peer's in-band end of stream arrived
+	// closedByPeer: its FIN followed its end of stream (a clean close).
+	closedByPeer atomic.Bool
+	interrupted  atomic.Bool // the peer interrupted its stream (Abort)
+	closeOnce    sync.Once
+	err          error // why the connection was closed; written before done is closed
+	bytesIn      atomic.Uint64
+	bytesOut     atomic.Uint64
 
 	onAuth func() // called once when the first check is authenticated
 
@@ -207,7 +210,11 @@ type readerConfig struct {
 func (pc *pconn) readLoop(rc readerConfig) {
 	var err error
 	var held *[]byte // the buffer the current frame was read into
+	peerEOS := false
 	defer func() {
+		if peerEOS && (err == nil || errors.Is(err, io.EOF)) {
+			pc.closedByPeer.Store(true)
+		}
 		pc.q.end(pc.endErr(err))
 		close(pc.readDone)
 		rc.onEnd(pc, err)
@@ -216,7 +223,6 @@ func (pc *pconn) readLoop(rc readerConfig) {
 		_ = pc.c.SetReadDeadline(time.Now().Add(rc.firstTimeout))
 	}
 	first := rc.first
-	peerEOS := false
 	alloc := func(n int) []byte { bp := getFrame(n); held = bp; return *bp }
 	for {
 		var frame []byte
@@ -238,16 +244,21 @@ func (pc *pconn) readLoop(rc readerConfig) {
 			m, derr := decodeSTUN(frame) // copies the frame
 			if derr == nil {
 				putFrame(held)
-				eos, herr := pc.handleSTUN(rc, m)
+				end, herr := pc.handleSTUN(rc, m)
 				if herr != nil {
 					err = herr
 					pc.close(err)
 					return
 				}
-				if eos && !peerEOS {
+				if end != endNone && !peerEOS {
 					peerEOS = true
 					pc.peerEOS.Store(true)
-					pc.q.end(nil)
+					if end == endInterrupted {
+						pc.interrupted.Store(true)
+						pc.q.end(fmt.Errorf("%w after %d bytes", ErrPeerInterrupted, pc.bytesIn.Load()))
+					} else {
+						pc.q.end(nil)
+					}
 				}
 				continue
 			}
@@ -313,9 +324,10 @@ func (pc *pconn) endErr(err error) error {
 	}
 }
 
-// handleSTUN authenticates m and hands it to the agent. eos reports the
-// peer's in-band end of stream. A non-nil error closes the connection.
-func (pc *pconn) handleSTUN(rc readerConfig, m *stun.Message) (eos bool, err error) {
+// handleSTUN authenticates m and hands it to the agent. end reports the
+// peer's in-band end of stream or its interruption. A non-nil error
+// closes the connection.
+func (pc *pconn) handleSTUN(rc readerConfig, m *stun.Message) (end streamEnd, err error) {
 	switch m.Type.Class {
 	case stun.ClassRequest:
 		if err := authRequest(m, rc.localUfrag, rc.localPwd); err != nil {
@@ -332,7 +344,7 @@ func (pc *pconn) handleSTUN(rc readerConfig, m *stun.Message) (eos bool, err err
 				if berr == nil {
 					pc.sendSTUN(resp)
 				}
-				return false, nil
+				return endNone, nil
 			}
 			// Nothing but checks has been written on an unauthenticated
 			// connection, so this write cannot wait behind application
@@ -341,39 +353,43 @@ func (pc *pconn) handleSTUN(rc readerConfig, m *stun.Message) (eos bool, err err
 				_ = pc.c.SetWriteDeadline(time.Now().Add(time.Second))
 				_ = pc.fw.WriteFrame(resp.Raw)
 			}
-			return false, err
+			return endNone, err
 		}
 		pc.markAuthenticated()
 	case stun.ClassSuccessResponse, stun.ClassErrorResponse:
 		pwd := rc.remotePwd.Load()
 		if pwd == nil {
-			return false, nil // a response to nothing we sent
+			return endNone, nil // a response to nothing we sent
 		}
 		if err := stun.NewShortTermIntegrity(*pwd).Check(m); err != nil {
 			if m.Type.Class == stun.ClassErrorResponse && errorCode(m) == stun.CodeUnauthorized {
 				// 401 carries no integrity: the peer could not verify us.
 				rc.onSTUN(pc, m)
-				return false, nil
+				return endNone, nil
 			}
-			return false, fmt.Errorf("%w: response from %s: %w", ErrUnauthenticated, pc.remote, err)
+			return endNone, fmt.Errorf("%w: response from %s: %w", ErrUnauthenticated, pc.remote, err)
 		}
 		pc.markAuthenticated()
 	case stun.ClassIndication:
 		// Keepalives need no answer; our end of stream is an indication
 		// signed like a request, so only the peer can end our stream.
-		if !isEOS(m) {
-			return false, nil
+		end := endOf(m)
+		if end == endNone {
+			return endNone, nil
 		}
 		if err := authRequest(m, rc.localUfrag, rc.localPwd); err != nil {
 			rc.log("ignored an unauthenticated end of stream from %s: %v", pc.remote, err)
-			return false, nil
+			return endNone, nil
 		}
-		return pc.authenticated.Load(), nil
+		if !pc.authenticated.Load() {
+			return endNone, nil
+		}
+		return end, nil
 	default:
-		return false, nil
+		return endNone, nil
 	}
 	rc.onSTUN(pc, m)
-	return false, nil
+	return endNone, nil
 }
 
 func (pc *pconn) markAuthenticated() {

@@ -179,15 +179,34 @@ func errorCodeReason(m *stun.Message) (stun.ErrorCode, string) {
 // uses 0xC1E5.
 const attrEndOfStream stun.AttrType = 0xC1E5
 
-// buildEOS encodes the end-of-stream indication: a Binding indication
-// signed with the remote password like a check, so that only our peer's
-// own stream can be ended by it.
-func buildEOS(localUfrag, remoteUfrag, remotePwd string) (*stun.Message, error) {
+// attrInterrupted marks the interruption of our stream (Conn.Abort): the
+// sender stopped on purpose before its end, and says so rather than
+// vanish. Comprehension-optional too: an older peer ignores the
+// indication and reads the FIN that follows as a vanished peer.
+const attrInterrupted stun.AttrType = 0xC1E6
+
+// streamEnd is how an in-band indication ends the peer's stream.
+type streamEnd uint8
+
+const (
+	endNone        streamEnd = iota
+	endOfStream              // all was sent (CloseWrite)
+	endInterrupted           // stopped before its end (Abort)
+)
+
+// buildEOS encodes the end-of-stream indication (or, with interrupted,
+// the interruption): a Binding indication signed with the remote password
+// like a check, so that only our peer's own stream can be ended by it.
+func buildEOS(localUfrag, remoteUfrag, remotePwd string, interrupted bool) (*stun.Message, error) {
+	mark := attrEndOfStream
+	if interrupted {
+		mark = attrInterrupted
+	}
 	m, err := stun.Build(
 		stun.TransactionID,
 		stun.NewType(stun.MethodBinding, stun.ClassIndication),
 		stun.NewUsername(remoteUfrag+":"+localUfrag),
-		rawAttr{attrEndOfStream, nil},
+		rawAttr{mark, nil},
 		stun.NewShortTermIntegrity(remotePwd),
 		stun.Fingerprint,
 	)
@@ -197,9 +216,15 @@ func buildEOS(localUfrag, remoteUfrag, remotePwd string) (*stun.Message, error) 
 	return m, nil
 }
 
-func isEOS(m *stun.Message) bool {
-	_, err := m.Get(attrEndOfStream)
-	return err == nil
+// endOf tells which end an indication carries.
+func endOf(m *stun.Message) streamEnd {
+	if _, err := m.Get(attrInterrupted); err == nil {
+		return endInterrupted
+	}
+	if _, err := m.Get(attrEndOfStream); err == nil {
+		return endOfStream
+	}
+	return endNone
 }
 
 // rawAttr adds an attribute with a fixed value.

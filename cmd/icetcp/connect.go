@@ -80,7 +80,7 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		cfg.TURNServers[i].TLSConfig = dialer.TLSConfig // --ca for turns: too
 	}
 	f.apply(&cfg)
-	ev := &eventWriter{w: stderr, json: f.jsonOut}
+	ev := newEventWriter(stderr, f.jsonOut)
 	cfg.OnEvent = ev.agentEvent
 	cfg.LoggerFactory = quietLogger(stderr, f.jsonOut)
 	room := f.room
@@ -110,7 +110,7 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	defer ch.Close()
 	conn, err := a.Connect(selectCtx, ch)
 	if err != nil {
-		return ev.fail(f.jsonOut, err)
+		return ev.fail(f.jsonOut, interrupted(ctx, err))
 	}
 	ev.selected(conn)
 	cancel()
@@ -119,17 +119,32 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if withSecret {
 		sc, took, err := secureConn(ctx, conn, secret)
 		if err != nil {
-			return ev.fail(f.jsonOut, err)
+			conn.Abort()
+			return ev.fail(f.jsonOut, interrupted(ctx, err))
 		}
 		ev.secured(sc, took)
 		stream = sc
 	}
-	res, err := pump(stream, stdin, stdout)
+	res, err := pump(ctx, stream, stdin, stdout)
 	if err != nil {
-		return ev.fail(f.jsonOut, err)
+		// Our side stops before its end: the peer is told it was
+		// interrupted, not that the stream ended.
+		conn.Abort()
+		return ev.fail(f.jsonOut, interrupted(ctx, err))
 	}
+	stream.Close()
 	ev.done(res)
 	return nil
+}
+
+// interrupted is err, or the signal that ended ctx when ctx's end caused
+// err: the user's Ctrl-C, not a failure of the connection.
+func interrupted(ctx context.Context, err error) error {
+	var ie *interruptedError
+	if errors.As(context.Cause(ctx), &ie) {
+		return ie
+	}
+	return err
 }
 
 func (f *connectFlags) agentConfig() (agent.Config, error) {
@@ -189,10 +204,21 @@ func silentOr(jsonOut bool, err error) error {
 }
 
 // eventWriter writes agent events to stderr, as JSON lines with --json.
+// The agent's state events are passed on until a pair is selected; from
+// then on the session's outcome is connect's own to tell, once: "done"
+// or "failed" (the agent's closed or failed state at the end says how its
+// connection ended, which a clean transfer and a lost peer can share).
 type eventWriter struct {
-	mu   sync.Mutex // guards w
-	w    io.Writer
-	json bool
+	mu       sync.Mutex // guards following
+	w        io.Writer
+	json     bool
+	past     bool          // a pair is selected
+	conn     chan struct{} // closed when the agent's "connected" state is out
+	connOnce sync.Once
+}
+
+func newEventWriter(w io.Writer, json bool) *eventWriter {
+	return &eventWriter{w: w, json: json, conn: make(chan struct{})}
 }
 
 func (e *eventWriter) emit(v map[string]any) {
@@ -218,7 +244,16 @@ func (e *eventWriter) emit(v map[string]any) {
 func (e *eventWriter) agentEvent(ev agent.Event) {
 	switch ev.Type {
 	case agent.EventState:
+		e.mu.Lock()
+		after := e.past
+		e.mu.Unlock()
+		if after {
+			return
+		}
 		e.emit(map[string]any{"event": "state", "state": ev.State.String()})
+		if ev.State == agent.StateConnected {
+			e.connOnce.Do(func() { close(e.conn) })
+		}
 	case agent.EventWarning:
 		e.emit(map[string]any{"event": "warning", "message": ev.Err.Error()})
 	}
@@ -239,6 +274,15 @@ func (e *eventWriter) selected(c *agent.Conn) {
 	if st.Selected != nil && st.Selected.Attempts > 0 {
 		v["attempts"] = st.Selected.Attempts
 	}
+	// The agent announced "connected" before Connect returned; its event
+	// goroutine may not have written it yet. "selected" comes after it.
+	select {
+	case <-e.conn:
+	case <-time.After(time.Second):
+	}
+	e.mu.Lock()
+	e.past = true
+	e.mu.Unlock()
 	e.emit(v)
 }
 
@@ -247,6 +291,16 @@ func (e *eventWriter) failed(err error) {
 	var te *secure.TruncatedError
 	if errors.As(err, &te) {
 		ev["received"] = te.Received
+	}
+	if errors.Is(err, agent.ErrPeerInterrupted) {
+		ev["reason"] = "interrupted by the peer"
+		if te != nil {
+			ev["reason"] = fmt.Sprintf("interrupted by the peer after %d bytes", te.Received)
+		}
+	}
+	var ie *interruptedError
+	if errors.As(err, &ie) {
+		ev["reason"] = "interrupted (" + ie.sig.String() + ")"
 	}
 	e.emit(ev)
 }

@@ -129,9 +129,10 @@ type pumpResult struct {
 // pump copies stdin to the peer and the peer to stdout until both
 // directions have ended; stdin's end is passed on with CloseWrite. It
 // returns at the first failure, so a vanished peer is reported even while
-// stdin is still open.
-func pump(conn halfConn, stdin io.Reader, stdout io.Writer) (pumpResult, error) {
-	defer conn.Close()
+// stdin is still open, and at once when ctx ends (a signal). It does not
+// close conn: the caller ends the session cleanly (Close) or, after an
+// error, interrupts it (Abort), which also ends the copies.
+func pump(ctx context.Context, conn halfConn, stdin io.Reader, stdout io.Writer) (pumpResult, error) {
 	type result struct {
 		n   int64
 		err error
@@ -158,6 +159,8 @@ func pump(conn halfConn, stdin io.Reader, stdout io.Writer) (pumpResult, error) 
 	waitSent, waitReceived := sent, received // set to nil once done
 	for range 2 {
 		select {
+		case <-ctx.Done():
+			return res, context.Cause(ctx)
 		case r := <-waitSent:
 			res.sent, waitSent = r.n, nil
 			if r.err != nil {

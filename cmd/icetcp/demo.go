@@ -9,9 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"time"
-
-	"github.com/pion/logging"
 
 	"github.com/icetcp/icetcp/agent"
 	"github.com/icetcp/icetcp/internal/secure"
@@ -107,8 +106,7 @@ func demoPeer(ctx context.Context, url, room string) (*agent.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	lf := logging.NewDefaultLoggerFactory()
-	lf.DefaultLogLevel = logging.LogLevelWarn
+	lf := quietLogger(os.Stderr, false) // ICETCP_LOG=debug shows the agents' logs
 	a, err := agent.New(agent.Config{Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, LoggerFactory: lf})
 	if err != nil {
 		ch.Close()

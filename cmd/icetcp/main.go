@@ -49,7 +49,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
 	var err error
 	switch args[0] {
@@ -74,11 +74,18 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "icetcp: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
+	var ie *interruptedError
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &ie) || errors.As(context.Cause(ctx), &ie) && errors.Is(err, context.Canceled):
+		var se silentError
+		if !errors.As(err, &se) {
+			fmt.Fprintf(stderr, "icetcp %s: interrupted (%v)\n", args[0], ie.sig)
+		}
+		return ie.exitCode()
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "icetcp %s: %v\n", args[0], err)
 		return 2
@@ -93,8 +100,53 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 var errUsage = errors.New("usage")
 
+// interruptedError is the cause of the context a signal ended: SIGINT
+// (Ctrl-C) or SIGTERM.
+type interruptedError struct{ sig os.Signal }
+
+func (e *interruptedError) Error() string { return "interrupted by " + e.sig.String() }
+
+// exitCode is the shell's code for a process ended by the signal: 128 + n.
+func (e *interruptedError) exitCode() int {
+	if s, ok := e.sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 130
+}
+
+// interruptible returns a context that the first SIGINT or SIGTERM
+// cancels with an *interruptedError cause, so a command stops at once and
+// says so; a second signal ends the process on the spot (exit 128+n), for
+// a command that does not stop.
+func interruptible() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			cancel(&interruptedError{sig: s})
+		case <-done:
+			return
+		}
+		select {
+		case s := <-sigs:
+			os.Exit((&interruptedError{sig: s}).exitCode())
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(nil)
+	}
+}
+
 // silentError is a failure already reported (as a JSON event).
 type silentError struct{ error }
+
+func (e silentError) Unwrap() error { return e.error }
 
 func usageErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
