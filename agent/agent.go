@@ -82,6 +82,8 @@ type Agent struct {
 	// must then learn our credentials, even if the application closes the
 	// channel as soon as Connect returns.
 	credsOut     bool
+	doneSent     bool // our checks-done is out
+	peerDone     bool // the peer's checks-done arrived
 	firstValid   time.Time
 	lastActivity time.Time
 	checkStart   time.Time

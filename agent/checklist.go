@@ -60,7 +60,7 @@ type pair struct {
 	firstTry      time.Time // when its first check started
 	retries       int       // relayed pairs: attempts after a failure
 	punchAttempts int       // the round of SYNs that opened its connection (tcp-so), 0 if unknown
-	notBefore     time.Time // relayed pairs: the next attempt's earliest start
+	notBefore     time.Time // a pair tried again: the next attempt's earliest start
 	err           error
 }
 

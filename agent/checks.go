@@ -12,6 +12,7 @@ import (
 
 	"github.com/icetcp/icetcp/candidate"
 	"github.com/icetcp/icetcp/internal/natcheck"
+	"github.com/icetcp/icetcp/signaling"
 	"github.com/icetcp/icetcp/tcpso"
 )
 
@@ -69,8 +70,16 @@ func (a *Agent) tick(now time.Time) time.Time {
 				a.startCheck(p, now)
 			}
 		}
+		// A pair that retries after a back-off waits for its time.
+		later := func(p *pair) bool {
+			if now.Before(p.notBefore) {
+				soon(p.notBefore)
+				return true
+			}
+			return false
+		}
 		if due := a.lastCheck.Add(a.cfg.Pacing); !now.Before(due) {
-			if p := a.cl.next(none); p != nil {
+			if p := a.cl.next(later); p != nil {
 				a.startCheck(p, now)
 				a.lastCheck = now
 				soon(now.Add(a.cfg.Pacing))
@@ -96,9 +105,28 @@ func (a *Agent) failureTick(now time.Time, soon func(time.Time)) {
 	}
 	soon(deadline)
 	// Nothing left to try on our side: wait for the peer's checks (it may
-	// still reach our passive candidates) until it has been quiet for a
-	// check timeout.
-	if a.remoteEOC && a.remoteUfrag != "" && !a.cl.pending() && a.cl.bestValid() == nil && len(a.cl.triggered) == 0 {
+	// still reach our passive candidates). An icetcp peer says when it is
+	// done too; anything else, until it has been quiet for a check
+	// timeout.
+	if a.remoteEOC && a.remoteUfrag != "" && a.gathering == 0 && !a.cl.pending() && a.cl.bestValid() == nil && len(a.cl.triggered) == 0 {
+		if !a.peerCanCheck() {
+			a.fail(StateFailed, a.failure("no candidate pair could be formed", ErrNoPairs), now)
+			return
+		}
+		if a.agreed().done {
+			if !a.doneSent {
+				a.doneSent = true
+				a.out.send(signaling.Message{Type: signaling.TypeChecksDone})
+			}
+			if a.peerDone && !a.cl.inProgress() {
+				reason := "no pair worked on either side"
+				if f := a.cl.failures(); len(f) > 0 {
+					reason = summarize(f)
+				}
+				a.fail(StateFailed, a.failure(reason, nil), now)
+			}
+			return
+		}
 		idle := a.lastActivity.Add(a.cfg.CheckTimeout)
 		if !now.Before(idle) {
 			reason := summarize(a.cl.failures())
@@ -111,6 +139,27 @@ func (a *Agent) failureTick(now time.Time, soon func(time.Time)) {
 		}
 		soon(idle)
 	}
+}
+
+// peerCanCheck reports whether either side forms a pair it checks: one
+// of ours, or one of the peer's active or S-O candidates that pairs with
+// one of ours (RFC 6544 §6.2; its passive candidates only answer).
+// Without one, nothing can ever connect.
+func (a *Agent) peerCanCheck() bool {
+	if len(a.cl.pairs) > 0 {
+		return true
+	}
+	for _, r := range a.remotes {
+		if r.TCPType == candidate.Passive {
+			continue
+		}
+		for _, l := range a.locals {
+			if candidate.CanPair(r, l) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (a *Agent) failure(reason string, cause error) *FailedError {
@@ -255,25 +304,35 @@ func (a *Agent) failPair(p *pair, err error, now time.Time) {
 	}
 	a.cl.unfreeze(p, false)
 	a.log.Debugf("check %s -> %s failed: %v", addrOf(p.local), addrOf(p.remote), err)
-	a.maybeRetryRelayed(p, err, now)
+	a.maybeRetry(p, err, now)
 }
 
 // Relayed pairs race with the peer's permissions: our connection to its
 // relayed address arrives before the peer has installed a permission for
 // our address, and the relay resets it (RFC 6062 §5.3). When the peer
 // installs it depends on when our candidates reach it, which a slow
-// rendezvous or a loaded host can delay by seconds, so such a pair is
-// tried again, with a back-off growing to a second, for as long as a check
-// is given from its first try (CheckTimeout).
-const maxRelayBackoff = time.Second
+// rendezvous or a loaded host can delay by seconds. A direct connection
+// that opened and then closed before the answer met a peer too busy to
+// take it in time (a loaded media server's Mux closes what sent nothing
+// within its first-message deadline). Either pair is tried again, with a
+// back-off growing to a second, for as long as a check is given from its
+// first try (CheckTimeout). A refused direct connect is not: it is a NAT
+// or a closed port, not load.
+const maxRetryBackoff = time.Second
 
-func (a *Agent) maybeRetryRelayed(p *pair, err error, now time.Time) {
+func (a *Agent) maybeRetry(p *pair, err error, now time.Time) {
 	var pe *PeerError
-	if !isRelayed(p) || p.local.TCPType == candidate.Passive || a.selected != nil ||
-		errors.Is(err, ErrUnauthenticated) || errors.As(err, &pe) || errors.Is(err, errCheckTimeout) {
+	switch {
+	case p.local.TCPType == candidate.Passive || a.selected != nil:
+		return
+	case errors.Is(err, ErrUnauthenticated) || errors.As(err, &pe) || errors.Is(err, errCheckTimeout):
+		return
+	case isRelayed(p):
+	case p.local.TCPType == candidate.Active && errors.Is(err, errConnLost):
+	default:
 		return
 	}
-	backoff := min(time.Duration(50<<min(p.retries+1, 8))*time.Millisecond, maxRelayBackoff)
+	backoff := min(time.Duration(50<<min(p.retries+1, 8))*time.Millisecond, maxRetryBackoff)
 	if next := now.Add(backoff); !next.Before(p.firstTry.Add(a.cfg.CheckTimeout)) {
 		return
 	}

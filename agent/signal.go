@@ -29,11 +29,15 @@ const (
 	// indication) instead of a TCP FIN, so consent keeps running in both
 	// directions after a half-close and a crash cannot fake an end.
 	featEOS = "icetcp-eos"
+	// featDone: each side says when it has nothing left to try
+	// (checks-done), so neither gives up while the other is still
+	// checking, however slow a loaded host makes it.
+	featDone = "icetcp-done"
 )
 
 // features are the extensions in use.
 type features struct {
-	frames, nominate, eos bool
+	frames, nominate, eos, done bool
 }
 
 func parseFeatures(names []string) features {
@@ -46,6 +50,8 @@ func parseFeatures(names []string) features {
 			f.nominate = true
 		case featEOS:
 			f.eos = true
+		case featDone:
+			f.done = true
 		}
 	}
 	return f
@@ -62,11 +68,14 @@ func (f features) list() []string {
 	if f.eos {
 		out = append(out, featEOS)
 	}
+	if f.done {
+		out = append(out, featDone)
+	}
 	return out
 }
 
 func (f features) and(g features) features {
-	return features{frames: f.frames && g.frames, nominate: f.nominate && g.nominate, eos: f.eos && g.eos}
+	return features{frames: f.frames && g.frames, nominate: f.nominate && g.nominate, eos: f.eos && g.eos, done: f.done && g.done}
 }
 
 // localFeatures is what this agent offers.
@@ -74,7 +83,7 @@ func (a *Agent) localFeatures() features {
 	if a.cfg.StandardOnly {
 		return features{}
 	}
-	return features{frames: true, nominate: true, eos: true}
+	return features{frames: true, nominate: true, eos: true, done: true}
 }
 
 // agreed is what both sides support; valid once the peer's credentials
@@ -170,6 +179,8 @@ func (a *Agent) onSignal(m signaling.Message, now time.Time) {
 		a.onPeerGone(m, now)
 	case signaling.TypePunch:
 		a.onPunch(m.Punch, now)
+	case signaling.TypeChecksDone:
+		a.peerDone = true
 	}
 }
 

@@ -46,8 +46,13 @@ const (
 	TypeBye             Type = "bye"               // Reason optional
 	TypePunch           Type = "punch"             // Punch
 	TypeNAT             Type = "nat"               // NAT: the sender's NAT class (natcheck), added to v1
-	TypePeerLeft        Type = "peer-left"         // rendezvous only
-	TypeError           Type = "error"             // rendezvous only: Code, Reason
+	// TypeChecksDone (no fields, added to v1): the sender has nothing left
+	// to try on its own (every pair it checks failed): a peer that is done
+	// too can give up at once instead of guessing from silence. Sent only
+	// to peers whose Features name "icetcp-done".
+	TypeChecksDone Type = "checks-done"
+	TypePeerLeft   Type = "peer-left" // rendezvous only
+	TypeError      Type = "error"     // rendezvous only: Code, Reason
 )
 
 // Roles in a credentials message. An empty role leaves the decision to the
@@ -101,7 +106,7 @@ type Punch struct {
 // and error are produced by the rendezvous only.
 func (t Type) FromAgent() bool {
 	switch t {
-	case TypeCredentials, TypeCandidate, TypeEndOfCandidates, TypeBye, TypePunch, TypeNAT:
+	case TypeCredentials, TypeCandidate, TypeEndOfCandidates, TypeBye, TypePunch, TypeNAT, TypeChecksDone:
 		return true
 	}
 	return false

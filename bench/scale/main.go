@@ -35,11 +35,18 @@ import (
 	"github.com/icetcp/icetcp/agent"
 )
 
-const childEnv = "ICETCP_SCALE_CHILD"
+const (
+	childEnv = "ICETCP_SCALE_CHILD"
+	busyEnv  = "ICETCP_SCALE_BUSY"
+)
 
 var memProfile string
 
 func main() {
+	if os.Getenv(busyEnv) != "" {
+		for { // a busy process beside the bench: a loaded media server
+		}
+	}
 	if os.Getenv(childEnv) != "" {
 		if err := child(os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "scale child:", err)
@@ -51,11 +58,18 @@ func main() {
 	quick := flag.Bool("quick", false, "one small run (200 sessions), for CI")
 	parallel := flag.Int("parallel", 256, "sessions connecting at once")
 	flag.StringVar(&memProfile, "memprofile", "", "write a heap profile of the idle sessions here")
+	load := flag.Int("load", 0, "busy processes running beside the bench (a loaded host)")
 	flag.Parse()
+	stop, err := startLoad(*load)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(1)
+	}
+	defer stop()
 	if *quick {
 		*sizes = "200"
 	}
-	fmt.Printf("scale: %s, %d CPUs, %s\n\n", runtime.Version(), runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Printf("scale: %s, %d CPUs, %d busy processes beside, %s\n\n", runtime.Version(), runtime.NumCPU(), *load, time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Println("| sessions | failures | connects/s | heap per idle session | goroutines per idle session | stack per idle session |")
 	fmt.Println("|---:|---:|---:|---:|---:|---:|")
 	failed := false
@@ -75,8 +89,35 @@ func main() {
 		failed = failed || r.failures > 0
 	}
 	if failed {
+		stop()
 		os.Exit(1)
 	}
+}
+
+// startLoad runs n busy processes (this program, spinning) until stop.
+func startLoad(n int) (stop func(), err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	var procs []*exec.Cmd
+	stop = func() {
+		for _, p := range procs {
+			p.Process.Kill()
+			p.Wait()
+		}
+		procs = nil
+	}
+	for range n {
+		p := exec.Command(self)
+		p.Env = append(os.Environ(), busyEnv+"=1")
+		if err := p.Start(); err != nil {
+			stop()
+			return nil, err
+		}
+		procs = append(procs, p)
+	}
+	return stop, nil
 }
 
 type result struct {

@@ -66,6 +66,18 @@ func NewChannel(cfg ChannelConfig) *Channel {
 }
 
 // Send takes one message from the agent and hands its SDP lines to OnLocal.
+// carried drops the extensions whose messages SDP cannot carry:
+// "icetcp-done" needs a checks-done message, which has no SDP line.
+func carried(features []string) []string {
+	out := features[:0:0]
+	for _, f := range features {
+		if f != "icetcp-done" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 func (c *Channel) Send(ctx context.Context, m signaling.Message) error {
 	if err := c.check(ctx); err != nil {
 		return fmt.Errorf("sdp: send: %w", err)
@@ -79,7 +91,7 @@ func (c *Channel) Send(ctx context.Context, m signaling.Message) error {
 	case signaling.TypeCredentials:
 		// The agent's extensions travel as ICE options (RFC 8445 §5.6.3),
 		// which agents that do not know them ignore.
-		c.local.Ufrag, c.local.Pwd, c.local.Options = m.Ufrag, m.Pwd, append([]string{"trickle"}, m.Features...)
+		c.local.Ufrag, c.local.Pwd, c.local.Options = m.Ufrag, m.Pwd, append([]string{"trickle"}, carried(m.Features)...)
 		lines = Lines(Attributes{Ufrag: m.Ufrag, Pwd: m.Pwd, Options: c.local.Options})
 	case signaling.TypeCandidate:
 		c.local.Candidates = append(c.local.Candidates, m.Candidate)
