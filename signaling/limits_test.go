@@ -291,24 +291,3 @@ func TestSourceOf(t *testing.T) {
 		}
 	}
 }
-
-func TestRefusalLogRateLimited(t *testing.T) {
-	r := newRefusals(10 * time.Second)
-	t0 := time.Unix(1_800_000_000, 0)
-	var lines []string
-	for i := range 1000 {
-		now := t0.Add(time.Duration(i) * 25 * time.Millisecond) // 25 s in all
-		if line, due := r.note("room-full", "192.0.2.1", ErrRoomFull, now); due {
-			lines = append(lines, line)
-		}
-	}
-	if line, due := r.note("unauthorized", "192.0.2.9", ErrUnauthorized, t0); !due || !strings.Contains(line, "192.0.2.9") {
-		t.Fatalf("first refusal of a reason: %q %v", line, due)
-	}
-	if len(lines) != 3 || !strings.Contains(lines[1], "refused 400 connections (room-full) in the last 10s") {
-		t.Fatalf("lines: %q", lines)
-	}
-	if s := r.snapshot(); s["room-full"] != 1000 || s["unauthorized"] != 1 {
-		t.Fatalf("counts %v", s)
-	}
-}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pion/logging"
+
+	"github.com/icetcp/icetcp/internal/limits"
 )
 
 // Server defaults.
@@ -86,28 +88,35 @@ type Server struct {
 	// interval. 0: DefaultRefusalLogInterval.
 	RefusalLogInterval time.Duration
 
-	initOnce     sync.Once
-	log          logging.LeveledLogger
-	maxSize      int
-	pingInterval time.Duration
-	joinTimeout  time.Duration
-	roomIdle     time.Duration
-	ctx          context.Context // cancelled by Close
-	cancel       context.CancelFunc
-	wg           sync.WaitGroup // one per ServeHTTP call in progress
+	initOnce          sync.Once
+	log               logging.LeveledLogger
+	maxSize           int
+	maxConns          int
+	maxConnsPerSource int
+	pingInterval      time.Duration
+	joinTimeout       time.Duration
+	roomIdle          time.Duration
+	ctx               context.Context // cancelled by Close
+	cancel            context.CancelFunc
+	wg                sync.WaitGroup // one per ServeHTTP call in progress
 
 	mu sync.Mutex
 	// guarded by mu
-	closed  bool
-	table   *roomTable[*serverConn]
-	conns   *connTable
-	joins   uint64
-	relayed uint64
-	refused *refusals // connections and joins never admitted
-	dropped *refusals // joined connections cut by the server
+	closed    bool
+	table     *roomTable[*serverConn]
+	conns     *connTable
+	joins     uint64
+	relayed   uint64
+	refused   *refusals          // connections and joins never admitted
+	dropped   *refusals          // joined connections cut by the server
+	https     []*http.Server     // of Serve
+	listeners []*limits.Listener // of Serve
 }
 
-var errServerClosing = errors.New("signaling: server closing")
+var (
+	errServerClosing = errors.New("signaling: server closing")
+	errNotWebSocket  = errors.New("signaling: not a WebSocket upgrade request; this is an icetcp rendezvous (icetcp connect --signal URL)")
+)
 
 func (s *Server) init() {
 	s.initOnce.Do(func() {
@@ -149,22 +158,36 @@ func (s *Server) init() {
 			queueMessages: DefaultQueueMessages,
 			queueBytes:    DefaultQueueBytes,
 		})
-		s.conns = newConnTable(orDefault(s.MaxConns, DefaultMaxConns), orDefault(s.MaxConnsPerSource, DefaultMaxConnsPerSource))
-		s.refused = newRefusals(logEvery)
-		s.dropped = newRefusals(logEvery)
+		s.maxConns = orDefault(s.MaxConns, DefaultMaxConns)
+		s.maxConnsPerSource = orDefault(s.MaxConnsPerSource, DefaultMaxConnsPerSource)
+		s.conns = newConnTable(s.maxConns, s.maxConnsPerSource)
+		s.refused = newRefusals(s.log.Warnf, logEvery)
+		s.dropped = newRefusals(s.log.Infof, logEvery)
 	})
 }
 
-// Close closes every connection (status 1001, "server closing") and waits
-// until all of their goroutines have returned. Later connections are
-// refused with HTTP 503.
+// Close closes every connection (status 1001, "server closing") and the
+// listeners given to Serve, and waits until all of their goroutines have
+// returned. Later connections are refused with HTTP 503.
 func (s *Server) Close() error {
 	s.init()
 	s.mu.Lock()
 	s.closed = true
+	https := s.https
 	s.mu.Unlock()
 	s.cancel()
+	var errs []error
+	for _, hs := range https {
+		// Closes the listener and every connection that is not a
+		// WebSocket yet; members are closed through s.ctx.
+		errs = append(errs, hs.Close())
+	}
 	s.wg.Wait()
+	s.refused.log.Close()
+	s.dropped.log.Close()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("signaling: close: %w", err)
+	}
 	return nil
 }
 
@@ -184,6 +207,14 @@ type serverConn struct {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.init()
 	source := sourceOf(r.RemoteAddr)
+	if !isUpgrade(r) {
+		// Nothing else is served here: answer, and do not keep the
+		// connection (issue 14: 3,000 idle keep-alive connections after a
+		// plain GET each were all still open a minute later).
+		w.Header().Set("Upgrade", "websocket")
+		s.refuseHTTP(w, http.StatusUpgradeRequired, errNotWebSocket, ReasonNotWebSocket, source)
+		return
+	}
 	subject, err := s.authorize(r, time.Now())
 	if err != nil {
 		s.refuseHTTP(w, http.StatusUnauthorized, err, ReasonUnauthorized, source)
@@ -480,22 +511,19 @@ func (s *Server) refuseHTTP(w http.ResponseWriter, status int, err error, reason
 // refuse counts a connection or join the server did not admit, and logs
 // it if its reason's line is due.
 func (s *Server) refuse(reason, source string, err error) {
-	if line, due := s.count(s.refused, reason, source, err); due {
-		s.log.Warn(line)
-	}
+	s.count(s.refused, reason, source, err)
 }
 
 // drop counts a joined connection the server cut, logged like refusals.
 func (s *Server) drop(reason, source string, err error) {
-	if line, due := s.count(s.dropped, reason, source, err); due {
-		s.log.Info(line)
-	}
+	s.count(s.dropped, reason, source, err)
 }
 
-func (s *Server) count(r *refusals, reason, source string, err error) (string, bool) {
+func (s *Server) count(r *refusals, reason, source string, err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return r.note(reason, source, err, time.Now())
+	r.total[reason]++
+	s.mu.Unlock()
+	r.log.Note(reason, fmt.Sprintf("%s: %v", source, err))
 }
 
 // joinReason is the Stats reason for a refused join.
