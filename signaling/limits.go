@@ -43,6 +43,7 @@ const (
 	ReasonSendQueueOverflow     = "send-queue-overflow"
 	ReasonPongTimeout           = "pong-timeout"
 	ReasonNotWebSocket          = "not-websocket"
+	ReasonRoomProof             = "room-proof"
 )
 
 // sourceOf is the key per-source limits count under, as text: the IP of an

@@ -32,6 +32,7 @@ const (
 	MaxFeatures     = 16  // entries of Features
 	MaxFeatureLen   = 32  // bytes of one feature name
 	MaxNATLen       = 256 // bytes of NAT
+	MaxConfirmLen   = 64  // bytes of Confirm.Nonce and Confirm.MAC
 )
 
 // Type names a message kind.
@@ -46,6 +47,7 @@ const (
 	TypeBye             Type = "bye"               // Reason optional
 	TypePunch           Type = "punch"             // Punch
 	TypeNAT             Type = "nat"               // NAT: the sender's NAT class (natcheck), added to v1
+	TypeConfirm         Type = "confirm"           // Confirm: the peers of a secret prove it to each other before their credentials, added to v1
 	TypePeerLeft        Type = "peer-left"         // rendezvous only
 	TypeError           Type = "error"             // rendezvous only: Code, Reason
 )
@@ -79,10 +81,11 @@ type Message struct {
 	Features []string `json:"features,omitempty"`
 	// NAT (type nat) is the sender's NAT behaviour in natcheck's text form;
 	// receivers that do not know the type skip the message.
-	NAT       string `json:"nat,omitempty"`
-	Candidate string `json:"candidate,omitempty"`
-	Punch     *Punch `json:"punch,omitempty"`
-	Reason    string `json:"reason,omitempty"`
+	NAT       string   `json:"nat,omitempty"`
+	Candidate string   `json:"candidate,omitempty"`
+	Punch     *Punch   `json:"punch,omitempty"`
+	Confirm   *Confirm `json:"confirm,omitempty"`
+	Reason    string   `json:"reason,omitempty"`
 	// Code is set on TypeError messages: one of the Code* constants.
 	Code string `json:"code,omitempty"`
 }
@@ -97,11 +100,22 @@ type Punch struct {
 	DelayMs uint32 `json:"delay_ms,omitempty"`
 }
 
+// Confirm (type confirm) is one step of a key confirmation between the two
+// peers of a shared secret, before either sends its ICE credentials
+// (internal/secure.ConfirmPeer): first each sends a fresh Nonce, then each
+// a MAC over both nonces under a key derived from the secret. Exactly one
+// of the two is set, in unpadded base64url of at most MaxConfirmLen
+// characters. Receivers that do not know the type skip the message.
+type Confirm struct {
+	Nonce string `json:"nonce,omitempty"`
+	MAC   string `json:"mac,omitempty"`
+}
+
 // FromAgent reports whether agents may send messages of type t; peer-left
 // and error are produced by the rendezvous only.
 func (t Type) FromAgent() bool {
 	switch t {
-	case TypeCredentials, TypeCandidate, TypeEndOfCandidates, TypeBye, TypePunch, TypeNAT:
+	case TypeCredentials, TypeCandidate, TypeEndOfCandidates, TypeBye, TypePunch, TypeNAT, TypeConfirm:
 		return true
 	}
 	return false
@@ -235,6 +249,23 @@ func (m *Message) validate() error {
 		for i := 0; i < len(m.NAT); i++ {
 			if c := m.NAT[i]; c < 0x20 || c > 0x7e {
 				return invalid(t, "nat %s contains byte %#02x (printable ASCII only)", quoteShort(m.NAT), c)
+			}
+		}
+	case TypeConfirm:
+		if m.Confirm == nil {
+			return invalid(t, "missing confirm")
+		}
+		if (m.Confirm.Nonce == "") == (m.Confirm.MAC == "") {
+			return invalid(t, "confirm needs exactly one of nonce and mac")
+		}
+		for _, v := range []string{m.Confirm.Nonce, m.Confirm.MAC} {
+			if len(v) > MaxConfirmLen {
+				return invalid(t, "confirm value %s longer than %d", quoteShort(v), MaxConfirmLen)
+			}
+			for i := 0; i < len(v); i++ {
+				if c := v[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+					return invalid(t, "confirm value %s is not base64url", quoteShort(v))
+				}
 			}
 		}
 	case TypePunch:

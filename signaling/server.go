@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -193,12 +194,13 @@ func (s *Server) Close() error {
 
 // serverConn is one member connection.
 type serverConn struct {
-	s      *Server
-	ws     *websocket.Conn
-	remote string
-	source string // the key of per-source limits
-	out    *outbox
-	done   chan struct{} // closed when the read loop has ended
+	s         *Server
+	ws        *websocket.Conn
+	remote    string
+	source    string // the key of per-source limits
+	challenge []byte // what a join to a key room must sign
+	out       *outbox
+	done      chan struct{} // closed when the read loop has ended
 }
 
 // ServeHTTP upgrades the request to a WebSocket and serves that member
@@ -244,6 +246,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 
+	// Every connection gets a challenge of its own: a proof for a key
+	// room signs it, so a join captured elsewhere proves nothing here.
+	challenge := make([]byte, challengeLen)
+	rand.Read(challenge) // crypto/rand does not fail (Go 1.24+)
+	w.Header().Set(challengeHeader, encodeChallenge(challenge))
 	ws, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		s.log.Debugf("accept %s: %v", r.RemoteAddr, err)
@@ -256,7 +263,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if subject != "" {
 		remote += " (" + quoteShort(subject) + ")"
 	}
-	c := &serverConn{s: s, ws: ws, remote: remote, source: source, out: newOutbox(), done: make(chan struct{})}
+	c := &serverConn{s: s, ws: ws, remote: remote, source: source, challenge: challenge, out: newOutbox(), done: make(chan struct{})}
 	defer ws.CloseNow() //nolint:errcheck // a no-op when already closed
 
 	if !c.join() {
@@ -308,6 +315,9 @@ func (c *serverConn) join() bool {
 	ctl, err := decodeControl(b)
 	if err == nil && ctl.Type != typeJoin {
 		err = fmt.Errorf("%w: first message must be join, got type %s", ErrNotJoined, quoteShort(string(ctl.Type)))
+	}
+	if err == nil && IsKeyRoom(ctl.Room) {
+		err = verifyJoin(ctl.Room, ctl.Proof, c.challenge)
 	}
 	if err == nil {
 		s.mu.Lock()
@@ -539,6 +549,8 @@ func joinReason(err error) string {
 		return ReasonUnknownRoom
 	case errors.Is(err, errServerClosing):
 		return ReasonServerClosing
+	case errors.Is(err, ErrRoomProof):
+		return ReasonRoomProof
 	}
 	return ReasonInvalidJoin
 }
