@@ -102,12 +102,14 @@ type Punch struct {
 
 // Confirm (type confirm) is one step of a key confirmation between the two
 // peers of a shared secret, before either sends its ICE credentials
-// (internal/secure.ConfirmPeer): first each sends a fresh Nonce, then each
-// a MAC over both nonces under a key derived from the secret. Exactly one
-// of the two is set, in unpadded base64url of at most MaxConfirmLen
-// characters. Receivers that do not know the type skip the message.
+// (internal/secure.ConfirmPeer): each sends its fresh Nonce, then answers
+// the other's with To (that nonce) and a MAC over both under a key derived
+// from the secret. Nonce is always set; To and MAC go together. Values are
+// unpadded base64url of at most MaxConfirmLen characters. Receivers that
+// do not know the type skip the message.
 type Confirm struct {
-	Nonce string `json:"nonce,omitempty"`
+	Nonce string `json:"nonce"`
+	To    string `json:"to,omitempty"`
 	MAC   string `json:"mac,omitempty"`
 }
 
@@ -255,10 +257,10 @@ func (m *Message) validate() error {
 		if m.Confirm == nil {
 			return invalid(t, "missing confirm")
 		}
-		if (m.Confirm.Nonce == "") == (m.Confirm.MAC == "") {
-			return invalid(t, "confirm needs exactly one of nonce and mac")
+		if m.Confirm.Nonce == "" || (m.Confirm.To == "") != (m.Confirm.MAC == "") {
+			return invalid(t, "confirm needs a nonce, and to and mac together or neither")
 		}
-		for _, v := range []string{m.Confirm.Nonce, m.Confirm.MAC} {
+		for _, v := range []string{m.Confirm.Nonce, m.Confirm.To, m.Confirm.MAC} {
 			if len(v) > MaxConfirmLen {
 				return invalid(t, "confirm value %s longer than %d", quoteShort(v), MaxConfirmLen)
 			}
