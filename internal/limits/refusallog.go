@@ -59,6 +59,10 @@ func (r *RefusalLog) Note(reason, detail string) {
 		r.mu.Unlock()
 		return
 	}
+	// The window is over. Its timer may not have run yet (a busy host):
+	// what it summed goes into this line, so a window never has two.
+	summed := w.pending
+	w.pending = 0
 	w.until = now.Add(r.window)
 	if w.timer == nil {
 		w.timer = time.AfterFunc(r.window, func() { r.flush(reason) })
@@ -66,21 +70,28 @@ func (r *RefusalLog) Note(reason, detail string) {
 		w.timer.Reset(r.window)
 	}
 	r.mu.Unlock()
+	if summed > 0 {
+		r.logf("refused (%s): %d more in the last %v; latest: %s", reason, summed+1, r.window, detail)
+		return
+	}
 	r.logf("refused (%s): %s; further %s refusals are summed every %v", reason, detail, reason, r.window)
 }
 
 // flush ends a window: it logs the refusals summed in it and, if there
 // were any, starts the next window so a continuing flood stays summed.
 func (r *RefusalLog) flush(reason string) {
+	now := time.Now()
 	r.mu.Lock()
 	w := r.reasons[reason]
-	if r.closed || w.pending == 0 {
+	// Before the window's end: a run of the timer that a Note restarted
+	// while this run was already on its way; the restarted one will come.
+	if r.closed || w.pending == 0 || now.Before(w.until) {
 		r.mu.Unlock()
 		return
 	}
 	n, last := w.pending, w.last
 	w.pending = 0
-	w.until = time.Now().Add(r.window)
+	w.until = now.Add(r.window)
 	w.timer.Reset(r.window)
 	r.mu.Unlock()
 	r.logf("refused (%s): %d more in the last %v; latest: %s", reason, n, r.window, last)
