@@ -125,6 +125,32 @@ func TestRefusalLogPace(t *testing.T) {
 	})
 }
 
+// On a busy host a window's timer can run late: the refusal that finds
+// the window over takes what was summed, and the late timer run logs
+// nothing, so a window never gets two lines.
+func TestRefusalLogLateTimer(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	r := NewRefusalLog(func(f string, args ...any) {
+		mu.Lock()
+		got = append(got, fmt.Sprintf(f, args...))
+		mu.Unlock()
+	}, time.Hour)
+	defer r.Close()
+	r.Note(ReasonTotal, "a")
+	r.Note(ReasonTotal, "b")
+	r.mu.Lock()
+	r.reasons[ReasonTotal].until = time.Now().Add(-time.Millisecond) // over, its timer not run yet
+	r.mu.Unlock()
+	r.Note(ReasonTotal, "c")
+	r.flush(ReasonTotal) // the late run
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || !strings.Contains(got[1], "2 more") || !strings.Contains(got[1], "latest: c") {
+		t.Fatalf("lines %q: want the first refusal, then one line with the 2 that followed", got)
+	}
+}
+
 // A flood of silent connections from one source holds at most its share;
 // the rest are reset before anything reads them, another source is
 // admitted, and closing a connection frees its slot.
