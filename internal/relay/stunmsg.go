@@ -15,6 +15,13 @@ import (
 // attrConnectionID is RFC 6062 §6.2's CONNECTION-ID.
 const attrConnectionID = stun.AttrType(0x002a)
 
+// The message types outbound looks into besides error responses.
+var (
+	typeCreatePermissionOK = stun.NewType(stun.MethodCreatePermission, stun.ClassSuccessResponse).Value()
+	typeConnectOK          = stun.NewType(stun.MethodConnect, stun.ClassSuccessResponse).Value()
+	typeConnectionAttempt  = stun.NewType(stun.MethodConnectionAttempt, stun.ClassIndication).Value()
+)
+
 // inbound looks at the frame p[:n] pion is about to read and returns its
 // length, which changes when the relay's nonce is swapped for pion's.
 func (c *clientConn) inbound(p []byte, n int) int {
@@ -170,6 +177,12 @@ func rebuild(m *stun.Message, edit func(stun.RawAttribute) stun.RawAttribute, ke
 func (c *clientConn) outbound(b []byte) []byte {
 	if len(b) < stunHeader || b[0]>>6 != 0 {
 		return b
+	}
+	switch t := binary.BigEndian.Uint16(b[:2]); {
+	case t&0x0110 == 0x0110, // an error response: it may carry pion's nonce
+		t == typeCreatePermissionOK, t == typeConnectOK, t == typeConnectionAttempt:
+	default:
+		return b // nothing to note or change: not worth decoding
 	}
 	m := &stun.Message{Raw: b}
 	if m.Decode() != nil {
