@@ -33,8 +33,10 @@ type TURNServer struct {
 type relayAlloc interface {
 	RelayedAddr() netip.AddrPort
 	MappedAddr() netip.AddrPort
-	// Permit installs permissions for peer IPs (kept refreshed).
-	Permit(ctx context.Context, ips ...netip.Addr) error
+	// PermitAddrs installs permissions for peers (kept refreshed): for
+	// their IPs, as TURN does, naming the port of those whose port
+	// matters (a peer's relayed address; 0 otherwise).
+	PermitAddrs(ctx context.Context, peers ...netip.AddrPort) error
 	// Connect opens a relayed connection to peer (Connect, ConnectionBind).
 	Connect(ctx context.Context, peer netip.AddrPort) (net.Conn, error)
 	// Accept returns the next peer connection to the relayed address; it
@@ -56,9 +58,9 @@ type relay struct {
 	alloc     relayAlloc
 	passive   candidate.Candidate
 	active    candidate.Candidate
-	permitted map[netip.Addr]bool
-	cancel    context.CancelFunc // stops its accept loop
-	lost      error              // why the allocation ended, once it has
+	permitted map[netip.AddrPort]bool // a port of 0: the IP alone
+	cancel    context.CancelFunc      // stops its accept loop
+	lost      error                   // why the allocation ended, once it has
 }
 
 // relayResult is one allocation attempt's outcome.
@@ -106,7 +108,7 @@ func (a *Agent) onAllocated(r relayResult, now time.Time) {
 	}
 	relayed, mapped := r.alloc.RelayedAddr(), r.alloc.MappedAddr()
 	otherPref := uint16(max(8191-len(a.relays), 0))
-	rl := &relay{server: r.server, alloc: r.alloc, permitted: map[netip.Addr]bool{},
+	rl := &relay{server: r.server, alloc: r.alloc, permitted: map[netip.AddrPort]bool{},
 		passive: candidate.New(candidate.Relay, candidate.Passive, relayed, mapped, relayed.Addr(), otherPref),
 		active:  candidate.New(candidate.Relay, candidate.Active, relayed, mapped, relayed.Addr(), otherPref),
 	}
@@ -186,30 +188,40 @@ func (a *Agent) relayOf(c candidate.Candidate) *relay {
 
 // permitRemotes installs permissions on rl for every remote candidate's IP
 // and, for relayed remotes, their mapped address: the peer's connections to
-// our relayed address come from one of those. Each IP is asked for once;
-// a refusal (a private address the server will not relay to) is logged.
+// our relayed address come from one of those. A remote relayed candidate
+// is permitted by its address, port included: its connections come from
+// exactly that address, and on a relay that both peers use, a permission
+// for the relay's IP alone would let every other allocation of that relay
+// in (issue 14; the embedded relay keeps such permissions by address,
+// standard servers ignore the port). Each address is asked for once; a
+// refusal (a private address the server will not relay to) is logged.
 func (a *Agent) permitRemotes(rl *relay) {
-	var ips []netip.Addr
-	add := func(ip netip.Addr) {
-		if ip.IsValid() && !ip.IsUnspecified() && !rl.permitted[ip] {
-			rl.permitted[ip] = true
-			ips = append(ips, ip)
+	var peers []netip.AddrPort
+	add := func(ap netip.AddrPort) {
+		if ap.Addr().IsValid() && !ap.Addr().IsUnspecified() && !rl.permitted[ap] {
+			rl.permitted[ap] = true
+			peers = append(peers, ap)
 		}
 	}
+	ipOnly := func(ip netip.Addr) netip.AddrPort { return netip.AddrPortFrom(ip, 0) }
 	for _, r := range a.remotes {
-		add(r.Addr.Addr())
+		if r.Type == candidate.Relay {
+			add(r.Addr)
+		} else {
+			add(ipOnly(r.Addr.Addr()))
+		}
 		if r.Type == candidate.Relay || r.Type == candidate.ServerReflexive {
-			add(r.Related.Addr())
+			add(ipOnly(r.Related.Addr()))
 		}
 	}
-	if len(ips) == 0 || rl.lost != nil {
+	if len(peers) == 0 || rl.lost != nil {
 		return
 	}
 	a.goTracked(func() {
-		for _, ip := range ips {
+		for _, p := range peers {
 			ctx, cancel := context.WithTimeout(a.ctx, allocateTimeout)
-			if err := rl.alloc.Permit(ctx, ip); err != nil && a.ctx.Err() == nil {
-				a.log.Debugf("relay %s: permission for %s: %v", rl.passive.Addr, ip, err)
+			if err := rl.alloc.PermitAddrs(ctx, p); err != nil && a.ctx.Err() == nil {
+				a.log.Debugf("relay %s: permission for %s: %v", rl.passive.Addr, p, err)
 			}
 			cancel()
 		}
@@ -222,7 +234,7 @@ func (a *Agent) relayConnect(ctx context.Context, rl *relay, remote netip.AddrPo
 	if rl == nil {
 		return nil, errors.New("agent: no allocation for this relayed candidate")
 	}
-	if err := rl.alloc.Permit(ctx, remote.Addr()); err != nil {
+	if err := rl.alloc.PermitAddrs(ctx, netip.AddrPortFrom(remote.Addr(), 0)); err != nil {
 		return nil, fmt.Errorf("agent: relay permission for %s: %w", remote.Addr(), err)
 	}
 	return rl.alloc.Connect(ctx, remote)

@@ -40,11 +40,23 @@ func (r *memRelay) allocate(ctx context.Context, s TURNServer) (relayAlloc, erro
 	if err != nil {
 		return nil, err
 	}
-	a := &memAlloc{r: r, l: l, relayed: addrPortOf(l.Addr()), permitted: map[netip.Addr]bool{}}
+	a := &memAlloc{r: r, l: l, relayed: addrPortOf(l.Addr()), permitted: map[netip.AddrPort]bool{}}
 	r.mu.Lock()
 	r.allocs = append(r.allocs, a)
 	r.mu.Unlock()
 	return a, nil
+}
+
+// allocAt is the allocation whose relayed address is ap, or nil.
+func (r *memRelay) allocAt(ap netip.AddrPort) *memAlloc {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, a := range r.allocs {
+		if a.relayed == ap {
+			return a
+		}
+	}
+	return nil
 }
 
 // kill ends every allocation, as a relay that goes down.
@@ -65,28 +77,45 @@ type memAlloc struct {
 	relayed netip.AddrPort
 
 	mu        sync.Mutex
-	permitted map[netip.Addr]bool
+	permitted map[netip.AddrPort]bool // a port of 0: the IP alone
 	conns     []net.Conn
+}
+
+// permits reports a permission for peer: for its IP, or (exact) for its
+// address, port included.
+func (a *memAlloc) permits(peer netip.AddrPort, exact bool) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for p := range a.permitted {
+		if p == peer || !exact && p.Addr() == peer.Addr() {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *memAlloc) RelayedAddr() netip.AddrPort { return a.relayed }
 func (a *memAlloc) MappedAddr() netip.AddrPort  { return netip.AddrPortFrom(a.r.ip, 1) }
 
-func (a *memAlloc) Permit(_ context.Context, ips ...netip.Addr) error {
+func (a *memAlloc) PermitAddrs(_ context.Context, peers ...netip.AddrPort) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, ip := range ips {
-		a.permitted[ip] = true
+	for _, p := range peers {
+		a.permitted[p] = true
 	}
 	return nil
 }
 
+// Connect reaches peer with a permission for its IP; another allocation
+// of the same relay only when that one permitted this one's relayed
+// address, port included, as the embedded relay does (issue 14: with the
+// relay's IP alone every user of the relay could get in).
 func (a *memAlloc) Connect(ctx context.Context, peer netip.AddrPort) (net.Conn, error) {
-	a.mu.Lock()
-	ok := a.permitted[peer.Addr()]
-	a.mu.Unlock()
-	if !ok {
+	if !a.permits(peer, false) {
 		return nil, errors.New("memrelay: 403 no permission")
+	}
+	if t := a.r.allocAt(peer); t != nil && !t.permits(a.relayed, true) {
+		return nil, errors.New("memrelay: 447 the allocation there did not permit this one")
 	}
 	c, err := a.r.n.Dial(ctx, netip.AddrPortFrom(a.r.ip, 0), peer)
 	if err == nil {
@@ -101,10 +130,7 @@ func (a *memAlloc) Accept(ctx context.Context) (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		a.mu.Lock()
-		ok := a.permitted[addrPortOf(c.RemoteAddr()).Addr()]
-		a.mu.Unlock()
-		if !ok {
+		if !a.permits(addrPortOf(c.RemoteAddr()), false) {
 			c.Close() // no ConnectionAttempt without a permission
 			continue
 		}
@@ -184,6 +210,31 @@ func TestSyncRelayWhenNoDirectPath(t *testing.T) {
 	if fast > time.Second || slow < 10*time.Second {
 		t.Fatalf("relay after %v (want well under a second of virtual time), counterfactual %v (want the 10s check timeout)", fast, slow)
 	}
+}
+
+// Both peers on one relay, and nothing but the relay between them: with
+// no active or S-O candidates of their own, and symmetric NATs, the only
+// path is one allocation to the other's relayed address. The relay lets
+// it in only because each agent permitted the other's relayed address,
+// port included (issue 14: agents permitted the relay's whole IP, which on
+// the embedded relay let every other user's allocation in too, and which
+// it no longer takes as a permission for any allocation of its own).
+func TestSyncRelayToRelayOnOneRelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		stunOn(t, n, stunAddr)
+		r := newMemRelay(n)
+		ca, cb := natPair(n, r, true, true)
+		ca.DisableActive, cb.DisableActive = true, true
+		ca.DisableSO, cb.DisableSO = true, true
+		x, y := syncPair(t, ca, cb)
+		for _, c := range []*Conn{x, y} {
+			if c.Local().Type != candidate.Relay || c.Remote().Type != candidate.Relay {
+				t.Fatalf("selected %v -> %v, want relayed to relayed", c.Local(), c.Remote())
+			}
+		}
+		exchange(t, x, y, 64<<10)
+	})
 }
 
 // Two predictable NATs: the punch is likely, so the relayed pair does not

@@ -72,13 +72,16 @@ for target in \
   ./internal/turn:FuzzParseURI \
   ./internal/turn:FuzzReadMessage \
   ./internal/relay:FuzzFramedReads \
+  ./internal/relay:FuzzNonce \
   ./internal/delayline:FuzzHop \
   ./internal/secure:FuzzRecord \
   ./internal/secure:FuzzHandshakeHello \
   ./internal/secure:FuzzHandshakeReply \
   ./internal/secure:FuzzParseSecret \
+  ./internal/secure:FuzzConfirm \
   ./signaling:FuzzDecode \
   ./signaling:FuzzToken \
+  ./signaling:FuzzRoomProof \
   ./signaling/sdp:FuzzParse; do
   pkg=${target%%:*}; name=${target##*:}
   # A failure shows the input (saved under testdata/fuzz) and the message.

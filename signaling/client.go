@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -37,6 +38,13 @@ type Dialer struct {
 	// within the interval the connection counts as lost. 0:
 	// DefaultPingInterval; negative: no pings.
 	PingInterval time.Duration
+	// RoomKey, when set, joins the room that belongs to it
+	// (RoomForKey of its public key; Dial's room must be that name or
+	// empty) with a proof that this client holds it, signed over the
+	// rendezvous's challenge for this connection. A rendezvous that sends
+	// no challenge does not check proofs: Dial then fails with
+	// ErrRoomProof rather than join a room anyone could take.
+	RoomKey ed25519.PrivateKey
 }
 
 // Dial connects to a rendezvous at url (ws://host:port, wss://host:port,
@@ -52,6 +60,17 @@ func Dial(ctx context.Context, url, room string) (*Client, error) {
 
 // Dial is like the package-level Dial with d's options.
 func (d *Dialer) Dial(ctx context.Context, url, room string) (*Client, error) {
+	if d.RoomKey != nil {
+		pub, ok := d.RoomKey.Public().(ed25519.PublicKey)
+		if !ok || len(d.RoomKey) != ed25519.PrivateKeySize {
+			return nil, fmt.Errorf("%w: RoomKey is not an Ed25519 private key", ErrRoomProof)
+		}
+		if want := RoomForKey(pub); room == "" {
+			room = want
+		} else if room != want {
+			return nil, fmt.Errorf("%w: room %s is not the room of RoomKey (%s)", ErrRoomProof, quoteShort(room), quoteShort(want))
+		}
+	}
 	if !ValidRoom(room) {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidRoom, quoteShort(room))
 	}
@@ -62,9 +81,21 @@ func (d *Dialer) Dial(ctx context.Context, url, room string) (*Client, error) {
 		}
 		return nil, fmt.Errorf("signaling: dial %s: %w", url, err)
 	}
+	join := control{Type: typeJoin, Room: room}
+	if d.RoomKey != nil {
+		challenge, err := decodeChallenge(resp.Header.Get(challengeHeader))
+		if err != nil {
+			ws.CloseNow() //nolint:errcheck // the proof error is what matters
+			if resp.Header.Get(challengeHeader) == "" {
+				err = fmt.Errorf("%w: the rendezvous at %s sends no join challenge, so it would let anyone take room %s: it predates key rooms", ErrRoomProof, url, quoteShort(room))
+			}
+			return nil, err
+		}
+		join.Proof = proveJoin(d.RoomKey, room, challenge)
+	}
 	// Relayed messages passed the server's Decode, so they fit.
 	ws.SetReadLimit(MaxMessageSize)
-	members, err := joinRoom(ctx, ws, room)
+	members, err := joinRoom(ctx, ws, join)
 	if err != nil {
 		ws.CloseNow() //nolint:errcheck // the join error is what matters
 		return nil, err
@@ -123,8 +154,9 @@ func refusal(room string, resp *http.Response) error {
 	return joinError(room, ctl)
 }
 
-func joinRoom(ctx context.Context, ws *websocket.Conn, room string) (members int, err error) {
-	if err := ws.Write(ctx, websocket.MessageText, encodeControl(control{Type: typeJoin, Room: room})); err != nil {
+func joinRoom(ctx context.Context, ws *websocket.Conn, join control) (members int, err error) {
+	room := join.Room
+	if err := ws.Write(ctx, websocket.MessageText, encodeControl(join)); err != nil {
 		return 0, fmt.Errorf("signaling: join %q: %w", room, err)
 	}
 	_, b, err := ws.Read(ctx)

@@ -19,6 +19,7 @@ type control struct {
 	V       int    `json:"v"`
 	Type    Type   `json:"type"`
 	Room    string `json:"room,omitempty"`
+	Proof   string `json:"proof,omitempty"` // join to a key room: see roomproof.go
 	Members int    `json:"members,omitempty"`
 	Code    string `json:"code,omitempty"`
 	Reason  string `json:"reason,omitempty"`

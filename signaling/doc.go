@@ -35,15 +35,31 @@
 // {"v":1,"type":"error","code":"room-full","reason":"..."} and closes. After
 // joining, every agent message is validated by the server and relayed
 // verbatim to the other member, or queued until it arrives. When a member
-// leaves, the other receives {"v":1,"type":"peer-left"}. join and joined are
-// server protocol only and never reach a Channel's user.
+// leaves, the other receives {"v":1,"type":"peer-left"}, and the room waits
+// for a new member. join and joined are server protocol only and never
+// reach a Channel's user.
+//
+// A room whose name starts with KeyRoomPrefix belongs to an Ed25519 public
+// key (RoomForKey) and is joined only with a "proof": the key's signature
+// over a challenge the server made for this connection alone, sent in the
+// upgrade answer's Icetcp-Join-Challenge header (Dialer.RoomKey). A
+// squatter who learned the name, a member of another key, or a join
+// captured on another connection is refused with "room-proof", and never
+// takes a place in the room. The icetcp CLI joins the room of its secret's
+// key (internal/secure.RoomKey), and the two peers also prove the secret to
+// each other (type confirm) before they send their credentials.
 //
 // # Admission and limits
 //
 // A rendezvous on the open internet must not be one client's to take
 // (issue 8: one client opened 10,000 rooms in 3 s and refused everyone
-// else). The Server therefore
+// else; issue 14: 3,000 idle connections that each sent a plain GET held
+// 3,000 descriptors for good). The Server therefore
 //
+//   - under Serve, counts TCP connections at accept, before the upgrade,
+//     per source and in all (internal/limits), resets what is over, gives
+//     the request JoinTimeout to arrive and closes idle connections; a
+//     request that is not a WebSocket upgrade is answered 426 and closed;
 //   - caps WebSocket connections overall (MaxConns) and per source address
 //     (MaxConnsPerSource; an IPv4 address or an IPv6 /64), refusing the
 //     upgrade with HTTP 503 or 429 and an error message body;
@@ -61,10 +77,10 @@
 // Refusals are counted by reason (Server.Stats) and logged at most once per
 // reason per RefusalLogInterval with the count since the last line.
 //
-// A room name is not a credential: whoever knows it can take the room. The
-// icetcp CLI derives the room from a high-entropy shared secret
-// (internal/secure.RoomName) and authenticates the peer end to end, so a
-// taken room costs a retry, not the data. Over ws:// the messages,
+// A plain room name is not a credential: whoever knows it can take the
+// room. A key room is (see above); the icetcp CLI's --secret uses one and
+// also authenticates the peer end to end, so a squatter neither gets in
+// nor reads anything. Over ws:// the messages,
 // including the ICE ufrag and password, cross the network in clear; serve
 // wss:// (http.Server.ServeTLS; Dialer.TLSConfig on the client) where that
 // matters.

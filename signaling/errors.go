@@ -46,6 +46,10 @@ var (
 	ErrRoomExpired = errors.New("signaling: room expired")
 	// ErrJoinTimeout: the connection sent no join within the server's JoinTimeout.
 	ErrJoinTimeout = errors.New("signaling: no join in time")
+	// ErrRoomProof: the room belongs to a key (a secret's, see
+	// RoomForKey) and the join did not prove it holds that key, or the
+	// rendezvous does not check such proofs.
+	ErrRoomProof = errors.New("signaling: room proof refused")
 )
 
 // errPerSource marks a limit that applies to one source address; it
@@ -67,6 +71,7 @@ const (
 	CodeTooManyConnections = "too-many-connections"
 	CodeRoomExpired        = "room-expired"
 	CodeJoinTimeout        = "join-timeout"
+	CodeRoomProof          = "room-proof"
 )
 
 // codeErrors maps wire codes to sentinels in both directions.
@@ -83,6 +88,7 @@ var codeErrors = map[string]error{
 	CodeTooManyConnections: ErrTooManyConnections,
 	CodeRoomExpired:        ErrRoomExpired,
 	CodeJoinTimeout:        ErrJoinTimeout,
+	CodeRoomProof:          ErrRoomProof,
 }
 
 // codeOf returns the wire code for err, or CodeInvalidMessage.

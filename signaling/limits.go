@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/icetcp/icetcp/internal/limits"
 )
 
 // Connection limits of the rendezvous.
@@ -40,11 +42,14 @@ const (
 	ReasonMessageTooLarge       = "message-too-large"
 	ReasonSendQueueOverflow     = "send-queue-overflow"
 	ReasonPongTimeout           = "pong-timeout"
+	ReasonNotWebSocket          = "not-websocket"
+	ReasonRoomProof             = "room-proof"
 )
 
-// sourceOf is the key per-source limits count under: the IP of an
-// ip:port, with IPv6 addresses cut to their /64 (one subscriber's usual
-// allocation, which a client can otherwise walk through).
+// sourceOf is the key per-source limits count under, as text: the IP of an
+// ip:port, with IPv6 addresses cut to their /64 (limits.SourceKey: one
+// subscriber's usual allocation, which a client can otherwise walk
+// through). Something that is not an address is its own key.
 func sourceOf(remoteAddr string) string {
 	ap, err := netip.ParseAddrPort(remoteAddr)
 	if err != nil {
@@ -54,12 +59,11 @@ func sourceOf(remoteAddr string) string {
 			return remoteAddr
 		}
 	}
-	a := ap.Addr().Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
+	k := limits.SourceKey(ap.Addr())
+	if k.IsSingleIP() {
+		return k.Addr().String()
 	}
-	return a.String()
+	return k.String()
 }
 
 // connTable counts connections overall and per source. No lock: the
@@ -94,36 +98,17 @@ func (t *connTable) remove(source string) {
 	}
 }
 
-// refusals counts refusals by reason and decides when to log them: one
-// line per reason per interval, carrying the count since the previous
-// line, so a flood costs a few log lines rather than one per attempt. No
-// lock: the Server calls it under its mutex and logs outside it.
+// refusals counts refusals by reason (under the Server's mutex) and logs
+// them through a limits.RefusalLog: one line per reason per interval, with
+// the count since the previous line, so a flood costs a few log lines
+// rather than one per attempt.
 type refusals struct {
-	interval time.Duration
-	total    map[string]uint64
-	pending  map[string]uint64    // not yet in a log line
-	last     map[string]time.Time // of the reason's last line
+	total map[string]uint64
+	log   *limits.RefusalLog
 }
 
-func newRefusals(interval time.Duration) *refusals {
-	return &refusals{interval: interval, total: map[string]uint64{}, pending: map[string]uint64{}, last: map[string]time.Time{}}
-}
-
-// note counts one refusal and returns the line to log, if one is due.
-func (r *refusals) note(reason, source string, detail error, now time.Time) (line string, due bool) {
-	r.total[reason]++
-	r.pending[reason]++
-	last, seen := r.last[reason]
-	if seen && now.Sub(last) < r.interval {
-		return "", false
-	}
-	n := r.pending[reason]
-	r.pending[reason] = 0
-	r.last[reason] = now
-	if !seen {
-		return fmt.Sprintf("refused %s (%s): %v", source, reason, detail), true
-	}
-	return fmt.Sprintf("refused %d connections (%s) in the last %v; latest %s: %v", n, reason, now.Sub(last).Round(time.Second), source, detail), true
+func newRefusals(logf func(string, ...any), interval time.Duration) *refusals {
+	return &refusals{total: map[string]uint64{}, log: limits.NewRefusalLog(logf, interval)}
 }
 
 func (r *refusals) snapshot() map[string]uint64 {

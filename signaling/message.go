@@ -32,6 +32,7 @@ const (
 	MaxFeatures     = 16  // entries of Features
 	MaxFeatureLen   = 32  // bytes of one feature name
 	MaxNATLen       = 256 // bytes of NAT
+	MaxConfirmLen   = 64  // bytes of Confirm.Nonce and Confirm.MAC
 )
 
 // Type names a message kind.
@@ -46,6 +47,7 @@ const (
 	TypeBye             Type = "bye"               // Reason optional
 	TypePunch           Type = "punch"             // Punch
 	TypeNAT             Type = "nat"               // NAT: the sender's NAT class (natcheck), added to v1
+	TypeConfirm         Type = "confirm"           // Confirm: the peers of a secret prove it to each other before their credentials, added to v1
 	// TypeChecksDone (no fields, added to v1): the sender has nothing left
 	// to try on its own (every pair it checks failed): a peer that is done
 	// too can give up at once instead of guessing from silence. Sent only
@@ -84,10 +86,11 @@ type Message struct {
 	Features []string `json:"features,omitempty"`
 	// NAT (type nat) is the sender's NAT behaviour in natcheck's text form;
 	// receivers that do not know the type skip the message.
-	NAT       string `json:"nat,omitempty"`
-	Candidate string `json:"candidate,omitempty"`
-	Punch     *Punch `json:"punch,omitempty"`
-	Reason    string `json:"reason,omitempty"`
+	NAT       string   `json:"nat,omitempty"`
+	Candidate string   `json:"candidate,omitempty"`
+	Punch     *Punch   `json:"punch,omitempty"`
+	Confirm   *Confirm `json:"confirm,omitempty"`
+	Reason    string   `json:"reason,omitempty"`
 	// Code is set on TypeError messages: one of the Code* constants.
 	Code string `json:"code,omitempty"`
 }
@@ -102,11 +105,24 @@ type Punch struct {
 	DelayMs uint32 `json:"delay_ms,omitempty"`
 }
 
+// Confirm (type confirm) is one step of a key confirmation between the two
+// peers of a shared secret, before either sends its ICE credentials
+// (internal/secure.ConfirmPeer): each sends its fresh Nonce, then answers
+// the other's with To (that nonce) and a MAC over both under a key derived
+// from the secret. Nonce is always set; To and MAC go together. Values are
+// unpadded base64url of at most MaxConfirmLen characters. Receivers that
+// do not know the type skip the message.
+type Confirm struct {
+	Nonce string `json:"nonce"`
+	To    string `json:"to,omitempty"`
+	MAC   string `json:"mac,omitempty"`
+}
+
 // FromAgent reports whether agents may send messages of type t; peer-left
 // and error are produced by the rendezvous only.
 func (t Type) FromAgent() bool {
 	switch t {
-	case TypeCredentials, TypeCandidate, TypeEndOfCandidates, TypeBye, TypePunch, TypeNAT, TypeChecksDone:
+	case TypeCredentials, TypeCandidate, TypeEndOfCandidates, TypeBye, TypePunch, TypeNAT, TypeConfirm, TypeChecksDone:
 		return true
 	}
 	return false
@@ -240,6 +256,23 @@ func (m *Message) validate() error {
 		for i := 0; i < len(m.NAT); i++ {
 			if c := m.NAT[i]; c < 0x20 || c > 0x7e {
 				return invalid(t, "nat %s contains byte %#02x (printable ASCII only)", quoteShort(m.NAT), c)
+			}
+		}
+	case TypeConfirm:
+		if m.Confirm == nil {
+			return invalid(t, "missing confirm")
+		}
+		if m.Confirm.Nonce == "" || (m.Confirm.To == "") != (m.Confirm.MAC == "") {
+			return invalid(t, "confirm needs a nonce, and to and mac together or neither")
+		}
+		for _, v := range []string{m.Confirm.Nonce, m.Confirm.To, m.Confirm.MAC} {
+			if len(v) > MaxConfirmLen {
+				return invalid(t, "confirm value %s longer than %d", quoteShort(v), MaxConfirmLen)
+			}
+			for i := 0; i < len(v); i++ {
+				if c := v[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+					return invalid(t, "confirm value %s is not base64url", quoteShort(v))
+				}
 			}
 		}
 	case TypePunch:

@@ -28,6 +28,8 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		{Type: TypePunch, Punch: &Punch{Seq: 7, Phase: PunchGo, DelayMs: 42}},
 		{Type: TypePeerLeft},
 		{Type: TypeError, Code: CodeQueueFull, Reason: "full"},
+		{Type: TypeConfirm, Confirm: &Confirm{Nonce: "AAECAwQFBgcICQoLDA0ODw"}},
+		{Type: TypeConfirm, Confirm: &Confirm{Nonce: "AAEC", To: "Zm9v", MAC: strings.Repeat("_-9z", MaxConfirmLen/4)}},
 	}
 	for _, m := range msgs {
 		t.Run(string(m.Type), func(t *testing.T) {
@@ -123,6 +125,11 @@ func TestDecodeErrors(t *testing.T) {
 		{name: "punch missing", in: `{"v":1,"type":"punch"}`, target: ErrInvalidMessage, text: "signaling: decode: punch: missing punch"},
 		{name: "punch phase", in: `{"v":1,"type":"punch","punch":{"seq":1,"phase":"now"}}`, target: ErrInvalidMessage, substr: `phase "now" is not`},
 		{name: "punch delay", in: `{"v":1,"type":"punch","punch":{"seq":1,"phase":"go","delay_ms":60001}}`, target: ErrInvalidMessage, substr: "delay_ms 60001 above 60000"},
+		{name: "confirm missing", in: `{"v":1,"type":"confirm"}`, target: ErrInvalidMessage, text: "signaling: decode: confirm: missing confirm"},
+		{name: "confirm empty", in: `{"v":1,"type":"confirm","confirm":{}}`, target: ErrInvalidMessage, substr: "needs a nonce"},
+		{name: "confirm mac without to", in: `{"v":1,"type":"confirm","confirm":{"nonce":"a","mac":"b"}}`, target: ErrInvalidMessage, substr: "to and mac together"},
+		{name: "confirm long", in: `{"v":1,"type":"confirm","confirm":{"nonce":"` + strings.Repeat("a", 65) + `"}}`, target: ErrInvalidMessage, substr: "longer than 64"},
+		{name: "confirm not base64url", in: `{"v":1,"type":"confirm","confirm":{"nonce":"a+b/"}}`, target: ErrInvalidMessage, substr: "not base64url"},
 		{name: "reason long", in: `{"v":1,"type":"bye","reason":"` + strings.Repeat("r", 1025) + `"}`, target: ErrInvalidMessage, substr: "reason"},
 	}
 	for _, tt := range tests {
@@ -200,6 +207,9 @@ func FuzzDecode(f *testing.F) {
 		`{"V":1,"TYPE":"bye","x":null}`,
 		`null`,
 		`{"v":1,"type":"bye","punch":{}}`,
+		`{"v":1,"type":"confirm","confirm":{"nonce":"AAECAwQFBgcICQoLDA0ODw"}}`,
+		`{"v":1,"type":"confirm","confirm":{"nonce":"AAECAwQFBgcICQoLDA0ODw","to":"AAECAwQFBgcICQoLDA0ODw","mac":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"}}`,
+		`{"v":1,"type":"confirm","confirm":{"nonce":"a","mac":"b"}}`,
 	} {
 		f.Add([]byte(s))
 	}

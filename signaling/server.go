@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pion/logging"
+
+	"github.com/icetcp/icetcp/internal/limits"
 )
 
 // Server defaults.
@@ -86,28 +89,35 @@ type Server struct {
 	// interval. 0: DefaultRefusalLogInterval.
 	RefusalLogInterval time.Duration
 
-	initOnce     sync.Once
-	log          logging.LeveledLogger
-	maxSize      int
-	pingInterval time.Duration
-	joinTimeout  time.Duration
-	roomIdle     time.Duration
-	ctx          context.Context // cancelled by Close
-	cancel       context.CancelFunc
-	wg           sync.WaitGroup // one per ServeHTTP call in progress
+	initOnce          sync.Once
+	log               logging.LeveledLogger
+	maxSize           int
+	maxConns          int
+	maxConnsPerSource int
+	pingInterval      time.Duration
+	joinTimeout       time.Duration
+	roomIdle          time.Duration
+	ctx               context.Context // cancelled by Close
+	cancel            context.CancelFunc
+	wg                sync.WaitGroup // one per ServeHTTP call in progress
 
 	mu sync.Mutex
 	// guarded by mu
-	closed  bool
-	table   *roomTable[*serverConn]
-	conns   *connTable
-	joins   uint64
-	relayed uint64
-	refused *refusals // connections and joins never admitted
-	dropped *refusals // joined connections cut by the server
+	closed    bool
+	table     *roomTable[*serverConn]
+	conns     *connTable
+	joins     uint64
+	relayed   uint64
+	refused   *refusals          // connections and joins never admitted
+	dropped   *refusals          // joined connections cut by the server
+	https     []*http.Server     // of Serve
+	listeners []*limits.Listener // of Serve
 }
 
-var errServerClosing = errors.New("signaling: server closing")
+var (
+	errServerClosing = errors.New("signaling: server closing")
+	errNotWebSocket  = errors.New("signaling: not a WebSocket upgrade request; this is an icetcp rendezvous (icetcp connect --signal URL)")
+)
 
 func (s *Server) init() {
 	s.initOnce.Do(func() {
@@ -149,33 +159,48 @@ func (s *Server) init() {
 			queueMessages: DefaultQueueMessages,
 			queueBytes:    DefaultQueueBytes,
 		})
-		s.conns = newConnTable(orDefault(s.MaxConns, DefaultMaxConns), orDefault(s.MaxConnsPerSource, DefaultMaxConnsPerSource))
-		s.refused = newRefusals(logEvery)
-		s.dropped = newRefusals(logEvery)
+		s.maxConns = orDefault(s.MaxConns, DefaultMaxConns)
+		s.maxConnsPerSource = orDefault(s.MaxConnsPerSource, DefaultMaxConnsPerSource)
+		s.conns = newConnTable(s.maxConns, s.maxConnsPerSource)
+		s.refused = newRefusals(s.log.Warnf, logEvery)
+		s.dropped = newRefusals(s.log.Infof, logEvery)
 	})
 }
 
-// Close closes every connection (status 1001, "server closing") and waits
-// until all of their goroutines have returned. Later connections are
-// refused with HTTP 503.
+// Close closes every connection (status 1001, "server closing") and the
+// listeners given to Serve, and waits until all of their goroutines have
+// returned. Later connections are refused with HTTP 503.
 func (s *Server) Close() error {
 	s.init()
 	s.mu.Lock()
 	s.closed = true
+	https := s.https
 	s.mu.Unlock()
 	s.cancel()
+	var errs []error
+	for _, hs := range https {
+		// Closes the listener and every connection that is not a
+		// WebSocket yet; members are closed through s.ctx.
+		errs = append(errs, hs.Close())
+	}
 	s.wg.Wait()
+	s.refused.log.Close()
+	s.dropped.log.Close()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("signaling: close: %w", err)
+	}
 	return nil
 }
 
 // serverConn is one member connection.
 type serverConn struct {
-	s      *Server
-	ws     *websocket.Conn
-	remote string
-	source string // the key of per-source limits
-	out    *outbox
-	done   chan struct{} // closed when the read loop has ended
+	s         *Server
+	ws        *websocket.Conn
+	remote    string
+	source    string // the key of per-source limits
+	challenge []byte // what a join to a key room must sign
+	out       *outbox
+	done      chan struct{} // closed when the read loop has ended
 }
 
 // ServeHTTP upgrades the request to a WebSocket and serves that member
@@ -184,6 +209,14 @@ type serverConn struct {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.init()
 	source := sourceOf(r.RemoteAddr)
+	if !isUpgrade(r) {
+		// Nothing else is served here: answer, and do not keep the
+		// connection (issue 14: 3,000 idle keep-alive connections after a
+		// plain GET each were all still open a minute later).
+		w.Header().Set("Upgrade", "websocket")
+		s.refuseHTTP(w, http.StatusUpgradeRequired, errNotWebSocket, ReasonNotWebSocket, source)
+		return
+	}
 	subject, err := s.authorize(r, time.Now())
 	if err != nil {
 		s.refuseHTTP(w, http.StatusUnauthorized, err, ReasonUnauthorized, source)
@@ -213,6 +246,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 
+	// Every connection gets a challenge of its own: a proof for a key
+	// room signs it, so a join captured elsewhere proves nothing here.
+	challenge := make([]byte, challengeLen)
+	rand.Read(challenge) // crypto/rand does not fail (Go 1.24+)
+	w.Header().Set(challengeHeader, encodeChallenge(challenge))
 	ws, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		s.log.Debugf("accept %s: %v", r.RemoteAddr, err)
@@ -225,7 +263,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if subject != "" {
 		remote += " (" + quoteShort(subject) + ")"
 	}
-	c := &serverConn{s: s, ws: ws, remote: remote, source: source, out: newOutbox(), done: make(chan struct{})}
+	c := &serverConn{s: s, ws: ws, remote: remote, source: source, challenge: challenge, out: newOutbox(), done: make(chan struct{})}
 	defer ws.CloseNow() //nolint:errcheck // a no-op when already closed
 
 	if !c.join() {
@@ -277,6 +315,9 @@ func (c *serverConn) join() bool {
 	ctl, err := decodeControl(b)
 	if err == nil && ctl.Type != typeJoin {
 		err = fmt.Errorf("%w: first message must be join, got type %s", ErrNotJoined, quoteShort(string(ctl.Type)))
+	}
+	if err == nil && IsKeyRoom(ctl.Room) {
+		err = verifyJoin(ctl.Room, ctl.Proof, c.challenge)
 	}
 	if err == nil {
 		s.mu.Lock()
@@ -480,22 +521,19 @@ func (s *Server) refuseHTTP(w http.ResponseWriter, status int, err error, reason
 // refuse counts a connection or join the server did not admit, and logs
 // it if its reason's line is due.
 func (s *Server) refuse(reason, source string, err error) {
-	if line, due := s.count(s.refused, reason, source, err); due {
-		s.log.Warn(line)
-	}
+	s.count(s.refused, reason, source, err)
 }
 
 // drop counts a joined connection the server cut, logged like refusals.
 func (s *Server) drop(reason, source string, err error) {
-	if line, due := s.count(s.dropped, reason, source, err); due {
-		s.log.Info(line)
-	}
+	s.count(s.dropped, reason, source, err)
 }
 
-func (s *Server) count(r *refusals, reason, source string, err error) (string, bool) {
+func (s *Server) count(r *refusals, reason, source string, err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return r.note(reason, source, err, time.Now())
+	r.total[reason]++
+	s.mu.Unlock()
+	r.log.Note(reason, fmt.Sprintf("%s: %v", source, err))
 }
 
 // joinReason is the Stats reason for a refused join.
@@ -511,6 +549,8 @@ func joinReason(err error) string {
 		return ReasonUnknownRoom
 	case errors.Is(err, errServerClosing):
 		return ReasonServerClosing
+	case errors.Is(err, ErrRoomProof):
+		return ReasonRoomProof
 	}
 	return ReasonInvalidJoin
 }

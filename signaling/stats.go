@@ -1,5 +1,7 @@
 package signaling
 
+import "github.com/icetcp/icetcp/internal/limits"
+
 // Stats is a snapshot of the rendezvous's counters. The metric tags name
 // Prometheus series: "name,kind[,label]" with kind gauge or counter; a map
 // field is one series per key under that label (icetcp serve exports them
@@ -18,7 +20,7 @@ func (s *Server) Stats() Stats {
 	s.init()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{
+	st := Stats{
 		Rooms:   s.table.size(),
 		Conns:   s.conns.total,
 		Joins:   s.joins,
@@ -26,4 +28,12 @@ func (s *Server) Stats() Stats {
 		Refused: s.refused.snapshot(),
 		Dropped: s.dropped.snapshot(),
 	}
+	// Connections Serve refused at accept count under the same reasons
+	// as those ServeHTTP refuses.
+	for _, l := range s.listeners {
+		r := l.Refused()
+		st.Refused[ReasonTooManyConnsPerSource] += r[limits.ReasonPerSource]
+		st.Refused[ReasonTooManyConns] += r[limits.ReasonTotal]
+	}
+	return st
 }

@@ -64,6 +64,8 @@ func runChild(profile string) error {
 		// The bench measures capacity: one user and one source address
 		// make all the allocations.
 		MaxAllocationsPerUser: 1 << 30,
+		MaxAllocations:        1 << 30,
+		MaxConns:              1 << 30,
 		MaxConnsPerSource:     1 << 30,
 		AllowLoopbackPeers:    true, // the one-leg transfer's peer is on 127.0.0.1
 		LoggerFactory:         lf,

@@ -90,7 +90,7 @@ func BenchmarkAgentThroughput(b *testing.B) {
 			out := make(chan res, 2)
 			for range 2 {
 				go func() {
-					c, err := demoPeer(ctx, srv.signalURL(), secure.RoomName(secret))
+					c, err := demoPeer(ctx, srv.signalURL(), secret)
 					if err != nil || mode == "plain" {
 						out <- res{c, err}
 						return

@@ -86,6 +86,9 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	room := f.room
 	if withSecret {
 		room = secure.RoomName(secret)
+		// Only holders of the secret get into its room (the rendezvous
+		// checks a proof with the room's key).
+		dialer.RoomKey = secure.RoomKey(secret)
 	} else {
 		ev.warning("--room without --secret: anyone who knows the room name can take the room and read or feed the stream, and an ended stream cannot be told from a crashed peer; use --secret (make one with: icetcp secret)")
 	}
@@ -103,9 +106,13 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return ev.fail(f.jsonOut, err)
 	}
 	ch, err := dialer.Dial(selectCtx, f.signal, room)
+	if err == nil && withSecret {
+		// The peer proves the secret before we commit to it.
+		ch, err = confirmedPeer(selectCtx, dialer, f.signal, room, ch, secret, ev)
+	}
 	if err != nil {
 		a.Close() // its last events come before the failure's
-		return ev.fail(f.jsonOut, dialHint(err))
+		return ev.fail(f.jsonOut, interrupted(ctx, dialHint(err)))
 	}
 	defer ch.Close()
 	conn, err := a.Connect(selectCtx, ch)

@@ -95,6 +95,27 @@ func dialHint(err error) error {
 	return err
 }
 
+// confirmedPeer waits in the room of the secret on ch until a peer proves
+// it holds the secret (secure.ConfirmPeer), and returns the channel to
+// that peer. One that fails is dropped: we leave the room and join it
+// again, and wait for the right one, until ctx ends.
+func confirmedPeer(ctx context.Context, d *signaling.Dialer, url, room string, ch *signaling.Client, s secure.Secret, ev *eventWriter) (*signaling.Client, error) {
+	for {
+		err := secure.ConfirmPeer(ctx, ch, s, nil)
+		if err == nil {
+			return ch, nil
+		}
+		ch.Close()
+		if !errors.Is(err, secure.ErrUnconfirmed) {
+			return nil, err
+		}
+		ev.warning(fmt.Sprintf("%v; waiting in the room for the peer that holds the secret", err))
+		if ch, err = d.Dial(ctx, url, room); err != nil {
+			return nil, err
+		}
+	}
+}
+
 // handshakeTimeout bounds the secure handshake after ICE selection; the
 // peer is connected by then, so it takes one round trip and a half.
 const handshakeTimeout = 15 * time.Second

@@ -54,7 +54,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	results := make(chan side, 2)
 	for _, name := range []string{"alice", "bob"} {
 		go func() {
-			c, err := demoPeer(ctx, url, secure.RoomName(secret))
+			c, err := demoPeer(ctx, url, secret)
 			s := side{name: name, conn: c, err: err}
 			if err == nil {
 				s.stream, s.took, s.err = secureConn(ctx, c, secret)
@@ -101,9 +101,14 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-func demoPeer(ctx context.Context, url, room string) (*agent.Conn, error) {
-	ch, err := signaling.Dial(ctx, url, room)
+func demoPeer(ctx context.Context, url string, secret secure.Secret) (*agent.Conn, error) {
+	d := &signaling.Dialer{RoomKey: secure.RoomKey(secret)}
+	ch, err := d.Dial(ctx, url, "")
 	if err != nil {
+		return nil, err
+	}
+	if err := secure.ConfirmPeer(ctx, ch, secret, nil); err != nil {
+		ch.Close()
 		return nil, err
 	}
 	lf := quietLogger(os.Stderr, false) // ICETCP_LOG=debug shows the agents' logs

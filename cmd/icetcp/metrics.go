@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"reflect"
@@ -14,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/icetcp/icetcp/internal/limits"
 	"github.com/icetcp/icetcp/internal/relay"
 	"github.com/icetcp/icetcp/internal/stuntcp"
 )
@@ -146,19 +149,35 @@ type metricsServer struct {
 	done chan error
 }
 
-func startMetrics(addr string, reg *prometheus.Registry) (*metricsServer, error) {
+// metricsLimits bound the metrics listener like every other one (issue 14:
+// its HTTP server had only a header timeout): a scraper keeps one
+// connection; a port left open to the world must not take fds.
+type metricsLimits struct {
+	maxConns, perSource int
+	idle, read, write   time.Duration
+}
+
+var defaultMetricsLimits = metricsLimits{maxConns: 64, perSource: 8, idle: time.Minute, read: 10 * time.Second, write: 30 * time.Second}
+
+func startMetrics(l net.Listener, reg *prometheus.Registry, lim metricsLimits, log *limits.RefusalLog) (*metricsServer, error) {
 	if err := reg.Register(collectors.NewGoCollector()); err != nil {
-		return nil, fmt.Errorf("serve: metrics: %w", err)
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
+		l.Close()
 		return nil, fmt.Errorf("serve: metrics: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	m := &metricsServer{addr: l.Addr(), done: make(chan error, 1),
-		http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
-	go func() { m.done <- m.http.Serve(l) }()
+		http: &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: lim.read,
+			ReadTimeout:       lim.read,
+			WriteTimeout:      lim.write,
+			IdleTimeout:       lim.idle,
+			MaxHeaderBytes:    16 << 10,
+			ErrorLog:          stdlog.New(io.Discard, "", 0),
+		}}
+	ll := limits.NewListener(l, limits.NewCounter(lim.maxConns, lim.perSource), log)
+	go func() { m.done <- m.http.Serve(ll) }()
 	return m, nil
 }
 
@@ -198,7 +217,8 @@ func newTURNMetrics(s relay.Stats) turnMetrics {
 		Allocations: s.Allocations, AllocationsTotal: s.AllocationsTotal,
 		Relayed: s.Relayed, RelayedTotal: s.RelayedTotal,
 		Bytes: map[string]uint64{"to-peer": s.BytesToPeer, "to-client": s.BytesToClient},
-		Refused: map[string]uint64{"auth": r.Auth, "quota": r.Quota, "peer-forbidden": r.PeerForbidden,
-			"per-source": r.PerSource, "first-message-timeout": r.FirstMessageTimeout, "bad-first-message": r.BadFirstMessage},
+		Refused: map[string]uint64{"auth": r.Auth, "quota": r.Quota, "total-quota": r.TotalQuota, "permissions": r.Permissions,
+			"peer-forbidden": r.PeerForbidden, "per-source": r.PerSource, "max-conns": r.MaxConns,
+			"first-message-timeout": r.FirstMessageTimeout, "bad-first-message": r.BadFirstMessage, "stale-nonce": r.StaleNonce},
 	}
 }

@@ -131,52 +131,98 @@ func TestSecretConnectCarriesDataBothWays(t *testing.T) {
 	}
 }
 
-// Issue 8, room hijack, with the room name leaked but not the secret: the
-// attacker (a plain connect --room) joins first, the victim's
-// connect --secret connects to it over ICE, and then refuses it. Not a
-// byte of the victim's data reaches the attacker; the real pair connects
-// once the attacker is gone.
-func TestLeakedRoomNameWithoutSecretGetsNothing(t *testing.T) {
+// Issue 14, finding 8: a squatter who learned the room of a secret (the
+// rendezvous, or anyone watching ws://) and joined it first was paired
+// with the first real peer, which failed its handshake 15 s later, while
+// the second waited in "gathering" forever. Here a squatter (connect
+// --room with the secret's room) joins first and another keeps trying to
+// join, raw, all along: neither gets in, the real pair connects intact,
+// both ways, within one handshake timeout of the squatter, and the
+// squatter gets no byte.
+func TestSquatterInSecretRoom(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	srv := startServeWith(t, ctx, "--metrics-addr", "127.0.0.1:0")
 	s := secure.NewSecret()
 	room := secure.RoomName(s)
 	dir := t.TempDir()
-	victimData := make([]byte, 1<<20)
-	rand.Read(victimData)
+	dataA, dataB := make([]byte, 1<<20), make([]byte, 1<<20)
+	rand.Read(dataA)
+	rand.Read(dataB)
 
-	attackerIn := bytes.NewReader([]byte("attacker speaking\n"))
-	attacker := startPeer(t, ctx, srv, attackerIn, filepath.Join(dir, "attacker.out"), "--room", room)
-	waitMetric(t, ctx, srv.metrics, "icetcp_signal_joins_total", 1) // the attacker is in first
+	squatter := startPeer(t, ctx, srv, bytes.NewReader([]byte("squatter speaking\n")), filepath.Join(dir, "squatter.out"), "--room", room)
+	joinedOrRefused := func() int {
+		body := scrape(t, ctx, srv.metrics)
+		n := 0
+		for _, series := range []string{"icetcp_signal_joins_total", `icetcp_signal_refusals_total{reason="room-proof"}`} {
+			if m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\d+)`).FindStringSubmatch(body); m != nil {
+				v, _ := strconv.Atoi(m[1])
+				n += v
+			}
+		}
+		return n
+	}
+	for joinedOrRefused() < 1 { // the squatter's join has been decided
+		select {
+		case <-ctx.Done():
+			t.Fatal("the squatter's join never reached the rendezvous")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	squatted := time.Now()
+	// A second squatter retries all along, as one racing the real pair.
+	stopRacing := make(chan struct{})
+	raced := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { raced <- n }()
+		for {
+			select {
+			case <-stopRacing:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if c, err := signaling.Dial(ctx, srv.url, room); err == nil {
+				c.Close()
+				t.Errorf("a raw squatter joined %s", room)
+				return
+			} else if !errors.Is(err, signaling.ErrRoomProof) {
+				t.Errorf("a raw squatter: %v, want ErrRoomProof", err)
+				return
+			}
+			n++
+		}
+	}()
 
-	victim := startPeer(t, ctx, srv, bytes.NewReader(victimData), filepath.Join(dir, "victim.out"), "--secret", s.String())
-	errV := victim.cmd.Wait()
-	attacker.cmd.Wait()
-	if exitCode(errV) == 0 {
-		t.Fatalf("victim exited 0 against the attacker:\n%s", victim.stderr.String())
-	}
-	failed := lastEvent(t, victim, "failed")
-	if failed == nil || lastEvent(t, victim, "selected") == nil || !strings.Contains(failed["reason"].(string), "secure:") {
-		t.Fatalf("victim: want ICE to connect and the secure handshake to refuse the peer:\n%s", victim.stderr.String())
-	}
-	got, _ := os.ReadFile(filepath.Join(dir, "attacker.out"))
-	if bytes.Contains(got, victimData[:16]) || len(got) > 66 { // at most the victim's hello: magic, length, ephemeral key, tag
-		t.Fatalf("attacker read %d bytes:\n%q", len(got), got)
-	}
-	if out, _ := os.ReadFile(filepath.Join(dir, "victim.out")); len(out) != 0 {
-		t.Fatalf("the attacker's bytes reached the victim's stdout: %q", out)
-	}
-	t.Logf("victim: %s", failed["reason"])
-
-	// The real pair, with the secret, connects.
-	a := startPeer(t, ctx, srv, bytes.NewReader(victimData), filepath.Join(dir, "a.out"), "--secret", s.String())
-	b := startPeer(t, ctx, srv, bytes.NewReader(nil), filepath.Join(dir, "b.out"), "--secret", s.String())
-	if errA, errB := a.cmd.Wait(), b.cmd.Wait(); errA != nil || errB != nil {
+	a := startPeer(t, ctx, srv, bytes.NewReader(dataA), filepath.Join(dir, "a.out"), "--secret", s.String())
+	b := startPeer(t, ctx, srv, bytes.NewReader(dataB), filepath.Join(dir, "b.out"), "--secret", s.String())
+	errA, errB := a.cmd.Wait(), b.cmd.Wait()
+	took := time.Since(squatted)
+	close(stopRacing)
+	attempts := <-raced
+	if errA != nil || errB != nil {
 		t.Fatalf("real pair: A %v\n%s\nB %v\n%s", errA, a.stderr.String(), errB, b.stderr.String())
 	}
-	if sum := fileSum(t, filepath.Join(dir, "b.out")); sum != sha256.Sum256(victimData) {
-		t.Fatal("real pair: data differs")
+	if fileSum(t, filepath.Join(dir, "b.out")) != sha256.Sum256(dataA) || fileSum(t, filepath.Join(dir, "a.out")) != sha256.Sum256(dataB) {
+		t.Fatal("real pair: what arrived differs from what was sent")
+	}
+	t.Logf("the real pair connected and finished %v after the squatter; %d raw joins refused meanwhile", took.Round(time.Millisecond), attempts)
+	if took > handshakeTimeout {
+		t.Fatalf("the real pair took %v after the squatter, more than one handshake timeout (%v)", took, handshakeTimeout)
+	}
+	for _, p := range []*peerRun{a, b} {
+		if w := lastEvent(t, p, "warning"); w != nil {
+			t.Fatalf("a real peer warned: %v", w)
+		}
+	}
+	errS := squatter.cmd.Wait()
+	failed := lastEvent(t, squatter, "failed")
+	if exitCode(errS) == 0 || failed == nil || !strings.Contains(failed["reason"].(string), "room proof") {
+		t.Fatalf("the squatter: exit %v, want refused with a room proof error:\n%s", errS, squatter.stderr.String())
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "squatter.out"))
+	if len(got) != 0 {
+		t.Fatalf("the squatter read %d bytes", len(got))
 	}
 }
 

@@ -9,15 +9,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/icetcp/icetcp/internal/limits"
 	"github.com/icetcp/icetcp/internal/relay"
 	"github.com/icetcp/icetcp/internal/stuntcp"
 	"github.com/icetcp/icetcp/signaling"
@@ -60,11 +59,13 @@ type server struct {
 	relayIP       netip.Addr
 	turnSecret    string // REST secret (given, or made up when no credentials were)
 	turnMadeUp    bool
-	http          *http.Server
 	sig           *signaling.Server
+	sigDone       chan error // Serve's result
 	stun          *stuntcp.Server
 	relay         *relay.Server
-	metrics       *metricsServer // nil without --metrics-addr
+	metricsLn     net.Listener       // until startMetrics takes it
+	metricsLog    *limits.RefusalLog // refusals at the metrics listener
+	metrics       *metricsServer     // nil without --metrics-addr
 }
 
 func startServer(signalAddr, stunAddr string, logOut io.Writer, opt serveOptions) (_ *server, err error) {
@@ -72,7 +73,7 @@ func startServer(signalAddr, stunAddr string, logOut io.Writer, opt serveOptions
 	if err != nil {
 		return nil, err
 	}
-	s := &server{sig: opt.signalingServer()}
+	s := &server{sig: opt.signalingServer(quietLogger(logOut, false))}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -82,19 +83,25 @@ func startServer(signalAddr, stunAddr string, logOut io.Writer, opt serveOptions
 	if err != nil {
 		return nil, fmt.Errorf("serve: signaling: %w", err)
 	}
-	s.signalAddr = sl.Addr()
-	if tlsConf != nil {
-		sl, s.signalTLS = tls.NewListener(sl, tlsConf), true
+	s.signalAddr, s.signalTLS = sl.Addr(), tlsConf != nil
+	s.sigDone = make(chan error, 1)
+	go func() { s.sigDone <- s.sig.Serve(sl, tlsConf) }()
+	// Every listener of this process is one the relay must never connect
+	// to: they are opened before the relay and named to it.
+	own := []netip.AddrPort{addrPortOf(s.signalAddr)}
+	if opt.metricsAddr != "" {
+		if s.metricsLn, err = net.Listen("tcp", opt.metricsAddr); err != nil {
+			return nil, fmt.Errorf("serve: metrics: %w", err)
+		}
+		own = append(own, addrPortOf(s.metricsLn.Addr()))
 	}
-	s.http = &http.Server{Handler: s.sig, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
-	go s.http.Serve(sl)
 	if stunAddr != "" {
-		if err := s.startSTUNTURN(stunAddr, opt, tlsConf, logOut); err != nil {
+		if err := s.startSTUNTURN(stunAddr, opt, tlsConf, logOut, own); err != nil {
 			return nil, err
 		}
 	}
-	if opt.metricsAddr != "" {
-		if err := s.startMetrics(opt.metricsAddr); err != nil {
+	if s.metricsLn != nil {
+		if err := s.startMetrics(logOut); err != nil {
 			return nil, err
 		}
 	}
@@ -103,7 +110,8 @@ func startServer(signalAddr, stunAddr string, logOut io.Writer, opt serveOptions
 
 // startSTUNTURN runs STUN (with RFC 5780 alternates when asked) and the
 // TURN relay on stunAddr, and TURN over TLS when there is a certificate.
-func (s *server) startSTUNTURN(stunAddr string, opt serveOptions, tlsConf *tls.Config, logOut io.Writer) error {
+// own lists this process's other listeners.
+func (s *server) startSTUNTURN(stunAddr string, opt serveOptions, tlsConf *tls.Config, logOut io.Writer, own []netip.AddrPort) error {
 	s.stun = &stuntcp.Server{LoggerFactory: quietLogger(logOut, false)}
 	var primary net.Listener
 	var extra []net.Listener // alternates: plain STUN only
@@ -128,17 +136,33 @@ func (s *server) startSTUNTURN(stunAddr string, opt serveOptions, tlsConf *tls.C
 		}
 		primary = l
 	}
-	s.stunAddr = primary.Addr()
-	relayIP, err := opt.relayAddr(addrPortOf(s.stunAddr).Addr())
-	if err != nil {
+	closeAll := func() {
 		for _, l := range append(extra, primary) {
 			l.Close()
 		}
+	}
+	for _, l := range extra {
+		own = append(own, addrPortOf(l.Addr()))
+	}
+	var tl net.Listener
+	if tlsConf != nil && opt.turnsAddr != "" {
+		var err error
+		if tl, err = net.Listen("tcp", opt.turnsAddr); err != nil {
+			closeAll()
+			return fmt.Errorf("serve: turns: %w", err)
+		}
+		extra = append(extra, tl) // closed with the others on failure
+	}
+	s.stunAddr = primary.Addr()
+	relayIP, err := opt.relayAddr(addrPortOf(s.stunAddr).Addr())
+	if err != nil {
+		closeAll()
 		return err
 	}
 	s.relayIP = relayIP
 	users, err := opt.turnCredentials()
 	if err != nil {
+		closeAll()
 		return err
 	}
 	s.turnSecret = opt.turnSecret
@@ -151,47 +175,51 @@ func (s *server) startSTUNTURN(stunAddr string, opt serveOptions, tlsConf *tls.C
 		Users: users, Secret: s.turnSecret, RelayIP: relayIP,
 		MinPort: uint16(opt.relayMinPort), MaxPort: uint16(opt.relayMaxPort),
 		AllowLoopbackPeers: opt.allowLoopbackPeers, AllowPrivatePeers: opt.allowPrivatePeers,
-		STUN: s.stun, LoggerFactory: quietLogger(logOut, false),
+		MaxAllocationsPerUser: opt.turnUserQuota, MaxAllocations: opt.turnTotalQuota,
+		OwnAddrs: own,
+		STUN:     s.stun, LoggerFactory: quietLogger(logOut, false),
 	})
 	if err != nil {
-		for _, l := range append(extra, primary) {
-			l.Close()
-		}
+		closeAll()
 		return fmt.Errorf("serve: turn: %w", err)
 	}
 	s.relay = rs
 	go rs.Serve(primary)
 	for _, l := range extra {
-		go s.stun.Serve(l)
-	}
-	if tlsConf != nil && opt.turnsAddr != "" {
-		tl, err := net.Listen("tcp", opt.turnsAddr)
-		if err != nil {
-			return fmt.Errorf("serve: turns: %w", err)
+		if l != tl {
+			go s.stun.Serve(l)
 		}
+	}
+	if tl != nil {
 		s.turnsAddr = tl.Addr()
 		go rs.ServeTLS(tl, tlsConf)
 	}
 	return nil
 }
 
-func (s *server) startMetrics(addr string) error {
+func (s *server) startMetrics(logOut io.Writer) error {
+	ln := s.metricsLn
+	s.metricsLn = nil
 	reg := prometheus.NewRegistry()
 	if err := registerStats(reg, "signal", s.sig.Stats); err != nil {
+		ln.Close()
 		return err
 	}
 	if s.stun != nil {
 		if err := registerStats(reg, "stun", func() stunMetrics { return newSTUNMetrics(s.stun.Stats()) }); err != nil {
+			ln.Close()
 			return err
 		}
 	}
 	if s.relay != nil {
 		if err := registerStats(reg, "turn", func() turnMetrics { return newTURNMetrics(s.relay.Stats()) }); err != nil {
+			ln.Close()
 			return err
 		}
 	}
+	s.metricsLog = limits.NewRefusalLog(quietLogger(logOut, false).NewLogger("icetcp-metrics").Warnf, 0)
 	var err error
-	s.metrics, err = startMetrics(addr, reg)
+	s.metrics, err = startMetrics(ln, reg, defaultMetricsLimits, s.metricsLog)
 	return err
 }
 
@@ -243,12 +271,11 @@ func (s *server) stunAddrString() string {
 
 // Close stops every server and waits for their connections.
 func (s *server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s.sig.Close()
-	var err error
-	if s.http != nil {
-		err = s.http.Shutdown(ctx)
+	err := s.sig.Close() // closes its listeners and connections
+	if s.sigDone != nil {
+		if serr := <-s.sigDone; !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
 	}
 	switch {
 	case s.relay != nil:
@@ -256,8 +283,14 @@ func (s *server) Close() error {
 	case s.stun != nil:
 		err = errors.Join(err, s.stun.Close())
 	}
+	if s.metricsLn != nil {
+		s.metricsLn.Close()
+	}
 	if s.metrics != nil {
 		err = errors.Join(err, s.metrics.Close())
+	}
+	if s.metricsLog != nil {
+		s.metricsLog.Close()
 	}
 	return err
 }

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pion/logging"
+
+	"github.com/icetcp/icetcp/internal/relay"
 	"github.com/icetcp/icetcp/signaling"
 )
 
@@ -37,6 +40,8 @@ type serveOptions struct {
 	maxRooms           int
 	maxRoomsPerSource  int
 	roomIdle           time.Duration
+	turnUserQuota      int
+	turnTotalQuota     int
 }
 
 func (o *serveOptions) register(fs *flag.FlagSet) {
@@ -63,6 +68,9 @@ func (o *serveOptions) register(fs *flag.FlagSet) {
 	fs.UintVar(&o.relayMaxPort, "relay-max-port", 65535, "highest relay port")
 	fs.BoolVar(&o.allowLoopbackPeers, "allow-loopback-peers", false, "let the relay connect to loopback peers (tests, demos)")
 	fs.BoolVar(&o.allowPrivatePeers, "allow-private-peers", false, "let the relay connect to private-range peers (RFC 1918, RFC 4193, 100.64/10)")
+	fs.IntVar(&o.turnUserQuota, "turn-user-quota", relay.DefaultMaxAllocationsPerUser, "TURN allocations one user may hold at once (coturn --user-quota); over it Allocate gets 486.\n"+
+		"One user is a long-term user name or the user part of REST credentials; REST usernames without a user part share one quota")
+	fs.IntVar(&o.turnTotalQuota, "turn-total-quota", relay.DefaultMaxAllocations, "TURN allocations the relay holds at once, all users together (coturn --total-quota)")
 }
 
 // defaultServeOptions are the flags' defaults, for servers started in
@@ -96,7 +104,8 @@ func (o *serveOptions) check() error {
 	if o.tokenSecret != "" && len(o.tokenSecret) < signaling.MinTokenKeyLen {
 		return usageErr("--token-secret: %d bytes, want at least %d (a random one: icetcp secret)", len(o.tokenSecret), signaling.MinTokenKeyLen)
 	}
-	for name, v := range map[string]int{"--max-conns": o.maxConns, "--max-conns-per-source": o.maxConnsPerSource, "--max-rooms": o.maxRooms, "--max-rooms-per-source": o.maxRoomsPerSource} {
+	for name, v := range map[string]int{"--max-conns": o.maxConns, "--max-conns-per-source": o.maxConnsPerSource, "--max-rooms": o.maxRooms, "--max-rooms-per-source": o.maxRoomsPerSource,
+		"--turn-user-quota": o.turnUserQuota, "--turn-total-quota": o.turnTotalQuota} {
 		if v <= 0 {
 			return usageErr("%s must be positive", name)
 		}
@@ -105,8 +114,9 @@ func (o *serveOptions) check() error {
 }
 
 // signalingServer is the rendezvous these options describe.
-func (o *serveOptions) signalingServer() *signaling.Server {
+func (o *serveOptions) signalingServer(lf logging.LoggerFactory) *signaling.Server {
 	s := &signaling.Server{
+		LoggerFactory:     lf,
 		MaxConns:          o.maxConns,
 		MaxConnsPerSource: o.maxConnsPerSource,
 		MaxRooms:          o.maxRooms,

@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/icetcp/icetcp/internal/limits"
 )
 
 func (s *Server) serve(l net.Listener, tc *tls.Config) error {
@@ -47,27 +49,35 @@ func (s *Server) serve(l net.Listener, tc *tls.Config) error {
 	}
 }
 
-// admit applies the per-source cap and hands the connection to pion's
-// accept loop at once: the first message is read on pion's goroutine for
-// the connection (clientConn.first), so the accept loop never waits on a
-// client and a TURN connection costs no goroutine of its own.
+// admit applies the connection caps (per source, IPv4 address or IPv6 /64,
+// and in all) and hands the connection to pion's accept loop at once: the
+// first message is read on pion's goroutine for the connection
+// (clientConn.first), so the accept loop never waits on a client and a
+// TURN connection costs no goroutine of its own.
 func (s *Server) admit(raw net.Conn, tc *tls.Config) {
 	remote := addrPortOf(raw.RemoteAddr())
-	src := remote.Addr()
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if s.isClosed() {
 		raw.Close()
 		return
 	}
-	if s.perSource[src] >= s.cfg.MaxConnsPerSource {
-		s.mu.Unlock()
-		s.stats.perSource.Add(1)
-		s.log.Debugf("%v: %d connections from this address; refused", remote, s.cfg.MaxConnsPerSource)
+	if err := s.admitted.Take(remote.Addr()); err != nil {
+		if errors.Is(err, limits.ErrPerSource) {
+			s.stats.perSource.Add(1)
+			s.refusals.Note(limits.ReasonPerSource, fmt.Sprintf("%v: %v", remote, err))
+		} else {
+			s.stats.maxConns.Add(1)
+			s.refusals.Note(limits.ReasonTotal, fmt.Sprintf("%v: %v", remote, err))
+		}
 		reset(raw)
 		return
 	}
-	s.perSource[src]++
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.admitted.Give(remote.Addr())
+		raw.Close()
+		return
+	}
 	c := newClientConn(s, raw, remote, tc)
 	s.conns[c] = struct{}{}
 	s.byRemote[remote] = c
@@ -82,14 +92,12 @@ func (s *Server) admit(raw net.Conn, tc *tls.Config) {
 // forget undoes admit when c closes.
 func (s *Server) forget(c *clientConn) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	delete(s.conns, c)
 	if s.byRemote[c.remote] == c {
 		delete(s.byRemote, c.remote)
 	}
-	if s.perSource[c.remote.Addr()]--; s.perSource[c.remote.Addr()] <= 0 {
-		delete(s.perSource, c.remote.Addr())
-	}
+	s.mu.Unlock()
+	s.admitted.Give(c.remote.Addr())
 }
 
 // toPion hands c to pion's TURN server.
@@ -134,9 +142,4 @@ func (s *Server) refuseFirst(c *clientConn, err error) error {
 
 // reset closes c with an RST when it is a TCP connection: a refused
 // connection leaves no TIME_WAIT behind on the relay.
-func reset(c net.Conn) {
-	if t, ok := c.(*net.TCPConn); ok {
-		t.SetLinger(0)
-	}
-	c.Close()
-}
+func reset(c net.Conn) { limits.Reset(c) }

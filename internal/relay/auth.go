@@ -10,6 +10,18 @@ import (
 	restcred "github.com/icetcp/icetcp/internal/turn"
 )
 
+// User IDs: what quotas count and what ConnectionBind ownership compares
+// (pion's userID). Long-term users and REST users live in separate name
+// spaces, so a REST credential whose user part names a long-term user
+// neither shares nor exhausts that user's quota (issue 14), and a REST
+// username without a user part is not a user of its own: all of them
+// share restAnonymous, instead of a fresh quota for every expiry minted.
+const (
+	userIDLongTerm = "user:"
+	userIDREST     = "rest:"
+	restAnonymous  = userIDREST // "rest:" and nothing after it
+)
+
 // authenticator answers pion's AuthHandler: the long-term key
 // MD5(username:realm:password) of RFC 8489 §9.2.2 for a known user, or for a
 // TURN REST username whose expiry has not passed.
@@ -22,35 +34,47 @@ type authenticator struct {
 	refuse func() // counts a refusal
 }
 
-// handle returns the user ID that quotas and ConnectionBind ownership use:
-// the user name for long-term credentials, the part after the expiry for
-// REST credentials (so minting a new expiry does not reset a user's quota),
-// or the whole REST username when it names no user.
+// handle is pion's AuthHandler.
 func (a *authenticator) handle(ra *turn.RequestAttributes) (userID string, key []byte, ok bool) {
+	userID, key, why := a.lookup(ra.Username, ra.Realm)
+	if why != "" {
+		a.log.Debugf("%v: %s", ra.SrcAddr, why)
+		a.refuse()
+		return "", nil, false
+	}
+	return userID, key, true
+}
+
+// lookup returns the user ID and the long-term key for username in realm,
+// or why there is none. The user ID is userIDLongTerm and the name for a
+// long-term user; userIDREST and the part after the expiry for REST
+// credentials (minting a new expiry does not reset a user's quota), or
+// restAnonymous when that part is empty.
+func (a *authenticator) lookup(username, realm string) (userID string, key []byte, why string) {
 	// The key binds the realm: a request naming another realm must fail,
 	// and pion does not compare it.
-	if ra.Realm != a.realm {
-		a.log.Debugf("%v: realm %q, want %q", ra.SrcAddr, ra.Realm, a.realm)
-		a.refuse()
-		return "", nil, false
+	if realm != a.realm {
+		return "", nil, "realm " + quote(realm) + ", want " + quote(a.realm)
 	}
-	if pw, found := a.users[ra.Username]; found {
-		return ra.Username, turn.GenerateAuthKey(ra.Username, a.realm, pw), true
+	if pw, found := a.users[username]; found {
+		return userIDLongTerm + username, turn.GenerateAuthKey(username, a.realm, pw), ""
 	}
 	if a.secret == "" {
-		a.log.Debugf("%v: unknown user %q", ra.SrcAddr, ra.Username)
-		a.refuse()
-		return "", nil, false
+		return "", nil, "unknown user " + quote(username)
 	}
-	if _, err := restcred.RESTExpiry(ra.Username, a.now()); err != nil {
-		a.log.Debugf("%v: %v", ra.SrcAddr, err)
-		a.refuse()
-		return "", nil, false
+	if _, err := restcred.RESTExpiry(username, a.now()); err != nil {
+		return "", nil, err.Error()
 	}
-	pw := restcred.RESTPassword(a.secret, ra.Username)
-	userID = ra.Username
-	if _, user, found := strings.Cut(ra.Username, restcred.RESTSeparator); found && user != "" {
-		userID = user
+	pw := restcred.RESTPassword(a.secret, username)
+	_, user, _ := strings.Cut(username, restcred.RESTSeparator)
+	return userIDREST + user, turn.GenerateAuthKey(username, a.realm, pw), ""
+}
+
+// quote quotes s for a log line, cut so that a hostile name stays short.
+func quote(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = s[:max] + "…"
 	}
-	return userID, turn.GenerateAuthKey(ra.Username, a.realm, pw), true
+	return strings.ToValidUTF8(`"`+s+`"`, "?")
 }

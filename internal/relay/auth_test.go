@@ -114,10 +114,17 @@ func TestConnectionBindNeedsTheAllocationsUser(t *testing.T) {
 	peer := recvConn(t, accepted)
 
 	eve := dialRaw(t, ts.addr, "eve", "evepass")
-	// Eve learns a nonce with an Allocate of her own on her data connection,
-	// then binds Alice's connection ID on a fresh connection.
+	// Eve learns a nonce with an Allocate of her own, then binds Alice's
+	// connection ID on a fresh connection. Her nonce is not good for
+	// Alice's allocation (438, as coturn answers); with the one that
+	// answer gives, her credentials are still not Alice's (400).
 	eve.mustAllocate()
 	eveData := eve.another(ts.addr)
+	res = eveData.request(stun.MethodConnectionBind, cid)
+	if code(res) != 438 {
+		t.Fatalf("ConnectionBind of alice's connection with eve's nonce answered %v, want 438", res)
+	}
+	eveData.learn(res)
 	if res := eveData.request(stun.MethodConnectionBind, cid); code(res) != 400 {
 		t.Fatalf("ConnectionBind of alice's connection by eve answered %v, want 400", res)
 	}

@@ -21,11 +21,13 @@ import (
 // clientConn is a client's connection as pion's TURN server sees it (the
 // STUN server sees a stunView of it): the first message, already read by
 // the demultiplexer, comes first. It also
-//   - returns at most one STUN message (or ChannelData frame) per Read,
-//     keeping what a read brought beyond it for the next one, so that
-//     pion's reader never swallows bytes that follow a ConnectionBind
-//     request (they belong to the peer, and pion's own buffer would lose
-//     them);
+//   - returns exactly one whole STUN message (or ChannelData frame) per
+//     Read, never more than pion can take (maxTURNFrame), and never reads
+//     past it: the bytes that follow a ConnectionBind request belong to
+//     the peer, and pion's own buffer would lose them;
+//   - puts the relay's own nonces in place of pion's, both ways, and
+//     keeps what quotas and cross-user isolation need to know about the
+//     requests (stunmsg.go);
 //   - closes the connection after IdleTimeout without a request unless an
 //     allocation lives on it;
 //   - joins the relayed pair itself when pion starts copying after
@@ -35,6 +37,7 @@ type clientConn struct {
 	raw    net.Conn     // the accepted connection; closing it ends everything
 	tcp    *net.TCPConn // raw as a TCP socket, or nil
 	remote netip.AddrPort
+	local  netip.AddrPort
 
 	tlsConf *tls.Config // ServeTLS's, or nil
 
@@ -44,9 +47,15 @@ type clientConn struct {
 	started bool     // the first message has been read
 	toSTUN  bool     // it was a Binding request: the STUN server takes over at Close
 	stream  net.Conn // raw, or the *tls.Conn over it
+	pending []byte   // read from the stream, not yet returned (bytes handed back by the STUN side)
 
-	pending []byte // read from the stream, not yet returned: the first message, or bytes past a frame
-	frames  framer
+	method atomic.Uint32                 // of the request pion handles now (its permission handler asks)
+	alloc  atomic.Pointer[relayListener] // the allocation made on this connection
+
+	reqMu     sync.Mutex // guards following: set by the reader, read by pion's writers
+	permTx    [stun.TransactionIDSize]byte
+	permExact []netip.AddrPort // own relayed addresses named by the CreatePermission permTx
+	bindTuple nonceTuple       // a ConnectionBind's nonces belong to the control connection's
 
 	allocs atomic.Int32 // allocations made on this connection
 	data   atomic.Bool  // joined to a peer connection
@@ -60,8 +69,14 @@ type clientConn struct {
 func newClientConn(s *Server, raw net.Conn, remote netip.AddrPort, tc *tls.Config) *clientConn {
 	c := &clientConn{s: s, raw: raw, remote: remote, stream: raw, tlsConf: tc}
 	c.tcp, _ = raw.(*net.TCPConn)
+	if raw != nil {
+		c.local = addrPortOf(raw.LocalAddr())
+	}
 	return c
 }
+
+// tuple is what the relay's nonces on this connection are bound to.
+func (c *clientConn) tuple() nonceTuple { return nonceTuple{client: c.remote, server: c.local} }
 
 // errToSTUN ends pion's reading of a connection that belongs to the STUN
 // server: its first message is a Binding request.
@@ -71,127 +86,148 @@ var errToSTUN = errors.New("relay: a STUN Binding connection; handed to the STUN
 // ConnectionBind: its bytes belong to the relayed pair.
 var errRelayed = errors.New("relay: a client data connection; its bytes are relayed to the peer")
 
+// errFrame ends pion's reading of a connection whose next frame pion could
+// not take: too large for its buffer, or neither STUN nor ChannelData.
+var errFrame = errors.New("relay: not a TURN frame pion can take")
+
 // first runs the TLS handshake, if any, and reads the first STUN message
-// within FirstMessageTimeout (the deadline admit set), with one read into
-// pion's buffer p when the message fits. A Binding request makes the
-// connection the STUN server's; anything else is pion's, and what was read
-// waits in pending.
-func (c *clientConn) first(p []byte) error {
+// within FirstMessageTimeout (the deadline admit set). Its header says how
+// much may follow: a Binding request up to what the STUN server reads, any
+// other message up to what pion reads; a header that announces more is
+// refused before anything is allocated for its body (issue 14: a bare
+// 20-byte header made the relay allocate 64 KiB). A TURN message is read
+// into p, pion's buffer; a Binding request makes the connection the STUN
+// server's. It returns the TURN message's length.
+func (c *clientConn) first(p []byte) (int, error) {
 	c.started = true
 	stream := c.raw
 	if c.tlsConf != nil {
 		t := tls.Server(c.raw, c.tlsConf)
 		if err := t.Handshake(); err != nil {
-			return c.s.refuseFirst(c, fmt.Errorf("TLS handshake: %w", err))
+			return 0, c.s.refuseFirst(c, fmt.Errorf("TLS handshake: %w", err))
 		}
 		stream = t
 	}
-	n, err := stream.Read(p)
-	if n == 0 && err != nil {
-		return c.s.refuseFirst(c, fmt.Errorf("stuntcp: read header: %w", err))
+	var head [stunHeader]byte
+	if _, err := io.ReadFull(stream, head[:]); err != nil {
+		return 0, c.s.refuseFirst(c, fmt.Errorf("stuntcp: read header: %w", err))
 	}
-	got := bytes.NewReader(p[:n])
+	binding := binary.BigEndian.Uint16(head[:2]) == bindingRequest
+	limit := maxTURNFrame - stunHeader
 	var m stun.Message
-	if err := stuntcp.ReadMessage(io.MultiReader(got, stream), &m); err != nil {
-		return c.s.refuseFirst(c, err)
+	if binding {
+		limit = stuntcp.MaxRequestBody
+	} else if len(p) >= maxTURNFrame {
+		m.Raw = p[:0] // no allocation: pion's buffer holds every TURN message that can be valid
+	}
+	if err := stuntcp.ReadMessageLimit(io.MultiReader(bytes.NewReader(head[:]), stream), &m, limit); err != nil {
+		return 0, c.s.refuseFirst(c, err)
 	}
 	if err := c.raw.SetDeadline(time.Time{}); err != nil {
-		return err
+		return 0, err
 	}
 	c.stream = stream
-	c.pending = append(m.Raw, p[n-got.Len():n]...)
-	if m.Type == stun.BindingRequest {
+	if binding {
+		c.pending = m.Raw
 		c.toSTUN = true
-		return errToSTUN
+		return 0, errToSTUN
 	}
-	return nil
+	if len(m.Raw) > len(p) {
+		return 0, fmt.Errorf("%w: a %d-byte first message for a %d-byte buffer", errFrame, len(m.Raw), len(p))
+	}
+	return copy(p, m.Raw), nil // a no-op when m.Raw is p
 }
 
 func (c *clientConn) Read(p []byte) (int, error) {
-	if !c.started {
-		if err := c.first(p); err != nil {
-			return 0, err
-		}
-	}
-	if c.data.Load() {
+	var n int
+	var err error
+	switch {
+	case !c.started:
+		n, err = c.first(p)
+	case c.data.Load():
 		// The relayed pair reads the stream itself (and took pending);
 		// pion's reader only comes back here once the pair has ended,
 		// and must not touch the pair's state (it raced with the
 		// client-to-peer copy's pending).
 		return 0, errRelayed
+	default:
+		n, err = c.readFrame(p)
 	}
-	var n int
-	var err error
-	fromPending := len(c.pending) > 0
-	if fromPending {
-		n = copy(p, c.pending)
-	} else {
-		c.armIdle()
-		n, err = c.stream.Read(p)
+	if err != nil {
+		return 0, err
 	}
-	k := c.frames.take(p[:n])
-	switch {
-	case fromPending:
-		c.pending = c.pending[k:]
-	case k < n:
-		c.pending = append([]byte(nil), p[k:n]...)
-	}
-	if len(c.pending) == 0 {
-		c.pending = nil // let a large first message go
-	}
-	return k, err
+	return c.inbound(p, n), nil
 }
 
-const frameHead = 4 // STUN type and length; ChannelData number and length
-
-// framer finds frame ends in a stream of STUN messages (RFC 8489 §5: top
-// bits 00, 20-byte header) and ChannelData (RFC 8656 §12: top bits 01,
-// padded to 4 bytes over TCP). Anything else is passed on 4 bytes at a
-// time, and pion rejects it.
-type framer struct {
-	left  int // bytes of the current frame still to come, after its head
-	head  [frameHead]byte
-	headN int // bytes of the next frame's head seen so far
-}
-
-// take returns how many bytes of data, which continues the stream, belong
-// to the current frame: all of them, or up to the frame's end.
-func (f *framer) take(data []byte) int {
+// readFrame reads exactly one frame into p: what was handed back first,
+// then the stream, and not a byte past the frame's end.
+func (c *clientConn) readFrame(p []byte) (int, error) {
 	n := 0
-	for n < len(data) {
-		if f.left > 0 {
-			k := min(f.left, len(data)-n)
-			f.left -= k
+	fill := func(want int) error {
+		for n < want {
+			if len(c.pending) > 0 {
+				k := copy(p[n:want], c.pending)
+				c.pending = c.pending[k:]
+				n += k
+				continue
+			}
+			c.armIdle()
+			k, err := c.stream.Read(p[n:want])
 			n += k
-			if f.left == 0 {
-				return n
-			}
-			continue
-		}
-		k := copy(f.head[f.headN:], data[n:])
-		f.headN += k
-		n += k
-		if f.headN == frameHead {
-			f.headN = 0
-			f.left = frameSize(f.head[:]) - frameHead
-			if f.left == 0 {
-				return n
+			if err != nil {
+				if n > 0 && errors.Is(err, io.EOF) {
+					err = io.ErrUnexpectedEOF
+				}
+				return err
 			}
 		}
+		return nil
 	}
-	return n
+	defer func() {
+		if len(c.pending) == 0 {
+			c.pending = nil // let a handed-back buffer go
+		}
+	}()
+	if len(p) < frameHead {
+		return 0, fmt.Errorf("%w: a %d-byte buffer", errFrame, len(p))
+	}
+	if err := fill(frameHead); err != nil {
+		return 0, err
+	}
+	size, err := frameSize(p[:frameHead])
+	switch {
+	case err != nil:
+		return 0, err
+	case size > maxTURNFrame || size > len(p):
+		return 0, fmt.Errorf("%w: a %d-byte frame", errFrame, size)
+	}
+	if err := fill(size); err != nil {
+		return 0, err
+	}
+	return size, nil
 }
 
-// frameSize is the size of the frame that starts with head.
-func frameSize(head []byte) int {
+const (
+	frameHead  = 4  // STUN type and length; ChannelData number and length
+	stunHeader = 20 // RFC 8489 §5
+)
+
+// frameSize is the size of the frame that starts with head: a STUN
+// message (RFC 8489 §5: top bits 00, a 20-byte header, a length that is a
+// multiple of 4) or ChannelData (RFC 8656 §12: top bits 01, padded to 4
+// bytes over TCP).
+func frameSize(head []byte) (int, error) {
 	n := int(binary.BigEndian.Uint16(head[2:4]))
 	switch head[0] >> 6 {
 	case 0:
-		return 20 + n
+		if n%4 != 0 {
+			return 0, fmt.Errorf("%w: STUN length %d is not a multiple of 4", errFrame, n)
+		}
+		return stunHeader + n, nil
 	case 1:
-		return frameHead + (n+3)&^3
+		return frameHead + (n+3)&^3, nil
 	}
-	return frameHead
+	return 0, fmt.Errorf("%w: first byte %#02x", errFrame, head[0])
 }
 
 // armIdle sets the read deadline for the next request: IdleTimeout without
@@ -215,7 +251,15 @@ func (c *clientConn) allocationRemoved(idle time.Duration) {
 	}
 }
 
-func (c *clientConn) Write(p []byte) (int, error) { return c.stream.Write(p) }
+// Write sends one message of pion's, with the relay's nonce in it (see
+// outbound). pion writes whole messages, from its reader's goroutine and
+// (ConnectionAttempt) from an allocation's.
+func (c *clientConn) Write(p []byte) (int, error) {
+	if _, err := c.stream.Write(c.outbound(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
 
 // Close is pion's: its connection goroutine closes the connection last,
 // which is how the Server's Close knows it ended. A connection whose first

@@ -32,7 +32,6 @@ func dialRaw(t *testing.T, addr netip.AddrPort, user, pass string) *rawTURN {
 
 const (
 	attrRequestedTransport = stun.AttrType(0x0019)
-	attrConnectionID       = stun.AttrType(0x002a)
 	protoTCP               = 6
 )
 
@@ -97,19 +96,56 @@ func (r *rawTURN) read() *stun.Message {
 // request sends an authenticated request (after allocate learned the nonce).
 func (r *rawTURN) request(method stun.Method, setters ...stun.Setter) *stun.Message {
 	r.t.Helper()
-	s := append([]stun.Setter{stun.NewType(method, stun.ClassRequest)}, setters...)
-	s = append(s, stun.NewUsername(r.user), stun.NewRealm(r.realm), r.nonce, r.key, stun.Fingerprint)
-	return r.roundTrip(s...)
+	_, res := r.requestRaw(method, setters...)
+	return res
 }
 
-// allocate runs the 401 round and the authenticated Allocate of a TCP
-// allocation and returns the final response.
-func (r *rawTURN) allocate() *stun.Message {
+// requestRaw is request that also returns the bytes sent: what an
+// eavesdropper on a plain turn: connection captures.
+func (r *rawTURN) requestRaw(method stun.Method, setters ...stun.Setter) ([]byte, *stun.Message) {
+	r.t.Helper()
+	s := append([]stun.Setter{stun.TransactionID, stun.NewType(method, stun.ClassRequest)}, setters...)
+	s = append(s, stun.NewUsername(r.user), stun.NewRealm(r.realm), r.nonce, r.key, stun.Fingerprint)
+	req, err := stun.Build(s...)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return req.Raw, r.send(req.Raw)
+}
+
+// send writes raw, a whole request, and returns the answer to it.
+func (r *rawTURN) send(raw []byte) *stun.Message {
+	r.t.Helper()
+	req := &stun.Message{Raw: append([]byte(nil), raw...)}
+	if err := req.Decode(); err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := r.conn.Write(raw); err != nil {
+		r.t.Fatalf("write %s: %v", req.Type, err)
+	}
+	for {
+		res := r.read()
+		if res.TransactionID == req.TransactionID {
+			return res
+		}
+		r.skipped = append(r.skipped, res)
+	}
+}
+
+// challenge runs the 401 round on r's connection: an anonymous Allocate,
+// whose answer gives the realm and the nonce (good on this connection only).
+func (r *rawTURN) challenge() {
 	r.t.Helper()
 	res := r.roundTrip(stun.NewType(stun.MethodAllocate, stun.ClassRequest), tcpTransport, stun.Fingerprint)
 	if code(res) != 401 {
 		r.t.Fatalf("anonymous Allocate answered %v, want 401", res)
 	}
+	r.learn(res)
+}
+
+// learn takes the realm and nonce of a 401 or 438 answer.
+func (r *rawTURN) learn(res *stun.Message) {
+	r.t.Helper()
 	var realm stun.Realm
 	if err := r.nonce.GetFrom(res); err != nil {
 		r.t.Fatal(err)
@@ -121,6 +157,13 @@ func (r *rawTURN) allocate() *stun.Message {
 		r.realm = realm.String()
 	}
 	r.key = stun.NewLongTermIntegrity(r.user, r.realm, r.pass)
+}
+
+// allocate runs the 401 round and the authenticated Allocate of a TCP
+// allocation and returns the final response.
+func (r *rawTURN) allocate() *stun.Message {
+	r.t.Helper()
+	r.challenge()
 	return r.request(stun.MethodAllocate, tcpTransport)
 }
 

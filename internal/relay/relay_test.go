@@ -232,8 +232,9 @@ func TestUDPAllocationRefused(t *testing.T) {
 	checkLeaks(t)
 	ts := startServer(t, baseConfig())
 	r := dialRaw(t, ts.addr, testUser, testPass)
-	r.mustAllocate() // learns the nonce; a second allocation on the connection would be 437
-	u := r.another(ts.addr)
+	r.mustAllocate()
+	u := dialRaw(t, ts.addr, testUser, testPass) // a second allocation on r's connection would be 437
+	u.challenge()
 	udp := stun.RawAttribute{Type: attrRequestedTransport, Value: []byte{17, 0, 0, 0}}
 	if res := u.request(stun.MethodAllocate, udp); code(res) != 508 {
 		t.Fatalf("UDP Allocate answered %v, want 508", res)

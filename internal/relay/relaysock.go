@@ -62,8 +62,13 @@ func (s *Server) openRelay(conf turn.AllocateListenerConfig) (net.Listener, net.
 		s.mu.Unlock()
 		s.stats.quota.Add(1)
 		return nil, nil, fmt.Errorf("%w for %q", errQuota, conf.UserID)
+	case s.allocs >= s.cfg.MaxAllocations:
+		s.mu.Unlock()
+		s.stats.totalQuota.Add(1)
+		return nil, nil, fmt.Errorf("%w: %d in all", errQuota, s.cfg.MaxAllocations)
 	}
 	s.users[conf.UserID]++ // reserved; released by the listener's Close or below
+	s.allocs++
 	relayIP, bindIP := s.relayIP, s.bindIP
 	s.mu.Unlock()
 
@@ -127,6 +132,7 @@ func (s *Server) releaseUser(user string) {
 	if s.users[user]--; s.users[user] <= 0 {
 		delete(s.users, user)
 	}
+	s.allocs--
 	s.mu.Unlock()
 }
 
@@ -143,6 +149,71 @@ type relayListener struct {
 	closed      atomic.Bool
 	closeOnce   sync.Once
 	exitOnce    sync.Once
+
+	// Under s.mu: until when each permission lasts. perms counts the peer
+	// IPs pion holds a permission for (at most MaxPermissions); exact are
+	// the own relayed addresses CreatePermission named with their port:
+	// the only other allocations of this relay that may connect here.
+	perms map[netip.Addr]time.Time
+	exact map[netip.AddrPort]time.Time
+}
+
+// permitIP counts a permission for ip until the given time; false when
+// ip is new and the allocation holds MaxPermissions unexpired ones.
+func (r *relayListener) permitIP(ip netip.Addr, until time.Time) bool {
+	now := until.Add(-permissionLifetime)
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	if r.perms == nil {
+		r.perms = make(map[netip.Addr]time.Time)
+	}
+	if _, ok := r.perms[ip]; !ok && len(r.perms) >= r.s.cfg.MaxPermissions {
+		for k, t := range r.perms {
+			if now.After(t) {
+				delete(r.perms, k)
+			}
+		}
+		if len(r.perms) >= r.s.cfg.MaxPermissions {
+			return false
+		}
+	}
+	r.perms[ip] = until
+	return true
+}
+
+// permitExact records permissions for these own relayed addresses, port
+// included, until the given time; new ones beyond MaxPermissions are
+// dropped (pion's permission for the relay's IP stays, but no other
+// allocation gets in through it).
+func (r *relayListener) permitExact(aps []netip.AddrPort, until time.Time) {
+	now := until.Add(-permissionLifetime)
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	if r.exact == nil {
+		r.exact = make(map[netip.AddrPort]time.Time)
+	}
+	for _, ap := range aps {
+		if _, ok := r.exact[ap]; !ok && len(r.exact) >= r.s.cfg.MaxPermissions {
+			for k, t := range r.exact {
+				if now.After(t) {
+					delete(r.exact, k)
+				}
+			}
+			if len(r.exact) >= r.s.cfg.MaxPermissions {
+				r.s.stats.permissions.Add(1)
+				continue
+			}
+		}
+		r.exact[ap] = until
+	}
+}
+
+// permitsLocked reports whether the allocation at ap, another one of
+// this relay, may connect to r: r permitted exactly that address. Called
+// under s.mu.
+func (r *relayListener) permitsLocked(ap netip.AddrPort, now time.Time) bool {
+	until, ok := r.exact[ap]
+	return ok && !now.After(until)
 }
 
 func (r *relayListener) Accept() (net.Conn, error) {
@@ -162,16 +233,9 @@ func (r *relayListener) Accept() (net.Conn, error) {
 			continue
 		}
 		backoff = 0
-		peer := r.s.presentPeer(c.RemoteAddr())
-		if err := r.s.policy.checkAddr(peer, r.s); err != nil {
-			r.s.stats.peer.Add(1)
+		peer, fromRelay := r.s.presentPeer(c.RemoteAddr())
+		if err := r.admit(peer, fromRelay); err != nil {
 			r.s.log.Debugf("relay %s: inbound: %v", r.relay, err)
-			reset(c)
-			continue
-		}
-		if r.pending.Load() >= maxPendingPerAllocation {
-			r.s.stats.quota.Add(1)
-			r.s.log.Debugf("relay %s: inbound from %s: %d connections wait for ConnectionBind already", r.relay, peer, maxPendingPerAllocation)
 			reset(c)
 			continue
 		}
@@ -180,6 +244,32 @@ func (r *relayListener) Accept() (net.Conn, error) {
 		}
 		reset(c)
 	}
+}
+
+// admit decides on a peer connection to r before pion sees it: the peer
+// policy; for another allocation of this relay, r's exact permission for
+// it (issue 14: with a permission for the relay's IP, any user's
+// allocation could connect, and fill the slots below); and the bound of
+// connections waiting for ConnectionBind.
+func (r *relayListener) admit(peer netip.AddrPort, fromRelay bool) error {
+	if err := r.s.policy.checkAddr(peer, r.s); err != nil {
+		r.s.stats.peer.Add(1)
+		return err
+	}
+	if fromRelay {
+		r.s.mu.Lock()
+		ok := r.permitsLocked(peer, r.s.cfg.Now())
+		r.s.mu.Unlock()
+		if !ok {
+			r.s.stats.peer.Add(1)
+			return forbidden(peer, "another allocation of this relay that this one did not permit by address and port")
+		}
+	}
+	if r.pending.Load() >= maxPendingPerAllocation {
+		r.s.stats.quota.Add(1)
+		return fmt.Errorf("relay: from %s: %d connections wait for ConnectionBind already", peer, maxPendingPerAllocation)
+	}
+	return nil
 }
 
 func (r *relayListener) Close() error {
@@ -213,12 +303,18 @@ func (s *Server) dialPeer(conf turn.AllocateConnConfig) (net.Conn, error) {
 	s.mu.Lock()
 	r := s.relays[local.Port()]
 	target := peer
-	if t := s.relayLocked(peer); t != nil {
-		// Another allocation here: go to its socket, not out to RelayIP
-		// (which may be a NAT's address that does not hairpin).
+	t := s.relayLocked(peer)
+	self := r != nil && t == r
+	// Another allocation here is reached only when it permitted this one
+	// by address and port, and has room for a connection: otherwise the
+	// Connect fails as one to a port nobody listens on does (447), so that
+	// live relayed ports cannot be told from dead ones either.
+	closedToUs := t != nil && r != nil && (!t.permitsLocked(r.relay, s.cfg.Now()) || t.pending.Load() >= maxPendingPerAllocation)
+	if t != nil {
+		// Go to its socket, not out to RelayIP (which may be a NAT's
+		// address that does not hairpin).
 		target = dialable(t.bind, s.relayIP)
 	}
-	self := r != nil && s.relayLocked(peer) == r
 	s.mu.Unlock()
 	switch {
 	case r == nil:
@@ -226,6 +322,9 @@ func (s *Server) dialPeer(conf turn.AllocateConnConfig) (net.Conn, error) {
 	case self:
 		s.stats.peer.Add(1)
 		return nil, forbidden(peer, "the allocation's own relayed address (a loop)")
+	case closedToUs:
+		s.stats.peer.Add(1)
+		return nil, forbidden(peer, "not an allocation of this relay that permitted this one")
 	}
 	if r.pending.Load() >= maxPendingPerAllocation {
 		s.stats.quota.Add(1)

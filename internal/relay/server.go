@@ -8,11 +8,14 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/logging"
+	stun4 "github.com/pion/stun/v4"
 	turn "github.com/pion/turn/v5"
 
+	"github.com/icetcp/icetcp/internal/limits"
 	"github.com/icetcp/icetcp/internal/stuntcp"
 )
 
@@ -40,6 +43,12 @@ type Server struct {
 	stunLn *chanListener // connections for the STUN server
 	ctx    context.Context
 	cancel context.CancelFunc // ends relay dials at Close
+	nonces *nonceKeeper
+	// pionNonce is the latest nonce pion put in an answer: what a request
+	// with a good nonce of the relay's is given for pion to validate.
+	pionNonce atomic.Pointer[string]
+	admitted  *limits.Counter // connections on the listeners, in all and per source
+	refusals  *limits.RefusalLog
 
 	mu        sync.Mutex // guards following
 	closed    bool
@@ -50,13 +59,17 @@ type Server struct {
 	wildcard  bool // a listener on an unspecified address: all interface and loopback addresses are own
 	conns     map[*clientConn]struct{}
 	byRemote  map[netip.AddrPort]*clientConn
-	perSource map[netip.Addr]int
 	relays    map[uint16]*relayListener // live relayed ports
 	reserved  map[uint16]struct{}       // ports being opened
 	peers     map[pairKey]*peerConn
 	users     map[string]int // allocations per user ID, reserved before the socket is opened
-	wg        sync.WaitGroup // own goroutines; Add under mu while !closed
-	pionWG    sync.WaitGroup // pion's accept loop, each connection handed to it, each relay listener; Add under mu while !closed
+	allocs    int            // allocations of all users, reserved likewise
+	cids      map[uint32]cidEntry
+	cidSweep  int              // len(cids) at which expired entries are swept
+	own       []netip.AddrPort // Config.OwnAddrs
+	ownAt     time.Time        // when the interface addresses were last listed
+	wg        sync.WaitGroup   // own goroutines; Add under mu while !closed
+	pionWG    sync.WaitGroup   // pion's accept loop, each connection handed to it, each relay listener; Add under mu while !closed
 
 	closeDone  chan struct{} // closed when the first Close has finished
 	closeErr   error         // its result
@@ -90,7 +103,12 @@ func newServer(cfg Config, hooks testHooks) (*Server, error) {
 		ownIPs:     make(map[netip.Addr]struct{}),
 		conns:      make(map[*clientConn]struct{}),
 		byRemote:   make(map[netip.AddrPort]*clientConn),
-		perSource:  make(map[netip.Addr]int),
+		admitted:   limits.NewCounter(cfg.MaxConns, cfg.MaxConnsPerSource),
+		nonces:     newNonceKeeper(cfg.NonceLifetime),
+		cids:       make(map[uint32]cidEntry),
+		cidSweep:   64,
+		own:        cfg.OwnAddrs,
+		refusals:   limits.NewRefusalLog(cfg.LoggerFactory.NewLogger("icetcp-relay").Warnf, 0),
 		relays:     make(map[uint16]*relayListener),
 		reserved:   make(map[uint16]struct{}),
 		peers:      make(map[pairKey]*peerConn),
@@ -102,6 +120,7 @@ func newServer(cfg Config, hooks testHooks) (*Server, error) {
 	if cfg.RelayIP.IsValid() {
 		s.ownIPs[cfg.RelayIP] = struct{}{}
 	}
+	s.addOwnAddrs()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.auth = authenticator{
 		realm: cfg.Realm, users: cfg.Users, secret: cfg.Secret, now: cfg.Now, log: s.log,
@@ -122,6 +141,7 @@ func newServer(cfg Config, hooks testHooks) (*Server, error) {
 		AuthHandler:         s.auth.handle,
 		QuotaHandler:        s.quotaOK,
 		EventHandler:        s.events(),
+		PermissionTimeout:   permissionLifetime,
 		StrictAddressFamily: true, // no REQUESTED-ADDRESS-FAMILY means IPv4 (RFC 6156 §4.2)
 	})
 	if err != nil {
@@ -202,6 +222,7 @@ func (s *Server) Close() error {
 	if err := s.waitPion(); err != nil {
 		errs = append(errs, err)
 	}
+	s.refusals.Close()
 	if err := errors.Join(errs...); err != nil {
 		s.closeErr = fmt.Errorf("relay: close: %w", err)
 	}
@@ -240,33 +261,54 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
-// permit is pion's PermissionHandler (CreatePermission, Connect): the peer
-// IP alone; ports are checked when the relay dials or accepts.
+// permit is pion's PermissionHandler (CreatePermission, Connect): the
+// peer IP alone (ports are checked when the relay dials or accepts), and
+// for CreatePermission the allocation's bound of permitted IPs (issue 14:
+// 240,000 permissions on one allocation took 143 MB).
 func (s *Server) permit(client net.Addr, peer net.IP) bool {
 	ip, ok := netip.AddrFromSlice(peer)
 	if !ok {
 		return false
 	}
+	ip = ip.Unmap()
 	if err := s.policy.checkIP(ip, s); err != nil {
 		s.stats.peer.Add(1)
 		s.log.Debugf("%v: %v", client, err)
 		return false
 	}
+	c := s.connFrom(client)
+	if c == nil || stun4.Method(c.method.Load()) != stun4.MethodCreatePermission {
+		return true
+	}
+	r := c.alloc.Load()
+	if r == nil {
+		return true // pion finds no allocation and refuses anyway
+	}
+	if !r.permitIP(ip, s.cfg.Now().Add(permissionLifetime)) {
+		s.stats.permissions.Add(1)
+		s.refusals.Note("permissions", fmt.Sprintf("%v: allocation %s has %d peer IPs permitted; %s refused", client, r.relay, s.cfg.MaxPermissions, ip))
+		return false
+	}
 	return true
 }
 
-// quotaOK is pion's QuotaHandler: it answers 486 when the user is at its
-// limit. allocateListener enforces the same limit again, race-free (a
-// concurrent Allocate that slips past here gets 508 there).
+// quotaOK is pion's QuotaHandler: it answers 486 when the user, or the
+// relay, is at its limit. openRelay enforces the same limits again,
+// race-free (a concurrent Allocate that slips past here gets 508 there).
 func (s *Server) quotaOK(userID, _ string, src net.Addr) bool {
 	s.mu.Lock()
-	ok := s.users[userID] < s.cfg.MaxAllocationsPerUser
+	userOK := s.users[userID] < s.cfg.MaxAllocationsPerUser
+	totalOK := s.allocs < s.cfg.MaxAllocations
 	s.mu.Unlock()
-	if !ok {
+	switch {
+	case !userOK:
 		s.stats.quota.Add(1)
-		s.log.Debugf("%v: user %q has %d allocations; 486", src, userID, s.cfg.MaxAllocationsPerUser)
+		s.refusals.Note("user-quota", fmt.Sprintf("%v: user %q has %d allocations; 486", src, userID, s.cfg.MaxAllocationsPerUser))
+	case !totalOK:
+		s.stats.totalQuota.Add(1)
+		s.refusals.Note("total-quota", fmt.Sprintf("%v: the relay has %d allocations; 486", src, s.cfg.MaxAllocations))
 	}
-	return ok
+	return userOK && totalOK
 }
 
 // events counts allocations and tells control connections whether they
@@ -283,6 +325,7 @@ func (s *Server) events() turn.EventHandler {
 			s.stats.allocations.Add(1)
 			s.stats.allocationsTotal.Add(1)
 			if c := s.connFrom(src); c != nil {
+				c.alloc.Store(s.relayAt(addrPortOf(relayed)))
 				c.allocationAdded()
 			}
 			s.log.Debugf("%v: allocation %v for %q", src, relayed, userID)
@@ -295,6 +338,7 @@ func (s *Server) events() turn.EventHandler {
 				}
 			}
 			if c := s.connFrom(src); c != nil {
+				c.alloc.Store(nil)
 				c.allocationRemoved(s.cfg.IdleTimeout)
 			}
 			s.log.Debugf("%v: allocation of %q deleted", src, userID)

@@ -18,10 +18,14 @@ type Stats struct {
 type Refusals struct {
 	Auth                uint64 // unknown user, wrong password or realm, expired REST username
 	Quota               uint64 // Allocate over MaxAllocationsPerUser (486), peer connections over the per-allocation bound
-	PeerForbidden       uint64 // CreatePermission/Connect/inbound peer refused by the peer policy
+	TotalQuota          uint64 // Allocate over MaxAllocations (486)
+	Permissions         uint64 // a CreatePermission peer IP over MaxPermissions (403)
+	PeerForbidden       uint64 // CreatePermission/Connect/inbound peer refused by the peer policy or the allocation's permissions
 	PerSource           uint64 // connections over MaxConnsPerSource, closed at once
+	MaxConns            uint64 // connections over MaxConns, closed at once
 	FirstMessageTimeout uint64 // no complete STUN message within FirstMessageTimeout
-	BadFirstMessage     uint64 // a first message that is not STUN (or a failed TLS handshake)
+	BadFirstMessage     uint64 // a first message that is not STUN, longer than can be valid, or a failed TLS handshake
+	StaleNonce          uint64 // an authenticated request whose NONCE is not good on its connection (438: stale, replayed, another connection's)
 }
 
 // counters is the live form of Stats.
@@ -30,7 +34,9 @@ type counters struct {
 	relayed, relayedTotal         atomic.Int64
 	bytesToPeer, bytesToClient    atomic.Uint64
 
-	auth, quota, peer, perSource, firstTimeout, badFirst atomic.Uint64
+	auth, quota, totalQuota, permissions, peer  atomic.Uint64
+	perSource, maxConns, firstTimeout, badFirst atomic.Uint64
+	staleNonce                                  atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -44,10 +50,14 @@ func (c *counters) snapshot() Stats {
 		Refused: Refusals{
 			Auth:                c.auth.Load(),
 			Quota:               c.quota.Load(),
+			TotalQuota:          c.totalQuota.Load(),
+			Permissions:         c.permissions.Load(),
 			PeerForbidden:       c.peer.Load(),
 			PerSource:           c.perSource.Load(),
+			MaxConns:            c.maxConns.Load(),
 			FirstMessageTimeout: c.firstTimeout.Load(),
 			BadFirstMessage:     c.badFirst.Load(),
+			StaleNonce:          c.staleNonce.Load(),
 		},
 	}
 }

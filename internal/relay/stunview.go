@@ -104,3 +104,38 @@ func (v *stunView) RemoteAddr() net.Addr               { return v.c.raw.RemoteAd
 func (v *stunView) SetDeadline(t time.Time) error      { return v.c.stream.SetDeadline(t) }
 func (v *stunView) SetReadDeadline(t time.Time) error  { return v.c.stream.SetReadDeadline(t) }
 func (v *stunView) SetWriteDeadline(t time.Time) error { return v.c.stream.SetWriteDeadline(t) }
+
+// framer finds message ends in a stream of STUN messages (RFC 8489 §5: a
+// 20-byte header whose length field counts the rest), so that the STUN
+// server's reads stop at each message's end: the stunView only lets
+// Binding messages through, and looks at the type of each one first.
+type framer struct {
+	left  int // bytes of the current message still to come, after its head
+	head  [frameHead]byte
+	headN int // bytes of the next message's head seen so far
+}
+
+// take returns how many bytes of data, which continues the stream, belong
+// to the current message: all of them, or up to the message's end.
+func (f *framer) take(data []byte) int {
+	n := 0
+	for n < len(data) {
+		if f.left > 0 {
+			k := min(f.left, len(data)-n)
+			f.left -= k
+			n += k
+			if f.left == 0 {
+				return n
+			}
+			continue
+		}
+		k := copy(f.head[f.headN:], data[n:])
+		f.headN += k
+		n += k
+		if f.headN == frameHead {
+			f.headN = 0
+			f.left = stunHeader + int(binary.BigEndian.Uint16(f.head[2:4])) - frameHead
+		}
+	}
+	return n
+}

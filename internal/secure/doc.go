@@ -6,7 +6,13 @@
 // of four characters to read aloud). From it come, through HKDF-SHA256
 // (RFC 5869) under separate labels,
 //
-//   - RoomName: the rendezvous room both peers join, and
+//   - RoomKey, an Ed25519 key, whose public key names the rendezvous room
+//     both peers join (RoomName, a key room of package signaling: the
+//     rendezvous admits only clients that sign their connection's
+//     challenge with it);
+//   - a key for ConfirmPeer, with which the two peers prove the secret to
+//     each other over signaling before either sends its ICE credentials
+//     (a nonce-and-MAC key confirmation with HMAC-SHA256); and
 //   - a 32-byte pre-shared key for a Noise handshake (Noise Protocol
 //     Framework rev. 34, pattern NNpsk0, X25519 / ChaCha20-Poly1305 /
 //     SHA-256, implemented by github.com/flynn/noise).
@@ -32,15 +38,20 @@
 // # Threat model
 //
 // The rendezvous server
-//   - sees the room name, the ICE credentials and candidates (so the
-//     peers' addresses) and timing; with ws:// so does the network.
-//   - cannot find the room of a pair without the secret (128-bit name), so
-//     a name it does not know cannot be taken; joining other rooms does
-//     not disturb the pair.
-//   - can refuse service or pair a peer with itself (it relays the ICE
-//     credentials): it then completes ICE but fails the Noise handshake, and
-//     reads nothing. It cannot learn the secret from the room name except by
-//     searching 2^130 candidates.
+//   - sees the room name (the room key's public key), the ICE credentials
+//     and candidates (so the peers' addresses) and timing; with ws:// so
+//     does the network.
+//   - cannot find the room of a pair without the secret, and whoever learns
+//     it (the rendezvous itself, or the network over ws://) still cannot
+//     take it: the rendezvous admits only signatures with the room key over
+//     a challenge of the connection's own (issue 14: a squatter in the
+//     room used to stop the real pair).
+//   - can refuse service or pair a peer with itself or an attacker: the
+//     peer then fails the key confirmation before ICE (ConfirmPeer), leaves
+//     and joins the room again to wait for the right peer, and reads
+//     nothing. It cannot learn the secret from the room's public key, the
+//     join proofs or the confirmation's MACs except by searching 2^130
+//     candidates.
 //
 // A TURN relay, or anyone on the path
 //   - sees ciphertext, record sizes and timing; can drop, delay, reorder,
@@ -54,7 +65,7 @@
 //
 // Someone who knows the secret is a peer: two peers are authenticated to
 // each other only as "holders of the secret", not as individuals. Three
-// holders of one secret can race for the room. A secret is meant for one
+// holders of one secret can race for the room of two. A secret is meant for one
 // pair and one session; reuse does not weaken the keys (fresh ephemerals)
 // but lets anyone who saw it once take a later room.
 //

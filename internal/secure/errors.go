@@ -30,6 +30,11 @@ var (
 	ErrRecord = errors.New("secure: bad record")
 	// ErrWriteClosed: Write after CloseWrite.
 	ErrWriteClosed = errors.New("secure: write after CloseWrite")
+	// ErrUnconfirmed: the peer on the signaling channel did not prove, in
+	// ConfirmPeer, that it holds the secret: a wrong MAC (it holds another
+	// secret, or it guessed), or it sent its credentials without
+	// confirming (an icetcp without key confirmation, or not --secret).
+	ErrUnconfirmed = errors.New("secure: the peer did not prove it holds the secret")
 )
 
 // TruncatedError reports a stream that ended without the peer's

@@ -52,5 +52,5 @@ func ExampleRoomName() {
 		panic(err)
 	}
 	fmt.Println(secure.RoomName(secret))
-	// Output: kcnacmyljrij4vpw7jrgp227tm
+	// Output: key.i76rtt636zdtwtmdo7ii3fougjyondtoztjsmf7drfc4ejqg7t3a
 }

@@ -1,13 +1,15 @@
 package secure
 
 import (
+	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base32"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/icetcp/icetcp/signaling"
 )
 
 // A secret is 26 random symbols (130 bits) and 2 check symbols in
@@ -33,15 +35,12 @@ const (
 // HKDF labels: one salt for the secret, one info label per derived value,
 // so that the room name the rendezvous sees says nothing about the key.
 const (
-	kdfSalt     = "icetcp secret v1"
-	kdfRoomInfo = "icetcp room name v1"
-	kdfPSKInfo  = "icetcp noise psk v1"
-	checkLabel  = "icetcp secret check v1"
+	kdfSalt        = "icetcp secret v1"
+	kdfRoomKeyInfo = "icetcp room key v1"
+	kdfPSKInfo     = "icetcp noise psk v1"
+	kdfConfirmInfo = "icetcp peer confirm v1"
+	checkLabel     = "icetcp secret check v1"
 )
-
-// roomEncoding spells room names in lower-case base32 without padding:
-// valid signaling room characters.
-var roomEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // Secret is a shared secret the two users exchange out of band (read aloud,
 // sent in a chat). Its zero value is not valid; make one with NewSecret or
@@ -132,12 +131,20 @@ func (s Secret) String() string {
 // Valid reports whether s came from NewSecret or ParseSecret.
 func (s Secret) Valid() bool { return s.data != "" }
 
-// RoomName is the rendezvous room two peers holding s join: 26 characters
-// of lower-case base32 (128 bits) from HKDF-SHA256 under its own label.
-// The rendezvous learns nothing usable about s from it: finding s from the
-// name means searching 2^130 secrets.
+// RoomKey is the Ed25519 key of the rendezvous room of s, from HKDF-SHA256
+// under its own label: the room belongs to its public key
+// (signaling.RoomForKey), and a rendezvous admits to it only clients that
+// sign their connection's challenge with it (signaling.Dialer.RoomKey), so
+// someone who learns the room's name cannot take it. The rendezvous learns
+// the public key; finding s from it means searching 2^130 secrets.
+func RoomKey(s Secret) ed25519.PrivateKey {
+	return ed25519.NewKeyFromSeed(s.derive(kdfRoomKeyInfo, ed25519.SeedSize))
+}
+
+// RoomName is the rendezvous room two peers holding s join: the room of
+// RoomKey's public key.
 func RoomName(s Secret) string {
-	return roomEncoding.EncodeToString(s.derive(kdfRoomInfo, 16))
+	return signaling.RoomForKey(RoomKey(s).Public().(ed25519.PublicKey))
 }
 
 // psk is the Noise pre-shared key.

@@ -1,6 +1,8 @@
 package secure
 
 import (
+	"bytes"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -89,8 +91,8 @@ func TestParseSecretRefusesWeakOrWrong(t *testing.T) {
 func TestRoomName(t *testing.T) {
 	s := testSecret(t)
 	room := RoomName(s)
-	if !signaling.ValidRoom(room) || len(room) != 26 {
-		t.Fatalf("RoomName = %q: not a 26-character valid room", room)
+	if !signaling.ValidRoom(room) || !signaling.IsKeyRoom(room) {
+		t.Fatalf("RoomName = %q: not a valid key room", room)
 	}
 	if RoomName(s) != room {
 		t.Fatal("RoomName is not deterministic")
@@ -98,15 +100,19 @@ func TestRoomName(t *testing.T) {
 	if RoomName(NewSecret()) == room {
 		t.Fatal("two secrets, one room")
 	}
-	// The room is not the key, nor a prefix of it, nor the secret.
-	psk := roomEncoding.EncodeToString(s.psk())
-	if strings.HasPrefix(psk, room[:8]) || strings.Contains(room, s.data[:8]) {
-		t.Fatalf("room %q shares material with psk %q or secret", room, psk)
+	// The room's key is not the Noise key, nor the confirmation key.
+	seed := RoomKey(s).Seed()
+	if bytes.Equal(seed, s.psk()) || bytes.Equal(seed, s.derive(kdfConfirmInfo, 32)) || strings.Contains(room, s.data[:8]) {
+		t.Fatalf("room %q shares material with the other keys or the secret", room)
 	}
-	// Known answer (computed independently with Python's hmac module as
-	// HKDF-SHA256, RFC 5869), so that a change of derivation, which would
+	// Known answer (the seed computed independently with Python's hmac
+	// module as HKDF-SHA256, RFC 5869, the public key with the Python
+	// cryptography package), so that a change of derivation, which would
 	// split old and new peers into different rooms, cannot pass unnoticed.
-	if want := "kcnacmyljrij4vpw7jrgp227tm"; room != want {
+	if want := "248dde234c1066a3958127355ea732474876258614cc2e0938c183f931e8a79c"; hex.EncodeToString(seed) != want {
+		t.Errorf("RoomKey(%s) seed %x, want %s", s, seed, want)
+	}
+	if want := "key.i76rtt636zdtwtmdo7ii3fougjyondtoztjsmf7drfc4ejqg7t3a"; room != want {
 		t.Errorf("RoomName(%s) = %q, want %q", s, room, want)
 	}
 }

@@ -6,18 +6,6 @@ import (
 	"time"
 )
 
-// sourceKey is the unit of per-source limits: an IPv4 address, or the /64
-// of an IPv6 address (one host usually holds a whole /64, so per-address
-// limits would not bind it).
-func sourceKey(a netip.Addr) netip.Prefix {
-	a = a.Unmap()
-	if a.Is4() {
-		return netip.PrefixFrom(a, 32)
-	}
-	p, _ := a.Prefix(64) // never fails for a valid IPv6 address
-	return p
-}
-
 // rateLimiter is a per-source token bucket in the GCRA form: each source
 // has a theoretical arrival time tat; an event at now is allowed when, after
 // adding one interval, tat is at most burst intervals ahead of now. Sources

@@ -40,8 +40,14 @@ func ReadMessage(r io.Reader, m *stun.Message) error {
 	return readMessage(r, m, MaxBodySize)
 }
 
-// readMessage is ReadMessage with a body limit, so the server can refuse a
-// 64 KiB allocation per connection for a request that needs a few bytes.
+// ReadMessageLimit is ReadMessage with a body limit: a header announcing
+// more than maxBody bytes returns an error wrapping ErrTooLarge before
+// anything is allocated for the body, so a server can refuse a 64 KiB
+// allocation per connection for a request that needs a few bytes.
+func ReadMessageLimit(r io.Reader, m *stun.Message, maxBody int) error {
+	return readMessage(r, m, maxBody)
+}
+
 func readMessage(r io.Reader, m *stun.Message, maxBody int) error {
 	if cap(m.Raw) < headerSize {
 		m.Raw = make([]byte, headerSize, 512)

@@ -86,7 +86,7 @@ func TestReadMessageLimit(t *testing.T) {
 	hdr = bytes.Clone(hdr)
 	binary.BigEndian.PutUint16(hdr[2:], 65532)
 	var m stun.Message
-	if err := readMessage(bytes.NewReader(hdr), &m, maxRequestBody); !errors.Is(err, ErrTooLarge) {
+	if err := readMessage(bytes.NewReader(hdr), &m, MaxRequestBody); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("err = %v, want ErrTooLarge", err)
 	}
 	// The public reader accepts the size and then misses the body.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/pion/logging"
 	"github.com/pion/stun"
+
+	"github.com/icetcp/icetcp/internal/limits"
 )
 
 // Server defaults, used for zero fields.
@@ -22,10 +24,11 @@ const (
 	DefaultMaxConnsPerIP       = 32
 )
 
-// maxRequestBody bounds what the server reads per message. A Binding request
-// needs a few dozen bytes; refusing 64 KiB bodies keeps a connection's buffer
-// small when thousands of clients hold connections open.
-const maxRequestBody = 4096
+// MaxRequestBody bounds what the server reads per message. A Binding
+// request needs a few dozen bytes; refusing 64 KiB bodies keeps a
+// connection's buffer small when thousands of clients hold connections
+// open.
+const MaxRequestBody = 4096
 
 // ErrServerClosed is returned by Serve after Close.
 var ErrServerClosed = errors.New("stuntcp: server closed")
@@ -65,7 +68,7 @@ type Server struct {
 
 	initOnce   sync.Once
 	log        logging.LeveledLogger
-	refusals   *refusalLog
+	refusals   *limits.RefusalLog
 	probeRate  *rateLimiter
 	probeSlots chan struct{} // a semaphore: one token per probe in flight
 	ctx        context.Context
@@ -75,7 +78,7 @@ type Server struct {
 	mu        sync.Mutex // guards following
 	listeners map[net.Listener]struct{}
 	conns     map[net.Conn]struct{}
-	perSource map[netip.Prefix]int // open connections by sourceKey
+	perSource map[netip.Prefix]int // open connections by limits.SourceKey
 	closed    bool
 	wg        sync.WaitGroup // connection goroutines; Add under mu while !closed
 }
@@ -87,7 +90,7 @@ func (s *Server) init() {
 			lf = logging.NewDefaultLoggerFactory()
 		}
 		s.log = lf.NewLogger("icetcp-stun")
-		s.refusals = newRefusalLog(s.log, refusalLogWindow)
+		s.refusals = limits.NewRefusalLog(s.log.Warnf, limits.DefaultLogWindow)
 		s.probeRate = newRateLimiter(s.probeInterval(), s.probeBurst(), maxProbeSources)
 		s.probeSlots = make(chan struct{}, orDefault(s.ProbeConcurrency, DefaultProbeConcurrency))
 		s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -95,6 +98,21 @@ func (s *Server) init() {
 		s.conns = make(map[net.Conn]struct{})
 		s.perSource = make(map[netip.Prefix]int)
 	})
+}
+
+// ListenAddrs returns the addresses of the listeners Serve is serving now
+// (a TURN relay sharing the server must never connect to them).
+func (s *Server) ListenAddrs() []netip.AddrPort {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	addrs := make([]netip.AddrPort, 0, len(s.listeners))
+	for l := range s.listeners {
+		if ap := addrPortOf(l.Addr()); ap.IsValid() {
+			addrs = append(addrs, ap)
+		}
+	}
+	return addrs
 }
 
 // Stats returns the counters.
@@ -151,7 +169,7 @@ func (s *Server) Serve(l net.Listener) error {
 // connection limit is reached.
 func (s *Server) track(c net.Conn) {
 	remote := addrPortOf(c.RemoteAddr())
-	key := sourceKey(remote.Addr())
+	key := limits.SourceKey(remote.Addr())
 	maxAll := orDefault(s.MaxConns, DefaultMaxConns)
 	maxSource := orDefault(s.MaxConnsPerIP, DefaultMaxConnsPerIP)
 	s.mu.Lock()
@@ -179,7 +197,7 @@ func (s *Server) track(c net.Conn) {
 		s.stats.refusedPerIP.Add(1)
 	}
 	if reason != "" {
-		s.refusals.note(reason, detail)
+		s.refusals.Note(reason, detail)
 	}
 	// RST rather than FIN: a flood must not leave the server thousands of
 	// TIME_WAIT entries.
@@ -218,7 +236,7 @@ func (s *Server) Close() error {
 		}
 	}
 	s.wg.Wait()
-	s.refusals.close()
+	s.refusals.Close()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("stuntcp: close: %w", err)
 	}
@@ -249,7 +267,7 @@ func (s *Server) serveConn(c net.Conn, key netip.Prefix) {
 		if err := c.SetDeadline(deadline); err != nil {
 			return
 		}
-		if err := readMessage(c, &req, maxRequestBody); err != nil {
+		if err := readMessage(c, &req, MaxRequestBody); err != nil {
 			s.readFailed(c, n, err)
 			return
 		}
@@ -293,7 +311,7 @@ func (s *Server) readFailed(c net.Conn, n int, err error) {
 		s.badInput(c, reasonMalformed, err)
 	case errors.Is(err, os.ErrDeadlineExceeded) && n == 0 && !s.isClosed():
 		s.stats.firstMessageTimeouts.Add(1)
-		s.refusals.note(reasonFirstMessage, fmt.Sprintf("%s: no complete request within %v", c.RemoteAddr(),
+		s.refusals.Note(reasonFirstMessage, fmt.Sprintf("%s: no complete request within %v", c.RemoteAddr(),
 			orDefault(s.FirstMessageTimeout, DefaultFirstMessageTimeout)))
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.stats.idleTimeouts.Add(1)
@@ -306,7 +324,7 @@ func (s *Server) readFailed(c net.Conn, n int, err error) {
 // badInput counts and logs input that closes a connection.
 func (s *Server) badInput(c net.Conn, reason string, err error) {
 	s.stats.badInput.Add(1)
-	s.refusals.note(reason, fmt.Sprintf("%s: %v; closing", c.RemoteAddr(), err))
+	s.refusals.Note(reason, fmt.Sprintf("%s: %v; closing", c.RemoteAddr(), err))
 }
 
 // addrPortOf converts a net.Addr from a TCP conn; other kinds give the zero

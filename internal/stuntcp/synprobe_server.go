@@ -9,6 +9,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/icetcp/icetcp/internal/limits"
 )
 
 // The SYN probe, server side. What a NAT does with an unsolicited inbound
@@ -56,15 +58,15 @@ func (s *Server) synProbeOnce(remote, local netip.AddrPort, probed *bool) SYNPro
 	if !ok || !remote.IsValid() || from.Is4() != remote.Addr().Unmap().Is4() {
 		return declined(DeclineNoAlternate)
 	}
-	if !s.probeRate.allow(sourceKey(remote.Addr()), time.Now()) {
-		s.refusals.note(reasonProbeRate, fmt.Sprintf("SYN probe for %s: over %d per %v", remote, s.probeBurst(), s.probeInterval()))
+	if !s.probeRate.allow(limits.SourceKey(remote.Addr()), time.Now()) {
+		s.refusals.Note(reasonProbeRate, fmt.Sprintf("SYN probe for %s: over %d per %v", remote, s.probeBurst(), s.probeInterval()))
 		return declined(DeclineRate)
 	}
 	select {
 	case s.probeSlots <- struct{}{}:
 		defer func() { <-s.probeSlots }()
 	default:
-		s.refusals.note(reasonProbeBusy, fmt.Sprintf("SYN probe for %s: %d probes in flight", remote, cap(s.probeSlots)))
+		s.refusals.Note(reasonProbeBusy, fmt.Sprintf("SYN probe for %s: %d probes in flight", remote, cap(s.probeSlots)))
 		return declined(DeclineBusy)
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.probeTimeout())

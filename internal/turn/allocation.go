@@ -43,10 +43,10 @@ type Allocation struct {
 	accepted chan net.Conn
 	live     atomic.Bool // the Allocate transaction succeeded
 
-	mu        sync.Mutex // guards following
-	err       *Error     // set once, when done closes
-	permitted map[netip.Addr]struct{}
-	backlog   int // ConnectionAttempts being bound plus connections in accepted
+	mu        sync.Mutex                  // guards following
+	err       *Error                      // set once, when done closes
+	permitted map[netip.AddrPort]struct{} // a port of 0: the IP alone
+	backlog   int                         // ConnectionAttempts being bound plus connections in accepted
 }
 
 // Allocate connects to the server, authenticates, and makes a TCP
@@ -71,7 +71,7 @@ func Allocate(ctx context.Context, cfg Config) (*Allocation, error) {
 		log: cfg.logger(), dial: d, addr: name, name: name,
 		done:      make(chan struct{}),
 		accepted:  make(chan net.Conn, acceptBacklog),
-		permitted: make(map[netip.Addr]struct{}),
+		permitted: make(map[netip.AddrPort]struct{}),
 	}
 	if s := addrPortOf(conn.RemoteAddr()); s.IsValid() {
 		// Data connections must reach the server instance that holds the

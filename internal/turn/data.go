@@ -302,7 +302,7 @@ func (c *dataConn) CloseWrite() error {
 func (a *Allocation) relayAlive(peer netip.Addr) bool {
 	ctx, cancel := context.WithTimeout(a.bg, eofProbeTimeout)
 	defer cancel()
-	err := a.createPermission(ctx, "probe", []netip.Addr{peer})
+	err := a.createPermission(ctx, "probe", []netip.AddrPort{netip.AddrPortFrom(peer, 0)})
 	var e *Error
 	switch {
 	case err == nil:

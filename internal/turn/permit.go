@@ -20,22 +20,38 @@ const maxPeersPerRequest = 32
 // nothing, and it returns once the server confirmed the others. Errors are
 // *Error: ErrForbidden when the server refuses a peer address.
 func (a *Allocation) Permit(ctx context.Context, ips ...netip.Addr) error {
+	peers := make([]netip.AddrPort, len(ips))
+	for i, ip := range ips {
+		peers[i] = netip.AddrPortFrom(ip, 0)
+	}
+	return a.PermitAddrs(ctx, peers...)
+}
+
+// PermitAddrs is Permit for peers named with their port. A permission is
+// for the peer's IP (RFC 8656 §9: servers ignore the port), except on a
+// relay that keeps them by address for its own relayed addresses: the
+// embedded relay (internal/relay) lets another of its allocations connect
+// to this one only when this one permitted that allocation's relayed
+// address, port included, so that other users of the relay cannot. Name
+// a peer's relayed address on the same server this way; a port of 0 is
+// the IP alone.
+func (a *Allocation) PermitAddrs(ctx context.Context, peers ...netip.AddrPort) error {
 	select {
 	case <-a.done:
 		return a.deadErr("permit")
 	default:
 	}
-	for _, ip := range ips {
-		if !ip.IsValid() {
-			return &Error{Op: "permit", Server: a.name, Err: fmt.Errorf("invalid peer IP in %v", ips)}
+	for _, p := range peers {
+		if !p.Addr().IsValid() {
+			return &Error{Op: "permit", Server: a.name, Err: fmt.Errorf("invalid peer IP in %v", peers)}
 		}
 	}
-	var missing []netip.Addr
+	var missing []netip.AddrPort
 	a.mu.Lock()
-	for _, ip := range ips {
-		ip = ip.Unmap()
-		if _, ok := a.permitted[ip]; !ok && !slices.Contains(missing, ip) {
-			missing = append(missing, ip)
+	for _, p := range peers {
+		p = netip.AddrPortFrom(p.Addr().Unmap(), p.Port())
+		if _, ok := a.permitted[p]; !ok && !slices.Contains(missing, p) {
+			missing = append(missing, p)
 		}
 	}
 	a.mu.Unlock()
@@ -44,20 +60,19 @@ func (a *Allocation) Permit(ctx context.Context, ips ...netip.Addr) error {
 			return err
 		}
 		a.mu.Lock()
-		for _, ip := range chunk {
-			a.permitted[ip] = struct{}{}
+		for _, p := range chunk {
+			a.permitted[p] = struct{}{}
 		}
 		a.mu.Unlock()
 	}
 	return nil
 }
 
-// createPermission sends one CreatePermission request for ips.
-func (a *Allocation) createPermission(ctx context.Context, op string, ips []netip.Addr) error {
-	attrs := make([]stun.Setter, len(ips))
-	for i, ip := range ips {
-		// Permissions are per IP; the port is ignored (RFC 8656 §9).
-		attrs[i] = xorAddr{stun.AttrXORPeerAddress, netip.AddrPortFrom(ip, 0)}
+// createPermission sends one CreatePermission request for peers.
+func (a *Allocation) createPermission(ctx context.Context, op string, peers []netip.AddrPort) error {
+	attrs := make([]stun.Setter, len(peers))
+	for i, p := range peers {
+		attrs[i] = xorAddr{stun.AttrXORPeerAddress, p}
 	}
 	resp, err := a.ctl.request(ctx, stun.MethodCreatePermission, attrs...)
 	if err != nil {

@@ -126,9 +126,9 @@ func (a *Allocation) refresh(expiry time.Time) (time.Duration, *Error) {
 // gone.
 func (a *Allocation) refreshPermissions(deadline time.Time) {
 	a.mu.Lock()
-	ips := make([]netip.Addr, 0, len(a.permitted))
-	for ip := range a.permitted {
-		ips = append(ips, ip)
+	ips := make([]netip.AddrPort, 0, len(a.permitted))
+	for p := range a.permitted {
+		ips = append(ips, p)
 	}
 	a.mu.Unlock()
 	if len(ips) == 0 {

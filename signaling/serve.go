@@ -1,0 +1,88 @@
+package signaling
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/icetcp/icetcp/internal/limits"
+)
+
+// Serve runs the rendezvous on l, a plain TCP listener, until Close (then
+// it returns http.ErrServerClosed); with tc it serves wss://. It is how
+// the rendezvous should meet the open internet, and what icetcp serve
+// runs:
+//
+//   - connections are counted at accept, before a byte is read: at most
+//     MaxConnsPerSource from one source (IPv4 address or IPv6 /64) and
+//     MaxConns in all; one over a limit is reset at once. ServeHTTP's own
+//     limits count WebSocket members; these count every TCP connection,
+//     including those that never send an upgrade request.
+//   - the TLS handshake and the request must arrive within JoinTimeout,
+//     an answer must be written within 10 s, and an idle keep-alive
+//     connection is closed after JoinTimeout (a request that is not a
+//     WebSocket upgrade is answered 426 and its connection closed at
+//     once).
+//
+// A Server may Serve several listeners.
+func (s *Server) Serve(l net.Listener, tc *tls.Config) error {
+	s.init()
+	ll := limits.NewListener(l, limits.NewCounter(s.maxConns, s.maxConnsPerSource), s.refused.log)
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.joinTimeout,
+		ReadTimeout:       s.joinTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       s.joinTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		TLSConfig:         tc,
+		// A TLS handshake that fails, a client that goes away: the
+		// refusals that matter are counted and logged by the limits.
+		ErrorLog: log.New(io.Discard, "", 0),
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return http.ErrServerClosed
+	}
+	s.https = append(s.https, hs)
+	s.listeners = append(s.listeners, ll)
+	s.mu.Unlock()
+	var err error
+	if tc != nil {
+		err = hs.Serve(tls.NewListener(ll, tc))
+	} else {
+		err = hs.Serve(ll)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return fmt.Errorf("signaling: serve on %s: %w", l.Addr(), err)
+}
+
+// maxHeaderBytes bounds an upgrade request's header: a WebSocket upgrade
+// with a bearer token is well under a kilobyte.
+const maxHeaderBytes = 16 << 10
+
+// isUpgrade reports a WebSocket upgrade request (RFC 6455 §4.1: Upgrade
+// names websocket, Connection names upgrade).
+func isUpgrade(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
