@@ -23,16 +23,21 @@ import (
 // differ; so must the ports. On error nothing stays open.
 func ListenRFC5780(primary, alternate netip.AddrPort) ([]net.Listener, netip.AddrPort, netip.AddrPort, error) {
 	for try := 0; ; try++ {
-		ls, p, a, err := listenRFC5780(primary, alternate)
-		// A port the kernel picked on IP1 may be taken on IP2 (a busy
-		// host can have most ports of an address in TIME_WAIT): pick again.
-		if err == nil || try == 64 || primary.Port() != 0 && alternate.Port() != 0 || !errors.Is(err, syscall.EADDRINUSE) {
+		ls, p, a, err := listenRFC5780(primary, alternate, try%2 == 1)
+		// A port the kernel picked on one IP may be taken on the other: a
+		// busy host can have most ports of an address held by sockets in
+		// TIME_WAIT of clients that bound it (which a listener may not
+		// share). Pick again, letting each IP choose in turn.
+		if err == nil || try == 256 || primary.Port() != 0 && alternate.Port() != 0 || !errors.Is(err, syscall.EADDRINUSE) {
 			return ls, p, a, err
 		}
 	}
 }
 
-func listenRFC5780(primary, alternate netip.AddrPort) (ls []net.Listener, p, a netip.AddrPort, err error) {
+// listenRFC5780 listens on both ports of both IPs; a port given as 0 is
+// chosen by the kernel on the primary IP, or with altFirst on the
+// alternate.
+func listenRFC5780(primary, alternate netip.AddrPort, altFirst bool) (ls []net.Listener, p, a netip.AddrPort, err error) {
 	p, a = unmapAP(primary), unmapAP(alternate)
 	fail := func(err error) ([]net.Listener, netip.AddrPort, netip.AddrPort, error) {
 		for _, l := range ls {
@@ -58,20 +63,22 @@ func listenRFC5780(primary, alternate netip.AddrPort) (ls []net.Listener, p, a n
 		ls = append(ls, l)
 		return uint16(l.Addr().(*net.TCPAddr).Port), nil
 	}
-	p1, err := listen(p.Addr(), p.Port())
-	if err != nil {
-		return fail(err)
+	first, second := p.Addr(), a.Addr()
+	if altFirst {
+		first, second = second, first
 	}
-	p2, err := listen(p.Addr(), a.Port())
-	if err != nil {
-		return fail(err)
-	}
-	for _, port := range []uint16{p1, p2} {
-		if _, err := listen(a.Addr(), port); err != nil {
+	var ports [2]uint16
+	for i, want := range []uint16{p.Port(), a.Port()} {
+		port, err := listen(first, want)
+		if err != nil {
 			return fail(err)
 		}
+		if _, err := listen(second, port); err != nil {
+			return fail(err)
+		}
+		ports[i] = port
 	}
-	return ls, netip.AddrPortFrom(p.Addr(), p1), netip.AddrPortFrom(a.Addr(), p2), nil
+	return ls, netip.AddrPortFrom(p.Addr(), ports[0]), netip.AddrPortFrom(a.Addr(), ports[1]), nil
 }
 
 // otherAddress is OTHER-ADDRESS for a connection that reached local: the
