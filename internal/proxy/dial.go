@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -88,11 +89,8 @@ func (d *Dialer) connect(ctx context.Context, target string) (_ net.Conn, err er
 		return nil, &Error{Proxy: d.URL.Redacted(), Target: target, Status: resp.Status, Reason: resp.describe(),
 			refused: resp.Status >= 400 && resp.Status < 500}
 	}
-	if len(rest) > 0 {
-		// The target spoke first and its bytes came with the answer.
-		return &prefixConn{Conn: c, prefix: rest}, nil
-	}
-	return c, nil
+	// rest: the target spoke first and its bytes came with the answer.
+	return newTunnel(c, rest, target), nil
 }
 
 // exchange writes the CONNECT request and reads the answer's head; rest is
@@ -134,13 +132,25 @@ func (d *Dialer) exchange(c net.Conn, target string) (Response, []byte, error) {
 	}
 }
 
-// prefixConn returns prefix before reading from Conn.
-type prefixConn struct {
+// tunnel is a connection through the proxy: RemoteAddr is the target,
+// not the proxy (the TURN client takes the server's address and family
+// from it), and bytes of the target that came with the proxy's answer are
+// read first.
+type tunnel struct {
 	net.Conn
 	prefix []byte
+	remote net.Addr
 }
 
-func (c *prefixConn) Read(b []byte) (int, error) {
+func newTunnel(c net.Conn, prefix []byte, target string) *tunnel {
+	t := &tunnel{Conn: c, prefix: prefix, remote: hostAddr(target)}
+	if ap, err := netip.ParseAddrPort(target); err == nil {
+		t.remote = net.TCPAddrFromAddrPort(ap)
+	}
+	return t
+}
+
+func (c *tunnel) Read(b []byte) (int, error) {
 	if len(c.prefix) > 0 {
 		n := copy(b, c.prefix)
 		c.prefix = c.prefix[n:]
@@ -149,10 +159,19 @@ func (c *prefixConn) Read(b []byte) (int, error) {
 	return c.Conn.Read(b)
 }
 
-// CloseWrite half-closes the tunnel when the connection underneath can.
-func (c *prefixConn) CloseWrite() error {
+func (c *tunnel) RemoteAddr() net.Addr { return c.remote }
+
+// CloseWrite half-closes the tunnel when the connection underneath can
+// (the proxy then half-closes toward the target).
+func (c *tunnel) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return errors.ErrUnsupported
 }
+
+// hostAddr is a target named by a DNS name, which only the proxy resolved.
+type hostAddr string
+
+func (hostAddr) Network() string  { return "tcp" }
+func (a hostAddr) String() string { return string(a) }

@@ -141,6 +141,9 @@ func TestSquid(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if got := c.RemoteAddr().String(); got != echo.String() {
+			t.Errorf("RemoteAddr = %s, want the target %s", got, echo)
+		}
 		roundTrip(t, c)
 	})
 	t.Run("credentials", func(t *testing.T) {
@@ -194,6 +197,9 @@ func TestDante(t *testing.T) {
 			c, err := dialer(t, scheme+"://"+d.Addr().String()).DialContext(ctx, "tcp", echo.String())
 			if err != nil {
 				t.Fatalf("%v\n%s", err, d.Log())
+			}
+			if got := c.RemoteAddr().String(); got != echo.String() {
+				t.Errorf("RemoteAddr = %s, want the target %s", got, echo)
 			}
 			roundTrip(t, c)
 		})

@@ -40,10 +40,10 @@ func StartDante(ctx context.Context, cfg DanteConfig) (*Server, error) {
 	b.WriteString("user.privileged: root\nuser.unprivileged: nobody\n")
 	b.WriteString("client pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }\n")
 	if cfg.Ports == nil {
-		b.WriteString("socks pass {\n\tfrom: 0.0.0.0/0 to: 0.0.0.0/0\n\tcommand: connect\n\tlog: error\n}\n")
+		b.WriteString("socks pass {\n\tfrom: 0.0.0.0/0 to: 0.0.0.0/0\n\tcommand: connect\n\tlog: connect error\n}\n")
 	}
 	for _, p := range cfg.Ports {
-		fmt.Fprintf(&b, "socks pass {\n\tfrom: 0.0.0.0/0 to: 0.0.0.0/0 port = %d\n\tcommand: connect\n\tlog: error\n}\n", p)
+		fmt.Fprintf(&b, "socks pass {\n\tfrom: 0.0.0.0/0 to: 0.0.0.0/0 port = %d\n\tcommand: connect\n\tlog: connect error\n}\n", p)
 	}
 	b.WriteString("socks block {\n\tfrom: 0.0.0.0/0 to: 0.0.0.0/0\n\tlog: connect error\n}\n")
 	conf := filepath.Join(dir, "danted.conf")

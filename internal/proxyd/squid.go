@@ -3,6 +3,7 @@ package proxyd
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,9 @@ type SquidConfig struct {
 	Users map[string]string
 	// Realm of the Basic challenge; empty means "icetcp-test".
 	Realm string
+	// Hosts are names squid resolves from its own hosts file (and nobody
+	// else does): a client that reaches such a name went through squid.
+	Hosts map[string]netip.Addr
 }
 
 // StartSquid runs squid in the foreground (-N) as an HTTP proxy that only
@@ -64,6 +68,17 @@ func (cfg SquidConfig) conf(dir string) (string, error) {
 	fmt.Fprintf(&b, "access_log stdio:%s\n", filepath.Join(dir, "access.log"))
 	b.WriteString("cache deny all\ncache_mem 8 MB\npinger_enable off\nvisible_hostname icetcp-test\nshutdown_lifetime 0 seconds\n")
 	b.WriteString("dns_timeout 5 seconds\n")
+	if len(cfg.Hosts) > 0 {
+		var hl strings.Builder
+		for name, ip := range cfg.Hosts {
+			fmt.Fprintf(&hl, "%s %s\n", ip, name)
+		}
+		hosts := filepath.Join(dir, "hosts")
+		if err := os.WriteFile(hosts, []byte(hl.String()), 0o644); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "hosts_file %s\n", hosts)
+	}
 	fmt.Fprintf(&b, "acl tunnel_ports port %s\n", strings.Join(pl, " "))
 	b.WriteString("acl CONNECT method CONNECT\n")
 	b.WriteString("http_access deny !CONNECT\n")
