@@ -82,7 +82,7 @@ func (d *Dialer) Dial(ctx context.Context, url, room string) (*Client, error) {
 			return nil, refused
 		}
 		var pe *ProxyError
-		if errors.As(err, &pe) {
+		if errors.As(err, &pe) && ctx.Err() == nil {
 			// The proxy's own words, without the HTTP client's layers.
 			return nil, fmt.Errorf("signaling: dial %s: %w", url, pe)
 		}
