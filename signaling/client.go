@@ -128,7 +128,10 @@ func (d *Dialer) httpClient() (*http.Client, error) {
 		return nil, fmt.Errorf("signaling: %w", err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = d.TLSConfig
+	// A copy: the transport writes to its config (HTTP/2 protocols), and
+	// the caller may share d.TLSConfig with other users (connect gives
+	// the same one to its turns: servers).
+	tr.TLSClientConfig = d.TLSConfig.Clone()
 	// The tunnel is ours, not the transport's: the proxy's answer then
 	// becomes a *ProxyError that names it, and ws:// is tunnelled too
 	// (an HTTP proxy asked for ws:// as a plain request rarely passes the

@@ -83,7 +83,7 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	for i := range cfg.TURNServers {
-		cfg.TURNServers[i].TLSConfig = dialer.TLSConfig // --ca for turns: too
+		cfg.TURNServers[i].TLSConfig = dialer.TLSConfig.Clone() // --ca for turns: too; a copy, as the rendezvous's HTTP transport writes to its own
 	}
 	cfg.Proxy, dialer.Proxy = f.proxy, f.proxy
 	f.apply(&cfg)
@@ -321,8 +321,10 @@ func (e *eventWriter) selected(c *agent.Conn) {
 	if st.Selected != nil && st.Selected.Attempts > 0 {
 		v["attempts"] = st.Selected.Attempts
 	}
+	// The relay under our side of the pair (an active relayed candidate
+	// has port 9: match the allocation by its addresses).
 	for _, r := range st.Relays {
-		if r.Proxy != "" && c.Local().Type == candidate.Relay && r.Relayed == c.Local().Addr {
+		if l := c.Local(); r.Proxy != "" && l.Type == candidate.Relay && l.Addr.Addr() == r.Relayed.Addr() && l.Related == r.Mapped {
 			v["proxy"] = r.Proxy
 		}
 	}

@@ -40,12 +40,29 @@ var ErrNotInstalled = errors.New("proxyd: squid, danted or openssl not installed
 // are there.
 func Installed() bool {
 	for _, b := range []string{SquidBinary, DanteBinary, "openssl"} {
-		if _, err := exec.LookPath(b); err != nil {
+		if lookPath(b) == "" {
 			return false
 		}
 	}
 	_, err := os.Stat(NCSAHelper)
 	return err == nil
+}
+
+// lookPath finds a binary on PATH or in /usr/sbin, where Debian puts
+// squid and danted and which a non-login PATH may lack; "" if missing.
+func lookPath(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if p := "/usr/sbin/" + name; isExecutable(p) {
+		return p
+	}
+	return ""
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 // Common is what both proxies take.
@@ -111,6 +128,7 @@ func (s *Server) Stop() {
 // start runs the proxy's command and waits until it accepts connections.
 func start(ctx context.Context, name string, c Common, dir string, bin string, args ...string) (*Server, error) {
 	s := &Server{name: name, out: &syncBuffer{}, dir: dir, addr: netip.AddrPortFrom(c.ListenIP, c.Port), exited: make(chan struct{})}
+	bin = lookPath(bin)
 	if c.Wrap != nil {
 		s.cmd = c.Wrap(bin, args...)
 	} else {

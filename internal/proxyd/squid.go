@@ -112,7 +112,7 @@ func writeHtpasswd(path string, users map[string]string) error {
 	sort.Strings(names)
 	var b strings.Builder
 	for _, u := range names {
-		cmd := exec.Command("openssl", "passwd", "-apr1", "-stdin")
+		cmd := exec.Command(lookPath("openssl"), "passwd", "-apr1", "-stdin")
 		cmd.Stdin = strings.NewReader(users[u] + "\n")
 		out, err := cmd.Output()
 		if err != nil {
