@@ -91,6 +91,8 @@ type Server struct {
 	dir    string
 	addr   netip.AddrPort
 	exited chan struct{}
+	// cleanup removes what the proxy leaves outside its folder.
+	cleanup func()
 
 	stopOnce sync.Once
 }
@@ -122,6 +124,9 @@ func (s *Server) Stop() {
 		}
 		<-s.exited
 		os.RemoveAll(s.dir)
+		if s.cleanup != nil {
+			s.cleanup()
+		}
 	})
 }
 

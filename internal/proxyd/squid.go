@@ -2,6 +2,8 @@ package proxyd
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"os"
@@ -44,7 +46,28 @@ func StartSquid(ctx context.Context, cfg SquidConfig) (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("proxyd: squid: %w", err)
 	}
-	return start(ctx, "squid", cfg.Common, dir, SquidBinary, "-N", "-f", filepath.Join(dir, "squid.conf"))
+	// A service name of its own: squid names its shared-memory segments
+	// after it (/dev/shm/NAME-cf__*.shm), which must neither meet another
+	// squid's nor outlive this one (Stop kills it before it can unlink
+	// them).
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	name := "icetcp" + hex.EncodeToString(rnd[:])
+	s, err := start(ctx, "squid", cfg.Common, dir, SquidBinary, "-N", "-n", name, "-f", filepath.Join(dir, "squid.conf"))
+	if err != nil {
+		removeShm(name)
+		return nil, err
+	}
+	s.cleanup = func() { removeShm(name) }
+	return s, nil
+}
+
+// removeShm removes squid's shared-memory segments of service name.
+func removeShm(name string) {
+	files, _ := filepath.Glob(filepath.Join("/dev/shm", name+"-*"))
+	for _, f := range files {
+		os.Remove(f)
+	}
 }
 
 // conf writes the htpasswd file, if any, and returns squid.conf.
