@@ -5,7 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"syscall"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -39,12 +40,46 @@ func TestStopLeavesNothing(t *testing.T) {
 		if _, err := os.Stat(s.dir); !os.IsNotExist(err) {
 			t.Errorf("%s: folder %s still there (%v)", s.name, s.dir, err)
 		}
-		// Its process group, helpers included (squid's NCSA helper).
-		if err := syscall.Kill(-s.cmd.Process.Pid, 0); err != syscall.ESRCH {
-			t.Errorf("%s: process group %d still there (%v)", s.name, s.cmd.Process.Pid, err)
+		// Its process group, helpers and workers included: SIGKILL is
+		// delivered at once, but a killed process runs until the kernel
+		// schedules its end (and then waits, a zombie, for init).
+		var live []string
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if live = liveInGroup(s.cmd.Process.Pid); len(live) == 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if len(live) > 0 {
+			t.Errorf("%s: still running in its process group: %v", s.name, live)
 		}
 	}
 	if left, _ := filepath.Glob(filepath.Join("/dev/shm", name+"-*")); len(left) > 0 {
 		t.Errorf("squid left %v", left)
 	}
+}
+
+// liveInGroup lists the processes of process group pgid that are not
+// zombies, from /proc.
+func liveInGroup(pgid int) []string {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var out []string
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid pgrp ...; comm may hold spaces and ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(string(b)[i+1:])
+		if len(fields) < 3 || fields[0] == "Z" || fields[0] == "X" {
+			continue
+		}
+		if g, _ := strconv.Atoi(fields[2]); g == pgid {
+			out = append(out, string(b[:i+1]))
+		}
+	}
+	return out
 }
