@@ -21,7 +21,7 @@ var proxyCells = []natlab.Cell{
 }
 
 // labProxies: one trial each, in this order, in every cell.
-var labProxies = []natlab.ProxyKind{natlab.ProxySquidAuth, natlab.ProxyDante, natlab.ProxySquid}
+var labProxies = []natlab.ProxyKind{natlab.ProxySquidAuth, natlab.ProxyDante, natlab.ProxySquid, natlab.ProxyDanteAuth}
 
 func needLabProxies(t *testing.T) {
 	t.Helper()
@@ -31,8 +31,9 @@ func needLabProxies(t *testing.T) {
 
 // TestLabProxyOnly: behind a gateway that forwards nothing, the peer
 // reaches the rendezvous (wss:// on 443) and its relay (turns: on 443)
-// through squid with Basic credentials, dante (SOCKS5) and squid without
-// credentials, which tunnel to port 443 only, and connects over the relay
+// through squid with Basic credentials, dante (SOCKS5), squid without
+// credentials and dante with username/password, which tunnel to port 443
+// only, and connects over the relay
 // to a peer behind preserve-rst, symmetric and on the public side, with
 // 10 MiB each way compared byte for byte by the runner. The gateway
 // forwards nothing, so every byte went through the proxy.

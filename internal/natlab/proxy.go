@@ -49,12 +49,15 @@ const (
 	// ProxySquidAuth is squid asking for Basic credentials (407 without
 	// them); connect gets them in --proxy's URL.
 	ProxySquidAuth ProxyKind = "squid-auth"
-	// ProxyDante is dante-server (danted) speaking SOCKS5.
+	// ProxyDante is dante-server (danted) speaking SOCKS5, no
+	// credentials.
 	ProxyDante ProxyKind = "dante"
+	// ProxyDanteAuth is danted asking for RFC 1929 username/password.
+	ProxyDanteAuth ProxyKind = "dante-auth"
 )
 
 // ProxyKinds are every kind, in a stable order.
-var ProxyKinds = []ProxyKind{ProxySquid, ProxySquidAuth, ProxyDante}
+var ProxyKinds = []ProxyKind{ProxySquid, ProxySquidAuth, ProxyDante, ProxyDanteAuth}
 
 // ParseProxyKinds reads a comma-separated list of proxy kinds.
 func ParseProxyKinds(s string) ([]ProxyKind, error) {
@@ -66,10 +69,10 @@ func ParseProxyKinds(s string) ([]ProxyKind, error) {
 		}
 		k := ProxyKind(f)
 		switch k {
-		case ProxySquid, ProxySquidAuth, ProxyDante:
+		case ProxySquid, ProxySquidAuth, ProxyDante, ProxyDanteAuth:
 			out = append(out, k)
 		default:
-			return nil, fmt.Errorf("natlab: unknown proxy %q (have squid, squid-auth, dante)", f)
+			return nil, fmt.Errorf("natlab: unknown proxy %q (have squid, squid-auth, dante, dante-auth)", f)
 		}
 	}
 	return out, nil
@@ -80,7 +83,9 @@ const (
 	squidPort     = 3128
 	squidAuthPort = 3129
 	dantePort     = 1080
-	// ProxyUser is squid-auth's user; its password is made up per cell.
+	danteAuthPort = 1081
+	// ProxyUser is the user of squid-auth and dante-auth; the password is
+	// made up per cell.
 	ProxyUser = "lab"
 )
 
@@ -95,12 +100,14 @@ func ProxyAddr(h Host, kind ProxyKind) netip.AddrPort {
 		port = squidAuthPort
 	case ProxyDante:
 		port = dantePort
+	case ProxyDanteAuth:
+		port = danteAuthPort
 	}
 	return netip.AddrPortFrom(netip.AddrFrom4(lan), port)
 }
 
 // ProxyURL is connect's --proxy for kind behind h, with pass for
-// squid-auth.
+// squid-auth and dante-auth.
 func ProxyURL(h Host, kind ProxyKind, pass string) string {
 	ap := ProxyAddr(h, kind).String()
 	switch kind {
@@ -108,6 +115,8 @@ func ProxyURL(h Host, kind ProxyKind, pass string) string {
 		return "http://" + ProxyUser + ":" + pass + "@" + ap
 	case ProxyDante:
 		return "socks5://" + ap
+	case ProxyDanteAuth:
+		return "socks5://" + ProxyUser + ":" + pass + "@" + ap
 	}
 	return "http://" + ap
 }
@@ -122,7 +131,7 @@ type proxyCell struct {
 	cert     string
 	key      string
 	kinds    []ProxyKind
-	pass     string // squid-auth's password
+	pass     string // the password of squid-auth and dante-auth
 	stops    []func()
 	logs     []func() string
 	mu       sync.Mutex // guards following

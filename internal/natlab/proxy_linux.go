@@ -94,12 +94,14 @@ func (l *Lab) startProxy(ctx context.Context, h, gw Host, kind ProxyKind, pass s
 		return proxyd.StartSquid(ctx, proxyd.SquidConfig{Common: c, Users: map[string]string{ProxyUser: pass}})
 	case ProxyDante:
 		return proxyd.StartDante(ctx, proxyd.DanteConfig{Common: c, External: gw.Addr})
+	case ProxyDanteAuth:
+		return proxyd.StartDante(ctx, proxyd.DanteConfig{Common: c, External: gw.Addr, Users: map[string]string{ProxyUser: pass}})
 	}
 	return nil, fmt.Errorf("natlab: unknown proxy %q", kind)
 }
 
 // StartProxy runs kind on the gateway of the proxy-only peer h (A or B)
-// with pass as squid-auth's password, and returns connect's --proxy URL;
+// with pass as the password of squid-auth or dante-auth, and returns connect's --proxy URL;
 // stop ends it (Close does too).
 func (l *Lab) StartProxy(ctx context.Context, h Host, kind ProxyKind, pass string) (url string, stop func(), err error) {
 	gw := l.GatewayA

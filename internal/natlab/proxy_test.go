@@ -29,6 +29,7 @@ func TestProxyProfile(t *testing.T) {
 	a := Host{Name: "A", Profile: ProxyOnly, Addr: netip.MustParseAddr("10.0.1.2")}
 	for kind, want := range map[ProxyKind]string{
 		ProxySquid: "http://10.0.1.1:3128", ProxySquidAuth: "http://lab:pw@10.0.1.1:3129", ProxyDante: "socks5://10.0.1.1:1080",
+		ProxyDanteAuth: "socks5://lab:pw@10.0.1.1:1081",
 	} {
 		if got := ProxyURL(a, kind, "pw"); got != want {
 			t.Errorf("ProxyURL(%s) = %s, want %s", kind, got, want)

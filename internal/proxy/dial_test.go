@@ -179,8 +179,9 @@ func TestSquid(t *testing.T) {
 	})
 }
 
-// TestDante: tunnels through a real dante (SOCKS5); its rule refusing a
-// port is a refusal, a target that refuses is not. It also pins the
+// TestDante: tunnels through a real dante (SOCKS5), with and without RFC
+// 1929 credentials; its rule refusing a port and wrong or missing
+// credentials are refusals, a target that refuses is not. It also pins the
 // x/net/proxy messages socksError classifies.
 func TestDante(t *testing.T) {
 	needProxies(t)
@@ -219,6 +220,28 @@ func TestDante(t *testing.T) {
 	t.Run("target refuses", func(t *testing.T) {
 		_, err := dialer(t, "socks5://"+d.Addr().String()).DialContext(ctx, "tcp", closed.String())
 		wantError(t, err, 0, false, "connection refused")
+	})
+
+	// RFC 1929 credentials, checked by dante against accounts of its own.
+	da, err := proxyd.StartDante(ctx, proxyd.DanteConfig{Common: proxyd.Common{Ports: []uint16{echo.Port()}}, Users: map[string]string{"dave": "s3cret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer da.Stop()
+	t.Run("credentials", func(t *testing.T) {
+		c, err := dialer(t, "socks5://dave:s3cret@"+da.Addr().String()).DialContext(ctx, "tcp", echo.String())
+		if err != nil {
+			t.Fatalf("%v\n%s", err, da.Log())
+		}
+		roundTrip(t, c)
+	})
+	t.Run("wrong credentials", func(t *testing.T) {
+		_, err := dialer(t, "socks5://dave:wrong@"+da.Addr().String()).DialContext(ctx, "tcp", echo.String())
+		wantError(t, err, 0, true, "proxy socks5://dave:xxxxx@"+da.Addr().String()+" refused tunnel to "+echo.String()+": username/password authentication failed")
+	})
+	t.Run("no credentials", func(t *testing.T) {
+		_, err := dialer(t, "socks5://"+da.Addr().String()).DialContext(ctx, "tcp", echo.String())
+		wantError(t, err, 0, true, "no acceptable authentication methods")
 	})
 }
 

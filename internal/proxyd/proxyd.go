@@ -33,13 +33,13 @@ const (
 )
 
 // ErrNotInstalled means a proxy (or openssl, which hashes the test
-// passwords) is missing.
-var ErrNotInstalled = errors.New("proxyd: squid, danted or openssl not installed (apt-get install squid dante-server openssl)")
+// passwords, or unshare) is missing.
+var ErrNotInstalled = errors.New("proxyd: squid, danted, openssl or unshare not installed (apt-get install squid dante-server openssl util-linux)")
 
 // Installed reports whether squid, its NCSA helper, danted and openssl
 // are there.
 func Installed() bool {
-	for _, b := range []string{SquidBinary, DanteBinary, "openssl"} {
+	for _, b := range []string{SquidBinary, DanteBinary, "openssl", "unshare"} {
 		if lookPath(b) == "" {
 			return false
 		}
