@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/logging"
 
+	"github.com/icetcp/icetcp/internal/proxy"
 	"github.com/icetcp/icetcp/tcpso"
 )
 
@@ -68,6 +69,24 @@ type Config struct {
 	// allocated in parallel with host and server-reflexive gathering.
 	// nil: none.
 	TURNServers []TURNServer
+	// Proxy is how the TURN servers are reached, the control connection
+	// and every RFC 6062 data connection alike:
+	// "http://[USER:PASS@]HOST[:PORT]" asks an HTTP proxy for a tunnel with
+	// CONNECT (Basic credentials), "socks5://[USER:PASS@]HOST[:PORT]" a
+	// SOCKS5 proxy, "direct" uses none. Empty: from the environment, as
+	// Go's HTTP client reads it for https: HTTPS_PROXY (or https_proxy),
+	// else ALL_PROXY (or all_proxy), with NO_PROXY (or no_proxy) naming
+	// servers reached directly; loopback servers never go through a proxy
+	// found there. The server's name is resolved by the proxy, and
+	// turns: stays TLS to the server inside the tunnel (proxies that allow
+	// CONNECT only to 443 want turns: on 443). Relayed candidates are the
+	// same as without a proxy; host and server-reflexive candidates are
+	// still gathered and tried (STUN does not go through the proxy: the
+	// proxy's reflexive address would be of no use to the peer). A
+	// proxy's refusal arrives as an EventWarning whose error is a
+	// *ProxyError; Stats.Relays and EventRelay say which proxy an
+	// allocation went through.
+	Proxy string
 	// AwaitDirect nominates a relayed pair only once every direct pair has
 	// failed, as agents without NAT classes do: the slow fallback, kept to
 	// measure what the fast one saves. Zero: the relayed pair is nominated
@@ -140,6 +159,8 @@ type Config struct {
 	allocate allocateFunc
 	// natCheck measures the local NAT; nil means internal/natcheck.
 	natCheck natCheckFunc
+	// proxyFor picks the proxy for a TURN server, from Proxy.
+	proxyFor proxy.Func
 }
 
 // withDefaults returns cfg with zero fields filled in, or an error naming
@@ -174,6 +195,17 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.ConsentTimeout <= cfg.ConsentInterval {
 		return cfg, fmt.Errorf("agent: config: ConsentTimeout %v must exceed ConsentInterval %v", cfg.ConsentTimeout, cfg.ConsentInterval)
+	}
+	pf, err := proxy.Setting(cfg.Proxy)
+	switch {
+	case err == nil:
+		cfg.proxyFor = pf
+	case cfg.Proxy != "" || len(cfg.TURNServers) > 0:
+		return cfg, fmt.Errorf("agent: config: Proxy: %w", err)
+	default:
+		// A malformed proxy in the environment concerns only TURN, and
+		// there is none.
+		cfg.proxyFor, _ = proxy.Setting(proxy.Direct)
 	}
 	if cfg.LoggerFactory == nil {
 		cfg.LoggerFactory = logging.NewDefaultLoggerFactory()

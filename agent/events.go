@@ -40,9 +40,12 @@ const (
 	// EventWarning: bad input was rejected (Event.Err says what); the
 	// agent carries on.
 	EventWarning
+	// EventRelay: a TURN allocation gave relayed candidates; Event.Relay
+	// says on which server, at which address and through which proxy.
+	EventRelay
 )
 
-var eventNames = [...]string{"state", "selected", "warning"}
+var eventNames = [...]string{"state", "selected", "warning", "relay"}
 
 func (t EventType) String() string {
 	if t < 0 || int(t) >= len(eventNames) {
@@ -55,9 +58,10 @@ func (t EventType) String() string {
 type Event struct {
 	Type  EventType
 	Time  time.Time
-	State State      // EventState
-	Pair  *PairStats // EventSelected
-	Err   error      // EventWarning; for StateFailed the failure
+	State State       // EventState
+	Pair  *PairStats  // EventSelected
+	Err   error       // EventWarning; for StateFailed the failure
+	Relay *RelayStats // EventRelay
 }
 
 // maxQueuedWarnings bounds the warnings waiting for a slow OnEvent: a peer

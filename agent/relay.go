@@ -55,6 +55,7 @@ const allocateTimeout = 10 * time.Second
 // relay is one allocation and what the agent knows of it. Owned by the loop.
 type relay struct {
 	server    TURNServer
+	proxy     string // the proxy it is reached through, without password; "" direct
 	alloc     relayAlloc
 	passive   candidate.Candidate
 	active    candidate.Candidate
@@ -66,6 +67,7 @@ type relay struct {
 // relayResult is one allocation attempt's outcome.
 type relayResult struct {
 	server TURNServer
+	proxy  string
 	alloc  relayAlloc
 	err    error
 }
@@ -81,7 +83,7 @@ func (a *Agent) startRelays() int {
 			if err != nil {
 				err = fmt.Errorf("agent: TURN %s: %w", s.URI, err)
 			}
-			r := relayResult{server: s, alloc: al, err: err}
+			r := relayResult{server: s, proxy: a.turnProxy(s), alloc: al, err: err}
 			if !a.post(func(now time.Time) { a.onAllocated(r, now) }) && al != nil {
 				al.Close()
 			}
@@ -108,11 +110,13 @@ func (a *Agent) onAllocated(r relayResult, now time.Time) {
 	}
 	relayed, mapped := r.alloc.RelayedAddr(), r.alloc.MappedAddr()
 	otherPref := uint16(max(8191-len(a.relays), 0))
-	rl := &relay{server: r.server, alloc: r.alloc, permitted: map[netip.AddrPort]bool{},
+	rl := &relay{server: r.server, proxy: r.proxy, alloc: r.alloc, permitted: map[netip.AddrPort]bool{},
 		passive: candidate.New(candidate.Relay, candidate.Passive, relayed, mapped, relayed.Addr(), otherPref),
 		active:  candidate.New(candidate.Relay, candidate.Active, relayed, mapped, relayed.Addr(), otherPref),
 	}
 	a.relays = append(a.relays, rl)
+	st := rl.stats()
+	a.events.emit(Event{Type: EventRelay, Time: now, Relay: &st})
 	ctx, cancel := context.WithCancel(a.ctx)
 	rl.cancel = cancel
 	a.goTracked(func() { a.relayAcceptLoop(ctx, rl) })

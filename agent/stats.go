@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/icetcp/icetcp/candidate"
@@ -39,6 +40,31 @@ type Stats struct {
 	// LocalNAT and RemoteNAT are the NAT classes (natcheck's text form),
 	// empty when not measured or not received.
 	LocalNAT, RemoteNAT string
+	// Relays are the TURN allocations made, in order.
+	Relays []RelayStats
+}
+
+// RelayStats describes one TURN allocation.
+type RelayStats struct {
+	// Server is the TURN server's URI as configured.
+	Server string
+	// Proxy is the proxy the server was reached through (Config.Proxy;
+	// its URL without the password), empty when reached directly.
+	Proxy string
+	// Relayed is the relayed transport address; Mapped the address the
+	// server saw us from (through a proxy: the proxy's).
+	Relayed, Mapped netip.AddrPort
+	// Lost says why the allocation ended before a pair was selected, if
+	// it did.
+	Lost string
+}
+
+func (rl *relay) stats() RelayStats {
+	s := RelayStats{Server: rl.server.URI, Proxy: rl.proxy, Relayed: rl.passive.Addr, Mapped: rl.passive.Related}
+	if rl.lost != nil {
+		s.Lost = rl.lost.Error()
+	}
+	return s
 }
 
 func (p *pair) stats() PairStats {
@@ -68,6 +94,9 @@ func (a *Agent) snapshot() Stats {
 	}
 	if a.nat.haveRemote {
 		s.RemoteNAT = a.nat.remote.String()
+	}
+	for _, rl := range a.relays {
+		s.Relays = append(s.Relays, rl.stats())
 	}
 	for _, p := range a.cl.pairs {
 		ps := p.stats()

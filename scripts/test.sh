@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The full test suite: installs what the tests need when it is missing
 # (nftables and iproute2 for the NAT lab, coturn for the relay tests,
+# squid, dante-server and openssl for the proxy tests,
 # libnice, python3-gi and @roamhq/wrtc for the interop tests), then vet, the
 # race-detector run of every package (NAT lab tests included when root), a
 # short run of every fuzz target, and the benchmark programs at a small size.
@@ -19,6 +20,9 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
+command -v squid >/dev/null 2>&1 || need+=(squid)
+command -v danted >/dev/null 2>&1 || need+=(dante-server)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "== installing ${need[*]}"
@@ -29,8 +33,9 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "== missing ${need[*]} and not root: lab and relay tests will skip" >&2
   fi
 fi
-# Debian starts coturn as a service on install where systemd runs; the
-# tests start their own, on their own ports.
+# Debian starts coturn, squid and danted as services on install where
+# systemd runs; the tests start their own, on their own addresses and
+# ports, with configurations they write into temporary folders.
 ./scripts/install-interop.sh || echo "== interop tools missing: interop tests will skip" >&2
 
 echo "== go vet"
@@ -69,6 +74,7 @@ for target in \
   ./internal/stuntcp:FuzzDecodeSYNProbe \
   ./internal/stuntcp:FuzzDecodeResponse \
   ./internal/natcheck:FuzzParseClass \
+  ./internal/proxy:FuzzParseResponse \
   ./internal/turn:FuzzParseURI \
   ./internal/turn:FuzzReadMessage \
   ./internal/relay:FuzzFramedReads \

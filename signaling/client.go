@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/icetcp/icetcp/internal/proxy"
 )
 
 // clientInboxLimit bounds messages received but not yet taken by Recv. The
@@ -22,9 +25,20 @@ const clientInboxLimit = 1 << 14
 // Dialer holds options for connecting to a rendezvous. The zero value is
 // ready to use; Dial uses it.
 type Dialer struct {
-	// HTTPClient performs the WebSocket handshake. nil: a client whose
-	// transport uses TLSConfig (http.DefaultClient when that is nil too).
+	// HTTPClient performs the WebSocket handshake. nil: a client of
+	// Go's default transport that verifies with TLSConfig and goes
+	// through Proxy. When set, TLSConfig and Proxy are ignored.
 	HTTPClient *http.Client
+	// Proxy is how the rendezvous is reached: "http://[USER:PASS@]HOST[:PORT]"
+	// asks an HTTP proxy for a tunnel with CONNECT (Basic credentials),
+	// "socks5://[USER:PASS@]HOST[:PORT]" a SOCKS5 proxy, "direct" uses
+	// none. Empty: from the environment as for an https request (ws://
+	// too, since the WebSocket is always tunnelled): HTTPS_PROXY, else
+	// ALL_PROXY, with NO_PROXY naming hosts reached directly; loopback is
+	// never proxied. The host name goes to the proxy unresolved, and
+	// wss:// is TLS to the rendezvous inside the tunnel. A proxy that
+	// does not open the tunnel fails Dial with a *ProxyError.
+	Proxy string
 	// HTTPHeader is added to the handshake request.
 	HTTPHeader http.Header
 	// TLSConfig verifies a wss:// server, for example RootCAs holding a
@@ -74,10 +88,22 @@ func (d *Dialer) Dial(ctx context.Context, url, room string) (*Client, error) {
 	if !ValidRoom(room) {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidRoom, quoteShort(room))
 	}
-	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: d.httpClient(), HTTPHeader: d.header()})
+	hc, err := d.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: hc, HTTPHeader: d.header()})
+	if hc != d.HTTPClient {
+		hc.CloseIdleConnections() // a refused handshake may have left one
+	}
 	if err != nil {
 		if refused := refusal(room, resp); refused != nil {
 			return nil, refused
+		}
+		var pe *ProxyError
+		if errors.As(err, &pe) && ctx.Err() == nil {
+			// The proxy's own words, without the HTTP client's layers.
+			return nil, fmt.Errorf("signaling: dial %s: %w", url, pe)
 		}
 		return nil, fmt.Errorf("signaling: dial %s: %w", url, err)
 	}
@@ -118,13 +144,42 @@ func (d *Dialer) Dial(ctx context.Context, url, room string) (*Client, error) {
 	return c, nil
 }
 
-func (d *Dialer) httpClient() *http.Client {
-	if d.HTTPClient != nil || d.TLSConfig == nil {
-		return d.HTTPClient
+// ProxyError is a tunnel the proxy (Dialer.Proxy) did not open: it names
+// the proxy (without its password), the target and the proxy's answer
+// (Status 407: credentials missing or wrong; 403: a target it forbids);
+// Refused tells a refusal from a proxy that could not reach the target.
+type ProxyError = proxy.Error
+
+func (d *Dialer) httpClient() (*http.Client, error) {
+	if d.HTTPClient != nil {
+		return d.HTTPClient, nil
+	}
+	pick, err := proxy.Setting(d.Proxy)
+	if err != nil {
+		return nil, fmt.Errorf("signaling: %w", err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = d.TLSConfig
-	return &http.Client{Transport: tr}
+	// A copy: the transport writes to its config (HTTP/2 protocols), and
+	// the caller may share d.TLSConfig with other users (connect gives
+	// the same one to its turns: servers).
+	tr.TLSClientConfig = d.TLSConfig.Clone()
+	// The tunnel is ours, not the transport's: the proxy's answer then
+	// becomes a *ProxyError that names it, and ws:// is tunnelled too
+	// (an HTTP proxy asked for ws:// as a plain request rarely passes the
+	// upgrade).
+	tr.Proxy = nil
+	direct := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		u, err := pick(addr)
+		if err != nil {
+			return nil, err
+		}
+		if u == nil {
+			return direct(ctx, network, addr)
+		}
+		return (&proxy.Dialer{URL: u}).DialContext(ctx, network, addr)
+	}
+	return &http.Client{Transport: tr}, nil
 }
 
 func (d *Dialer) header() http.Header {

@@ -15,6 +15,8 @@ import (
 	"github.com/pion/logging"
 
 	"github.com/icetcp/icetcp/agent"
+	"github.com/icetcp/icetcp/candidate"
+	"github.com/icetcp/icetcp/internal/proxy"
 	"github.com/icetcp/icetcp/internal/secure"
 )
 
@@ -28,6 +30,7 @@ type connectFlags struct {
 	loopback                  bool
 	disable                   string
 	primeTTL                  int
+	proxy                     string
 	secureFlags
 }
 
@@ -50,6 +53,9 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "give up if no pair is selected in this time (including the wait for the peer)")
 	fs.BoolVar(&f.loopback, "loopback", false, "also gather loopback addresses (when --addrs is not given)")
 	fs.StringVar(&f.disable, "disable", "", "comma-separated TCP candidate types not to offer: active,passive,so")
+	fs.StringVar(&f.proxy, "proxy", "", "proxy for the rendezvous and the TURN servers: http://[USER:PASS@]HOST[:PORT] (HTTP CONNECT,\n"+
+		"Basic credentials) or socks5://[USER:PASS@]HOST[:PORT]; direct: none (default: $HTTPS_PROXY, else $ALL_PROXY,\n"+
+		"except hosts in $NO_PROXY; credentials in the environment stay out of the process list)")
 	fs.IntVar(&f.primeTTL, "prime-ttl", 0, "send the first SYN of each simultaneous-open attempt with this IP TTL (0: off)")
 	f.secureFlags.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -77,10 +83,17 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	for i := range cfg.TURNServers {
-		cfg.TURNServers[i].TLSConfig = dialer.TLSConfig // --ca for turns: too
+		cfg.TURNServers[i].TLSConfig = dialer.TLSConfig.Clone() // --ca for turns: too; a copy, as the rendezvous's HTTP transport writes to its own
 	}
+	cfg.Proxy, dialer.Proxy = f.proxy, f.proxy
 	f.apply(&cfg)
+	// A proxy that refuses us (credentials, a port it forbids) ends the
+	// run at once: it is a configuration to fix, and waiting for the
+	// checks to time out would only hide it.
+	refusedCtx, refuse := context.WithCancelCause(ctx)
+	defer refuse(nil)
 	ev := newEventWriter(stderr, f.jsonOut)
+	ev.onRefusal = refuse
 	cfg.OnEvent = ev.agentEvent
 	cfg.LoggerFactory = quietLogger(stderr, f.jsonOut)
 	room := f.room
@@ -93,7 +106,7 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		ev.warning("--room without --secret: anyone who knows the room name can take the room and read or feed the stream, and an ended stream cannot be told from a crashed peer; use --secret (make one with: icetcp secret)")
 	}
 
-	selectCtx, cancel := context.WithTimeout(ctx, f.timeout)
+	selectCtx, cancel := context.WithTimeout(refusedCtx, f.timeout)
 	defer cancel()
 	a, err := agent.New(cfg)
 	if err != nil {
@@ -112,12 +125,12 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	if err != nil {
 		a.Close() // its last events come before the failure's
-		return ev.fail(f.jsonOut, interrupted(ctx, dialHint(err)))
+		return ev.fail(f.jsonOut, proxyRefusal(refusedCtx, interrupted(ctx, dialHint(err))))
 	}
 	defer ch.Close()
 	conn, err := a.Connect(selectCtx, ch)
 	if err != nil {
-		return ev.fail(f.jsonOut, interrupted(ctx, err))
+		return ev.fail(f.jsonOut, proxyRefusal(refusedCtx, interrupted(ctx, err)))
 	}
 	ev.selected(conn)
 	cancel()
@@ -144,6 +157,16 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	return nil
 }
 
+// proxyRefusal is the proxy's refusal that ended ctx, if one did (err is
+// then only its consequence), or err.
+func proxyRefusal(ctx context.Context, err error) error {
+	var pe *agent.ProxyError
+	if cause := context.Cause(ctx); errors.As(cause, &pe) {
+		return cause
+	}
+	return err
+}
+
 // interrupted is err, or the signal that ended ctx when ctx's end caused
 // err: the user's Ctrl-C, not a failure of the connection.
 func interrupted(ctx context.Context, err error) error {
@@ -165,6 +188,9 @@ func (f *connectFlags) agentConfig() (agent.Config, error) {
 			}
 			cfg.Addrs = append(cfg.Addrs, ip)
 		}
+	}
+	if _, err := proxy.Setting(f.proxy); err != nil && f.proxy != "" {
+		return cfg, usageErr("--proxy: %v", err)
 	}
 	cfg.IncludeLoopback = f.loopback
 	cfg.PrimeTTL = f.primeTTL
@@ -216,6 +242,10 @@ func silentOr(jsonOut bool, err error) error {
 // or "failed" (the agent's closed or failed state at the end says how its
 // connection ended, which a clean transfer and a lost peer can share).
 type eventWriter struct {
+	// onRefusal, if set, is told of a proxy's refusal among the agent's
+	// warnings.
+	onRefusal func(error)
+
 	mu       sync.Mutex // guards following
 	w        io.Writer
 	json     bool
@@ -239,10 +269,17 @@ func (e *eventWriter) emit(v map[string]any) {
 	switch v["event"] {
 	case "selected":
 		fmt.Fprintf(e.w, "icetcp: connected (%s) in %v ms\n  local  %s\n  remote %s\n", v["path"], v["connect_ms"], v["local"], v["remote"])
+		if v["proxy"] != nil {
+			fmt.Fprintf(e.w, "  proxy  %s\n", v["proxy"])
+		}
 	case "failed":
 		fmt.Fprintf(e.w, "icetcp: failed: %s\n", v["reason"])
 	case "warning":
 		fmt.Fprintf(e.w, "icetcp: warning: %s\n", v["message"])
+	case "relay":
+		if v["proxy"] != nil {
+			fmt.Fprintf(e.w, "icetcp: relay %s on %s through proxy %s\n", v["relayed"], v["server"], v["proxy"])
+		}
 	case "secured":
 		fmt.Fprintf(e.w, "icetcp: end-to-end secured (%s) in %v ms\n", v["role"], v["handshake_ms"])
 	}
@@ -263,6 +300,16 @@ func (e *eventWriter) agentEvent(ev agent.Event) {
 		}
 	case agent.EventWarning:
 		e.emit(map[string]any{"event": "warning", "message": ev.Err.Error()})
+		var pe *agent.ProxyError
+		if e.onRefusal != nil && errors.As(ev.Err, &pe) && pe.Refused() {
+			e.onRefusal(ev.Err)
+		}
+	case agent.EventRelay:
+		v := map[string]any{"event": "relay", "server": ev.Relay.Server, "relayed": ev.Relay.Relayed.String(), "mapped": ev.Relay.Mapped.String()}
+		if ev.Relay.Proxy != "" {
+			v["proxy"] = ev.Relay.Proxy
+		}
+		e.emit(v)
 	}
 }
 
@@ -280,6 +327,13 @@ func (e *eventWriter) selected(c *agent.Conn) {
 	}
 	if st.Selected != nil && st.Selected.Attempts > 0 {
 		v["attempts"] = st.Selected.Attempts
+	}
+	// The relay under our side of the pair (an active relayed candidate
+	// has port 9: match the allocation by its addresses).
+	for _, r := range st.Relays {
+		if l := c.Local(); r.Proxy != "" && l.Type == candidate.Relay && l.Addr.Addr() == r.Relayed.Addr() && l.Related == r.Mapped {
+			v["proxy"] = r.Proxy
+		}
 	}
 	// The agent announced "connected" before Connect returned; its event
 	// goroutine may not have written it yet. "selected" comes after it.
@@ -308,6 +362,13 @@ func (e *eventWriter) failed(err error) {
 	var ie *interruptedError
 	if errors.As(err, &ie) {
 		ev["reason"] = "interrupted (" + ie.sig.String() + ")"
+	}
+	var pe *agent.ProxyError
+	if errors.As(err, &pe) {
+		ev["proxy"] = pe.Proxy
+		if pe.Status != 0 {
+			ev["proxy_status"] = pe.Status
+		}
 	}
 	e.emit(ev)
 }

@@ -28,6 +28,8 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	counterfactual := fs.Bool("counterfactual", false, "run every trial that ends on a relayed pair again with --await-direct and report both times")
 	counterTrials := fs.Int("counterfactual-trials", 0, "with --counterfactual, at most this many await-direct trials per cell (0: all; each waits out the direct checks, ~10 s)")
 	jsonFile := fs.String("json-file", "", "also write the result as JSON to this file (the table still goes to stdout)")
+	proxyList := fs.String("proxies", "squid-auth", "for proxy-only peers: comma-separated proxies on their gateway, one per trial in turn:\n"+
+		"squid (HTTP CONNECT), squid-auth (HTTP CONNECT with Basic credentials), dante (SOCKS5), dante-auth (SOCKS5 with username/password)")
 	room := fs.Bool("room", false, "connect with --room NAME (unauthenticated, in the clear) instead of a fresh --secret per trial")
 	trials := fs.Int("trials", 3, "trials per cell")
 	delayList := fs.String("delay", "20ms", "comma-separated one-way delays of each peer's WAN link, one matrix each (A-B RTT is twice the delay), e.g. 0,1ms,5ms,20ms,100ms")
@@ -54,8 +56,12 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return usageErr("--relay: %v", err)
 	}
+	proxies, err := natlab.ParseProxyKinds(*proxyList)
+	if err != nil {
+		return usageErr("--proxies: %v", err)
+	}
 	if *list {
-		for _, p := range natlab.Profiles() {
+		for _, p := range append(natlab.Profiles(), natlab.ProxyProfiles()...) {
 			fmt.Fprintf(stdout, "%-14s %s\n", p.Name, p.Description)
 		}
 		return nil
@@ -101,6 +107,7 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	mc := natlab.MatrixConfig{
 		Binary: bin, Rows: rows, Profiles: names, Cells: cells, Trials: *trials, Timeout: *timeout, LogDir: *logDir, LogSlower: *logSlower,
 		SameSegment: *sameSegment, MaxFailures: *maxFailures, Relay: relay, Counterfactual: *counterfactual, CounterfactualTrials: *counterTrials, Room: *room,
+		Proxies: proxies,
 		OnResult: func(tr natlab.TrialResult) {
 			status := fmt.Sprintf("ok %s %.0f ms", tr.Path, tr.ConnectMs)
 			if !tr.OK {

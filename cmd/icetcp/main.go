@@ -4,7 +4,7 @@
 //	icetcp serve   [--signal-addr ADDR] [--stun-addr ADDR] [--turn-user U --turn-pass P] [--turn-secret S]
 //	               [--tls-cert F --tls-key F] [--turns-addr ADDR] [--token-secret S] [--metrics-addr ADDR]
 //	icetcp connect --signal ws[s]://HOST:PORT --secret S|--room NAME [--token T] [--ca F] [--addrs IP[,IP]]
-//	               [--stun HOST:PORT] [--turn URL --turn-user U --turn-pass P | --turn-secret S] [--json]
+//	               [--stun HOST:PORT] [--turn URL --turn-user U --turn-pass P | --turn-secret S] [--proxy URL] [--json]
 //	icetcp natcheck --stun HOST:PORT [--json]
 //	icetcp secret  a fresh secret for connect --secret
 //	icetcp token   --token-secret S [--ttl 24h] [--subject NAME]
@@ -23,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/icetcp/icetcp/agent"
 )
 
 const usage = `usage: icetcp <command> [flags]
@@ -89,6 +91,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "icetcp %s: %v\n", args[0], err)
 		return 2
+	case proxyRefused(err):
+		var se silentError
+		if !errors.As(err, &se) {
+			fmt.Fprintf(stderr, "icetcp %s: %v\n", args[0], err)
+		}
+		return exitProxyRefused
 	default:
 		var se silentError
 		if !errors.As(err, &se) {
@@ -99,6 +107,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 var errUsage = errors.New("usage")
+
+// exitProxyRefused is the exit code when a proxy refused us (wrong or
+// missing credentials, a target it forbids): the configuration, not the
+// network, needs a change.
+const exitProxyRefused = 3
+
+func proxyRefused(err error) bool {
+	var pe *agent.ProxyError
+	return errors.As(err, &pe) && pe.Refused()
+}
 
 // interruptedError is the cause of the context a signal ended: SIGINT
 // (Ctrl-C) or SIGTERM.

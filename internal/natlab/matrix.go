@@ -64,6 +64,9 @@ type MatrixConfig struct {
 	// CounterfactualTrials, when positive, bounds the twins per cell (an
 	// await-direct trial waits out the direct checks: ~10 s each).
 	CounterfactualTrials int
+	// Proxies are the proxies a ProxyOnly peer goes through, one per
+	// trial in turn; nil means ProxySquidAuth.
+	Proxies []ProxyKind
 	// Room makes both sides join with --room NAME (unauthenticated, the
 	// stream in the clear; connect warns) instead of the default --secret
 	// (a fresh secret per trial, end-to-end encrypted stream).

@@ -67,9 +67,11 @@ type servers struct {
 	turnLog  func() string // coturn's output so far
 	relay    Relay
 	turnPass string
+	px       *proxyCell // TLS and proxies of a cell with a ProxyOnly peer
 }
 
 func (s *servers) stop() {
+	s.px.stop()
 	if s.stopTURN != nil {
 		s.stopTURN()
 	}
@@ -88,6 +90,7 @@ func (s *servers) log() string {
 		b.WriteString("\n--- coturn ---\n")
 		b.WriteString(s.turnLog())
 	}
+	b.WriteString(s.px.log())
 	return b.String()
 }
 
@@ -122,6 +125,10 @@ func (l *Lab) startServers(ctx context.Context, mc MatrixConfig) (_ *servers, er
 	default:
 		return nil, fmt.Errorf("unknown relay %q", mc.Relay)
 	}
+	if s.px, err = l.startProxyCell(ctx, mc.Proxies, s.relay); err != nil {
+		return nil, err
+	}
+	args = append(args, s.px.serveArgs()...)
 	if s.serve, err = l.startProc(ctx, mc.Env, mc.Binary, args...); err != nil {
 		return nil, err
 	}
@@ -182,6 +189,10 @@ func (l *Lab) waitAccepting(ctx context.Context, p *proc, h Host, ap netip.AddrP
 // tcp443-only) and the TURN user. The password travels in the
 // environment, as a user would pass it.
 func (s *servers) connectArgs(h Host) (args, env []string) {
+	if s.px != nil {
+		args, env, _ = s.px.connectArgs(s, h)
+		return args, env
+	}
 	sig := netip.AddrPortFrom(ServerAddr, signalPort)
 	stun := netip.AddrPortFrom(ServerAddr, stunPort)
 	if p, _ := ProfileByName(h.Profile); p.TCP443Only {

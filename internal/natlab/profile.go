@@ -165,13 +165,14 @@ func Profiles() []Profile {
 
 // ProfileByName returns the named profile.
 func ProfileByName(name string) (Profile, error) {
-	for _, p := range profiles {
+	all := append(Profiles(), proxyProfiles...)
+	for _, p := range all {
 		if p.Name == name {
 			return p, nil
 		}
 	}
-	names := make([]string, len(profiles))
-	for i, p := range profiles {
+	names := make([]string, len(all))
+	for i, p := range all {
 		names[i] = p.Name
 	}
 	return Profile{}, fmt.Errorf("natlab: unknown profile %q (have %s)", name, strings.Join(names, ", "))

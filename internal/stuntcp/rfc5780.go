@@ -68,6 +68,7 @@ func listenRFC5780(primary, alternate netip.AddrPort, altFirst bool) (ls []net.L
 		first, second = second, first
 	}
 	var ports [2]uint16
+	byIP := map[netip.Addr][]net.Listener{}
 	for i, want := range []uint16{p.Port(), a.Port()} {
 		port, err := listen(first, want)
 		if err != nil {
@@ -77,7 +78,12 @@ func listenRFC5780(primary, alternate netip.AddrPort, altFirst bool) (ls []net.L
 			return fail(err)
 		}
 		ports[i] = port
+		byIP[first] = append(byIP[first], ls[len(ls)-2])
+		byIP[second] = append(byIP[second], ls[len(ls)-1])
 	}
+	// The primary IP's listeners first, in port order: callers take the
+	// first as the server's own address.
+	ls = append(byIP[p.Addr()], byIP[a.Addr()]...)
 	return ls, netip.AddrPortFrom(p.Addr(), ports[0]), netip.AddrPortFrom(a.Addr(), ports[1]), nil
 }
 
