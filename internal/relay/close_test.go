@@ -88,9 +88,9 @@ func TestCloseWithLiveAllocations(t *testing.T) {
 	silent := dialFrom(t, netip.Addr{}, addr)
 	silent.Write(stun.MustBuild(stun.TransactionID, stun.BindingRequest).Raw[:8])
 
-	if st := s.Stats(); st.Allocations != 3 || st.Relayed != 1 {
-		t.Fatalf("before Close: %+v, want 3 allocations and 1 relayed connection", st)
-	}
+	// The relayed pair is counted once both of pion's copies run, which a
+	// loaded host can make a moment after ConnectionBind was answered.
+	waitFor(t, func() bool { st := s.Stats(); return st.Allocations == 3 && st.Relayed == 1 })
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
