@@ -241,8 +241,9 @@ func (r *run) attempt(parent context.Context, n, ttl int) (res Result, done, bac
 		}
 		r.e.Last = derr
 		if r.over() {
-			// Cut short by the caller (or by our listener's accept), not
-			// answered by the network: recorded, but under no count.
+			// Cut short by the caller, our listener's accept or the
+			// punch's deadline, not answered by the network: recorded,
+			// but under no count.
 			t.Outcome, t.Err = OutcomeCanceled, derr
 			r.e.add(t)
 			r.report(t)
