@@ -203,7 +203,7 @@ func (a *Agent) startCheck(p *pair, now time.Time) {
 	p.cancel = cancel
 	local, remote := p.local, p.remote.Addr
 	punch := tcpso.Punch{Local: local.Addr, Remote: remote, Schedule: a.cfg.Punch, PrimeTTL: a.cfg.PrimeTTL,
-		Delay: a.punchDelay(p), LoggerFactory: a.cfg.LoggerFactory}
+		Delay: a.punchDelay(p), LoggerFactory: a.cfg.LoggerFactory, OnStart: a.punchStarted(p, attempt)}
 	var rl *relay
 	if local.Type == candidate.Relay {
 		rl = a.relayOf(local)

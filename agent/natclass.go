@@ -122,14 +122,29 @@ func (a *Agent) judgePunches(now time.Time) {
 // likelyUntil reports whether the direct pair q is likely to succeed, and
 // until when it deserves a wait: a simultaneous open both classes call
 // likely gets its punch, the first attempts of which decide nearly every
-// success (DCUtR: 97.6 % on the first).
+// success (DCUtR: 97.6 % on the first). The wait, max(6 RTTs, 1 s), counts
+// from the punch's first SYN (tcpso.Punch.OnStart), not from the check's
+// start: on a busy host the punching goroutine can wait for a CPU, and a
+// punch that had not sent yet lost to the relay's cap (issue 7: one trial
+// in each 0 ms lab run with a CPU-heavy job beside it). Until its first
+// SYN leaves, a punch is treated as not started, like a pair still
+// waiting; the check's deadline bounds it all.
+//
+// What it costs a pair that will never connect, which natcheck cannot
+// tell from a likely one (two no-simopen NATs: crossing SYNs dropped,
+// which looks like a silent NAT): the time between the check's start and
+// its first SYN, normally well under a millisecond (5 ms when
+// punchOrderDelay applies), on top of the second it always paid.
 func (a *Agent) likelyUntil(q *pair, rtt time.Duration, now time.Time) (time.Time, bool) {
 	if v, _ := a.punchVerdict(q); v != natcheck.Likely {
 		return time.Time{}, false
 	}
-	start := q.started
-	if start.IsZero() || q.state != stateInProgress {
-		start = now
+	start := now // not started, or not sending yet
+	if at, ok := a.sendingSince(q); ok && q.state == stateInProgress {
+		start = at
+		if at.Before(q.started) {
+			start = q.started
+		}
 	}
 	return start.Add(min(max(6*rtt, time.Second), a.cfg.CheckTimeout)), true
 }

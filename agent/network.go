@@ -24,7 +24,9 @@ type Network interface {
 	// SimultaneousOpen punches from p.Local to p.Remote on p's schedule
 	// (tcpso.Open) and reports the attempt (round of SYNs) that connected,
 	// 1 for the first; 0 when unknown or when the peer's SYN was accepted
-	// on our listener instead.
+	// on our listener instead. It calls p.OnStart as its first SYN leaves:
+	// a likely punch's wait before the relay wins counts from there, and
+	// lasts the whole check timeout for a punch that never reports one.
 	SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn, int, error)
 }
 

@@ -19,11 +19,52 @@ import (
 // pong) as soon as the peer's credentials arrive: it sizes how long a
 // working relayed pair waits for a direct one.
 
-// punchState is the signaling round-trip measurement. Owned by the loop.
+// punchState is the signaling round-trip measurement, and when each
+// punch's first SYN left. Owned by the loop.
 type punchState struct {
 	seq  uint32
 	ping time.Time
 	rtt  time.Duration
+	// sending is when a pair's punch sent its first SYN, for the check
+	// attempt that started it (tcpso.Punch.OnStart).
+	sending map[*pair]punchStart
+}
+
+type punchStart struct {
+	attempt uint64 // the pair's check attempt
+	at      time.Time
+}
+
+// punchStarted is the tcpso.Punch.OnStart of pair p's check attempt: it
+// tells the loop when the punch's first SYN left. On a busy host that can
+// be well after the check started (the punching goroutine waits for a
+// CPU), and a likely punch's wait before the relay wins counts from it
+// (likelyUntil). It must not block the punch: the loop is told from a
+// goroutine of its own.
+func (a *Agent) punchStarted(p *pair, attempt uint64) func(time.Time) {
+	return func(at time.Time) {
+		a.goTracked(func() {
+			a.post(func(now time.Time) {
+				if p.attempt != attempt || p.state != stateInProgress {
+					return
+				}
+				if a.punch.sending == nil {
+					a.punch.sending = map[*pair]punchStart{}
+				}
+				a.punch.sending[p] = punchStart{attempt: attempt, at: at}
+			})
+		})
+	}
+}
+
+// sendingSince is when the punch of p's current check sent its first SYN;
+// false while it has not reported one.
+func (a *Agent) sendingSince(p *pair) (time.Time, bool) {
+	s, ok := a.punch.sending[p]
+	if !ok || s.attempt != p.attempt {
+		return time.Time{}, false
+	}
+	return s.at, true
 }
 
 // startPunchPing measures the signaling round trip as soon as the peer's

@@ -49,6 +49,22 @@
 //     side's SYN leaves, it meets an open NAT. 20 of 20 on the first attempt,
 //     at 0 to 100 ms, with the peer up to 20 ms late, with jitter and loss,
 //     also with no router between the NATs.
+//   - On a busy host the rush was not enough. At 0 ms an unpaced rush spent
+//     its 200 SYNs in a few milliseconds, back-offs grew to 1 s, and a punch
+//     stopped after 10 attempts: two sides out of step (one starved of CPU
+//     for a moment) rarely met again, and one gave up while the other was
+//     still punching (2 of 300 trials failed with two busy loops beside the
+//     lab). Now a rush opens with a burst (Schedule.RushBurst) and then
+//     paces its SYNs with jittered gaps (Schedule.RushGap) so that it lasts
+//     its time, back-offs never exceed half a rush, so that the two sides'
+//     rushes always overlap, and a punch runs until its deadline: see
+//     Schedule for the argument and the SYN rate.
+//   - A SYN's handshake can end while the process is not running; when it
+//     runs again, the SYN's deadline may be seen before the poller's
+//     wake-up. net.Dialer then closes a connection the peer already has (its
+//     check met EOF, and the pair failed on both sides: seen in the lab
+//     under load). On Linux a punch's connect is driven by hand and asks the
+//     socket once more when its deadline passes.
 //   - A NAT that forwarded our SYN remembers its sequence number. If the
 //     peer's SYN arrives when no socket of ours is in SYN_SENT with that
 //     number (it timed out, or an ICMP error killed it), our host answers

@@ -65,12 +65,20 @@ type Result struct {
 	// Accepted reports that Conn came from Punch.Listener: the peer's SYN
 	// reached our listener, not our connecting socket.
 	Accepted bool
-	Tries    []Try
+	// Tries are the first MaxTries SYNs and the last one (Omitted counts
+	// the SYNs left out between them).
+	Tries   []Try
+	Omitted int
 }
 
+// MaxTries bounds the SYNs a Result or an OpenError lists one by one: a
+// punch on a sub-millisecond path sends up to about a thousand per second
+// until its deadline. The counts are kept for all of them.
+const MaxTries = 256
+
 // OpenError is returned when a simultaneous open gives up; it says what
-// every SYN met. The counts add up to len(Tries), except for a SYN cut
-// short by ctx, which is in Tries (OutcomeCanceled) and in no count.
+// every SYN met. The counts add up to len(Tries)+Omitted, except for a SYN
+// cut short by ctx, which is in Tries (OutcomeCanceled) and in no count.
 type OpenError struct {
 	Local, Remote netip.AddrPort
 	// Attempts is the number of attempts (rounds) started, SYNs the number
@@ -79,11 +87,21 @@ type OpenError struct {
 	// Counts per outcome. Other counts fatal errors only.
 	Primed, Refused, Unreachable, TimedOut, Busy, Other int
 	Last                                                error // the last SYN's error (nil if none was sent)
-	Canceled                                            bool  // ctx ended before the attempts were spent
-	Tries                                               []Try
+	Canceled                                            bool  // the caller canceled ctx
+	// Expired reports that the punch ran until its deadline (ctx's, or
+	// Schedule.Duration's) without connecting.
+	Expired bool
+	Tries   []Try
+	// Omitted counts the SYNs not in Tries (between the first MaxTries
+	// and the last).
+	Omitted int
 
-	cause error // context.Cause of the ended ctx, so errors.Is(err, context.Canceled) works
+	cause  error         // context.Cause of the ended ctx, so errors.Is(err, context.Canceled) works
+	rounds []roundCounts // per attempt, what its SYNs met (Tries may be cut short)
 }
+
+// roundCounts counts one attempt's SYNs by outcome.
+type roundCounts [len(outcomeNames)]int
 
 // Error reads "tcpso: simultaneous open 10.0.0.1:5000->198.51.100.2:6000:
 // 2 attempts, 7 SYNs (6 refused, 1 timed out) [1: 6 refused | 2: 1 timed
@@ -94,20 +112,28 @@ func (e *OpenError) Error() string {
 	if e.SYNs != e.Attempts {
 		fmt.Fprintf(&b, ", %s", plural(e.SYNs, "SYN"))
 	}
-	if s := countText(e.Tries, 0); s != "" {
+	if s := e.countText(0); s != "" {
 		fmt.Fprintf(&b, " (%s)", s)
 	}
 	if e.Attempts > 1 {
 		var rounds []string
 		for n := 1; n <= e.Attempts; n++ {
-			if s := countText(e.Tries, n); s != "" {
+			if n == 3 && e.Attempts > 4 {
+				rounds = append(rounds, "…")
+				n = e.Attempts - 1
+				continue
+			}
+			if s := e.countText(n); s != "" {
 				rounds = append(rounds, fmt.Sprintf("%d: %s", n, s))
 			}
 		}
 		fmt.Fprintf(&b, " [%s]", strings.Join(rounds, " | "))
 	}
-	if e.Canceled {
+	switch {
+	case e.Canceled:
 		b.WriteString(", canceled")
+	case e.Expired:
+		b.WriteString(", deadline passed")
 	}
 	switch {
 	case e.Last != nil:
@@ -127,18 +153,20 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-// countText summarises the outcomes of attempt n's tries (all tries when
-// n is 0) as "6 refused, 1 timed out", in Outcome order.
-func countText(tries []Try, n int) string {
-	var counts [len(outcomeNames)]int
-	for _, t := range tries {
-		if (n == 0 || t.Attempt == n) && t.Outcome > 0 && int(t.Outcome) < len(counts) && t.Outcome != OutcomeCanceled {
-			counts[t.Outcome]++
+// countText summarises the outcomes of attempt n's SYNs (all SYNs when n
+// is 0) as "6 refused, 1 timed out", in Outcome order.
+func (e *OpenError) countText(n int) string {
+	var counts roundCounts
+	for i, r := range e.rounds {
+		if n == 0 || i == n-1 {
+			for o, c := range r {
+				counts[o] += c
+			}
 		}
 	}
 	var parts []string
 	for o, c := range counts {
-		if c > 0 {
+		if c > 0 && Outcome(o) != OutcomeCanceled {
 			parts = append(parts, fmt.Sprintf("%d %s", c, Outcome(o)))
 		}
 	}
@@ -155,10 +183,11 @@ func (e *OpenError) Unwrap() error {
 	return errors.Join(e.cause, e.Last)
 }
 
-// Reason is one word for tables: "canceled" if ctx ended first; otherwise
-// "refused", "no-answer" (timeouts), "unreachable", "busy" or "other" when
-// every counted SYN had that outcome (primed SYNs aside), and "mixed" when
-// they differ.
+// Reason is one word for tables: "canceled" if the caller canceled ctx;
+// otherwise (attempts capped, deadline passed, a fatal error) "refused",
+// "no-answer" (timeouts, or no SYN sent before the deadline),
+// "unreachable", "busy" or "other" when every counted SYN had that outcome
+// (primed SYNs aside), and "mixed" when they differ.
 func (e *OpenError) Reason() string {
 	if e.Canceled {
 		return "canceled"
@@ -173,15 +202,18 @@ func (e *OpenError) Reason() string {
 			reason = c.word
 		}
 	}
-	if kinds != 1 {
+	switch {
+	case kinds == 0 && e.Expired:
+		return "no-answer"
+	case kinds != 1:
 		return "mixed"
 	}
 	return reason
 }
 
-// record appends t and counts it.
+// record counts t and lists it in Tries.
 func (e *OpenError) record(t Try) {
-	e.Tries = append(e.Tries, t)
+	e.add(t)
 	switch t.Outcome {
 	case OutcomePrimed:
 		e.Primed++
@@ -196,4 +228,21 @@ func (e *OpenError) record(t Try) {
 	case OutcomeFatal:
 		e.Other++
 	}
+}
+
+// add counts t in its round and lists it in Tries: the first MaxTries
+// SYNs, and after them one slot that always holds the latest.
+func (e *OpenError) add(t Try) {
+	for len(e.rounds) < t.Attempt {
+		e.rounds = append(e.rounds, roundCounts{})
+	}
+	if t.Attempt > 0 && t.Outcome > 0 && int(t.Outcome) < len(outcomeNames) {
+		e.rounds[t.Attempt-1][t.Outcome]++
+	}
+	if len(e.Tries) <= MaxTries {
+		e.Tries = append(e.Tries, t)
+		return
+	}
+	e.Tries[MaxTries] = t
+	e.Omitted++
 }

@@ -17,15 +17,27 @@ import (
 // set before connect() and reset right after it applies to the first SYN only.
 const primeSupported = true
 
+// settleSupported: a punch's SYNs go through dialPrimed (TTL 0: unchanged),
+// whose wait asks the socket once more when its deadline passes.
+const settleSupported = true
+
 // aLongTimeAgo is a deadline in the past, to interrupt a pending wait.
 var aLongTimeAgo = time.Unix(1, 0)
 
 // dialPrimed makes one connect attempt whose first SYN carries IP TTL (IPv6
-// hop limit) ttl. net.Dialer offers no hook between connect() and the wait
-// for its answer, so the socket is driven by hand: non-blocking connect with
-// the low TTL, TTL reset to the system default (-1), then a wait on the
-// runtime poller until the handshake ends, and finally net.FileConn.
-// Retransmitted SYNs and the handshake use the normal TTL.
+// hop limit) ttl (0: the system's, a plain connect). net.Dialer offers no
+// hook between connect() and the wait for its answer, so the socket is
+// driven by hand: non-blocking connect with the low TTL, TTL reset to the
+// system default (-1), then a wait on the runtime poller until the
+// handshake ends, and finally net.FileConn. Retransmitted SYNs and the
+// handshake use the normal TTL.
+//
+// Unlike net.Dialer, the wait does not throw away a handshake that ended
+// while this process was not running: on a busy host the deadline's wake-up
+// and the poller's can come in either order, and a punch's short per-SYN
+// deadline then closed a connection the peer already had (measured in the
+// NAT lab under load: the peer's check then met EOF, and the pair failed on
+// both sides). When the wait ends, the socket is asked once more.
 func dialPrimed(ctx context.Context, local, remote netip.AddrPort, ttl int) (*net.TCPConn, error) {
 	pc, err := startPrimed(local, remote, ttl)
 	if err != nil {
@@ -87,14 +99,16 @@ func startPrimed(local, remote netip.AddrPort, ttl int) (*primedConn, error) {
 			return nil, pc.fail(os.NewSyscallError("bind", err))
 		}
 	}
-	if err := unix.SetsockoptInt(fd, level, opt, ttl); err != nil {
-		return nil, pc.fail(os.NewSyscallError("setsockopt", err))
-	}
-	// The ICMP answer to the low-TTL SYN ends the connect with
-	// EHOSTUNREACH; the error queue says whether it was Time Exceeded
-	// (primed) or a real unreachable.
-	if err := unix.SetsockoptInt(fd, recvErrLevel, recvErr, 1); err != nil {
-		return nil, pc.fail(os.NewSyscallError("setsockopt", err))
+	if ttl > 0 {
+		if err := unix.SetsockoptInt(fd, level, opt, ttl); err != nil {
+			return nil, pc.fail(os.NewSyscallError("setsockopt", err))
+		}
+		// The ICMP answer to the low-TTL SYN ends the connect with
+		// EHOSTUNREACH; the error queue says whether it was Time Exceeded
+		// (primed) or a real unreachable.
+		if err := unix.SetsockoptInt(fd, recvErrLevel, recvErr, 1); err != nil {
+			return nil, pc.fail(os.NewSyscallError("setsockopt", err))
+		}
 	}
 	rsa, err := sockaddr(remote, family)
 	if err != nil {
@@ -106,8 +120,10 @@ func startPrimed(local, remote netip.AddrPort, ttl int) (*primedConn, error) {
 	}
 	connected := err == nil
 	// -1 is "use the route's default", which is what the socket had.
-	if err := unix.SetsockoptInt(fd, level, opt, -1); err != nil {
-		return nil, pc.fail(os.NewSyscallError("setsockopt", err))
+	if ttl > 0 {
+		if err := unix.SetsockoptInt(fd, level, opt, -1); err != nil {
+			return nil, pc.fail(os.NewSyscallError("setsockopt", err))
+		}
 	}
 	f := os.NewFile(uintptr(fd), "tcpso-primed")
 	owned = false
@@ -157,30 +173,43 @@ func waitConnect(ctx context.Context, f *os.File) error {
 	defer stop()
 	var cerr error
 	err = rc.Write(func(fd uintptr) bool {
-		v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
-		if err != nil {
-			cerr = os.NewSyscallError("getsockopt", err)
-			return true
-		}
-		if v != 0 {
-			cerr = os.NewSyscallError("connect", syscall.Errno(v))
-			if te := timeExceeded(int(fd), syscall.Errno(v)); te != nil {
-				cerr = te
-			}
-			return true
-		}
-		if _, err := unix.Getpeername(int(fd)); err == nil {
-			return true // established
-		}
-		return false // still SYN_SENT: wait for the poller
+		done, e := settled(int(fd))
+		cerr = e
+		return done
 	})
 	if err != nil {
+		// The deadline (or ctx) ended the wait, but the handshake may have
+		// ended first while this process was not running: ask the socket.
+		var done bool
+		if rc.Control(func(fd uintptr) { done, cerr = settled(int(fd)) }) == nil && done {
+			return cerr
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return err
 	}
 	return cerr
+}
+
+// settled reports whether the connect on fd has ended, and how: nil when
+// established, the connect error (a *TimeExceededError for an ICMP Time
+// Exceeded) when it failed.
+func settled(fd int) (bool, error) {
+	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err != nil {
+		return true, os.NewSyscallError("getsockopt", err)
+	}
+	if v != 0 {
+		if te := timeExceeded(fd, syscall.Errno(v)); te != nil {
+			return true, te
+		}
+		return true, os.NewSyscallError("connect", syscall.Errno(v))
+	}
+	if _, err := unix.Getpeername(fd); err == nil {
+		return true, nil // established
+	}
+	return false, nil // still SYN_SENT: wait for the poller
 }
 
 // timeExceeded reads the socket's error queue (IP_RECVERR) and returns a

@@ -15,6 +15,11 @@ import (
 // for Linux only.
 const primeSupported = false
 
+// settleSupported: elsewhere a punch dials through net.Dialer, which closes
+// a handshake that ended while the process was not running once its
+// deadline passed (see dialPrimed on Linux).
+const settleSupported = false
+
 // dialPrimed is never reached when primeSupported is false; it dials
 // normally to stay correct if it were.
 func dialPrimed(ctx context.Context, local, remote netip.AddrPort, _ int) (*net.TCPConn, error) {

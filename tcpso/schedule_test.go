@@ -18,12 +18,12 @@ import (
 
 func TestScheduleDefaultsAndDelay(t *testing.T) {
 	s := Schedule{}.withDefaults()
-	want := Schedule{Attempts: 10, Interval: 100 * time.Millisecond, MaxInterval: time.Second,
-		AttemptTimeout: 2 * time.Second, Rush: DefaultRush, RushSYNs: DefaultRushSYNs, Jitter: DefaultJitter}
+	want := Schedule{Interval: 50 * time.Millisecond, MaxInterval: 80 * time.Millisecond,
+		AttemptTimeout: 2 * time.Second, Rush: DefaultRush, RushGap: DefaultRushGap, RushBurst: DefaultRushBurst, Jitter: DefaultJitter}
 	if s != want {
 		t.Fatalf("defaults = %+v, want %+v", s, want)
 	}
-	for i, w := range []time.Duration{100, 200, 400, 800, 1000, 1000} {
+	for i, w := range []time.Duration{50, 80, 80} {
 		if got := s.delay(i + 1); got != w*time.Millisecond {
 			t.Errorf("delay(%d) = %v, want %v", i+1, got, w*time.Millisecond)
 		}
@@ -31,9 +31,9 @@ func TestScheduleDefaultsAndDelay(t *testing.T) {
 	if got := (Schedule{Interval: time.Second, MaxInterval: time.Millisecond}).withDefaults().delay(3); got != time.Second {
 		t.Errorf("MaxInterval below Interval: delay = %v, want Interval", got)
 	}
-	off := Schedule{Rush: -1, Jitter: -1}.withDefaults()
-	if off.Rush != 0 || off.Jitter != 0 {
-		t.Errorf("negative Rush/Jitter = %v/%v, want off", off.Rush, off.Jitter)
+	off := Schedule{Rush: -1, Jitter: -1, RushGap: -1, RushBurst: -1}.withDefaults()
+	if off.Rush != 0 || off.Jitter != 0 || off.RushGap != 0 || off.RushBurst != 0 {
+		t.Errorf("negative Rush/Jitter/RushGap/RushBurst = %v/%v/%v/%v, want off", off.Rush, off.Jitter, off.RushGap, off.RushBurst)
 	}
 	for _, tc := range []struct {
 		jitter, u float64
@@ -43,6 +43,20 @@ func TestScheduleDefaultsAndDelay(t *testing.T) {
 		if got := s.jittered(100*time.Millisecond, tc.u).Truncate(time.Millisecond); got != tc.want*time.Millisecond {
 			t.Errorf("jitter %v u %v: %v, want %v", tc.jitter, tc.u, got, tc.want*time.Millisecond)
 		}
+	}
+	// The overlap argument (see Schedule): with a rush, no back-off is
+	// longer than half of it, whatever Interval, MaxInterval and jitter
+	// say; without a rush the back-off is as configured.
+	long := Schedule{Interval: time.Second, MaxInterval: 5 * time.Second}.withDefaults()
+	for n := 1; n < 10; n++ {
+		for _, u := range []float64{0, 0.5, 0.999} {
+			if got := long.backoff(n, u); got > DefaultRush/2 {
+				t.Fatalf("backoff(%d, %v) = %v, longer than half a rush", n, u, got)
+			}
+		}
+	}
+	if got := (Schedule{Interval: time.Second, Rush: -1, Jitter: -1}).withDefaults().backoff(1, 0); got != time.Second {
+		t.Errorf("no rush: backoff = %v, want 1s", got)
 	}
 }
 
@@ -141,23 +155,44 @@ func TestScheduleTimingSynctest(t *testing.T) {
 		name:     "rush capped by RushSYNs, then back-off",
 		p:        Punch{Schedule: Schedule{RushSYNs: 2}},
 		outcomes: []error{refused, refused, refused, nil},
-		times:    ms(0, 0, 100, 100), attempts: 2,
+		times:    ms(0, 0, 50, 50), attempts: 2,
 	}, {
 		name:     "rush capped by time: each refusal takes 100 ms",
 		p:        Punch{Schedule: Schedule{Rush: 250 * time.Millisecond}},
 		outcomes: []error{fakeWait{100 * time.Millisecond, refused}, fakeWait{100 * time.Millisecond, refused}, fakeWait{100 * time.Millisecond, refused}, nil},
-		times:    ms(0, 100, 200, 400), attempts: 2,
+		times:    ms(0, 100, 200, 350), attempts: 2,
 	}, {
-		name:     "no rush: every refusal backs off, doubling",
+		name:     "after the burst, a gap between SYNs",
+		p:        Punch{Schedule: Schedule{RushBurst: 2, RushGap: 10 * time.Millisecond}},
+		outcomes: []error{refused, refused, refused, refused, nil},
+		times:    ms(0, 0, 10, 20, 30), attempts: 1,
+	}, {
+		name:     "jittered gaps",
+		p:        Punch{Schedule: Schedule{RushBurst: -1, RushGap: 10 * time.Millisecond}},
+		floats:   []float64{0, 0.9, 0.5},
+		outcomes: []error{refused, refused, refused, nil},
+		times:    ms(0, 5, 19, 29), attempts: 1,
+	}, {
+		name:     "no gap when the answer took longer",
+		p:        Punch{Schedule: Schedule{RushBurst: -1, RushGap: 10 * time.Millisecond}},
+		outcomes: []error{fakeWait{15 * time.Millisecond, refused}, fakeWait{15 * time.Millisecond, refused}, nil},
+		times:    ms(0, 15, 30), attempts: 1,
+	}, {
+		name:     "no rush: every refusal backs off, doubling up to MaxInterval",
 		p:        Punch{Schedule: Schedule{Rush: -1}},
 		outcomes: []error{refused, refused, refused, nil},
-		times:    ms(0, 100, 300, 700), attempts: 4,
+		times:    ms(0, 50, 130, 210), attempts: 4,
 	}, {
 		name:     "jittered back-off",
 		p:        Punch{Schedule: Schedule{Rush: -1}},
 		floats:   []float64{0, 0.75},
 		outcomes: []error{refused, refused, nil},
-		times:    ms(0, 50, 300), attempts: 3,
+		times:    ms(0, 25, 125), attempts: 3,
+	}, {
+		name:     "a back-off is at most half a rush",
+		p:        Punch{Schedule: Schedule{RushSYNs: 1, Interval: time.Hour, MaxInterval: time.Hour}},
+		outcomes: []error{refused, refused, nil},
+		times:    ms(0, 125, 250), attempts: 3,
 	}, {
 		name:     "silence: a new attempt at once, no back-off",
 		p:        Punch{Schedule: Schedule{AttemptTimeout: time.Second}},
@@ -170,7 +205,7 @@ func TestScheduleTimingSynctest(t *testing.T) {
 	}, {
 		name:     "busy backs off",
 		outcomes: []error{busy, busy, nil},
-		times:    ms(0, 100, 300), attempts: 3,
+		times:    ms(0, 50, 130), attempts: 3,
 	}, {
 		name:     "primed: a full-TTL SYN follows the ICMP at once",
 		p:        Punch{PrimeTTL: 2, Schedule: Schedule{AttemptTimeout: time.Second}},

@@ -220,3 +220,37 @@ func TestPrimeTTLIPv6(t *testing.T) {
 	defer sc.Close()
 	exchange(t, c, sc)
 }
+
+// TestDialKeepsAHandshakeThatEndedBeforeItsDeadlineWasSeen: the handshake
+// of a punch's SYN completed, but the process did not run until after the
+// SYN's deadline (a busy host), so the deadline's wake-up came first. The
+// connection must be kept: the peer already has it (net.Dialer closes it,
+// and in the NAT lab under load the peer's check then met EOF and the pair
+// failed on both sides).
+func TestDialKeepsAHandshakeThatEndedBeforeItsDeadlineWasSeen(t *testing.T) {
+	checkLeaks(t)
+	l := listen(t, netip.AddrPortFrom(loop4, 0))
+	remote := addrPort(t, l.Addr())
+	local := freePort(t)
+	acc := acceptOne(l)
+	pc, err := startPrimed(local, remote, 0) // the SYN leaves
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := <-acc // the listener has the connection: ours is established
+	if sc == nil {
+		t.Fatal("accept failed")
+	}
+	defer sc.Close()
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	c, err := pc.wait(expired) // only now does the punch look
+	if err != nil {
+		t.Fatalf("a connection that was up when its deadline was seen: %v", err)
+	}
+	defer c.Close()
+	if addrPort(t, c.LocalAddr()) != local || addrPort(t, c.RemoteAddr()) != remote {
+		t.Fatalf("conn %v->%v, want %v->%v", c.LocalAddr(), c.RemoteAddr(), local, remote)
+	}
+	exchange(t, c, sc)
+}

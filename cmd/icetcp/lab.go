@@ -43,10 +43,14 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
 	logDir := fs.String("log-dir", "", "write both sides' stderr of failed trials here (set ICETCP_LOG=debug for agent logs)")
 	logSlower := fs.Duration("log-slower", 0, "with --log-dir, also keep the logs of successful trials slower than this")
+	load := fs.Int("load", 0, "run N busy processes beside the lab for the whole run (a busy host, as yes >/dev/null N times is); removed on exit")
 	list := fs.Bool("list", false, "list the NAT profiles and exit")
 	cleanup := fs.Bool("cleanup", false, "remove namespaces and devices left by earlier runs and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *load < 0 {
+		return usageErr("--load %d: want a number of busy processes, 0 or more", *load)
 	}
 	delays, err := parseDelays(*delayList)
 	if err != nil {
@@ -107,7 +111,7 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	mc := natlab.MatrixConfig{
 		Binary: bin, Rows: rows, Profiles: names, Cells: cells, Trials: *trials, Timeout: *timeout, LogDir: *logDir, LogSlower: *logSlower,
 		SameSegment: *sameSegment, MaxFailures: *maxFailures, Relay: relay, Counterfactual: *counterfactual, CounterfactualTrials: *counterTrials, Room: *room,
-		Proxies: proxies,
+		Proxies: proxies, Load: *load,
 		OnResult: func(tr natlab.TrialResult) {
 			status := fmt.Sprintf("ok %s %.0f ms", tr.Path, tr.ConnectMs)
 			if !tr.OK {
@@ -156,7 +160,7 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if i > 0 {
 			fmt.Fprintln(stdout)
 		}
-		fmt.Fprintf(stdout, "icetcp lab: %d trials per cell, one-way delay %v per peer link (A-B RTT %v), relay %s\n", *trials, res.Delay, 2*res.Delay, res.Relay)
+		fmt.Fprintf(stdout, "icetcp lab: %d trials per cell, one-way delay %v per peer link (A-B RTT %v), relay %s%s\n", *trials, res.Delay, 2*res.Delay, res.Relay, loadText(res.Load))
 		if *counterfactual {
 			fmt.Fprintln(stdout, "counterfactual: trials that ended relayed ran again with --await-direct (\"await\" columns)")
 		}
@@ -166,6 +170,17 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	return runErr
+}
+
+// loadText describes --load in the table's title.
+func loadText(n int) string {
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return ", under load (1 busy process)"
+	}
+	return fmt.Sprintf(", under load (%d busy processes)", n)
 }
 
 func writeJSONFile(path string, results []*natlab.MatrixResult) error {

@@ -177,6 +177,7 @@ func TestLabFlags(t *testing.T) {
 	}{
 		{[]string{"lab", "--relay", "pion"}, `unknown relay "pion"`},
 		{[]string{"lab", "--delay", "5"}, "--delay"},
+		{[]string{"lab", "--load", "-1"}, "--load -1"},
 	} {
 		var stdout, stderr strings.Builder
 		if code := run(tc.args, strings.NewReader(""), &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {

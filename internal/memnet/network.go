@@ -258,6 +258,11 @@ func (n *Network) pairLocked(local, remote, localExt netip.AddrPort) (*Conn, *Co
 	return a, b
 }
 
+func hasDeadline(ctx context.Context) bool {
+	_, ok := ctx.Deadline()
+	return ok
+}
+
 // SimultaneousOpen punches on p's schedule: a SYN that meets the peer's
 // punch in flight crosses it; otherwise the peer's inbound behaviour decides
 // (a listener accepts, Refuse answers RST, Drop keeps silent until the
@@ -267,9 +272,14 @@ func (n *Network) pairLocked(local, remote, localExt netip.AddrPort) (*Conn, *Co
 // It returns the attempt that connected (1 for the first).
 func (n *Network) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn, int, error) {
 	s := p.Schedule
-	attempts := max(s.Attempts, 1)
-	if s.Attempts == 0 {
-		attempts = tcpso.DefaultAttempts
+	attempts := max(s.Attempts, 0) // 0: until ctx ends, as tcpso's punch
+	if d := s.Duration; d > 0 || !hasDeadline(ctx) {
+		if d <= 0 {
+			d = tcpso.DefaultDuration
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d+max(p.Delay, 0)+max(time.Until(p.Start), 0))
+		defer cancel()
 	}
 	interval := s.Interval
 	if interval == 0 {
@@ -286,6 +296,9 @@ func (n *Network) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn
 	if err := sleep(ctx, wait); err != nil {
 		return nil, 0, opErr(p.Local, p.Remote, err)
 	}
+	if p.OnStart != nil {
+		p.OnStart(time.Now())
+	}
 	rush := s.Rush
 	switch {
 	case rush == 0:
@@ -294,7 +307,7 @@ func (n *Network) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn
 		rush = 0
 	}
 	var last error
-	for i := range attempts {
+	for i := 0; attempts == 0 || i < attempts; i++ {
 		begin := time.Now()
 		var c net.Conn
 		var err error
@@ -311,7 +324,7 @@ func (n *Network) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn
 			return nil, 0, fmt.Errorf("%w (last attempt: %w)", ctx.Err(), last)
 		}
 		last = err
-		if i < attempts-1 {
+		if attempts == 0 || i < attempts-1 {
 			if err := sleep(ctx, interval); err != nil {
 				return nil, 0, opErr(p.Local, p.Remote, err)
 			}

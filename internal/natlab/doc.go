@@ -24,6 +24,16 @@
 // raw simultaneous open; ProbePunch runs package tcpso's punch on both sides
 // through their listeners, as two agents do.
 //
+// # A busy host
+//
+// StartLoad runs busy processes beside the lab (MatrixConfig.Load,
+// `icetcp lab --load N`): two of them on a two-core machine are "two busy
+// loops", what a media server or a laptop in a call looks like to a
+// punch. They are stopped with the matrix, and end by themselves when the
+// process that started them dies, however it dies. (A cgroup CPU limit on
+// the agents would model a throttled container instead; this kernel
+// offers the cpu controller only in cgroup v1, so it is not built.)
+//
 // # The matrix
 //
 // RunMatrix runs `icetcp connect` for every pair of profiles and reports

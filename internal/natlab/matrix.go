@@ -71,6 +71,11 @@ type MatrixConfig struct {
 	// stream in the clear; connect warns) instead of the default --secret
 	// (a fresh secret per trial, end-to-end encrypted stream).
 	Room bool
+	// Load, when positive, runs that many busy processes (StartLoad)
+	// beside the lab for the whole matrix: the trials then measure a busy
+	// host. They are stopped before RunMatrix returns, also when ctx is
+	// canceled (the CLI cancels it on SIGINT/SIGTERM).
+	Load int
 }
 
 // Cell is one combination of the matrix.
@@ -134,7 +139,12 @@ func RunMatrix(ctx context.Context, mc MatrixConfig) (*MatrixResult, error) {
 			}
 		}
 	}
-	res := &MatrixResult{Rows: mc.Rows, Profiles: mc.Profiles, Trials: mc.Trials, Delay: mc.Delay.Delay, Relay: mc.Relay}
+	load, err := StartLoad(mc.Load)
+	if err != nil {
+		return nil, err
+	}
+	defer load.Stop()
+	res := &MatrixResult{Rows: mc.Rows, Profiles: mc.Profiles, Trials: mc.Trials, Delay: mc.Delay.Delay, Relay: mc.Relay, Load: mc.Load}
 	for _, c := range cells {
 		cell, err := runCell(ctx, mc, c)
 		if err != nil {

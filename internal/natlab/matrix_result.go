@@ -164,6 +164,7 @@ type MatrixResult struct {
 	Trials   int
 	Delay    time.Duration // one-way delay per peer link
 	Relay    Relay         // the relay the peers were given
+	Load     int           // busy processes that ran beside the lab (MatrixConfig.Load)
 	Cells    []CellResult  // in the order run: Rows × Profiles, or MatrixConfig.Cells
 }
 

@@ -22,30 +22,54 @@ import (
 // retried after 100 ms, 200 ms, … on both sides, which kept the offset
 // and failed the same way (measured: 1 of 20 trials on the first attempt,
 // 3 never connected); now the refused side sends a new SYN at once. Every
-// trial must connect, and at least 90 % on the first attempt: on an idle
-// machine all do, but when other root tests flood the kernel's TUN path
-// (the delayline throughput test under -race) a trial now and then needs
-// a second one. Also with the peer 20 ms late, with no router between the
-// NATs, and for a home NAT behind a carrier-grade NAT. About 2 s per case.
+// trial must connect, and at least 90 % on the first attempt: a trial
+// needs a second one only when a side could not run for most of a rush
+// (250 ms), which happens now and then when other root tests flood the
+// kernel's TUN path (the delayline throughput test under -race). Also
+// with the peer 20 ms late, with no router between the NATs, and for a
+// home NAT behind a carrier-grade NAT. About 2 s per case.
 func TestPunchRST(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		cfg     Config
-		offsetB time.Duration
-		trials  int
-	}{
+	// One lab at a time: side by side they only compete for the CPU, which
+	// TestPunchRSTUnderLoad does on purpose.
+	punchRSTCases(t, []punchRSTCase{
 		{"rst×rst B 2ms early", Config{A: "preserve-rst", B: "preserve-rst"}, -2 * time.Millisecond, 20},
 		{"rst×rst B 20ms late", Config{A: "preserve-rst", B: "preserve-rst"}, 20 * time.Millisecond, 10},
 		{"rst×rst one segment", Config{A: "preserve-rst", B: "preserve-rst", SameSegment: true}, -2 * time.Millisecond, 10},
 		{"eim-remap×drop B early", Config{A: "eim-remap", B: "preserve-drop"}, -2 * time.Millisecond, 10},
 		{"nested×nested-remap", Config{A: "nested", B: "nested-remap"}, -2 * time.Millisecond, 10},
-	} {
-		// One lab at a time: the punches run in this process, and five labs
-		// side by side under -race starved one side's first SYN past its
-		// rush (its first attempt ended after one refusal, 250 ms late),
-		// after which neither side's short rushes met the other's (CI, 19
-		// of 20). That failure is issue 7's open point (a rush starved of
-		// CPU), not what this test pins.
+	})
+}
+
+// TestPunchRSTUnderLoad runs the 0 ms cases on a busy host: two busy
+// processes beside the lab (StartLoad), on top of whatever else the
+// machine runs. This is where CI saw a punch fail (five labs side by side
+// under -race: one side's first attempt starved to a single refusal, then
+// neither side's short rushes met the other's, and both gave up after 10
+// attempts: 19 of 20). The punches now run until their deadline, rushes
+// last their time and back-offs never outlast half a rush, so every trial
+// connects; the first-attempt share is held to the same 90 %. About 3 s.
+func TestPunchRSTUnderLoad(t *testing.T) {
+	requireRoot(t)
+	load, err := StartLoad(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer load.Stop()
+	punchRSTCases(t, []punchRSTCase{
+		{"rst×rst B 2ms early", Config{A: "preserve-rst", B: "preserve-rst"}, -2 * time.Millisecond, 20},
+		{"nested×nested-remap", Config{A: "nested", B: "nested-remap"}, -2 * time.Millisecond, 10},
+	})
+}
+
+type punchRSTCase struct {
+	name    string
+	cfg     Config
+	offsetB time.Duration
+	trials  int
+}
+
+func punchRSTCases(t *testing.T, cases []punchRSTCase) {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			lab := newLab(t, tc.cfg)
 			ok, first := 0, 0
