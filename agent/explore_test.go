@@ -97,14 +97,9 @@ func (e exploration) String() string {
 
 // pathCertain reports a schedule in which the agents must connect, not
 // only agree: events that take up to a tenth of a check timeout each
-// leave every check time to finish. Without a relay, two NATs leave only
-// the punch, and memnet's punch model (a rush, then a fixed back-off)
-// only promises to meet the peer's within 200 ms of it.
-// TODO(issue 13): drive memnet's punch with package tcpso's own schedule.
+// leave every check, and every punch (which runs until its check's
+// deadline), time to finish.
 func (e exploration) pathCertain() bool {
-	if e.natted && e.relay == "" {
-		return e.maxDelay <= 200*time.Millisecond
-	}
 	return e.maxDelay*10 <= e.checkTimeo
 }
 
