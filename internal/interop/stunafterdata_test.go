@@ -76,7 +76,7 @@ func TestLibniceAnswerBeforeData(t *testing.T) {
 // among them, and the transfer must not die for lack of answers.
 func TestLibniceLongTransfer(t *testing.T) {
 	p := StartLibnice(t, Options{Controlling: false})
-	s := newAgent(t, agent.Config{ConsentInterval: 50 * time.Millisecond, ConsentTimeout: time.Second})
+	s := newAgent(t, agent.Config{ConsentInterval: 50 * time.Millisecond, ConsentTimeout: 5 * time.Second})
 	conn := s.connect(t, p)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
