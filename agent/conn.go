@@ -46,7 +46,7 @@ type Conn struct {
 	writeMu    sync.Mutex // serialises writes so frames stay in order; guards writeEnded
 	writeEnded bool
 	closeOnce  sync.Once
-	flushOnce  sync.Once // the first write waits for STUN answers queued before it
+	flushOnce  sync.Once // the first write waits for STUN answers queued before it (beforeFirstWrite)
 
 	rd deadline
 }
@@ -215,8 +215,9 @@ func (c *Conn) MaxPacketSize() int { return c.maxFrame }
 func (c *Conn) writable() error {
 	// The answer to the peer's nomination is queued when the Conn is
 	// handed out: application data must not overtake it, or the peer sees
-	// data before its check was answered and drops the connection.
-	c.flushOnce.Do(c.pc.flushSTUN)
+	// data before its check was answered and drops the connection. A
+	// standard agent's own check must be answered first too (stdpeer.go).
+	c.flushOnce.Do(c.beforeFirstWrite)
 	if c.pc.closed() {
 		return c.closedErr()
 	}

@@ -21,7 +21,9 @@ const maxConsentTx = 16
 // consentTick sends consent checks and expires consent (RFC 7675 §5.1).
 func (a *Agent) consentTick(now time.Time, soon func(time.Time)) {
 	cs := &a.consent
-	if cs.peerFIN {
+	if cs.peerFIN || a.selected.pc.checksEnded() {
+		// Nobody can answer, or no check may follow our data (a standard
+		// agent, stdpeer.go): TCP keepalive watches the connection.
 		return
 	}
 	if expiry := cs.last.Add(a.cfg.ConsentTimeout); !now.Before(expiry) {

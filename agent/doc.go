@@ -33,7 +33,10 @@
 //     a check from an active candidate is matched by IP only).
 //   - RFC 8445 §8.1.1 regular nomination; between icetcp agents (negotiated
 //     as icetcp-nominate) nomination with the first check.
-//   - RFC 7675 consent freshness on the selected connection.
+//   - RFC 7675 consent freshness on the selected connection; toward a
+//     standard agent only until our first application byte, since libnice
+//     takes a STUN frame behind data it has not read for data (stdpeer.go);
+//     TCP keepalive and TCP_USER_TIMEOUT watch the connection after it.
 //
 // Beyond the RFCs: both agents exchange their NAT class (internal/natcheck,
 // RFC 5780 over TCP) to skip hopeless simultaneous opens and to nominate a

@@ -54,8 +54,12 @@ type pconn struct {
 	stunQ     []*stun.Message
 	writing   bool // the STUN writer goroutine runs
 	finSent   bool // our FIN is out: nothing more may be written
+	noChecks  bool // our application data went to a standard agent: no check of ours follows it (stdpeer.go)
 	stunDrops int
 	wcond     *sync.Cond // signalled when the STUN queue empties
+
+	answerOut  chan struct{} // closed once an answer of ours is written (or nothing more can be)
+	answerOnce sync.Once
 
 	done     chan struct{}
 	readDone chan struct{} // closed when the reader has stopped
@@ -80,7 +84,7 @@ func newPConn(id uint64, c net.Conn, fr *framing.Reader, inbound bool, local can
 	pc := &pconn{
 		id: id, c: c, fr: fr, fw: framing.NewWriter(c), inbound: inbound, local: local,
 		remote: addrPortOf(c.RemoteAddr()), spawn: spawn, log: log, q: newFrameQueue(),
-		done: make(chan struct{}), readDone: make(chan struct{}),
+		done: make(chan struct{}), readDone: make(chan struct{}), answerOut: make(chan struct{}),
 	}
 	pc.wcond = sync.NewCond(&pc.wmu)
 	return pc
@@ -95,6 +99,11 @@ func (pc *pconn) sendSTUN(m *stun.Message) {
 		return
 	case len(pc.stunQ) >= maxQueuedSTUN:
 		pc.stunDrops++
+		return
+	case pc.noChecks && m.Type.Class == stun.ClassRequest:
+		// Behind our application data a standard agent may take it for
+		// data (stdpeer.go). Only a consent check racing the first write
+		// gets here: consent stops then.
 		return
 	}
 	pc.stunQ = append(pc.stunQ, m)
@@ -126,8 +135,53 @@ func (pc *pconn) writeLoop() {
 			pc.wmu.Lock()
 			pc.stunQ = nil
 			pc.wmu.Unlock()
+			pc.answerOnce.Do(func() { close(pc.answerOut) })
+			continue
+		}
+		if m.Type.Class == stun.ClassSuccessResponse {
+			pc.answerOnce.Do(func() { close(pc.answerOut) })
 		}
 	}
+}
+
+// awaitAnswer waits until an answer of ours to a check of the peer has
+// been written on the connection, at most d, and reports how long it
+// waited and whether the answer is out.
+func (pc *pconn) awaitAnswer(d time.Duration) (time.Duration, bool) {
+	select {
+	case <-pc.answerOut:
+		return 0, true
+	default:
+	}
+	start := time.Now()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-pc.answerOut:
+		return time.Since(start), true
+	case <-pc.done:
+		return time.Since(start), false
+	case <-t.C:
+		return d, false
+	}
+}
+
+// endChecks stops our checks on the connection: from now on only answers
+// are queued. Checks queued before are still written (the caller flushes
+// them before its data): a standard controlling agent waits for the one we
+// send on selection.
+func (pc *pconn) endChecks() {
+	pc.wmu.Lock()
+	pc.noChecks = true
+	pc.wmu.Unlock()
+}
+
+// checksEnded reports whether endChecks ran: consent can no longer be
+// checked on this connection.
+func (pc *pconn) checksEnded() bool {
+	pc.wmu.Lock()
+	defer pc.wmu.Unlock()
+	return pc.noChecks
 }
 
 // flushSTUN waits until the STUN queue is empty (or the connection closed).

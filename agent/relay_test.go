@@ -1,7 +1,10 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"net"
@@ -118,8 +121,43 @@ func TestRelayCoturn(t *testing.T) {
 					t.Fatalf("byte %d differs after a burst through coturn", i)
 				}
 			}
-			exchange(t, x, y, 256<<10)
+			// One direction at a time: coturn stalls full-duplex bulk
+			// transfers for good now and then (internal/turn's package
+			// documentation: a lost wakeup in its flow control between
+			// the two legs of a relayed connection). This test stalled so
+			// once in about 200 runs under load; no change on our side
+			// can restart coturn's reading of a leg.
+			exchangeInTurn(t, x, y, 256<<10)
 		})
+	}
+}
+
+// exchangeInTurn sends n random bytes from x to y, then n from y to x,
+// each followed by the sender's CloseWrite, and compares SHA-256 sums;
+// the reverse direction carries only consent checks meanwhile.
+func exchangeInTurn(t *testing.T, x, y *Conn, n int) {
+	t.Helper()
+	for _, dir := range []struct {
+		name     string
+		from, to *Conn
+	}{{"x→y", x, y}, {"y→x", y, x}} {
+		data := make([]byte, n)
+		rand.Read(data)
+		sent := make(chan error, 1)
+		go func() {
+			_, err := dir.from.Write(data)
+			if err == nil {
+				err = dir.from.CloseWrite()
+			}
+			sent <- err
+		}()
+		got, err := io.ReadAll(dir.to)
+		if werr := <-sent; werr != nil {
+			t.Fatalf("%s: send: %v", dir.name, werr)
+		}
+		if err != nil || sha256.Sum256(got) != sha256.Sum256(data) {
+			t.Fatalf("%s: received %d of %d bytes (%v), intact: %v", dir.name, len(got), n, err, bytes.Equal(got, data))
+		}
 	}
 }
 

@@ -30,7 +30,46 @@ func connectTable(w io.Writer, cfg config) error {
 		{"icetcp (controlling) ↔ libnice", icetcpVs(interop.NewLibnice, false)},
 		{"icetcp (controlled) ↔ libnice", icetcpVs(interop.NewLibnice, true)},
 	})
+	// Toward a standard agent icetcp's first write waits for its answer to
+	// the peer's own check on the selected connection (agent/stdpeer.go):
+	// this is what the application sees of it.
+	timingTable(w, fmt.Sprintf("Time to the first byte at the peer (from Connect to the peer's first read, %d trials)", cfg.trials), "agents", cfg.trials, 30*time.Second, []trialRow{
+		{"icetcp (controlling) → pion", icetcpFirstByte(interop.NewPion, false)},
+		{"icetcp (controlled) → pion", icetcpFirstByte(interop.NewPion, true)},
+		{"icetcp (controlling) → libnice", icetcpFirstByte(interop.NewLibnice, false)},
+		{"icetcp (controlled) → libnice", icetcpFirstByte(interop.NewLibnice, true)},
+	})
 	return nil
+}
+
+// icetcpFirstByte times icetcp against a third-party peer from Connect to
+// the peer's application reading the byte icetcp wrote as soon as Connect
+// returned.
+func icetcpFirstByte(np newPeer, peerControlling bool) func(ctx context.Context) (time.Duration, error) {
+	return func(ctx context.Context) (time.Duration, error) {
+		p, err := startPeer(ctx, np, interop.Options{Controlling: peerControlling})
+		if err != nil {
+			return 0, err
+		}
+		defer p.Stop()
+		a, err := newAgent(agent.RoleAuto)
+		if err != nil {
+			return 0, err
+		}
+		defer a.Close()
+		start := time.Now()
+		c, err := a.Connect(ctx, p.Channel())
+		if err != nil {
+			return 0, err
+		}
+		if _, err := c.Write([]byte{1}); err != nil {
+			return 0, err
+		}
+		if _, err := p.WaitReceived(ctx, 1); err != nil {
+			return 0, err
+		}
+		return time.Since(start), nil
+	}
 }
 
 func newAgent(role agent.Role) (*agent.Agent, error) {

@@ -62,6 +62,10 @@ type Config struct {
 	Dir string
 	// Extra flags appended to the command line.
 	Extra []string
+
+	// pickPort chooses the listening port when Port is zero; nil: a port
+	// the OS calls free. Tests set it.
+	pickPort func(netip.Addr) (uint16, error)
 }
 
 // Coturn is a running turnserver.
@@ -153,16 +157,36 @@ func Start(ctx context.Context, cfg Config) (*Coturn, error) {
 		ip = netip.MustParseAddr("127.0.0.1")
 		cfg.ListenIP = ip
 	}
-	if cfg.Port == 0 {
-		if cfg.Wrap != nil {
-			return nil, errors.New("coturn: a wrapped turnserver needs an explicit port")
-		}
-		p, err := freePort(ip)
+	if cfg.Port != 0 {
+		return start(ctx, cfg, ip)
+	}
+	if cfg.Wrap != nil {
+		return nil, errors.New("coturn: a wrapped turnserver needs an explicit port")
+	}
+	pick := cfg.pickPort
+	if pick == nil {
+		pick = freePort
+	}
+	// A free port is free when we look: another process can take it before
+	// turnserver binds it (CI: 1 in ~1,200 starts beside busy relay
+	// tests). Then another one is tried.
+	for try := 1; ; try++ {
+		p, err := pick(ip)
 		if err != nil {
 			return nil, err
 		}
 		cfg.Port = p
+		c, err := start(ctx, cfg, ip)
+		if !errors.Is(err, errPortTaken) || try == 3 {
+			return c, err
+		}
 	}
+}
+
+// errPortTaken: turnserver could not bind its listening port.
+var errPortTaken = errors.New("coturn: the listening port is taken")
+
+func start(ctx context.Context, cfg Config, ip netip.Addr) (*Coturn, error) {
 	c := &Coturn{cfg: cfg, out: &syncBuffer{}, exited: make(chan struct{}), addr: netip.AddrPortFrom(ip, cfg.Port)}
 	c.dir = cfg.Dir
 	if c.dir == "" {
@@ -198,6 +222,10 @@ func Start(ctx context.Context, cfg Config) (*Coturn, error) {
 func (c *Coturn) waitReady(ctx context.Context) error {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
+		// turnserver retries a bind that failed, for good: say so at once.
+		if bytes.Contains(c.out.Bytes(), []byte("Address already in use")) {
+			return fmt.Errorf("%w: %s: %s", errPortTaken, c.addr, tail(c.out.Bytes()))
+		}
 		if c.cfg.Wrap == nil {
 			d := net.Dialer{Timeout: 200 * time.Millisecond}
 			if conn, err := d.DialContext(ctx, "tcp", c.addr.String()); err == nil {

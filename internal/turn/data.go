@@ -253,6 +253,10 @@ type dataConn struct {
 // RemoteAddr is the peer's address, not the server's.
 func (c *dataConn) RemoteAddr() net.Addr { return c.peer }
 
+// NetConn is the connection to the server that carries the peer's bytes
+// (as tls.Conn's NetConn), for socket options.
+func (c *dataConn) NetConn() net.Conn { return c.Conn }
+
 // Read and Write tell a relay failure from the peer's end. The server
 // ends a data connection alike when the peer closed or reset its side and
 // when it dies or drops the allocation (coturn resets it in every case,

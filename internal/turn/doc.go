@@ -56,8 +56,19 @@
 // deallocated; it reports --max-allocate-lifetime in the Allocate response
 // but grants the default 600 s on refresh; and full-duplex bulk transfers
 // stall now and then (1 to 5 in 100 exchanges of 1-3 MiB each way at once
-// on loopback, none in 200 of 256 KiB or less): one direction stops for
-// good, every byte before the stall intact. pion/turn v5.1.3's server buffers pre-bind data
+// on loopback; 2 in 100 of 1 MiB again; and one of 256 KiB between two
+// agents under load): one direction stops for good, every byte before the
+// stall intact. The cause is a lost wakeup in coturn's flow control
+// between a relayed connection's two legs (ns_ioalib_engine_impl.c, the
+// same on its master): it stops reading one leg while the other leg's
+// output buffer holds more than 192 KiB minus 65,507 bytes, and starts it
+// again only when the other leg's output has drained to empty and, at
+// that moment, its own output has room; if the opposite direction is
+// backed up then, nothing starts it again. At a stall the kernel shows it:
+// coturn's socket of the stopped leg holds unread bytes while its output
+// toward the reader is empty and the reader waits. No client can restart
+// the leg; one direction at a time never stalls (the reverse direction
+// must be backed up). pion/turn v5.1.3's server buffers pre-bind data
 // without a limit, relays FINs, and does not stall; its Server.Close leaves
 // clients' control connections open, and requests on them go unanswered or
 // are answered for the allocations it closed.
