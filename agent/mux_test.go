@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icetcp/icetcp/internal/testnet"
 	"github.com/icetcp/icetcp/signaling/signalingtest"
 )
 
@@ -139,8 +140,7 @@ func TestMuxRejectsStrangers(t *testing.T) {
 // dialFrom opens a TCP connection to addr from the loopback address src
 // (127.0.0.0/8 is all ours, so each address is a distinct source).
 func dialFrom(src, addr string) (net.Conn, error) {
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
-	return d.Dial("tcp", addr)
+	return testnet.Dialer(src).Dial("tcp", addr)
 }
 
 // The attack found in review: one source holds 1,100 silent connections to

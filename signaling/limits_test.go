@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"reflect"
 	"strings"
@@ -15,14 +14,15 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pion/logging"
+
+	"github.com/icetcp/icetcp/internal/testnet"
 )
 
 // fromSource returns a Dialer whose connections leave from the loopback
 // address ip, so the server sees a distinct source.
 func fromSource(ip string) *Dialer {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-	tr.DialContext = d.DialContext
+	tr.DialContext = testnet.Dialer(ip).DialContext
 	tr.MaxIdleConnsPerHost = -1 // every attempt is a new connection, as from a flooding client
 	return &Dialer{HTTPClient: &http.Client{Transport: tr}}
 }

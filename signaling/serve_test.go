@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/icetcp/icetcp/internal/testnet"
 )
 
 // serveOn runs s.Serve on a loopback listener until the test ends and
@@ -33,8 +35,7 @@ func serveOn(t *testing.T, s *Server) string {
 
 func dialFrom(t *testing.T, from, addr string) (net.Conn, error) {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp4", addr)
+	c, err := testnet.Dialer(from).Dial("tcp4", addr)
 	if err == nil {
 		t.Cleanup(func() { c.Close() })
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icetcp/icetcp/internal/testnet"
 	"github.com/icetcp/icetcp/internal/turn"
 )
 
@@ -32,8 +33,7 @@ func openFDs(pid int) int {
 // reset before connect returned (a refusal beating it on loopback) is nil.
 func dialAs(t *testing.T, from, addr string) net.Conn {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp4", addr)
+	c, err := testnet.Dialer(from).Dial("tcp4", addr)
 	if errors.Is(err, syscall.ECONNRESET) {
 		return nil
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/icetcp/icetcp/internal/testnet"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -174,8 +176,7 @@ func TestListenerCapsOneSource(t *testing.T) {
 		}
 	}()
 	dial := func(from string) net.Conn {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
-		c, err := d.Dial("tcp4", raw.Addr().String())
+		c, err := testnet.Dialer(from).Dial("tcp4", raw.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,8 +192,7 @@ func TestListenerCapsOneSource(t *testing.T) {
 	// return on loopback) or right after; an admitted connection would
 	// stay silent until the deadline.
 	for i := range 3 {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 5 * time.Second}
-		c, err := d.Dial("tcp4", raw.Addr().String())
+		c, err := testnet.Dialer("127.0.0.2").Dial("tcp4", raw.Addr().String())
 		if err != nil {
 			if !errors.Is(err, syscall.ECONNRESET) {
 				t.Fatal(err)

@@ -17,6 +17,8 @@ import (
 	"github.com/pion/transport/v5"
 	turn "github.com/pion/turn/v5"
 	"go.uber.org/goleak"
+
+	"github.com/icetcp/icetcp/internal/testnet"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -262,11 +264,11 @@ func turnCode(err error) int {
 
 func dialFrom(t testing.TB, local netip.Addr, to netip.AddrPort) *net.TCPConn {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second}
+	src := ""
 	if local.IsValid() {
-		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(local, 0))
+		src = local.String()
 	}
-	c, err := d.Dial("tcp", to.String())
+	c, err := testnet.Dialer(src).Dial("tcp", to.String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/pion/logging"
+
+	"github.com/icetcp/icetcp/internal/testnet"
 )
 
 // floodConns is how many idle connections the attacking source opens: the
@@ -39,7 +41,7 @@ func TestFloodFromOneSourceLeavesOthersServed(t *testing.T) {
 	srv := &Server{FirstMessageTimeout: time.Minute, LoggerFactory: lf}
 	addr := startServer(t, srv)
 
-	attacker := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	attacker := testnet.Dialer("127.0.0.2")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	conns := make(chan net.Conn, floodConns)
@@ -104,7 +106,7 @@ func TestFloodFromOneSourceLeavesOthersServed(t *testing.T) {
 	t.Logf("%d flood connections reset before connect() returned, %d after", resetAtConnect.Load(), wantRefused-int(resetAtConnect.Load()))
 
 	// The other source is answered while the flood's connections are held.
-	victim := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}}
+	victim := testnet.Dialer("127.0.0.3")
 	c, err := victim.DialContext(ctx, "tcp4", addr.String())
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/icetcp/icetcp/internal/coturn"
+	"github.com/icetcp/icetcp/internal/testnet"
 )
 
 func TestErrorIs(t *testing.T) {
@@ -188,8 +189,7 @@ func TestPermissions(t *testing.T) {
 			t.Fatal(err)
 		}
 		from := func(ip string) (net.Conn, error) {
-			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-			p, err := d.Dial("tcp", a.RelayedAddr().String())
+			p, err := testnet.Dialer(ip).Dial("tcp", a.RelayedAddr().String())
 			if err == nil {
 				t.Cleanup(func() { p.Close() })
 			}
