@@ -15,7 +15,6 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/stun"
 
-	"github.com/icetcp/icetcp/candidate"
 	"github.com/icetcp/icetcp/signaling"
 )
 
@@ -50,61 +49,25 @@ type Agent struct {
 	nextID     atomic.Uint64
 	result     chan connectResult
 	final      atomic.Pointer[Stats] // the last snapshot once the loop ended
-	muxCand    candidate.Candidate   // set by gather before the agent registers with a Mux
-	family     netip.Addr            // an address of our first host candidate's family; set by gather
 	inbound    *inboundLimit         // pending accepted connections, per source
 
 	// owned by run:
 	state        State
-	controlling  bool
-	roleKnown    bool
-	locals       []candidate.Candidate
-	listeners    []*listener
-	remotes      []candidate.Candidate
-	remoteUfrag  string
-	remoteEOC    bool
-	peerFeatures features
+	role         roleState
+	g            gatherer  // our candidates and the sockets and queries behind them
+	peer         peerState // what the peer told us
 	cl           checklist
 	conns        map[*pconn]struct{}
-	selected     *pair
-	conn         *Conn
-	released     bool      // listeners closed after selection
-	releaseAt    time.Time // when they close at the latest
-	nominating   *pair
-	// committed is the connection on which we (controlled) answered a
-	// USE-CANDIDATE check: the peer selects it on our answer, so it is
-	// ours too, whatever comes after. It is selected at once, or when
-	// the peer's credentials arrive if the check overtook them; if it is
-	// lost before that, both sides fail.
-	committed *pconn
-	// credsOut: the channel took our credentials. No check leaves
-	// before: a peer that answers one may select on our nomination and
-	// must then learn our credentials, even if the application closes the
-	// channel as soon as Connect returns.
-	credsOut     bool
-	doneSent     bool // our checks-done is out
-	peerDone     bool // the peer's checks-done arrived
-	firstValid   time.Time
+	sel          selection // nomination and the selected pair
+	sig          signalState
+	nat          natState
+	punch        punchState
+	consent      consentState
+	failErr      error
 	lastActivity time.Time
 	checkStart   time.Time
 	lastCheck    time.Time
-	consent      consentState
-	out          *outbox
-	sigCancel    context.CancelFunc // stops the signaling goroutines
-	failErr      error
-	gathering    int  // STUN queries still running
-	eocSent      bool // our end-of-candidates is out
-	lastEOC      time.Time
-	stunConns    []net.Conn
-	relays       []*relay
-	nat          natState
-	stunStop     chan struct{} // closed by stopSTUN: keepalive goroutines return
-	stunStopped  bool
-	punch        punchState
-	pongs        int // pings answered; bounded so a peer cannot flood our outbox
-	checksSent   int // Binding requests sent as checks (consent not counted)
-	conflicts    int // 487 role conflicts sent or received
-	switches     int // role switches after a conflict
+	count        counters
 }
 
 type connectResult struct {
@@ -132,7 +95,7 @@ func New(cfg Config) (*Agent, error) {
 		result:   make(chan connectResult, 1),
 		conns:    map[*pconn]struct{}{},
 		inbound:  newInboundLimit(maxPendingInbound, maxPendingPerSource),
-		stunStop: make(chan struct{}),
+		g:        gatherer{stunStop: make(chan struct{})},
 	}
 	if a.net == nil {
 		a.net = &hostNetwork{}
@@ -160,9 +123,9 @@ func New(cfg Config) (*Agent, error) {
 	a.tiebreaker = binary.BigEndian.Uint64(b[:])
 	switch cfg.Role {
 	case RoleControlling:
-		a.controlling, a.roleKnown = true, true
+		a.role.controlling, a.role.known = true, true
 	case RoleControlled:
-		a.roleKnown = true
+		a.role.known = true
 	}
 	return a, nil
 }
@@ -203,7 +166,7 @@ func (a *Agent) startGathering() error {
 	if a.cfg.Mux != nil && !a.cfg.DisablePassive {
 		a.cfg.Mux.register(a.localUfrag, a)
 	}
-	a.gathering = a.startSrflx() + a.startRelays()
+	a.g.pending = a.startSrflx() + a.startRelays()
 	a.startNATCheck()
 	a.startAccepting()
 	a.goTracked(a.run)
@@ -254,25 +217,25 @@ func (a *Agent) Connect(ctx context.Context, ch signaling.Channel) (*Conn, error
 // is over.
 func (a *Agent) attach(ch signaling.Channel, now time.Time) {
 	sigCtx, cancelSig := context.WithCancel(a.ctx)
-	a.sigCancel = cancelSig
-	a.out = newOutbox(ch, a.log)
-	a.out.sent = func(m signaling.Message) {
+	a.sig.cancel = cancelSig
+	a.sig.out = newOutbox(ch, a.log)
+	a.sig.out.sent = func(m signaling.Message) {
 		if m.Type == signaling.TypeCredentials {
-			a.post(func(time.Time) { a.credsOut = true })
+			a.post(func(time.Time) { a.sig.credsOut = true })
 		}
 	}
 	// The outbox outlives the receiving side: what it already queued
 	// (our credentials) must reach a peer that was faster than them.
-	out := a.out
+	out := a.sig.out
 	a.goTracked(func() { out.run(a.ctx) })
 	a.goTracked(func() { a.recvLoop(sigCtx, ch) })
-	a.out.send(signaling.Message{Type: signaling.TypeCredentials, Ufrag: a.localUfrag, Pwd: a.localPwd,
+	a.sig.out.send(signaling.Message{Type: signaling.TypeCredentials, Ufrag: a.localUfrag, Pwd: a.localPwd,
 		Tiebreaker: a.tiebreaker, Role: roleWord(a.cfg.Role), Features: a.localFeatures().list()})
 	if a.nat.haveLocal {
-		a.out.send(signaling.Message{Type: signaling.TypeNAT, NAT: a.nat.local.String()})
+		a.sig.out.send(signaling.Message{Type: signaling.TypeNAT, NAT: a.nat.local.String()})
 	}
-	for _, c := range a.locals {
-		a.out.send(signalingCandidate(c))
+	for _, c := range a.g.locals {
+		a.sig.out.send(signalingCandidate(c))
 	}
 	a.maybeEndOfCandidates(now)
 }
@@ -384,8 +347,8 @@ func (a *Agent) fail(s State, err error, now time.Time) {
 		return
 	}
 	a.failErr = err
-	if a.conn == nil && a.out != nil {
-		a.out.send(signaling.Message{Type: signaling.TypeBye, Reason: byeReason(err)})
+	if a.sel.conn == nil && a.sig.out != nil {
+		a.sig.out.send(signaling.Message{Type: signaling.TypeBye, Reason: byeReason(err)})
 	}
 	select {
 	case a.result <- connectResult{err: err}:
@@ -414,15 +377,15 @@ func (a *Agent) shutdown(now time.Time) {
 	}
 	s := a.snapshot()
 	a.final.Store(&s)
-	a.out.close()
+	a.sig.out.close()
 }
 
 // role reports the current role for stats.
-func (a *Agent) role() Role {
+func (a *Agent) currentRole() Role {
 	switch {
-	case !a.roleKnown:
+	case !a.role.known:
 		return RoleAuto
-	case a.controlling:
+	case a.role.controlling:
 		return RoleControlling
 	default:
 		return RoleControlled

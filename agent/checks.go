@@ -34,7 +34,7 @@ func (a *Agent) tick(now time.Time) time.Time {
 	if a.state == StateFailed || a.state == StateClosed {
 		return next
 	}
-	if a.selected != nil {
+	if a.sel.pair != nil {
 		a.afterSelection(now, soon)
 		return next
 	}
@@ -49,7 +49,7 @@ func (a *Agent) tick(now time.Time) time.Time {
 			}
 		}
 	}
-	checking := a.remoteUfrag != "" && a.state == StateChecking && a.credsOut
+	checking := a.peer.ufrag != "" && a.state == StateChecking && a.sig.credsOut
 	none := func(*pair) bool { return false }
 	if checking {
 		// Triggered checks answer a check of the peer: they go out at
@@ -89,7 +89,7 @@ func (a *Agent) tick(now time.Time) time.Time {
 		}
 	}
 	a.nominationTick(now, soon)
-	if a.selected == nil && !a.checkStart.IsZero() {
+	if a.sel.pair == nil && !a.checkStart.IsZero() {
 		a.failureTick(now, soon)
 	}
 	return next
@@ -108,17 +108,17 @@ func (a *Agent) failureTick(now time.Time, soon func(time.Time)) {
 	// still reach our passive candidates). An icetcp peer says when it is
 	// done too; anything else, until it has been quiet for a check
 	// timeout.
-	if a.remoteEOC && a.remoteUfrag != "" && a.gathering == 0 && !a.cl.pending() && a.cl.bestValid() == nil && len(a.cl.triggered) == 0 {
+	if a.peer.eoc && a.peer.ufrag != "" && a.g.pending == 0 && !a.cl.pending() && a.cl.bestValid() == nil && len(a.cl.triggered) == 0 {
 		if !a.peerCanCheck() {
 			a.fail(StateFailed, a.failure("no candidate pair could be formed", ErrNoPairs), now)
 			return
 		}
 		if a.agreed().done {
-			if !a.doneSent {
-				a.doneSent = true
-				a.out.send(signaling.Message{Type: signaling.TypeChecksDone})
+			if !a.sig.doneSent {
+				a.sig.doneSent = true
+				a.sig.out.send(signaling.Message{Type: signaling.TypeChecksDone})
 			}
-			if a.peerDone && !a.cl.inProgress() {
+			if a.peer.done && !a.cl.inProgress() {
 				reason := "no pair worked on either side"
 				if f := a.cl.failures(); len(f) > 0 {
 					reason = summarize(f)
@@ -149,11 +149,11 @@ func (a *Agent) peerCanCheck() bool {
 	if len(a.cl.pairs) > 0 {
 		return true
 	}
-	for _, r := range a.remotes {
+	for _, r := range a.peer.cands {
 		if r.TCPType == candidate.Passive {
 			continue
 		}
-		for _, l := range a.locals {
+		for _, l := range a.g.locals {
 			if candidate.CanPair(r, l) {
 				return true
 			}
@@ -206,7 +206,7 @@ func (a *Agent) startCheck(p *pair, now time.Time) {
 		Delay: a.punchDelay(p), LoggerFactory: a.cfg.LoggerFactory, OnStart: a.punchStarted(p, attempt)}
 	var rl *relay
 	if local.Type == candidate.Relay {
-		rl = a.relayOf(local)
+		rl = a.g.relayOf(local)
 	}
 	a.goTracked(func() {
 		defer cancel()
@@ -231,7 +231,7 @@ func (a *Agent) startCheck(p *pair, now time.Time) {
 
 // onDialed takes the result of a connect or punch.
 func (a *Agent) onDialed(p *pair, attempt uint64, c net.Conn, attempts int, err error, now time.Time) {
-	if p.attempt != attempt || p.state != stateInProgress || p.pc != nil || a.selected != nil {
+	if p.attempt != attempt || p.state != stateInProgress || p.pc != nil || a.sel.pair != nil {
 		if c != nil {
 			c.Close()
 		}
@@ -261,19 +261,19 @@ func (a *Agent) sendCheck(p *pair, now time.Time, useCandidate bool) {
 		a.failPair(p, err, now)
 		return
 	}
-	if useCandidate && a.nominating == nil {
-		a.nominating = p
+	if useCandidate && a.sel.nominating == nil {
+		a.sel.nominating = p
 	}
-	p.tx = &transaction{id: id, sent: now, useCandidate: useCandidate, controlling: a.controlling}
-	a.checksSent++
+	p.tx = &transaction{id: id, sent: now, useCandidate: useCandidate, controlling: a.role.controlling}
+	a.count.checks++
 	p.pc.sendSTUN(m)
 }
 
 // request builds a Binding request for p in our current role.
 func (a *Agent) request(p *pair, remotePwd string, id [stun.TransactionIDSize]byte, useCandidate bool) (*stun.Message, error) {
 	return buildRequest(checkParams{
-		localUfrag: a.localUfrag, remoteUfrag: a.remoteUfrag, remotePwd: remotePwd,
-		priority: prflxPriority(p.local), controlling: a.controlling, tiebreaker: a.tiebreaker,
+		localUfrag: a.localUfrag, remoteUfrag: a.peer.ufrag, remotePwd: remotePwd,
+		priority: prflxPriority(p.local), controlling: a.role.controlling, tiebreaker: a.tiebreaker,
 		useCandidate: useCandidate,
 	}, id)
 }
@@ -299,8 +299,8 @@ func (a *Agent) failPair(p *pair, err error, now time.Time) {
 		p.pc.close(&CheckError{Local: p.local, Remote: p.remote, Err: err})
 		p.pc = nil
 	}
-	if p == a.nominating {
-		a.nominating = nil
+	if p == a.sel.nominating {
+		a.sel.nominating = nil
 	}
 	a.cl.unfreeze(p, false)
 	a.log.Debugf("check %s -> %s failed: %v", addrOf(p.local), addrOf(p.remote), err)
@@ -323,7 +323,7 @@ const maxRetryBackoff = time.Second
 func (a *Agent) maybeRetry(p *pair, err error, now time.Time) {
 	var pe *PeerError
 	switch {
-	case p.local.TCPType == candidate.Passive || a.selected != nil:
+	case p.local.TCPType == candidate.Passive || a.sel.pair != nil:
 		return
 	case errors.Is(err, ErrUnauthenticated) || errors.As(err, &pe) || errors.Is(err, errCheckTimeout):
 		return
@@ -362,7 +362,7 @@ func (a *Agent) onResponse(pc *pconn, m *stun.Message, now time.Time) {
 		delete(a.consent.tx, m.TransactionID)
 		if m.Type.Class == stun.ClassSuccessResponse {
 			a.consent.last = now
-			if p := a.selected; p != nil {
+			if p := a.sel.pair; p != nil {
 				p.rtt = now.Sub(sent)
 			}
 		}
@@ -385,15 +385,15 @@ func (a *Agent) onResponse(pc *pconn, m *stun.Message, now time.Time) {
 	if p.state != stateSucceeded {
 		p.state = stateSucceeded
 		p.validAt = now
-		if a.firstValid.IsZero() {
-			a.firstValid = now
+		if a.sel.firstValid.IsZero() {
+			a.sel.firstValid = now
 		}
 		a.cl.unfreeze(p, true)
 	}
-	if tx.useCandidate && a.controlling {
+	if tx.useCandidate && a.role.controlling {
 		a.selectPair(p, now)
-	} else if a.nominating == p {
-		a.nominating = nil // a plain check answered; nomination decides again
+	} else if a.sel.nominating == p {
+		a.sel.nominating = nil // a plain check answered; nomination decides again
 	}
 	if p.rechecks == 0 { // not in answer to our own rechecks: those follow the peer's checks
 		a.recheckForNomination(p, pc, now)
@@ -412,7 +412,7 @@ func (a *Agent) onResponse(pc *pconn, m *stun.Message, now time.Time) {
 // peer.
 func (a *Agent) recheckForNomination(p *pair, pc *pconn, now time.Time) {
 	const maxRechecks = 3
-	if a.controlling || a.selected != nil || a.agreed().nominate || p.state != stateSucceeded ||
+	if a.role.controlling || a.sel.pair != nil || a.agreed().nominate || p.state != stateSucceeded ||
 		p.tx != nil || p.rechecks >= maxRechecks || !pc.answered.Load() {
 		return
 	}
@@ -421,15 +421,15 @@ func (a *Agent) recheckForNomination(p *pair, pc *pconn, now time.Time) {
 }
 
 func (a *Agent) onErrorResponse(p *pair, tx *transaction, m *stun.Message, now time.Time) {
-	if p == a.nominating {
-		a.nominating = nil
+	if p == a.sel.nominating {
+		a.sel.nominating = nil
 	}
 	code, reason := errorCodeReason(m)
 	switch code {
 	case stun.CodeRoleConflict:
-		a.conflicts++
+		a.count.conflicts++
 		// RFC 8445 §7.2.5.1: switch role (unless already switched) and retry.
-		if tx.controlling == a.controlling {
+		if tx.controlling == a.role.controlling {
 			a.switchRole(now)
 		}
 		p.state = stateWaiting
@@ -449,20 +449,20 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 		a.respondError(pc, m, stun.CodeBadRequest, now)
 		return
 	}
-	if !a.roleKnown {
-		a.controlling, a.roleKnown = !peerControlling, true
-		a.cl.reprioritize(a.controlling)
-	} else if peerControlling == a.controlling {
+	if !a.role.known {
+		a.role.controlling, a.role.known = !peerControlling, true
+		a.cl.reprioritize(a.role.controlling)
+	} else if peerControlling == a.role.controlling {
 		// RFC 8445 §7.3.1.1: the larger tie-breaker keeps controlling.
-		if (a.controlling && a.tiebreaker >= peerTB) || (!a.controlling && a.tiebreaker < peerTB) {
-			a.conflicts++
+		if (a.role.controlling && a.tiebreaker >= peerTB) || (!a.role.controlling && a.tiebreaker < peerTB) {
+			a.count.conflicts++
 			a.respondError(pc, m, stun.CodeRoleConflict, now)
 			return
 		}
 		a.switchRole(now)
 	}
-	nominated := useCandidate(m) && !a.controlling
-	if nominated && a.committedElsewhere(pc) {
+	nominated := useCandidate(m) && !a.role.controlling
+	if nominated && a.sel.committedElsewhere(pc) {
 		// Only the connection we selected (or committed to before the
 		// peer's credentials) may be confirmed as nominated: the peer
 		// selects the first one we confirm.
@@ -471,7 +471,7 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 	// The pair is found before the answer: an answer to USE-CANDIDATE is
 	// a commitment, which needs the pair.
 	p := pc.pair
-	if p == nil && a.selected == nil {
+	if p == nil && a.sel.pair == nil {
 		prio, err := requestPriority(m)
 		if err != nil {
 			a.warn(err, now)
@@ -488,8 +488,8 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 	// Which checks were answered, and when, is what an interop failure
 	// needs (a standard peer that missed an answer fails the pair).
 	a.log.Debugf("answered check %x from %s on %s (use-candidate %v)", m.TransactionID[:4], pc.remote, pc.local.Addr, useCandidate(m))
-	if a.selected != nil {
-		if pc == a.selected.pc {
+	if a.sel.pair != nil {
+		if pc == a.sel.pair.pc {
 			a.peerValidated() // the peer checked the selected connection itself
 		}
 		return // a consent check, or a late check on another connection
@@ -513,8 +513,8 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 	// nobody reads until we select. Our own check still follows at once
 	// (selectPair), for peers that wait for it.
 	if nominated {
-		a.committed = pc
-		if a.remoteUfrag == "" {
+		a.sel.committed = pc
+		if a.peer.ufrag == "" {
 			// The check overtook the peer's credentials: select when they
 			// arrive, so that both sides know each other's extensions
 			// and we can check and consent in return.
@@ -522,12 +522,6 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 		}
 		a.selectPair(p, now)
 	}
-}
-
-// committedElsewhere reports that a nomination on pc cannot be confirmed:
-// we selected, or committed to, another connection.
-func (a *Agent) committedElsewhere(pc *pconn) bool {
-	return (a.selected != nil && pc != a.selected.pc) || (a.committed != nil && pc != a.committed)
 }
 
 // pairForInbound finds or creates the pair an accepted connection belongs
@@ -547,13 +541,13 @@ func (a *Agent) pairForInbound(pc *pconn, prio uint32, now time.Time) *pair {
 	remote, found := a.remoteAt(pc.remote, remoteType)
 	var p *pair
 	if found {
-		p, _ = a.cl.add(&pair{local: pc.local, remote: remote}, a.controlling)
+		p, _ = a.cl.add(&pair{local: pc.local, remote: remote}, a.role.controlling)
 		if p.pc != nil && p.pc != pc && !p.pc.closed() {
 			found = false // taken: a pair of its own
 		}
 	}
 	if !found {
-		if len(a.remotes) >= maxRemoteCandidates {
+		if len(a.peer.cands) >= maxRemoteCandidates {
 			a.warn(fmt.Errorf("agent: more than %d remote candidates; check from %s dropped", maxRemoteCandidates, pc.remote), now)
 			pc.close(errors.New("agent: too many remote candidates"))
 			return nil
@@ -562,8 +556,8 @@ func (a *Agent) pairForInbound(pc *pconn, prio uint32, now time.Time) *pair {
 			Foundation: candidate.Foundation(candidate.PeerReflexive, pc.remote.Addr(), netip.Addr{}),
 			Component:  1, Priority: prio, Addr: pc.remote, Type: candidate.PeerReflexive, TCPType: remoteType,
 		}
-		a.remotes = append(a.remotes, remote)
-		p, _ = a.cl.add(&pair{local: pc.local, remote: remote}, a.controlling)
+		a.peer.cands = append(a.peer.cands, remote)
+		p, _ = a.cl.add(&pair{local: pc.local, remote: remote}, a.role.controlling)
 	}
 	if p.pc != nil && p.pc != pc && !p.pc.closed() {
 		// One exact source cannot carry two live connections.
@@ -584,7 +578,7 @@ func (a *Agent) pairForInbound(pc *pconn, prio uint32, now time.Time) *pair {
 // one at exactly src, else (for active candidates) a signaled one of its
 // IP.
 func (a *Agent) remoteAt(src netip.AddrPort, tt candidate.TCPType) (candidate.Candidate, bool) {
-	for _, r := range a.remotes {
+	for _, r := range a.peer.cands {
 		if r.TCPType == tt && r.Addr == src {
 			return r, true
 		}
@@ -592,7 +586,7 @@ func (a *Agent) remoteAt(src netip.AddrPort, tt candidate.TCPType) (candidate.Ca
 	if tt != candidate.Active {
 		return candidate.Candidate{}, false
 	}
-	for _, r := range a.remotes {
+	for _, r := range a.peer.cands {
 		if r.TCPType == tt && r.Type != candidate.PeerReflexive && r.Addr.Addr() == src.Addr() {
 			return r, true
 		}
@@ -627,11 +621,11 @@ func (a *Agent) respondError(pc *pconn, req *stun.Message, code stun.ErrorCode, 
 }
 
 func (a *Agent) switchRole(now time.Time) {
-	a.switches++
-	a.controlling = !a.controlling
-	a.log.Infof("role conflict: now %s", a.role())
-	a.cl.reprioritize(a.controlling)
-	a.nominating = nil
+	a.count.switches++
+	a.role.controlling = !a.role.controlling
+	a.log.Infof("role conflict: now %s", a.currentRole())
+	a.cl.reprioritize(a.role.controlling)
+	a.sel.nominating = nil
 }
 
 // causeWord names a check failure in one word for FailedError.Reason.

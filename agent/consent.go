@@ -21,14 +21,14 @@ const maxConsentTx = 16
 // consentTick sends consent checks and expires consent (RFC 7675 §5.1).
 func (a *Agent) consentTick(now time.Time, soon func(time.Time)) {
 	cs := &a.consent
-	if cs.peerFIN || a.selected.pc.checksEnded() {
+	if cs.peerFIN || a.sel.pair.pc.checksEnded() {
 		// Nobody can answer, or no check may follow our data (a standard
 		// agent, stdpeer.go): TCP keepalive watches the connection.
 		return
 	}
 	if expiry := cs.last.Add(a.cfg.ConsentTimeout); !now.Before(expiry) {
 		err := fmt.Errorf("%w: no answer for %v", ErrConsentExpired, a.cfg.ConsentTimeout)
-		a.selected.pc.close(err)
+		a.sel.pair.pc.close(err)
 		a.fail(StateFailed, err, now)
 		return
 	} else {
@@ -42,7 +42,7 @@ func (a *Agent) consentTick(now time.Time, soon func(time.Time)) {
 }
 
 func (a *Agent) sendConsent(now time.Time) {
-	p := a.selected
+	p := a.sel.pair
 	pwd := a.remotePwd.Load()
 	if pwd == nil || p.pc == nil {
 		return
@@ -77,7 +77,7 @@ func (a *Agent) sendEOS(pc *pconn, interrupted bool) error {
 	if pwd == nil {
 		return fmt.Errorf("agent: close write: %w", ErrClosed)
 	}
-	m, err := buildEOS(a.localUfrag, a.remoteUfrag, *pwd, interrupted)
+	m, err := buildEOS(a.localUfrag, a.peer.ufrag, *pwd, interrupted)
 	if err != nil {
 		return err
 	}

@@ -46,9 +46,9 @@ func (a *Agent) gather() error {
 		return errors.New("agent: gather: no usable local address")
 	}
 	addrs = interleave(addrs)
-	a.family = netip.IPv4Unspecified()
+	a.g.family = netip.IPv4Unspecified()
 	if len(addrs) > 0 && addrs[0].Unmap().Is6() {
-		a.family = netip.IPv6Unspecified()
+		a.g.family = netip.IPv6Unspecified()
 	}
 	for i, ip := range addrs {
 		ip = ip.Unmap()
@@ -74,8 +74,8 @@ func (a *Agent) gather() error {
 		}
 	}
 	if a.cfg.Mux != nil && !a.cfg.DisablePassive {
-		a.muxCand = candidate.New(candidate.Host, candidate.Passive, a.cfg.Mux.Addr(), netip.AddrPort{}, netip.Addr{}, 8191)
-		a.addLocal(a.muxCand)
+		a.g.muxCand = candidate.New(candidate.Host, candidate.Passive, a.cfg.Mux.Addr(), netip.AddrPort{}, netip.Addr{}, 8191)
+		a.addLocal(a.g.muxCand)
 	}
 	return nil
 }
@@ -86,14 +86,14 @@ func (a *Agent) listen(ip netip.Addr, tt candidate.TCPType, otherPref uint16, sh
 		return fmt.Errorf("agent: gather %s %s: %w", tt, ip, err)
 	}
 	c := candidate.New(candidate.Host, tt, addrPortOf(l.Addr()), netip.AddrPort{}, netip.Addr{}, otherPref)
-	a.listeners = append(a.listeners, &listener{l: l, cand: c, shared: shared})
+	a.g.listeners = append(a.g.listeners, &listener{l: l, cand: c, shared: shared})
 	a.addLocal(c)
 	return nil
 }
 
 func (a *Agent) addLocal(c candidate.Candidate) {
-	a.locals = append(a.locals, c)
-	for _, r := range a.remotes {
+	a.g.locals = append(a.g.locals, c)
+	for _, r := range a.peer.cands {
 		a.pairUp(c, r)
 	}
 }
@@ -156,7 +156,7 @@ func interfaceAddrs(loopback bool) ([]netip.Addr, error) {
 
 // startAccepting runs an accept loop per listener.
 func (a *Agent) startAccepting() {
-	for _, ln := range a.listeners {
+	for _, ln := range a.g.listeners {
 		a.goTracked(func() { a.acceptLoop(ln) })
 	}
 }
@@ -202,7 +202,7 @@ func (a *Agent) handoff(c net.Conn, fr *framing.Reader, first []byte, local cand
 // answered until the listeners are released (a standard agent may be
 // finishing its checks), but it carries no data.
 func (a *Agent) onAccepted(c net.Conn, fr *framing.Reader, first []byte, local candidate.Candidate, now time.Time) {
-	if a.released || a.state == StateFailed || a.state == StateClosed {
+	if a.sel.released || a.state == StateFailed || a.state == StateClosed {
 		a.inbound.give(addrPortOf(c.RemoteAddr()).Addr())
 		c.Close()
 		return
@@ -240,7 +240,7 @@ func (a *Agent) adopt(c net.Conn, fr *framing.Reader, inbound bool, local candid
 
 // onConnEnd runs when a connection's reader stopped.
 func (a *Agent) onConnEnd(pc *pconn, err error, now time.Time) {
-	if a.selected != nil && pc == a.selected.pc {
+	if a.sel.pair != nil && pc == a.sel.pair.pc {
 		// It stays in conns: whatever ends the agent closes it.
 		if pc.closed() {
 			// We closed it (Conn.Close): a deliberate end, whatever the
@@ -267,11 +267,11 @@ func (a *Agent) onConnEnd(pc *pconn, err error, now time.Time) {
 	delete(a.conns, pc)
 	pc.close(err)
 	pc.q.drain()
-	if pc == a.committed && a.selected == nil && a.state != StateFailed && a.state != StateClosed {
+	if pc == a.sel.committed && a.sel.pair == nil && a.state != StateFailed && a.state != StateClosed {
 		a.fail(StateFailed, a.failure(errNominatedLost.Error()+": "+err.Error(), errNominatedLost), now)
 		return
 	}
-	if p := pc.pair; p != nil && p.pc == pc && a.selected == nil {
+	if p := pc.pair; p != nil && p.pc == pc && a.sel.pair == nil {
 		if p.state == stateInProgress || p.state == stateSucceeded {
 			a.failPair(p, fmt.Errorf("%w: %w", errConnLost, err), now)
 		} else {
@@ -281,31 +281,31 @@ func (a *Agent) onConnEnd(pc *pconn, err error, now time.Time) {
 }
 
 func (a *Agent) closeListeners() {
-	for _, ln := range a.listeners {
+	for _, ln := range a.g.listeners {
 		ln.l.Close()
 	}
 }
 
 // addRemote stores a signaled candidate and pairs it with every local one.
 func (a *Agent) addRemote(c candidate.Candidate, now time.Time) {
-	for i, r := range a.remotes {
+	for i, r := range a.peer.cands {
 		if r.Addr == c.Addr && r.TCPType == c.TCPType {
 			if r.Type == candidate.PeerReflexive {
-				a.remotes[i] = c // learned from a check first; now we know its real type
+				a.peer.cands[i] = c // learned from a check first; now we know its real type
 			}
 			return
 		}
 	}
-	if len(a.remotes) >= maxRemoteCandidates {
+	if len(a.peer.cands) >= maxRemoteCandidates {
 		a.warn(fmt.Errorf("agent: more than %d remote candidates; %s dropped", maxRemoteCandidates, c.Marshal()), now)
 		return
 	}
-	a.remotes = append(a.remotes, c)
+	a.peer.cands = append(a.peer.cands, c)
 	a.lastActivity = now
-	for _, l := range a.locals {
+	for _, l := range a.g.locals {
 		a.pairUp(l, c)
 	}
-	for _, rl := range a.relays {
+	for _, rl := range a.g.relays {
 		a.permitRemotes(rl)
 	}
 }
@@ -314,14 +314,14 @@ func (a *Agent) addRemote(c candidate.Candidate, now time.Time) {
 // (RFC 6544 §6.2) and survive pruning: a reflexive local is replaced by its
 // base, and a passive local never initiates a check.
 func (a *Agent) pairUp(l, r candidate.Candidate) {
-	if !candidate.CanPair(l, r) || a.selected != nil {
+	if !candidate.CanPair(l, r) || a.sel.pair != nil {
 		return
 	}
-	base, ok := candidate.Base(l, a.locals)
+	base, ok := candidate.Base(l, a.g.locals)
 	if !ok || base.TCPType == candidate.Passive {
 		return
 	}
-	a.cl.add(&pair{local: base, remote: r}, a.controlling)
+	a.cl.add(&pair{local: base, remote: r}, a.role.controlling)
 }
 
 func isRefused(err error) bool {

@@ -235,7 +235,7 @@ func (m *Mux) route(c net.Conn, src netip.Addr) {
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	first := append([]byte(nil), frame...)
-	if handed = a.handoff(c, fr, first, a.muxCand); handed {
+	if handed = a.handoff(c, fr, first, a.g.muxCand); handed {
 		m.routed.Add(1)
 	}
 }

@@ -52,7 +52,7 @@ func (a *Agent) startNATCheck() {
 // hostNATCheck runs natcheck from a port of its own on the first local
 // address of the server's family.
 func (a *Agent) hostNATCheck(ctx context.Context, server string) (natcheck.Class, error) {
-	for _, ln := range a.listeners {
+	for _, ln := range a.g.listeners {
 		sa, err := resolveSTUN(ctx, server, ln.cand.Addr.Addr())
 		if err != nil {
 			continue
@@ -75,8 +75,8 @@ func (a *Agent) onNATCheck(class natcheck.Class, err error, now time.Time) {
 		return
 	}
 	a.nat.local, a.nat.haveLocal = class, true
-	if a.selected == nil {
-		a.out.send(signaling.Message{Type: signaling.TypeNAT, NAT: class.String()})
+	if a.sel.pair == nil {
+		a.sig.out.send(signaling.Message{Type: signaling.TypeNAT, NAT: class.String()})
 	}
 	a.judgePunches(now)
 }
@@ -106,7 +106,7 @@ var errHopeless = errors.New("agent: NAT classes rule out simultaneous open")
 // judgePunches fails every S-O pair both classes rule out, in flight or
 // not, unless AwaitDirect asks to behave as if there were no classes.
 func (a *Agent) judgePunches(now time.Time) {
-	if a.cfg.AwaitDirect || a.selected != nil {
+	if a.cfg.AwaitDirect || a.sel.pair != nil {
 		return
 	}
 	for _, p := range a.cl.pairs {

@@ -14,7 +14,7 @@ import (
 // agent picks the best valid pair once nothing better can still succeed,
 // or once it has waited long enough for it.
 func (a *Agent) nominationTick(now time.Time, soon func(time.Time)) {
-	if !a.controlling || a.nominating != nil || a.selected != nil {
+	if !a.role.controlling || a.sel.nominating != nil || a.sel.pair != nil {
 		return
 	}
 	best := a.cl.bestValid()
@@ -29,10 +29,10 @@ func (a *Agent) nominationTick(now time.Time, soon func(time.Time)) {
 		a.nominate(best, now)
 		return
 	}
-	wait := a.firstValid.Add(a.nominationWait(best))
+	wait := a.sel.firstValid.Add(a.nominationWait(best))
 	// With an explicit wait, better pairs may also be ones whose candidates
 	// have not arrived yet.
-	morePairs := a.cfg.NominationWait > 0 && !a.remoteEOC
+	morePairs := a.cfg.NominationWait > 0 && !a.peer.eoc
 	if (!a.cl.higherPending(best) && !morePairs) || !now.Before(wait) {
 		a.nominate(best, now)
 	} else {
@@ -62,7 +62,7 @@ const minRelayGrace = 100 * time.Millisecond
 // failed, as without NAT classes.
 func (a *Agent) relayDue(best *pair, now time.Time) time.Time {
 	if a.cfg.AwaitDirect {
-		if a.directPending() || !a.remoteEOC || a.gathering > 0 {
+		if a.directPending() || !a.peer.eoc || a.g.pending > 0 {
 			return farFuture
 		}
 		return now
@@ -75,7 +75,7 @@ func (a *Agent) relayDue(best *pair, now time.Time) time.Time {
 			due = t
 		}
 	}
-	if !a.remoteEOC {
+	if !a.peer.eoc {
 		later(grace) // more candidates may come
 	}
 	for _, q := range a.cl.pairs {
@@ -111,7 +111,7 @@ func (a *Agent) directPending() bool {
 // only, so both sides pick the same pair even when several checks carry
 // the flag.
 func (a *Agent) nominateWithCheck(p *pair) bool {
-	return a.controlling && a.agreed().nominate && !isRelayed(p)
+	return a.role.controlling && a.agreed().nominate && !isRelayed(p)
 }
 
 func isRelayed(p *pair) bool {
@@ -130,7 +130,7 @@ func (a *Agent) nominationWait(first *pair) time.Duration {
 
 // nominate sends USE-CANDIDATE on p (regular nomination, RFC 8445 §8.1.1).
 func (a *Agent) nominate(p *pair, now time.Time) {
-	a.nominating = p
+	a.sel.nominating = p
 	p.state = stateInProgress
 	p.deadline = now.Add(a.cfg.CheckTimeout)
 	a.sendCheck(p, now, true)
@@ -141,12 +141,12 @@ func (a *Agent) nominate(p *pair, now time.Time) {
 // has checked the selected connection itself (release), since a standard
 // agent may still be validating it through them.
 func (a *Agent) selectPair(p *pair, now time.Time) {
-	if a.selected != nil {
+	if a.sel.pair != nil {
 		return
 	}
 	p.state = stateSucceeded
 	p.nominated = true
-	a.selected = p
+	a.sel.pair = p
 	errOther := errors.New("agent: another pair was selected")
 	for _, q := range a.cl.pairs {
 		if q == p {
@@ -171,16 +171,16 @@ func (a *Agent) selectPair(p *pair, now time.Time) {
 	agreed := a.agreed()
 	p.pc.eosMode.Store(agreed.eos)
 	keepAlive(p.pc.c, a.cfg.ConsentInterval)
-	a.conn = &Conn{
+	a.sel.conn = &Conn{
 		a: a, pc: p.pc, local: p.local, remote: p.remote, path: pathOf(p), took: now.Sub(a.checkStart),
 		maxFrame: frameSizeFor(agreed), eos: agreed.eos,
 	}
-	a.releaseAt = now.Add(a.cfg.CheckTimeout)
+	a.sel.releaseAt = now.Add(a.cfg.CheckTimeout)
 	if p.pc.answered.Load() {
 		a.peerValidated()
 	}
 	a.consent = consentState{last: now, next: now.Add(a.consentInterval()), tx: map[[stun.TransactionIDSize]byte]time.Time{}}
-	if !a.controlling {
+	if !a.role.controlling {
 		// Our own check on the nominated pair, at once: a standard
 		// controlling agent waits for it, and it starts consent.
 		a.sendConsent(now)
@@ -189,7 +189,7 @@ func (a *Agent) selectPair(p *pair, now time.Time) {
 	st := p.stats()
 	st.Selected = true
 	a.events.emit(Event{Type: EventSelected, Time: now, Pair: &st})
-	a.result <- connectResult{conn: a.conn}
+	a.result <- connectResult{conn: a.sel.conn}
 }
 
 // errNominatedLost ends an agent whose committed connection closed before
@@ -201,7 +201,7 @@ var errNominatedLost = errors.New("agent: the connection the peer nominated was 
 // selectCommitted selects the connection we committed to, or fails both
 // sides if it is gone.
 func (a *Agent) selectCommitted(now time.Time) {
-	pc := a.committed
+	pc := a.sel.committed
 	if pc.closed() || pc.pair == nil || pc.pair.pc != pc {
 		a.fail(StateFailed, a.failure(errNominatedLost.Error(), errNominatedLost), now)
 		return
@@ -219,7 +219,7 @@ func pathOf(p *pair) string {
 // peerValidated records that the peer checked the selected connection
 // itself: our listeners have done their job.
 func (a *Agent) peerValidated() {
-	if a.conn != nil {
+	if a.sel.conn != nil {
 		a.release()
 	}
 }
@@ -231,10 +231,10 @@ func (a *Agent) peerValidated() {
 // select our pair after all (its connection broke before its credentials
 // came) says so, and we fail at once with its reason.
 func (a *Agent) release() {
-	if a.released {
+	if a.sel.released {
 		return
 	}
-	a.released = true
+	a.sel.released = true
 	a.stopSignaling()
 	a.cl.byKey, a.cl.triggered = nil, nil // no pair is added any more
 	a.closeListeners()
@@ -243,7 +243,7 @@ func (a *Agent) release() {
 		a.cfg.Mux.unregister(a.localUfrag, a)
 	}
 	for pc := range a.conns {
-		if pc != a.selected.pc {
+		if pc != a.sel.pair.pc {
 			pc.close(errors.New("agent: another pair was selected"))
 		}
 	}
@@ -251,11 +251,11 @@ func (a *Agent) release() {
 
 // afterSelection runs the selected connection's timers.
 func (a *Agent) afterSelection(now time.Time, soon func(time.Time)) {
-	if !a.released {
-		if !now.Before(a.releaseAt) {
+	if !a.sel.released {
+		if !now.Before(a.sel.releaseAt) {
 			a.release()
 		} else {
-			soon(a.releaseAt)
+			soon(a.sel.releaseAt)
 		}
 	}
 	a.consentTick(now, soon)

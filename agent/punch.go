@@ -70,12 +70,12 @@ func (a *Agent) sendingSince(p *pair) (time.Time, bool) {
 // startPunchPing measures the signaling round trip as soon as the peer's
 // credentials are known (the controlling agent sends "ping").
 func (a *Agent) startPunchPing(now time.Time) {
-	if !a.controlling || a.punch.seq != 0 {
+	if !a.role.controlling || a.punch.seq != 0 {
 		return
 	}
 	a.punch.seq++
 	a.punch.ping = now
-	a.out.send(signaling.Message{Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: a.punch.seq, Phase: signaling.PunchPing}})
+	a.sig.out.send(signaling.Message{Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: a.punch.seq, Phase: signaling.PunchPing}})
 }
 
 func (a *Agent) onPunch(p *signaling.Punch, now time.Time) {
@@ -85,9 +85,9 @@ func (a *Agent) onPunch(p *signaling.Punch, now time.Time) {
 	ps := &a.punch
 	switch p.Phase {
 	case signaling.PunchPing:
-		if a.pongs < maxPongs {
-			a.pongs++
-			a.out.send(signaling.Message{Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: p.Seq, Phase: signaling.PunchPong}})
+		if a.count.pongs < maxPongs {
+			a.count.pongs++
+			a.sig.out.send(signaling.Message{Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: p.Seq, Phase: signaling.PunchPong}})
 		}
 	case signaling.PunchPong:
 		if p.Seq == ps.seq && !ps.ping.IsZero() && ps.rtt == 0 {

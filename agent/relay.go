@@ -97,24 +97,24 @@ func (a *Agent) startRelays() int {
 // through the server, and an active one, whose connections the server
 // opens for us).
 func (a *Agent) onAllocated(r relayResult, now time.Time) {
-	a.gathering--
+	a.g.pending--
 	defer a.maybeEndOfCandidates(now)
 	if r.err != nil {
 		// Direct paths still work without the relay: say why, carry on.
 		a.warn(r.err, now)
 		return
 	}
-	if a.selected != nil || a.state == StateFailed || a.state == StateClosed {
+	if a.sel.pair != nil || a.state == StateFailed || a.state == StateClosed {
 		r.alloc.Close()
 		return
 	}
 	relayed, mapped := r.alloc.RelayedAddr(), r.alloc.MappedAddr()
-	otherPref := uint16(max(8191-len(a.relays), 0))
+	otherPref := uint16(max(8191-len(a.g.relays), 0))
 	rl := &relay{server: r.server, proxy: r.proxy, alloc: r.alloc, permitted: map[netip.AddrPort]bool{},
 		passive: candidate.New(candidate.Relay, candidate.Passive, relayed, mapped, relayed.Addr(), otherPref),
 		active:  candidate.New(candidate.Relay, candidate.Active, relayed, mapped, relayed.Addr(), otherPref),
 	}
-	a.relays = append(a.relays, rl)
+	a.g.relays = append(a.g.relays, rl)
 	st := rl.stats()
 	a.events.emit(Event{Type: EventRelay, Time: now, Relay: &st})
 	ctx, cancel := context.WithCancel(a.ctx)
@@ -122,21 +122,12 @@ func (a *Agent) onAllocated(r relayResult, now time.Time) {
 	a.goTracked(func() { a.relayAcceptLoop(ctx, rl) })
 	a.permitRemotes(rl)
 	for _, c := range []candidate.Candidate{rl.passive, rl.active} {
-		if a.hasLocal(c) {
+		if a.g.hasLocal(c) {
 			continue // a second URI for the same server
 		}
 		a.addLocal(c)
-		a.out.send(signalingCandidate(c))
+		a.sig.out.send(signalingCandidate(c))
 	}
-}
-
-func (a *Agent) hasLocal(c candidate.Candidate) bool {
-	for _, l := range a.locals {
-		if l.Addr == c.Addr && l.TCPType == c.TCPType && l.Type == c.Type {
-			return true
-		}
-	}
-	return false
 }
 
 // relayAcceptLoop hands the loop every peer connection to the relayed
@@ -170,7 +161,7 @@ func (a *Agent) onRelayLost(rl *relay, err error, now time.Time) {
 		return
 	}
 	rl.lost = err
-	if a.selected == nil {
+	if a.sel.pair == nil {
 		a.warn(fmt.Errorf("agent: relay %s lost: %w", rl.passive.Addr, err), now)
 		for _, p := range a.cl.pairs {
 			if (p.local.Equal(rl.active) || p.local.Equal(rl.passive)) && p.state != stateFailed {
@@ -178,16 +169,6 @@ func (a *Agent) onRelayLost(rl *relay, err error, now time.Time) {
 			}
 		}
 	}
-}
-
-// relayOf finds the allocation behind a local relayed candidate.
-func (a *Agent) relayOf(c candidate.Candidate) *relay {
-	for _, rl := range a.relays {
-		if rl.active.Addr == c.Addr || rl.passive.Addr == c.Addr {
-			return rl
-		}
-	}
-	return nil
 }
 
 // permitRemotes installs permissions on rl for every remote candidate's IP
@@ -208,7 +189,7 @@ func (a *Agent) permitRemotes(rl *relay) {
 		}
 	}
 	ipOnly := func(ip netip.Addr) netip.AddrPort { return netip.AddrPortFrom(ip, 0) }
-	for _, r := range a.remotes {
+	for _, r := range a.peer.cands {
 		if r.Type == candidate.Relay {
 			add(r.Addr)
 		} else {
@@ -248,10 +229,10 @@ func (a *Agent) relayConnect(ctx context.Context, rl *relay, remote netip.AddrPo
 // stops accepting through the one it uses.
 func (a *Agent) releaseRelays() {
 	var keep *relay
-	if a.selected != nil && a.selected.local.Type == candidate.Relay {
-		keep = a.relayOf(a.selected.local)
+	if a.sel.pair != nil && a.sel.pair.local.Type == candidate.Relay {
+		keep = a.g.relayOf(a.sel.pair.local)
 	}
-	for _, rl := range a.relays {
+	for _, rl := range a.g.relays {
 		rl.cancel()
 		if rl != keep {
 			rl.alloc.Close()
@@ -261,9 +242,9 @@ func (a *Agent) releaseRelays() {
 
 // closeRelays deallocates everything; the agent is shutting down.
 func (a *Agent) closeRelays() {
-	for _, rl := range a.relays {
+	for _, rl := range a.g.relays {
 		rl.cancel()
 		rl.alloc.Close()
 	}
-	a.relays = nil
+	a.g.relays = nil
 }

@@ -88,7 +88,7 @@ func (a *Agent) localFeatures() features {
 
 // agreed is what both sides support; valid once the peer's credentials
 // arrived.
-func (a *Agent) agreed() features { return a.localFeatures().and(a.peerFeatures) }
+func (a *Agent) agreed() features { return a.localFeatures().and(a.peer.features) }
 
 // byeReason fits err into the signaling schema's reason field.
 func byeReason(err error) string {
@@ -126,18 +126,18 @@ func (a *Agent) recvLoop(ctx context.Context, ch signaling.Channel) {
 // needed (a pair is selected): an idle connected agent keeps only its
 // loop and the selected connection's reader.
 func (a *Agent) stopSignaling() {
-	a.out.close()
-	a.out = nil // the outbox's goroutine flushes and lets go of the channel
-	if a.sigCancel != nil {
-		a.sigCancel()
+	a.sig.out.close()
+	a.sig.out = nil // the outbox's goroutine flushes and lets go of the channel
+	if a.sig.cancel != nil {
+		a.sig.cancel()
 	}
 }
 
 func (a *Agent) onSignalError(err error, now time.Time) {
-	if a.selected != nil {
+	if a.sel.pair != nil {
 		return // the signaling channel is not needed any more
 	}
-	if a.remoteUfrag == "" {
+	if a.peer.ufrag == "" {
 		a.fail(StateFailed, &FailedError{Reason: "signaling ended before the peer's credentials arrived: " + err.Error(), Err: err}, now)
 		return
 	}
@@ -151,7 +151,7 @@ func (a *Agent) onSignal(m signaling.Message, now time.Time) {
 		a.onRemoteNAT(m.NAT, now)
 		return
 	}
-	if a.selected != nil {
+	if a.sel.pair != nil {
 		if m.Type == signaling.TypeBye {
 			// The peer failed after our selection: it never selected
 			// this pair (a peer that did closes the connection instead).
@@ -172,15 +172,15 @@ func (a *Agent) onSignal(m signaling.Message, now time.Time) {
 		}
 		a.addRemote(c, now)
 	case signaling.TypeEndOfCandidates:
-		if !a.remoteEOC {
-			a.remoteEOC, a.lastEOC = true, now
+		if !a.peer.eoc {
+			a.peer.eoc, a.peer.eocAt = true, now
 		}
 	case signaling.TypeBye, signaling.TypePeerLeft:
 		a.onPeerGone(m, now)
 	case signaling.TypePunch:
 		a.onPunch(m.Punch, now)
 	case signaling.TypeChecksDone:
-		a.peerDone = true
+		a.peer.done = true
 	}
 }
 
@@ -189,7 +189,7 @@ func (a *Agent) onSignal(m signaling.Message, now time.Time) {
 // signaling while our side still finishes its checks over TCP, so peer-left
 // is fatal only when no connection to the peer is alive.
 func (a *Agent) onPeerGone(m signaling.Message, now time.Time) {
-	a.remoteEOC = true // nothing more will come
+	a.peer.eoc = true // nothing more will come
 	if m.Type == signaling.TypePeerLeft && (a.peerConnected() || a.cl.inProgress()) {
 		// A peer that selected first may leave signaling at once: its
 		// answer to our check may still be on its way.
@@ -224,32 +224,32 @@ func (a *Agent) peerConnected() bool {
 }
 
 func (a *Agent) onCredentials(m signaling.Message, now time.Time) {
-	if a.remoteUfrag != "" {
-		if m.Ufrag != a.remoteUfrag {
+	if a.peer.ufrag != "" {
+		if m.Ufrag != a.peer.ufrag {
 			a.warn(fmt.Errorf("agent: peer sent new credentials (ICE restart is not supported); ignored"), now)
 		}
 		return
 	}
-	a.remoteUfrag = m.Ufrag
+	a.peer.ufrag = m.Ufrag
 	pwd := m.Pwd
 	a.remotePwd.Store(&pwd)
-	a.peerFeatures = parseFeatures(m.Features)
-	if !a.roleKnown {
+	a.peer.features = parseFeatures(m.Features)
+	if !a.role.known {
 		switch m.Role {
 		case signaling.RoleControlling:
-			a.controlling = false
+			a.role.controlling = false
 		case signaling.RoleControlled:
-			a.controlling = true
+			a.role.controlling = true
 		default:
-			a.controlling = a.tiebreaker > m.Tiebreaker
+			a.role.controlling = a.tiebreaker > m.Tiebreaker
 		}
-		a.roleKnown = true
-		a.cl.reprioritize(a.controlling)
+		a.role.known = true
+		a.cl.reprioritize(a.role.controlling)
 	}
 	a.lastActivity = now
 	a.checkStart = now
 	a.setState(StateChecking, now)
-	if pc := a.committed; pc != nil {
+	if pc := a.sel.committed; pc != nil {
 		// We confirmed the peer's nomination before its credentials came:
 		// the peer has selected that connection.
 		a.selectCommitted(now)

@@ -35,7 +35,7 @@ type srflxResult struct {
 func (a *Agent) startSrflx() int {
 	n := 0
 	for _, server := range a.cfg.STUNServers {
-		for _, ln := range a.listeners {
+		for _, ln := range a.g.listeners {
 			if !ln.shared {
 				continue // a query from its port cannot be made here
 			}
@@ -108,17 +108,17 @@ func resolveSTUN(ctx context.Context, server string, local netip.Addr) (netip.Ad
 // onSrflx adds the server-reflexive candidates a query found: one of the
 // base's type, and an active one derived from it (RFC 6544 §5.2).
 func (a *Agent) onSrflx(r srflxResult, now time.Time) {
-	a.gathering--
+	a.g.pending--
 	defer a.maybeEndOfCandidates(now)
 	if r.err != nil {
 		a.warn(r.err, now)
 		return
 	}
-	if a.selected != nil || a.state == StateFailed || a.state == StateClosed {
+	if a.sel.pair != nil || a.state == StateFailed || a.state == StateClosed {
 		r.conn.Close()
 		return
 	}
-	a.stunConns = append(a.stunConns, r.conn)
+	a.g.stunConns = append(a.g.stunConns, r.conn)
 	a.goTracked(func() { a.keepSTUN(r.conn) })
 	if r.mapped == r.base.Addr {
 		return // no NAT on this path: the host candidate says it all
@@ -133,11 +133,11 @@ func (a *Agent) onSrflx(r srflxResult, now time.Time) {
 }
 
 func (a *Agent) addSrflx(c candidate.Candidate) {
-	if a.hasLocal(c) {
+	if a.g.hasLocal(c) {
 		return // two servers, or passive and S-O, found the same mapping
 	}
 	a.addLocal(c)
-	a.out.send(signalingCandidate(c))
+	a.sig.out.send(signalingCandidate(c))
 }
 
 func signalingCandidate(c candidate.Candidate) signaling.Message {
@@ -147,9 +147,9 @@ func signalingCandidate(c candidate.Candidate) signaling.Message {
 // maybeEndOfCandidates tells the peer gathering is over once every query
 // has answered.
 func (a *Agent) maybeEndOfCandidates(now time.Time) {
-	if a.gathering == 0 && !a.eocSent && a.out != nil {
-		a.eocSent = true
-		a.out.send(signaling.Message{Type: signaling.TypeEndOfCandidates})
+	if a.g.pending == 0 && !a.g.eocSent && a.sig.out != nil {
+		a.g.eocSent = true
+		a.sig.out.send(signaling.Message{Type: signaling.TypeEndOfCandidates})
 	}
 }
 
@@ -168,7 +168,7 @@ func (a *Agent) keepSTUN(c net.Conn) {
 				c.Close()
 				return
 			}
-		case <-a.stunStop:
+		case <-a.g.stunStop:
 			c.Close()
 			return
 		}
@@ -178,12 +178,12 @@ func (a *Agent) keepSTUN(c net.Conn) {
 // stopSTUN closes the kept-open STUN connections: a query in flight on
 // one fails at once, so its goroutine returns.
 func (a *Agent) stopSTUN() {
-	for _, c := range a.stunConns {
+	for _, c := range a.g.stunConns {
 		c.Close()
 	}
-	a.stunConns = nil
-	if !a.stunStopped {
-		a.stunStopped = true
-		close(a.stunStop)
+	a.g.stunConns = nil
+	if !a.g.stunStopped {
+		a.g.stunStopped = true
+		close(a.g.stunStop)
 	}
 }

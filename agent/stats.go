@@ -85,9 +85,9 @@ func (p *pair) stats() PairStats {
 // snapshot builds Stats; it runs on the agent loop.
 func (a *Agent) snapshot() Stats {
 	s := Stats{
-		State: a.state, Role: a.role(), Checks: a.checksSent, RoleConflicts: a.conflicts, RoleSwitches: a.switches,
-		LocalCandidates:  append([]candidate.Candidate(nil), a.locals...),
-		RemoteCandidates: append([]candidate.Candidate(nil), a.remotes...),
+		State: a.state, Role: a.currentRole(), Checks: a.count.checks, RoleConflicts: a.count.conflicts, RoleSwitches: a.count.switches,
+		LocalCandidates:  append([]candidate.Candidate(nil), a.g.locals...),
+		RemoteCandidates: append([]candidate.Candidate(nil), a.peer.cands...),
 	}
 	if a.nat.haveLocal {
 		s.LocalNAT = a.nat.local.String()
@@ -95,12 +95,12 @@ func (a *Agent) snapshot() Stats {
 	if a.nat.haveRemote {
 		s.RemoteNAT = a.nat.remote.String()
 	}
-	for _, rl := range a.relays {
+	for _, rl := range a.g.relays {
 		s.Relays = append(s.Relays, rl.stats())
 	}
 	for _, p := range a.cl.pairs {
 		ps := p.stats()
-		if p == a.selected {
+		if p == a.sel.pair {
 			ps.Selected = true
 			sel := ps
 			s.Selected = &sel
