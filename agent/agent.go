@@ -15,41 +15,31 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/stun"
 
+	"github.com/icetcp/icetcp/internal/limits"
 	"github.com/icetcp/icetcp/signaling"
 )
 
 // Agent is one ICE-TCP agent: it connects once, to one peer, and hands out
 // the selected connection. Create it with New and call Connect.
 type Agent struct {
-	cfg        Config
-	net        Network
-	allocate   allocateFunc
-	natCheck   natCheckFunc
-	log        logging.LeveledLogger
-	localUfrag string
-	localPwd   string
-	tiebreaker uint64
-	events     *eventQueue
+	cfg    Config
+	to     timeouts // the policy's durations (policy.go)
+	seams  seams
+	log    logging.LeveledLogger
+	creds  credentials
+	events *eventQueue
 
 	// ctx ends when the agent shuts down; every I/O goroutine it starts
 	// derives from it, so shutdown interrupts them.
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	inbox      chan func(now time.Time) // run by the loop; the only way into loop state
-	closing    chan struct{}
-	closeOnce  sync.Once
-	loopDone   chan struct{}
-	started    atomic.Bool // gathering started: the loop runs or ran
-	connecting atomic.Bool // Connect was called
-	gatherOnce sync.Once
-	gatherErr  error
-	wg         sync.WaitGroup // every goroutine the agent starts, the event queue's too
-	remotePwd  atomic.Pointer[string]
-	nextID     atomic.Uint64
-	result     chan connectResult
-	final      atomic.Pointer[Stats] // the last snapshot once the loop ended
-	inbound    *inboundLimit         // pending accepted connections, per source
+	inbox     chan func(now time.Time) // run by the loop; the only way into loop state
+	life      lifecycle
+	wg        sync.WaitGroup // every goroutine the agent starts, the event queue's too
+	remotePwd atomic.Pointer[string]
+	nextID    atomic.Uint64
+	inbound   *limits.Counter // accepted connections awaiting their first check, in all and per source
 
 	// owned by run:
 	state        State
@@ -86,41 +76,38 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{
-		cfg:      cfg,
-		net:      cfg.Network,
-		log:      cfg.LoggerFactory.NewLogger("icetcp-agent"),
-		inbox:    make(chan func(time.Time)), // unbuffered: a post is either run or refused, never lost with its resources
-		closing:  make(chan struct{}),
-		loopDone: make(chan struct{}),
-		result:   make(chan connectResult, 1),
-		conns:    map[*pconn]struct{}{},
-		inbound:  newInboundLimit(maxPendingInbound, maxPendingPerSource),
-		g:        gatherer{stunStop: make(chan struct{})},
+		cfg:     cfg,
+		to:      newTimeouts(cfg),
+		seams:   seams{net: cfg.Network, allocate: cfg.allocate, natCheck: cfg.natCheck},
+		log:     cfg.LoggerFactory.NewLogger("icetcp-agent"),
+		inbox:   make(chan func(time.Time)), // unbuffered: a post is either run or refused, never lost with its resources
+		life:    lifecycle{closing: make(chan struct{}), loopDone: make(chan struct{}), result: make(chan connectResult, 1)},
+		conns:   map[*pconn]struct{}{},
+		inbound: limits.NewCounter(maxPendingInbound, maxPendingPerSource),
+		g:       gatherer{stunStop: make(chan struct{})},
 	}
-	if a.net == nil {
-		a.net = &hostNetwork{}
+	if a.seams.net == nil {
+		a.seams.net = &hostNetwork{}
 	}
-	a.allocate = cfg.allocate
-	if a.allocate == nil {
-		a.allocate = a.turnAllocate
+	if a.seams.allocate == nil {
+		a.seams.allocate = a.turnAllocate
 	}
-	a.natCheck = cfg.natCheck
-	if a.natCheck == nil {
-		a.natCheck = a.hostNATCheck
+	if a.seams.natCheck == nil {
+		a.seams.natCheck = a.hostNATCheck
 	}
 	a.events = &eventQueue{fn: cfg.OnEvent, wg: &a.wg, log: a.log}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
-	if a.localUfrag, err = randomICEString(cfg.Rand, 8); err != nil {
+	if a.creds.ufrag, err = randomICEString(cfg.Rand, 8); err != nil {
 		return nil, err
 	}
-	if a.localPwd, err = randomICEString(cfg.Rand, 24); err != nil {
+	if a.creds.pwd, err = randomICEString(cfg.Rand, 24); err != nil {
 		return nil, err
 	}
 	var b [8]byte
 	if _, err := io.ReadFull(cfg.Rand, b[:]); err != nil {
 		return nil, fmt.Errorf("agent: tie-breaker: %w", err)
 	}
-	a.tiebreaker = binary.BigEndian.Uint64(b[:])
+	a.creds.tiebreaker = binary.BigEndian.Uint64(b[:])
 	switch cfg.Role {
 	case RoleControlling:
 		a.role.controlling, a.role.known = true, true
@@ -131,7 +118,7 @@ func New(cfg Config) (*Agent, error) {
 }
 
 // Credentials returns the local ufrag and password.
-func (a *Agent) Credentials() (ufrag, pwd string) { return a.localUfrag, a.localPwd }
+func (a *Agent) Credentials() (ufrag, pwd string) { return a.creds.ufrag, a.creds.pwd }
 
 // Gather starts gathering candidates (host, server-reflexive, relayed) and
 // measuring the NAT before the peer is known, so that Connect can send
@@ -142,29 +129,29 @@ func (a *Agent) Credentials() (ufrag, pwd string) { return a.localUfrag, a.local
 // second call does nothing.
 func (a *Agent) Gather(ctx context.Context) error {
 	select {
-	case <-a.closing:
+	case <-a.life.closing:
 		return ErrClosed
 	default:
 	}
-	a.gatherOnce.Do(func() { a.gatherErr = a.startGathering() })
-	return a.gatherErr
+	a.life.gatherOnce.Do(func() { a.life.gatherErr = a.startGathering() })
+	return a.life.gatherErr
 }
 
 func (a *Agent) startGathering() error {
-	a.started.Store(true)
+	a.life.started.Store(true)
 	now := time.Now()
 	a.setState(StateGathering, now)
 	if err := a.gather(); err != nil {
 		a.closeListeners()
 		a.cancel()
 		a.setState(StateFailed, now)
-		close(a.loopDone)
+		close(a.life.loopDone)
 		return err
 	}
 	// Register with the Mux before the loop exists: the loop's shutdown
 	// unregisters, so a registration can never outlive the agent.
 	if a.cfg.Mux != nil && !a.cfg.DisablePassive {
-		a.cfg.Mux.register(a.localUfrag, a)
+		a.cfg.Mux.register(a.creds.ufrag, a)
 	}
 	a.g.pending = a.startSrflx() + a.startRelays()
 	a.startNATCheck()
@@ -184,11 +171,11 @@ func (a *Agent) Connect(ctx context.Context, ch signaling.Channel) (*Conn, error
 		return nil, errors.New("agent: Connect: nil signaling channel")
 	}
 	select {
-	case <-a.closing:
+	case <-a.life.closing:
 		return nil, ErrClosed
 	default:
 	}
-	if !a.connecting.CompareAndSwap(false, true) {
+	if !a.life.connecting.CompareAndSwap(false, true) {
 		return nil, ErrAlreadyStarted
 	}
 	if err := a.Gather(ctx); err != nil {
@@ -196,14 +183,14 @@ func (a *Agent) Connect(ctx context.Context, ch signaling.Channel) (*Conn, error
 	}
 	if !a.post(func(now time.Time) { a.attach(ch, now) }) {
 		select { // the agent ended before the peer was known
-		case r := <-a.result:
+		case r := <-a.life.result:
 			return r.conn, r.err
 		default:
 			return nil, ErrClosed
 		}
 	}
 	select {
-	case r := <-a.result:
+	case r := <-a.life.result:
 		return r.conn, r.err
 	case <-ctx.Done():
 		a.Close()
@@ -229,8 +216,8 @@ func (a *Agent) attach(ch signaling.Channel, now time.Time) {
 	out := a.sig.out
 	a.goTracked(func() { out.run(a.ctx) })
 	a.goTracked(func() { a.recvLoop(sigCtx, ch) })
-	a.sig.out.send(signaling.Message{Type: signaling.TypeCredentials, Ufrag: a.localUfrag, Pwd: a.localPwd,
-		Tiebreaker: a.tiebreaker, Role: roleWord(a.cfg.Role), Features: a.localFeatures().list()})
+	a.sig.out.send(signaling.Message{Type: signaling.TypeCredentials, Ufrag: a.creds.ufrag, Pwd: a.creds.pwd,
+		Tiebreaker: a.creds.tiebreaker, Role: roleWord(a.cfg.Role), Features: a.localFeatures().list()})
 	if a.nat.haveLocal {
 		a.sig.out.send(signaling.Message{Type: signaling.TypeNAT, NAT: a.nat.local.String()})
 	}
@@ -252,12 +239,12 @@ func roleWord(r Role) string {
 // events included, has returned when Close returns. It is safe to call more
 // than once and from any goroutine except an OnEvent callback.
 func (a *Agent) Close() error {
-	a.closeOnce.Do(func() { close(a.closing) })
-	if !a.started.Load() {
+	a.life.closeOnce.Do(func() { close(a.life.closing) })
+	if !a.life.started.Load() {
 		a.cancel()
 		return nil
 	}
-	<-a.loopDone
+	<-a.life.loopDone
 	a.wg.Wait()
 	return nil
 }
@@ -265,14 +252,14 @@ func (a *Agent) Close() error {
 // Stats returns a snapshot of candidates and pairs.
 func (a *Agent) Stats() Stats {
 	reply := make(chan Stats, 1)
-	if a.started.Load() && a.post(func(time.Time) { reply <- a.snapshot() }) {
+	if a.life.started.Load() && a.post(func(time.Time) { reply <- a.snapshot() }) {
 		select {
 		case s := <-reply:
 			return s
-		case <-a.loopDone:
+		case <-a.life.loopDone:
 		}
 	}
-	if s := a.final.Load(); s != nil {
+	if s := a.life.final.Load(); s != nil {
 		return *s
 	}
 	return Stats{State: StateNew, Role: a.cfg.Role}
@@ -283,7 +270,7 @@ func (a *Agent) post(f func(now time.Time)) bool {
 	select {
 	case a.inbox <- f:
 		return true
-	case <-a.loopDone:
+	case <-a.life.loopDone:
 		return false
 	}
 }
@@ -300,7 +287,7 @@ func (a *Agent) goTracked(f func()) {
 // event is handled with the time it was taken from the channel, so the
 // logic below never reads the clock itself.
 func (a *Agent) run() {
-	defer close(a.loopDone)
+	defer close(a.life.loopDone)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	now := time.Now()
@@ -318,7 +305,7 @@ func (a *Agent) run() {
 			f(now)
 		case <-timer.C:
 			now = time.Now()
-		case <-a.closing:
+		case <-a.life.closing:
 			now = time.Now()
 			a.fail(StateClosed, ErrClosed, now)
 		}
@@ -351,7 +338,7 @@ func (a *Agent) fail(s State, err error, now time.Time) {
 		a.sig.out.send(signaling.Message{Type: signaling.TypeBye, Reason: byeReason(err)})
 	}
 	select {
-	case a.result <- connectResult{err: err}:
+	case a.life.result <- connectResult{err: err}:
 	default:
 	}
 	a.setState(s, now)
@@ -373,10 +360,10 @@ func (a *Agent) shutdown(now time.Time) {
 	a.closeListeners()
 	a.closeRelays()
 	if a.cfg.Mux != nil {
-		a.cfg.Mux.unregister(a.localUfrag, a)
+		a.cfg.Mux.unregister(a.creds.ufrag, a)
 	}
 	s := a.snapshot()
-	a.final.Store(&s)
+	a.life.final.Store(&s)
 	a.sig.out.close()
 }
 

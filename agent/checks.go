@@ -12,7 +12,6 @@ import (
 
 	"github.com/icetcp/icetcp/candidate"
 	"github.com/icetcp/icetcp/internal/natcheck"
-	"github.com/icetcp/icetcp/signaling"
 	"github.com/icetcp/icetcp/tcpso"
 )
 
@@ -95,86 +94,8 @@ func (a *Agent) tick(now time.Time) time.Time {
 	return next
 }
 
-// failureTick fails the agent when the connect timeout passed, or when
-// nothing is left to try and the peer has been quiet for a check timeout.
-func (a *Agent) failureTick(now time.Time, soon func(time.Time)) {
-	deadline := a.checkStart.Add(a.cfg.ConnectTimeout)
-	if !now.Before(deadline) {
-		a.fail(StateFailed, a.failure("no pair selected within "+a.cfg.ConnectTimeout.String(), context.DeadlineExceeded), now)
-		return
-	}
-	soon(deadline)
-	// Nothing left to try on our side: wait for the peer's checks (it may
-	// still reach our passive candidates). An icetcp peer says when it is
-	// done too; anything else, until it has been quiet for a check
-	// timeout.
-	if a.peer.eoc && a.peer.ufrag != "" && a.g.pending == 0 && !a.cl.pending() && a.cl.bestValid() == nil && len(a.cl.triggered) == 0 {
-		if !a.peerCanCheck() {
-			a.fail(StateFailed, a.failure("no candidate pair could be formed", ErrNoPairs), now)
-			return
-		}
-		if a.agreed().done {
-			if !a.sig.doneSent {
-				a.sig.doneSent = true
-				a.sig.out.send(signaling.Message{Type: signaling.TypeChecksDone})
-			}
-			if a.peer.done && !a.cl.inProgress() {
-				reason := "no pair worked on either side"
-				if f := a.cl.failures(); len(f) > 0 {
-					reason = summarize(f)
-				}
-				a.fail(StateFailed, a.failure(reason, nil), now)
-			}
-			return
-		}
-		idle := a.lastActivity.Add(a.cfg.CheckTimeout)
-		if !now.Before(idle) {
-			reason := summarize(a.cl.failures())
-			var cause error
-			if len(a.cl.pairs) == 0 {
-				reason, cause = "no candidate pair could be formed", ErrNoPairs
-			}
-			a.fail(StateFailed, a.failure(reason, cause), now)
-			return
-		}
-		soon(idle)
-	}
-}
-
-// peerCanCheck reports whether either side forms a pair it checks: one
-// of ours, or one of the peer's active or S-O candidates that pairs with
-// one of ours (RFC 6544 §6.2; its passive candidates only answer).
-// Without one, nothing can ever connect.
-func (a *Agent) peerCanCheck() bool {
-	if len(a.cl.pairs) > 0 {
-		return true
-	}
-	for _, r := range a.peer.cands {
-		if r.TCPType == candidate.Passive {
-			continue
-		}
-		for _, l := range a.g.locals {
-			if candidate.CanPair(r, l) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func (a *Agent) failure(reason string, cause error) *FailedError {
 	return &FailedError{Reason: reason, Checks: a.cl.failures(), Err: cause}
-}
-
-// awaitsNomination reports a nominating check to an icetcp peer that
-// must not time out: the peer may have committed to the pair when it
-// answered (onRequest), and its answer, late on a loaded host, still
-// arrives over the open TCP connection. Closing the connection would
-// leave the peer with a selection we do not share. The check ends with
-// its answer, an error, or the connection's end; the connect timeout
-// bounds the wait, and a peer that committed elsewhere answers there.
-func (a *Agent) awaitsNomination(p *pair) bool {
-	return p.tx != nil && p.tx.useCandidate && p.tx.controlling && a.agreed().nominate && p.pc != nil && !p.pc.closed()
 }
 
 // startCheck begins p's check: over its connection if it has one, else by
@@ -185,7 +106,7 @@ func (a *Agent) startCheck(p *pair, now time.Time) {
 	if p.firstTry.IsZero() {
 		p.firstTry = now
 	}
-	p.deadline = now.Add(a.cfg.CheckTimeout)
+	p.deadline = now.Add(a.to.check)
 	p.err = nil
 	a.lastActivity = now
 	if p.pc != nil && !p.pc.closed() {
@@ -217,9 +138,9 @@ func (a *Agent) startCheck(p *pair, now time.Time) {
 		case local.Type == candidate.Relay && local.TCPType == candidate.Active:
 			c, err = a.relayConnect(ctx, rl, remote)
 		case local.TCPType == candidate.Active:
-			c, err = a.net.Dial(ctx, netip.AddrPortFrom(local.Addr.Addr(), 0), remote)
+			c, err = a.seams.net.Dial(ctx, netip.AddrPortFrom(local.Addr.Addr(), 0), remote)
 		case local.TCPType == candidate.SO:
-			c, attempts, err = a.net.SimultaneousOpen(ctx, punch)
+			c, attempts, err = a.seams.net.SimultaneousOpen(ctx, punch)
 		default:
 			err = fmt.Errorf("agent: a %s candidate does not initiate checks", local.TCPType)
 		}
@@ -272,8 +193,8 @@ func (a *Agent) sendCheck(p *pair, now time.Time, useCandidate bool) {
 // request builds a Binding request for p in our current role.
 func (a *Agent) request(p *pair, remotePwd string, id [stun.TransactionIDSize]byte, useCandidate bool) (*stun.Message, error) {
 	return buildRequest(checkParams{
-		localUfrag: a.localUfrag, remoteUfrag: a.peer.ufrag, remotePwd: remotePwd,
-		priority: prflxPriority(p.local), controlling: a.role.controlling, tiebreaker: a.tiebreaker,
+		localUfrag: a.creds.ufrag, remoteUfrag: a.peer.ufrag, remotePwd: remotePwd,
+		priority: prflxPriority(p.local), controlling: a.role.controlling, tiebreaker: a.creds.tiebreaker,
 		useCandidate: useCandidate,
 	}, id)
 }
@@ -333,7 +254,7 @@ func (a *Agent) maybeRetry(p *pair, err error, now time.Time) {
 		return
 	}
 	backoff := min(time.Duration(50<<min(p.retries+1, 8))*time.Millisecond, maxRetryBackoff)
-	if next := now.Add(backoff); !next.Before(p.firstTry.Add(a.cfg.CheckTimeout)) {
+	if next := now.Add(backoff); !next.Before(p.firstTry.Add(a.to.check)) {
 		return
 	}
 	p.retries++
@@ -454,7 +375,7 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 		a.cl.reprioritize(a.role.controlling)
 	} else if peerControlling == a.role.controlling {
 		// RFC 8445 §7.3.1.1: the larger tie-breaker keeps controlling.
-		if (a.role.controlling && a.tiebreaker >= peerTB) || (!a.role.controlling && a.tiebreaker < peerTB) {
+		if (a.role.controlling && a.creds.tiebreaker >= peerTB) || (!a.role.controlling && a.creds.tiebreaker < peerTB) {
 			a.count.conflicts++
 			a.respondError(pc, m, stun.CodeRoleConflict, now)
 			return
@@ -524,76 +445,6 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 	}
 }
 
-// pairForInbound finds or creates the pair an accepted connection belongs
-// to (RFC 6544 §7.2): the remote is a candidate at the connection's exact
-// source when there is one, else a signaled active candidate of its IP
-// (an active candidate's port means nothing), else a new peer-reflexive
-// candidate at the exact source. A connection never displaces a live one:
-// a second connection from the IP of a pair that has one (the peer's relay
-// on the peer's own address, a second dial) is another path and gets a
-// peer-reflexive pair of its own, since either may be the one the peer
-// nominates.
-func (a *Agent) pairForInbound(pc *pconn, prio uint32, now time.Time) *pair {
-	remoteType := candidate.Active
-	if pc.local.TCPType == candidate.SO {
-		remoteType = candidate.SO
-	}
-	remote, found := a.remoteAt(pc.remote, remoteType)
-	var p *pair
-	if found {
-		p, _ = a.cl.add(&pair{local: pc.local, remote: remote}, a.role.controlling)
-		if p.pc != nil && p.pc != pc && !p.pc.closed() {
-			found = false // taken: a pair of its own
-		}
-	}
-	if !found {
-		if len(a.peer.cands) >= maxRemoteCandidates {
-			a.warn(fmt.Errorf("agent: more than %d remote candidates; check from %s dropped", maxRemoteCandidates, pc.remote), now)
-			pc.close(errors.New("agent: too many remote candidates"))
-			return nil
-		}
-		remote = candidate.Candidate{
-			Foundation: candidate.Foundation(candidate.PeerReflexive, pc.remote.Addr(), netip.Addr{}),
-			Component:  1, Priority: prio, Addr: pc.remote, Type: candidate.PeerReflexive, TCPType: remoteType,
-		}
-		a.peer.cands = append(a.peer.cands, remote)
-		p, _ = a.cl.add(&pair{local: pc.local, remote: remote}, a.role.controlling)
-	}
-	if p.pc != nil && p.pc != pc && !p.pc.closed() {
-		// One exact source cannot carry two live connections.
-		pc.close(errors.New("agent: pair already has a live connection"))
-		return nil
-	}
-	if p.cancel != nil { // a connect or punch for this pair is in flight: this connection wins
-		p.cancel()
-		p.cancel = nil
-		p.attempt++
-	}
-	p.pc = pc
-	pc.pair = p
-	return p
-}
-
-// remoteAt finds the remote candidate a connection from src belongs to:
-// one at exactly src, else (for active candidates) a signaled one of its
-// IP.
-func (a *Agent) remoteAt(src netip.AddrPort, tt candidate.TCPType) (candidate.Candidate, bool) {
-	for _, r := range a.peer.cands {
-		if r.TCPType == tt && r.Addr == src {
-			return r, true
-		}
-	}
-	if tt != candidate.Active {
-		return candidate.Candidate{}, false
-	}
-	for _, r := range a.peer.cands {
-		if r.TCPType == tt && r.Type != candidate.PeerReflexive && r.Addr.Addr() == src.Addr() {
-			return r, true
-		}
-	}
-	return candidate.Candidate{}, false
-}
-
 func useCandidate(m *stun.Message) bool {
 	_, err := m.Get(stun.AttrUseCandidate)
 	return err == nil
@@ -602,7 +453,7 @@ func useCandidate(m *stun.Message) bool {
 // respondSuccess answers req; the peer now knows the path works, which is
 // what a half-close toward a standard agent waits for.
 func (a *Agent) respondSuccess(pc *pconn, req *stun.Message) error {
-	resp, err := buildSuccess(req, pc.remote, a.localPwd)
+	resp, err := buildSuccess(req, pc.remote, a.creds.pwd)
 	if err != nil {
 		return err
 	}
@@ -612,7 +463,7 @@ func (a *Agent) respondSuccess(pc *pconn, req *stun.Message) error {
 }
 
 func (a *Agent) respondError(pc *pconn, req *stun.Message, code stun.ErrorCode, now time.Time) {
-	resp, err := buildError(req, code, a.localPwd)
+	resp, err := buildError(req, code, a.creds.pwd)
 	if err != nil {
 		a.warn(err, now)
 		return

@@ -77,7 +77,7 @@ func (a *Agent) sendEOS(pc *pconn, interrupted bool) error {
 	if pwd == nil {
 		return fmt.Errorf("agent: close write: %w", ErrClosed)
 	}
-	m, err := buildEOS(a.localUfrag, a.peer.ufrag, *pwd, interrupted)
+	m, err := buildEOS(a.creds.ufrag, a.peer.ufrag, *pwd, interrupted)
 	if err != nil {
 		return err
 	}

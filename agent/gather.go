@@ -3,25 +3,12 @@ package agent
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"syscall"
-	"time"
-
-	"github.com/pion/stun"
 
 	"github.com/icetcp/icetcp/candidate"
-	"github.com/icetcp/icetcp/internal/framing"
 	"github.com/icetcp/icetcp/tcpso"
-)
-
-// Limits on accepted connections that have not yet sent an authenticated
-// check, per agent and per source address: a flood from one source is cut
-// off without starving the peer's connections from another.
-const (
-	maxPendingInbound   = 64
-	maxPendingPerSource = 8
 )
 
 // listener is a passive or S-O candidate's listening socket.
@@ -81,7 +68,7 @@ func (a *Agent) gather() error {
 }
 
 func (a *Agent) listen(ip netip.Addr, tt candidate.TCPType, otherPref uint16, shared bool) error {
-	l, err := a.net.Listen(a.ctx, netip.AddrPortFrom(ip, 0), shared)
+	l, err := a.seams.net.Listen(a.ctx, netip.AddrPortFrom(ip, 0), shared)
 	if err != nil {
 		return fmt.Errorf("agent: gather %s %s: %w", tt, ip, err)
 	}
@@ -154,174 +141,10 @@ func interfaceAddrs(loopback bool) ([]netip.Addr, error) {
 	return out, nil
 }
 
-// startAccepting runs an accept loop per listener.
-func (a *Agent) startAccepting() {
-	for _, ln := range a.g.listeners {
-		a.goTracked(func() { a.acceptLoop(ln) })
-	}
-}
-
-func (a *Agent) acceptLoop(ln *listener) {
-	for {
-		c, err := ln.l.Accept()
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				a.log.Warnf("accept on %s: %v", ln.cand.Addr, err)
-			}
-			return
-		}
-		src := addrPortOf(c.RemoteAddr()).Addr()
-		if !a.inbound.take(src) {
-			a.log.Debugf("accept on %s: too many connections await their first check; closing %s", ln.cand.Addr, c.RemoteAddr())
-			c.Close()
-			continue
-		}
-		if !a.post(func(now time.Time) { a.onAccepted(c, nil, nil, ln.cand, now) }) {
-			a.inbound.give(src)
-			c.Close()
-			return
-		}
-	}
-}
-
-// handoff takes a connection a Mux accepted and routed here by USERNAME,
-// with its first frame already read.
-func (a *Agent) handoff(c net.Conn, fr *framing.Reader, first []byte, local candidate.Candidate) bool {
-	src := addrPortOf(c.RemoteAddr()).Addr()
-	if !a.inbound.take(src) {
-		return false
-	}
-	if !a.post(func(now time.Time) { a.onAccepted(c, fr, first, local, now) }) {
-		a.inbound.give(src)
-		return false
-	}
-	return true
-}
-
-// onAccepted adopts an inbound connection. After the selection it is still
-// answered until the listeners are released (a standard agent may be
-// finishing its checks), but it carries no data.
-func (a *Agent) onAccepted(c net.Conn, fr *framing.Reader, first []byte, local candidate.Candidate, now time.Time) {
-	if a.sel.released || a.state == StateFailed || a.state == StateClosed {
-		a.inbound.give(addrPortOf(c.RemoteAddr()).Addr())
-		c.Close()
-		return
-	}
-	a.lastActivity = now
-	a.adopt(c, fr, true, local, first)
-}
-
-// adopt wraps c and starts its reader. Inbound connections count as
-// pending until a check on them is authenticated.
-func (a *Agent) adopt(c net.Conn, fr *framing.Reader, inbound bool, local candidate.Candidate, first []byte) *pconn {
-	pc := newPConn(a.nextID.Add(1), c, fr, inbound, local, a.goTracked, a.log.Debugf)
-	a.conns[pc] = struct{}{}
-	if inbound {
-		src := pc.remote.Addr()
-		pc.onAuth = func() { a.inbound.give(src) }
-	}
-	rc := readerConfig{
-		localUfrag: a.localUfrag, localPwd: a.localPwd, remotePwd: &a.remotePwd,
-		firstTimeout: a.cfg.FirstMessageTimeout, first: first,
-		onSTUN: func(pc *pconn, m *stun.Message) {
-			a.post(func(now time.Time) { a.onSTUN(pc, m, now) })
-		},
-		onEnd: func(pc *pconn, err error) {
-			if inbound {
-				pc.markAuthenticated() // no longer pending either way
-			}
-			a.post(func(now time.Time) { a.onConnEnd(pc, err, now) })
-		},
-		log: a.log.Debugf,
-	}
-	a.goTracked(func() { pc.readLoop(rc) })
-	return pc
-}
-
-// onConnEnd runs when a connection's reader stopped.
-func (a *Agent) onConnEnd(pc *pconn, err error, now time.Time) {
-	if a.sel.pair != nil && pc == a.sel.pair.pc {
-		// It stays in conns: whatever ends the agent closes it.
-		if pc.closed() {
-			// We closed it (Conn.Close): a deliberate end, whatever the
-			// reader saw last.
-			a.fail(StateClosed, ErrClosed, now)
-			return
-		}
-		if errors.Is(err, io.EOF) {
-			if !pc.eosMode.Load() {
-				a.consent.peerFIN = true // the peer half-closed; we may still write
-				return
-			}
-			// An icetcp peer ends in band; its FIN after that is a close
-			// of the whole connection, without it the peer vanished (Read
-			// says so after the bytes that arrived).
-			if pc.peerEOS.Load() {
-				a.fail(StateClosed, fmt.Errorf("%w: %w", errPeerClosed, ErrClosed), now)
-				return
-			}
-		}
-		a.fail(StateFailed, fmt.Errorf("agent: selected connection lost: %w", err), now)
-		return
-	}
-	delete(a.conns, pc)
-	pc.close(err)
-	pc.q.drain()
-	if pc == a.sel.committed && a.sel.pair == nil && a.state != StateFailed && a.state != StateClosed {
-		a.fail(StateFailed, a.failure(errNominatedLost.Error()+": "+err.Error(), errNominatedLost), now)
-		return
-	}
-	if p := pc.pair; p != nil && p.pc == pc && a.sel.pair == nil {
-		if p.state == stateInProgress || p.state == stateSucceeded {
-			a.failPair(p, fmt.Errorf("%w: %w", errConnLost, err), now)
-		} else {
-			p.pc = nil
-		}
-	}
-}
-
 func (a *Agent) closeListeners() {
 	for _, ln := range a.g.listeners {
 		ln.l.Close()
 	}
-}
-
-// addRemote stores a signaled candidate and pairs it with every local one.
-func (a *Agent) addRemote(c candidate.Candidate, now time.Time) {
-	for i, r := range a.peer.cands {
-		if r.Addr == c.Addr && r.TCPType == c.TCPType {
-			if r.Type == candidate.PeerReflexive {
-				a.peer.cands[i] = c // learned from a check first; now we know its real type
-			}
-			return
-		}
-	}
-	if len(a.peer.cands) >= maxRemoteCandidates {
-		a.warn(fmt.Errorf("agent: more than %d remote candidates; %s dropped", maxRemoteCandidates, c.Marshal()), now)
-		return
-	}
-	a.peer.cands = append(a.peer.cands, c)
-	a.lastActivity = now
-	for _, l := range a.g.locals {
-		a.pairUp(l, c)
-	}
-	for _, rl := range a.g.relays {
-		a.permitRemotes(rl)
-	}
-}
-
-// pairUp adds the pair of local l and remote r to the checklist if they pair
-// (RFC 6544 §6.2) and survive pruning: a reflexive local is replaced by its
-// base, and a passive local never initiates a check.
-func (a *Agent) pairUp(l, r candidate.Candidate) {
-	if !candidate.CanPair(l, r) || a.sel.pair != nil {
-		return
-	}
-	base, ok := candidate.Base(l, a.g.locals)
-	if !ok || base.TCPType == candidate.Passive {
-		return
-	}
-	a.cl.add(&pair{local: base, remote: r}, a.role.controlling)
 }
 
 func isRefused(err error) bool {

@@ -13,6 +13,7 @@ import (
 	"github.com/pion/stun"
 
 	"github.com/icetcp/icetcp/internal/framing"
+	"github.com/icetcp/icetcp/internal/limits"
 )
 
 // MuxConfig configures a Mux. The zero value works.
@@ -54,9 +55,9 @@ type Mux struct {
 	addr    netip.AddrPort
 	cfg     MuxConfig
 	log     logging.LeveledLogger
-	pending *inboundLimit
+	pending *limits.Counter
 	wg      sync.WaitGroup
-	refusal rateLog
+	refusal *limits.RefusalLog
 
 	accepted, routed                            atomic.Uint64
 	refPending, refSource, refFirst, refUnknown atomic.Uint64
@@ -90,10 +91,10 @@ func NewMux(l net.Listener, cfg MuxConfig) (*Mux, error) {
 	}
 	m := &Mux{
 		l: l, addr: addr, cfg: cfg, log: cfg.LoggerFactory.NewLogger("icetcp-mux"),
-		pending: newInboundLimit(cfg.MaxPending, cfg.MaxPendingPerSource),
+		pending: limits.NewCounter(cfg.MaxPending, cfg.MaxPendingPerSource),
 		agents:  map[string]*Agent{}, conns: map[net.Conn]struct{}{},
 	}
-	m.refusal.log = m.log
+	m.refusal = limits.NewRefusalLog(m.log.Warnf, 0)
 	m.wg.Add(1)
 	go m.acceptLoop()
 	return m, nil
@@ -135,6 +136,7 @@ func (m *Mux) Close() error {
 	}
 	err := m.l.Close()
 	m.wg.Wait()
+	m.refusal.Close() // its timers
 	return err
 }
 
@@ -164,15 +166,15 @@ func (m *Mux) acceptLoop() {
 		}
 		m.accepted.Add(1)
 		src := addrPortOf(c.RemoteAddr()).Addr()
-		if !m.pending.take(src) {
-			m.refuse(c, src)
+		if err := m.pending.Take(src); err != nil {
+			m.refuse(c, src, err)
 			continue
 		}
 		m.mu.Lock()
 		if m.closed {
 			m.mu.Unlock()
 			c.Close()
-			m.pending.give(src)
+			m.pending.Give(src)
 			return
 		}
 		m.conns[c] = struct{}{}
@@ -183,18 +185,15 @@ func (m *Mux) acceptLoop() {
 }
 
 // refuse closes a connection over the pending limits and says why.
-func (m *Mux) refuse(c net.Conn, src netip.Addr) {
+func (m *Mux) refuse(c net.Conn, src netip.Addr, why error) {
 	c.Close()
-	m.pending.mu.Lock()
-	full := m.pending.total >= m.pending.maxTotal
-	m.pending.mu.Unlock()
-	if full {
+	if errors.Is(why, limits.ErrTotal) {
 		m.refPending.Add(1)
-		m.refusal.note("pending", fmt.Sprintf("%d connections await their first check", m.cfg.MaxPending))
+		m.refusal.Note("pending", fmt.Sprintf("%d connections await their first check", m.cfg.MaxPending))
 		return
 	}
 	m.refSource.Add(1)
-	m.refusal.note("source", fmt.Sprintf("%s holds %d connections that sent nothing yet", src, m.cfg.MaxPendingPerSource))
+	m.refusal.Note("source", fmt.Sprintf("%s holds %d connections that sent nothing yet", src, m.cfg.MaxPendingPerSource))
 }
 
 // route reads the first frame, finds the agent by USERNAME and hands the
@@ -206,7 +205,7 @@ func (m *Mux) route(c net.Conn, src netip.Addr) {
 		m.mu.Lock()
 		delete(m.conns, c)
 		m.mu.Unlock()
-		m.pending.give(src)
+		m.pending.Give(src)
 		if !handed {
 			c.Close()
 		}
@@ -216,13 +215,13 @@ func (m *Mux) route(c net.Conn, src netip.Addr) {
 	frame, err := fr.Next()
 	if err != nil {
 		m.refFirst.Add(1)
-		m.refusal.note("first-message", fmt.Sprintf("%s: no first message: %v", c.RemoteAddr(), err))
+		m.refusal.Note("first-message", fmt.Sprintf("%s: no first message: %v", c.RemoteAddr(), err))
 		return
 	}
 	ufrag, err := firstUfrag(frame)
 	if err != nil {
 		m.refFirst.Add(1)
-		m.refusal.note("first-message", fmt.Sprintf("%s: %v", c.RemoteAddr(), err))
+		m.refusal.Note("first-message", fmt.Sprintf("%s: %v", c.RemoteAddr(), err))
 		return
 	}
 	m.mu.Lock()
@@ -230,7 +229,7 @@ func (m *Mux) route(c net.Conn, src netip.Addr) {
 	m.mu.Unlock()
 	if a == nil {
 		m.refUnknown.Add(1)
-		m.refusal.note("unknown", fmt.Sprintf("%s: no agent with ufrag %q", c.RemoteAddr(), ufrag))
+		m.refusal.Note("unknown", fmt.Sprintf("%s: no agent with ufrag %q", c.RemoteAddr(), ufrag))
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
@@ -255,37 +254,4 @@ func firstUfrag(frame []byte) (string, error) {
 	}
 	ufrag, _, err := requestUfrags(msg)
 	return ufrag, err
-}
-
-// rateLog logs refusals at most once per reason and interval, with the
-// count of those it held back: a flood must not flood the log.
-type rateLog struct {
-	log logging.LeveledLogger
-
-	mu   sync.Mutex // guards following
-	last map[string]time.Time
-	held map[string]int
-}
-
-const rateLogInterval = 10 * time.Second
-
-func (r *rateLog) note(reason, msg string) {
-	r.mu.Lock()
-	if r.last == nil {
-		r.last, r.held = map[string]time.Time{}, map[string]int{}
-	}
-	now := time.Now()
-	if now.Sub(r.last[reason]) < rateLogInterval {
-		r.held[reason]++
-		r.mu.Unlock()
-		return
-	}
-	held := r.held[reason]
-	r.last[reason], r.held[reason] = now, 0
-	r.mu.Unlock()
-	if held > 0 {
-		r.log.Warnf("refused (%s): %s (and %d more like it since the last report)", reason, msg, held)
-		return
-	}
-	r.log.Warnf("refused (%s): %s", reason, msg)
 }

@@ -75,7 +75,8 @@ func TestLikelyUntil(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	so := candidate.Candidate{Type: candidate.Host, TCPType: candidate.SO}
 	srflx := candidate.Candidate{Type: candidate.ServerReflexive, TCPType: candidate.SO}
-	a := &Agent{cfg: Config{CheckTimeout: 10 * time.Second},
+	cfg := Config{CheckTimeout: 10 * time.Second}
+	a := &Agent{cfg: cfg, to: newTimeouts(cfg),
 		nat: natState{local: eimClass, remote: eimClass, haveLocal: true, haveRemote: true}}
 	q := &pair{local: so, remote: srflx, state: stateInProgress, started: t0, attempt: 2}
 	at := func(d time.Duration) time.Time { return t0.Add(d) }

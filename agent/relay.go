@@ -79,7 +79,7 @@ func (a *Agent) startRelays() int {
 		a.goTracked(func() {
 			ctx, cancel := context.WithTimeout(a.ctx, allocateTimeout)
 			defer cancel()
-			al, err := a.allocate(ctx, s)
+			al, err := a.seams.allocate(ctx, s)
 			if err != nil {
 				err = fmt.Errorf("agent: TURN %s: %w", s.URI, err)
 			}
@@ -142,12 +142,12 @@ func (a *Agent) relayAcceptLoop(ctx context.Context, rl *relay) {
 			return
 		}
 		src := addrPortOf(c.RemoteAddr()).Addr()
-		if !a.inbound.take(src) {
+		if a.inbound.Take(src) != nil {
 			c.Close()
 			continue
 		}
 		if !a.post(func(now time.Time) { a.onAccepted(c, nil, nil, rl.passive, now) }) {
-			a.inbound.give(src)
+			a.inbound.Give(src)
 			c.Close()
 			return
 		}

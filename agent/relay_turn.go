@@ -92,5 +92,5 @@ func (a *Agent) dialTURN(ctx context.Context, network, addr string) (net.Conn, e
 	} else {
 		local = netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
 	}
-	return a.net.Dial(ctx, local, remote)
+	return a.seams.net.Dial(ctx, local, remote)
 }

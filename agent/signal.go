@@ -241,7 +241,7 @@ func (a *Agent) onCredentials(m signaling.Message, now time.Time) {
 		case signaling.RoleControlled:
 			a.role.controlling = true
 		default:
-			a.role.controlling = a.tiebreaker > m.Tiebreaker
+			a.role.controlling = a.creds.tiebreaker > m.Tiebreaker
 		}
 		a.role.known = true
 		a.cl.reprioritize(a.role.controlling)

@@ -61,7 +61,7 @@ func (a *Agent) querySrflx(base candidate.Candidate, server string) srflxResult 
 		return r
 	}
 	r.server = sa
-	c, err := a.net.Dial(ctx, base.Addr, sa)
+	c, err := a.seams.net.Dial(ctx, base.Addr, sa)
 	if err != nil {
 		r.err = fmt.Errorf("agent: STUN %s from %s: %w", sa, base.Addr, err)
 		return r

@@ -4,15 +4,44 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/icetcp/icetcp/candidate"
 )
 
-// The agent loop's state, in the parts it hands to owned types. Every type
-// here is owned by the loop (Agent.run): no locks, no goroutines.
+// What an Agent holds, in the parts it hands to owned types. Those marked
+// "owned by the loop" are touched by Agent.run's goroutine only: no
+// locks.
 
-// roleState is our ICE role (RFC 8445 §6.1.1, §7.3.1.1).
+// seams are where the agent meets the world, replaceable in tests.
+type seams struct {
+	net      Network      // sockets (Config.Network; the host's TCP stack by default)
+	allocate allocateFunc // TURN allocations (internal/turn by default)
+	natCheck natCheckFunc // the NAT measurement (internal/natcheck by default)
+}
+
+// credentials are ours, fixed at New (RFC 8445 §5.3, §6.1.1).
+type credentials struct {
+	ufrag, pwd string
+	tiebreaker uint64
+}
+
+// lifecycle is what Gather, Connect and Close share with the loop.
+type lifecycle struct {
+	closing    chan struct{} // closed by Close
+	closeOnce  sync.Once
+	loopDone   chan struct{} // closed when the loop ended
+	started    atomic.Bool   // gathering started: the loop runs or ran
+	connecting atomic.Bool   // Connect was called
+	gatherOnce sync.Once
+	gatherErr  error
+	result     chan connectResult    // Connect's answer, once
+	final      atomic.Pointer[Stats] // the last snapshot once the loop ended
+}
+
+// roleState (owned by the loop) is our ICE role (RFC 8445 §6.1.1, §7.3.1.1).
 type roleState struct {
 	controlling bool
 	known       bool // decided (Config.Role, the credentials or a check)
