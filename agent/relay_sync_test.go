@@ -65,7 +65,10 @@ func (r *memRelay) kill() {
 	defer r.mu.Unlock()
 	for _, a := range r.allocs {
 		a.Close()
-		for _, c := range a.conns {
+		a.mu.Lock()
+		conns := a.conns
+		a.mu.Unlock()
+		for _, c := range conns {
 			c.(*memnet.Conn).Reset()
 		}
 	}
