@@ -24,6 +24,7 @@ import (
 type Agent struct {
 	cfg    Config
 	to     timeouts // the policy's durations (policy.go)
+	tr     tracer   // Config.Tracer, nil-safe
 	seams  seams
 	log    logging.LeveledLogger
 	creds  credentials
@@ -78,6 +79,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{
 		cfg:     cfg,
 		to:      newTimeouts(cfg),
+		tr:      tracer{cfg.Tracer},
 		seams:   seams{net: cfg.Network, allocate: cfg.allocate, natCheck: cfg.natCheck},
 		log:     cfg.LoggerFactory.NewLogger("icetcp-agent"),
 		inbox:   make(chan func(time.Time)), // unbuffered: a post is either run or refused, never lost with its resources
@@ -147,6 +149,9 @@ func (a *Agent) startGathering() error {
 		a.setState(StateFailed, now)
 		close(a.life.loopDone)
 		return err
+	}
+	for _, c := range a.g.locals {
+		a.tr.candidate(TraceLocal, c, now)
 	}
 	// Register with the Mux before the loop exists: the loop's shutdown
 	// unregisters, so a registration can never outlive the agent.
@@ -320,11 +325,13 @@ func (a *Agent) setState(s State, now time.Time) {
 		err = a.failErr
 	}
 	a.events.emit(Event{Type: EventState, Time: now, State: s, Err: err})
+	a.tr.trace(TraceEvent{Kind: TraceState, Time: now, State: s, Err: err})
 }
 
 func (a *Agent) warn(err error, now time.Time) {
 	a.log.Warnf("%v", err)
 	a.events.emit(Event{Type: EventWarning, Time: now, Err: err})
+	a.tr.trace(TraceEvent{Kind: TraceWarning, Time: now, Err: err})
 }
 
 // fail ends the agent with state s (Failed or Closed). Before selection it

@@ -109,6 +109,7 @@ func (a *Agent) startCheck(p *pair, now time.Time) {
 	p.deadline = now.Add(a.to.check)
 	p.err = nil
 	a.lastActivity = now
+	a.tr.pair(TraceCheckStarted, p, now, nil)
 	if p.pc != nil && !p.pc.closed() {
 		a.sendCheck(p, now, a.nominateWithCheck(p))
 		return
@@ -159,6 +160,10 @@ func (a *Agent) onDialed(p *pair, attempt uint64, c net.Conn, attempts int, err 
 		return
 	}
 	p.cancel = nil
+	if p.local.TCPType == candidate.SO {
+		p.punchAttempts = attempts
+		a.tr.pair(TracePunchFinished, p, now, err)
+	}
 	if err != nil {
 		a.failPair(p, err, now)
 		return
@@ -184,6 +189,7 @@ func (a *Agent) sendCheck(p *pair, now time.Time, useCandidate bool) {
 	}
 	if useCandidate && a.sel.nominating == nil {
 		a.sel.nominating = p
+		a.tr.pair(TraceNominated, p, now, nil)
 	}
 	p.tx = &transaction{id: id, sent: now, useCandidate: useCandidate, controlling: a.role.controlling}
 	a.count.checks++
@@ -225,6 +231,7 @@ func (a *Agent) failPair(p *pair, err error, now time.Time) {
 	}
 	a.cl.unfreeze(p, false)
 	a.log.Debugf("check %s -> %s failed: %v", addrOf(p.local), addrOf(p.remote), err)
+	a.tr.pair(TraceCheckFailed, p, now, err)
 	a.maybeRetry(p, err, now)
 }
 
@@ -303,6 +310,7 @@ func (a *Agent) onResponse(pc *pconn, m *stun.Message, now time.Time) {
 		a.log.Debugf("check %s -> %s: mapped %s (behind a NAT)", addrOf(p.local), addrOf(p.remote), mapped)
 	}
 	p.rtt = now.Sub(tx.sent)
+	a.tr.pair(TraceCheckSucceeded, p, now, nil)
 	if p.state != stateSucceeded {
 		p.state = stateSucceeded
 		p.validAt = now
@@ -409,6 +417,16 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 	// Which checks were answered, and when, is what an interop failure
 	// needs (a standard peer that missed an answer fails the pair).
 	a.log.Debugf("answered check %x from %s on %s (use-candidate %v)", m.TransactionID[:4], pc.remote, pc.local.Addr, useCandidate(m))
+	if a.tr.on() {
+		tp := p
+		if tp == nil {
+			tp = a.sel.pair // a consent check
+		}
+		if tp != nil {
+			st := tp.stats()
+			a.tr.trace(TraceEvent{Kind: TraceCheckAnswered, Time: now, Pair: &st, UseCandidate: useCandidate(m)})
+		}
+	}
 	if a.sel.pair != nil {
 		if pc == a.sel.pair.pc {
 			a.peerValidated() // the peer checked the selected connection itself
@@ -435,6 +453,7 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 	// (selectPair), for peers that wait for it.
 	if nominated {
 		a.sel.committed = pc
+		a.tr.pair(TraceNominated, p, now, nil)
 		if a.peer.ufrag == "" {
 			// The check overtook the peer's credentials: select when they
 			// arrive, so that both sides know each other's extensions

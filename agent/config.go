@@ -141,6 +141,10 @@ type Config struct {
 	// warnings about bad input, in order, on a goroutine of its own (it may
 	// block without stalling the agent, but events queue up meanwhile).
 	OnEvent func(Event)
+	// Tracer, when set, sees every step of the agent (checks, answers,
+	// punches, permissions, nomination, consent; see Tracer), on the
+	// agent's goroutine: it must not block. nil: nothing is traced.
+	Tracer Tracer
 	// Rand is the source of credentials, tie-breaker and transaction IDs;
 	// nil means crypto/rand.
 	Rand io.Reader

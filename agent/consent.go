@@ -28,6 +28,7 @@ func (a *Agent) consentTick(now time.Time, soon func(time.Time)) {
 	}
 	if expiry := cs.last.Add(a.cfg.ConsentTimeout); !now.Before(expiry) {
 		err := fmt.Errorf("%w: no answer for %v", ErrConsentExpired, a.cfg.ConsentTimeout)
+		a.tr.pair(TraceConsentExpired, a.sel.pair, now, err)
 		a.sel.pair.pc.close(err)
 		a.fail(StateFailed, err, now)
 		return

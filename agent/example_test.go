@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/pion/logging"
@@ -166,4 +167,39 @@ func selfSigned(name string) (tls.Certificate, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv, Leaf: leaf}, pool
+}
+
+// A Tracer sees every step of an agent on the agent's own goroutine: here
+// it counts them by kind, as a metrics exporter would (package
+// agent/agentmetrics does it for Prometheus).
+func ExampleTracer() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var mu sync.Mutex // Trace runs on the agent's goroutine; the example reads from its own
+	seen := map[agent.TraceKind]int{}
+	count := agent.TracerFunc(func(e agent.TraceEvent) {
+		mu.Lock()
+		seen[e.Kind]++
+		mu.Unlock()
+	})
+	a, _ := agent.New(agent.Config{Addrs: loopback, LoggerFactory: quiet(), Tracer: count})
+	b, _ := agent.New(agent.Config{Addrs: loopback, LoggerFactory: quiet()})
+	defer a.Close()
+	defer b.Close()
+	chA, chB := signalingtest.Pair()
+	if _, _, err := connectBoth(ctx, a, b, chA, chB); err != nil {
+		fmt.Println(err)
+		return
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	fmt.Println("gathered:", seen[agent.TraceLocal] > 0)
+	fmt.Println("the peer's candidates:", seen[agent.TraceRemote] > 0)
+	fmt.Println("checks answered or succeeded:", seen[agent.TraceCheckSucceeded]+seen[agent.TraceCheckAnswered] > 0)
+	fmt.Println("selected:", seen[agent.TraceSelected])
+	// Output:
+	// gathered: true
+	// the peer's candidates: true
+	// checks answered or succeeded: true
+	// selected: 1
 }

@@ -74,6 +74,7 @@ func (a *Agent) onNATCheck(class natcheck.Class, err error, now time.Time) {
 		return
 	}
 	a.nat.local, a.nat.haveLocal = class, true
+	a.tr.trace(TraceEvent{Kind: TraceNATClass, Time: now, NAT: class.String(), Local: true})
 	if a.sel.pair == nil {
 		a.sig.out.send(signaling.Message{Type: signaling.TypeNAT, NAT: class.String()})
 	}
@@ -87,5 +88,6 @@ func (a *Agent) onRemoteNAT(s string, now time.Time) {
 		return
 	}
 	a.nat.remote, a.nat.haveRemote = class, true
+	a.tr.trace(TraceEvent{Kind: TraceNATClass, Time: now, NAT: class.String()})
 	a.judgePunches(now)
 }

@@ -75,6 +75,7 @@ func (a *Agent) selectPair(p *pair, now time.Time) {
 	st := p.stats()
 	st.Selected = true
 	a.events.emit(Event{Type: EventSelected, Time: now, Pair: &st})
+	a.tr.trace(TraceEvent{Kind: TraceSelected, Time: now, Pair: &st, RTT: a.sel.conn.took, Attempts: p.punchAttempts})
 	a.life.result <- connectResult{conn: a.sel.conn}
 }
 

@@ -27,6 +27,7 @@ func (a *Agent) addRemote(c candidate.Candidate, now time.Time) {
 		return
 	}
 	a.peer.cands = append(a.peer.cands, c)
+	a.tr.candidate(TraceRemote, c, now)
 	a.lastActivity = now
 	for _, l := range a.g.locals {
 		a.pairUp(l, c)
@@ -83,6 +84,7 @@ func (a *Agent) pairForInbound(pc *pconn, prio uint32, now time.Time) *pair {
 			Component:  1, Priority: prio, Addr: pc.remote, Type: candidate.PeerReflexive, TCPType: remoteType,
 		}
 		a.peer.cands = append(a.peer.cands, remote)
+		a.tr.candidate(TraceRemote, remote, now)
 		p, _ = a.cl.add(&pair{local: pc.local, remote: remote}, a.role.controlling)
 	}
 	if p.pc != nil && p.pc != pc && !p.pc.closed() {

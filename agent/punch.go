@@ -52,6 +52,7 @@ func (a *Agent) punchStarted(p *pair, attempt uint64) func(time.Time) {
 					a.punch.sending = map[*pair]punchStart{}
 				}
 				a.punch.sending[p] = punchStart{attempt: attempt, at: at}
+				a.tr.pair(TracePunchStarted, p, at, nil)
 			})
 		})
 	}

@@ -101,6 +101,7 @@ func (a *Agent) onAllocated(r relayResult, now time.Time) {
 	defer a.maybeEndOfCandidates(now)
 	if r.err != nil {
 		// Direct paths still work without the relay: say why, carry on.
+		a.tr.trace(TraceEvent{Kind: TraceRelay, Time: now, Relay: &RelayStats{Server: r.server.URI, Proxy: r.proxy}, Err: r.err})
 		a.warn(r.err, now)
 		return
 	}
@@ -117,6 +118,7 @@ func (a *Agent) onAllocated(r relayResult, now time.Time) {
 	a.g.relays = append(a.g.relays, rl)
 	st := rl.stats()
 	a.events.emit(Event{Type: EventRelay, Time: now, Relay: &st})
+	a.tr.trace(TraceEvent{Kind: TraceRelay, Time: now, Relay: &st})
 	ctx, cancel := context.WithCancel(a.ctx)
 	rl.cancel = cancel
 	a.goTracked(func() { a.relayAcceptLoop(ctx, rl) })
@@ -126,6 +128,7 @@ func (a *Agent) onAllocated(r relayResult, now time.Time) {
 			continue // a second URI for the same server
 		}
 		a.addLocal(c)
+		a.tr.candidate(TraceLocal, c, now)
 		a.sig.out.send(signalingCandidate(c))
 	}
 }
@@ -205,10 +208,17 @@ func (a *Agent) permitRemotes(rl *relay) {
 	a.goTracked(func() {
 		for _, p := range peers {
 			ctx, cancel := context.WithTimeout(a.ctx, allocateTimeout)
-			if err := rl.alloc.PermitAddrs(ctx, p); err != nil && a.ctx.Err() == nil {
+			err := rl.alloc.PermitAddrs(ctx, p)
+			cancel()
+			if err != nil && a.ctx.Err() == nil {
 				a.log.Debugf("relay %s: permission for %s: %v", rl.passive.Addr, p, err)
 			}
-			cancel()
+			if a.tr.on() {
+				a.post(func(now time.Time) {
+					st := rl.stats()
+					a.tr.trace(TraceEvent{Kind: TracePermission, Time: now, Relay: &st, Addr: p.String(), Err: err})
+				})
+			}
 		}
 	})
 }

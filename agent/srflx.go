@@ -124,19 +124,20 @@ func (a *Agent) onSrflx(r srflxResult, now time.Time) {
 		return // no NAT on this path: the host candidate says it all
 	}
 	otherPref := uint16(r.base.Priority>>8) & 0x1fff
-	a.addSrflx(candidate.New(candidate.ServerReflexive, r.base.TCPType, r.mapped, r.base.Addr, r.server.Addr(), otherPref))
+	a.addSrflx(candidate.New(candidate.ServerReflexive, r.base.TCPType, r.mapped, r.base.Addr, r.server.Addr(), otherPref), now)
 	if !a.cfg.DisableActive {
 		a.addSrflx(candidate.New(candidate.ServerReflexive, candidate.Active,
 			netip.AddrPortFrom(r.mapped.Addr(), candidate.ActivePort),
-			netip.AddrPortFrom(r.base.Addr.Addr(), candidate.ActivePort), r.server.Addr(), otherPref))
+			netip.AddrPortFrom(r.base.Addr.Addr(), candidate.ActivePort), r.server.Addr(), otherPref), now)
 	}
 }
 
-func (a *Agent) addSrflx(c candidate.Candidate) {
+func (a *Agent) addSrflx(c candidate.Candidate, now time.Time) {
 	if a.g.hasLocal(c) {
 		return // two servers, or passive and S-O, found the same mapping
 	}
 	a.addLocal(c)
+	a.tr.candidate(TraceLocal, c, now)
 	a.sig.out.send(signalingCandidate(c))
 }
 

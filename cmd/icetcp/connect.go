@@ -2,20 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"net/netip"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/pion/logging"
 
 	"github.com/icetcp/icetcp/agent"
-	"github.com/icetcp/icetcp/candidate"
 	"github.com/icetcp/icetcp/internal/proxy"
 	"github.com/icetcp/icetcp/internal/secure"
 )
@@ -25,7 +21,7 @@ type connectFlags struct {
 	turn, turnUser, turnPass  string
 	turnSecret                string
 	awaitDirect, noNATCheck   bool
-	jsonOut                   bool
+	jsonOut, trace            bool
 	timeout                   time.Duration
 	loopback                  bool
 	disable                   string
@@ -50,6 +46,7 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs.BoolVar(&f.awaitDirect, "await-direct", false, "nominate a relayed pair only once every direct pair failed (slow; to measure what the fast fallback saves)")
 	fs.BoolVar(&f.noNATCheck, "no-natcheck", false, "do not measure this host's NAT against the STUN server")
 	fs.BoolVar(&f.jsonOut, "json", false, "write events to stderr as one JSON object a line")
+	fs.BoolVar(&f.trace, "trace", false, "also write every step of the agent (checks, answers, punches, permissions, nomination) as events")
 	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "give up if no pair is selected in this time (including the wait for the peer)")
 	fs.BoolVar(&f.loopback, "loopback", false, "also gather loopback addresses (when --addrs is not given)")
 	fs.StringVar(&f.disable, "disable", "", "comma-separated TCP candidate types not to offer: active,passive,so")
@@ -92,9 +89,10 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	// checks to time out would only hide it.
 	refusedCtx, refuse := context.WithCancelCause(ctx)
 	defer refuse(nil)
-	ev := newEventWriter(stderr, f.jsonOut)
+	ev := newEventWriter(stderr, f.jsonOut, f.trace)
+	defer ev.close() // after the agent's Close: its last events are in
 	ev.onRefusal = refuse
-	cfg.OnEvent = ev.agentEvent
+	cfg.Tracer = ev
 	cfg.LoggerFactory = quietLogger(stderr, f.jsonOut)
 	room := f.room
 	if withSecret {
@@ -234,168 +232,6 @@ func silentOr(jsonOut bool, err error) error {
 		return silentError{err}
 	}
 	return err
-}
-
-// eventWriter writes agent events to stderr, as JSON lines with --json.
-// The agent's state events are passed on until a pair is selected; from
-// then on the session's outcome is connect's own to tell, once: "done"
-// or "failed" (the agent's closed or failed state at the end says how its
-// connection ended, which a clean transfer and a lost peer can share).
-type eventWriter struct {
-	// onRefusal, if set, is told of a proxy's refusal among the agent's
-	// warnings.
-	onRefusal func(error)
-
-	mu       sync.Mutex // guards following
-	w        io.Writer
-	json     bool
-	past     bool          // a pair is selected
-	conn     chan struct{} // closed when the agent's "connected" state is out
-	connOnce sync.Once
-}
-
-func newEventWriter(w io.Writer, json bool) *eventWriter {
-	return &eventWriter{w: w, json: json, conn: make(chan struct{})}
-}
-
-func (e *eventWriter) emit(v map[string]any) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.json {
-		b, _ := json.Marshal(v)
-		fmt.Fprintf(e.w, "%s\n", b)
-		return
-	}
-	switch v["event"] {
-	case "selected":
-		fmt.Fprintf(e.w, "icetcp: connected (%s) in %v ms\n  local  %s\n  remote %s\n", v["path"], v["connect_ms"], v["local"], v["remote"])
-		if v["proxy"] != nil {
-			fmt.Fprintf(e.w, "  proxy  %s\n", v["proxy"])
-		}
-	case "failed":
-		fmt.Fprintf(e.w, "icetcp: failed: %s\n", v["reason"])
-	case "warning":
-		fmt.Fprintf(e.w, "icetcp: warning: %s\n", v["message"])
-	case "relay":
-		if v["proxy"] != nil {
-			fmt.Fprintf(e.w, "icetcp: relay %s on %s through proxy %s\n", v["relayed"], v["server"], v["proxy"])
-		}
-	case "secured":
-		fmt.Fprintf(e.w, "icetcp: end-to-end secured (%s) in %v ms\n", v["role"], v["handshake_ms"])
-	}
-}
-
-func (e *eventWriter) agentEvent(ev agent.Event) {
-	switch ev.Type {
-	case agent.EventState:
-		e.mu.Lock()
-		after := e.past
-		e.mu.Unlock()
-		if after {
-			return
-		}
-		e.emit(map[string]any{"event": "state", "state": ev.State.String()})
-		if ev.State == agent.StateConnected {
-			e.connOnce.Do(func() { close(e.conn) })
-		}
-	case agent.EventWarning:
-		e.emit(map[string]any{"event": "warning", "message": ev.Err.Error()})
-		var pe *agent.ProxyError
-		if e.onRefusal != nil && errors.As(ev.Err, &pe) && pe.Refused() {
-			e.onRefusal(ev.Err)
-		}
-	case agent.EventRelay:
-		v := map[string]any{"event": "relay", "server": ev.Relay.Server, "relayed": ev.Relay.Relayed.String(), "mapped": ev.Relay.Mapped.String()}
-		if ev.Relay.Proxy != "" {
-			v["proxy"] = ev.Relay.Proxy
-		}
-		e.emit(v)
-	}
-}
-
-func (e *eventWriter) selected(c *agent.Conn) {
-	v := map[string]any{
-		"event": "selected", "local": c.Local().Marshal(), "remote": c.Remote().Marshal(),
-		"path": c.Path(), "connect_ms": c.ConnectTime().Milliseconds(),
-	}
-	st := c.Agent().Stats()
-	if st.LocalNAT != "" {
-		v["nat_local"] = st.LocalNAT
-	}
-	if st.RemoteNAT != "" {
-		v["nat_remote"] = st.RemoteNAT
-	}
-	if st.Selected != nil && st.Selected.Attempts > 0 {
-		v["attempts"] = st.Selected.Attempts
-	}
-	// The relay under our side of the pair (an active relayed candidate
-	// has port 9: match the allocation by its addresses).
-	for _, r := range st.Relays {
-		if l := c.Local(); r.Proxy != "" && l.Type == candidate.Relay && l.Addr.Addr() == r.Relayed.Addr() && l.Related == r.Mapped {
-			v["proxy"] = r.Proxy
-		}
-	}
-	// The agent announced "connected" before Connect returned; its event
-	// goroutine may not have written it yet. "selected" comes after it.
-	select {
-	case <-e.conn:
-	case <-time.After(time.Second):
-	}
-	e.mu.Lock()
-	e.past = true
-	e.mu.Unlock()
-	e.emit(v)
-}
-
-func (e *eventWriter) failed(err error) {
-	ev := map[string]any{"event": "failed", "reason": err.Error()}
-	var te *secure.TruncatedError
-	if errors.As(err, &te) {
-		ev["received"] = te.Received
-	}
-	if errors.Is(err, agent.ErrPeerInterrupted) {
-		ev["reason"] = "interrupted by the peer"
-		if te != nil {
-			ev["reason"] = fmt.Sprintf("interrupted by the peer after %d bytes", te.Received)
-		}
-	}
-	var ie *interruptedError
-	if errors.As(err, &ie) {
-		ev["reason"] = "interrupted (" + ie.sig.String() + ")"
-	}
-	var pe *agent.ProxyError
-	if errors.As(err, &pe) {
-		ev["proxy"] = pe.Proxy
-		if pe.Status != 0 {
-			ev["proxy_status"] = pe.Status
-		}
-	}
-	e.emit(ev)
-}
-
-// fail reports err as the failed event and returns the command's error:
-// with --json the event is the report, so main prints nothing more.
-func (e *eventWriter) fail(jsonOut bool, err error) error {
-	if jsonOut {
-		e.failed(err)
-	}
-	return silentOr(jsonOut, err)
-}
-
-func (e *eventWriter) warning(msg string) {
-	e.emit(map[string]any{"event": "warning", "message": msg})
-}
-
-func (e *eventWriter) secured(c *secure.Conn, took time.Duration) {
-	role := "responder"
-	if c.Initiator() {
-		role = "initiator"
-	}
-	e.emit(map[string]any{"event": "secured", "role": role, "handshake_ms": took.Milliseconds()})
-}
-
-func (e *eventWriter) done(r pumpResult) {
-	e.emit(map[string]any{"event": "done", "sent": r.sent, "received": r.received})
 }
 
 // quietLogger keeps the agent's own log lines to warnings and errors, so

@@ -142,3 +142,39 @@ func wantReason(t *testing.T, p *peerRun, part string) {
 		t.Fatalf("want a failed event saying %q:\n%s", part, p.stderr.String())
 	}
 }
+
+// --trace adds every step the agent traces (its Tracer is connect's event
+// writer); the outcome events stay where they were.
+func TestConnectTrace(t *testing.T) {
+	ctx, srv, secret, dir := eventSetup(t)
+	a := startPeer(t, ctx, srv, bytes.NewReader([]byte("a")), filepath.Join(dir, "a.out"), "--secret", secret, "--trace")
+	b := startPeer(t, ctx, srv, bytes.NewReader([]byte("b")), filepath.Join(dir, "b.out"), "--secret", secret)
+	for _, p := range []*peerRun{a, b} {
+		if err := p.cmd.Wait(); err != nil {
+			t.Fatalf("exit %v:\n%s", err, p.stderr.String())
+		}
+	}
+	kinds := map[string]bool{}
+	var outcome []string
+	for _, ev := range events(t, a.stderr.String()) {
+		if ev["event"] == "trace" {
+			kinds[ev["kind"].(string)] = true
+		} else if ev["event"] != "warning" {
+			outcome = append(outcome, ev["event"].(string))
+		}
+	}
+	for _, k := range []string{"local", "remote", "selected"} {
+		if !kinds[k] {
+			t.Errorf("no %q trace event:\n%s", k, a.stderr.String())
+		}
+	}
+	if !kinds["check-succeeded"] && !kinds["check-answered"] {
+		t.Errorf("no check traced:\n%s", a.stderr.String())
+	}
+	if outcome[len(outcome)-1] != "done" {
+		t.Errorf("events end with %q, want done", outcome)
+	}
+	if strings.Contains(b.stderr.String(), `"trace"`) {
+		t.Errorf("trace events without --trace:\n%s", b.stderr.String())
+	}
+}
