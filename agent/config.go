@@ -97,6 +97,11 @@ type Config struct {
 	// hopeless simultaneous opens. Zero: measured whenever STUNServers is
 	// set; it runs beside gathering and costs a few connections.
 	DisableNATCheck bool
+	// NAT, when set, is a NAT measurement shared with other agents of this
+	// host: the class is measured once (per STUN server and local address)
+	// and refreshed as NATCache says, instead of by every agent. nil: the
+	// agent measures on its own, or shares its Mux's (Mux.NAT).
+	NAT *NATCache
 
 	// Pacing is Ta, the interval between starting two checks (RFC 8445
 	// §14.2). Zero means 50ms.

@@ -62,6 +62,9 @@ type Mux struct {
 	accepted, routed                            atomic.Uint64
 	refPending, refSource, refFirst, refUnknown atomic.Uint64
 
+	// nat is the NAT measurement every agent of the Mux shares (NAT).
+	nat NATCache
+
 	mu     sync.Mutex // guards following
 	agents map[string]*Agent
 	conns  map[net.Conn]struct{} // connections not yet handed off
@@ -99,6 +102,10 @@ func NewMux(l net.Listener, cfg MuxConfig) (*Mux, error) {
 	go m.acceptLoop()
 	return m, nil
 }
+
+// NAT is the NAT measurement the Mux's agents share unless their Config
+// names another: a server measures its NAT once, not once per session.
+func (m *Mux) NAT() *NATCache { return &m.nat }
 
 // Addr is the shared passive candidate's address.
 func (m *Mux) Addr() netip.AddrPort { return m.addr }

@@ -34,30 +34,59 @@ type natState struct {
 }
 
 // startNATCheck measures our NAT against the first STUN server, beside
-// gathering (it does not delay end-of-candidates).
+// gathering (it does not delay end-of-candidates), or takes the class a
+// NATCache shared by many agents knows (Config.NAT, or the Mux's).
 func (a *Agent) startNATCheck() {
 	if a.cfg.DisableNATCheck || len(a.cfg.STUNServers) == 0 {
 		return
 	}
 	server := a.cfg.STUNServers[0]
+	cache := a.cfg.NAT
+	if cache == nil && a.cfg.Mux != nil {
+		cache = &a.cfg.Mux.nat
+	}
+	start := time.Now()
 	a.goTracked(func() {
 		ctx, cancel := context.WithTimeout(a.ctx, natCheckTimeout)
 		defer cancel()
-		class, err := a.seams.natCheck(ctx, server)
+		measure := func(ctx context.Context) (natcheck.Class, error) { return a.seams.natCheck(ctx, server) }
+		var class natcheck.Class
+		var err error
+		if cache != nil {
+			class, err = cache.class(ctx, natKey{server: server, local: a.natLocal()}, start, measure)
+		} else {
+			class, err = measure(ctx)
+		}
 		a.post(func(now time.Time) { a.onNATCheck(class, err, now) })
 	})
+}
+
+// natLocal is the address the NAT is measured from: our first listener's,
+// else the Mux's (a server with no listener of its own).
+func (a *Agent) natLocal() netip.Addr {
+	if len(a.g.listeners) > 0 {
+		return a.g.listeners[0].cand.Addr.Addr()
+	}
+	return a.g.muxCand.Addr.Addr()
 }
 
 // hostNATCheck runs natcheck from a port of its own on the first local
 // address of the server's family.
 func (a *Agent) hostNATCheck(ctx context.Context, server string) (natcheck.Class, error) {
+	locals := make([]netip.Addr, 0, len(a.g.listeners)+1)
 	for _, ln := range a.g.listeners {
-		sa, err := resolveSTUN(ctx, server, ln.cand.Addr.Addr())
+		locals = append(locals, ln.cand.Addr.Addr())
+	}
+	if a.g.muxCand.Addr.IsValid() {
+		locals = append(locals, a.g.muxCand.Addr.Addr())
+	}
+	for _, ip := range locals {
+		sa, err := resolveSTUN(ctx, server, ip)
 		if err != nil {
 			continue
 		}
 		res, err := natcheck.Check(ctx, natcheck.Config{
-			Server: sa, Local: netip.AddrPortFrom(ln.cand.Addr.Addr(), 0), Dial: a.seams.net.Dial,
+			Server: sa, Local: netip.AddrPortFrom(ip, 0), Dial: a.seams.net.Dial,
 			LoggerFactory: a.cfg.LoggerFactory,
 		})
 		if err != nil {

@@ -33,6 +33,7 @@ import (
 	"github.com/pion/logging"
 
 	"github.com/icetcp/icetcp/agent"
+	"github.com/icetcp/icetcp/internal/stuntcp"
 )
 
 const (
@@ -71,8 +72,8 @@ func main() {
 		*sizes = "200"
 	}
 	fmt.Printf("scale: %s, %d CPUs, %d busy processes beside, %s\n\n", runtime.Version(), runtime.NumCPU(), *load, time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Println("| sessions | failures | connects/s | heap per idle session | goroutines per idle session | stack per idle session |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| sessions | failures | connects/s | heap per idle session | goroutines per idle session | stack per idle session | NAT measurements (server side) |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|")
 	failed := false
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -90,10 +91,10 @@ func main() {
 			os.Exit(1)
 		}
 		if *inproc {
-			fmt.Printf("| %d | %d | %.0f | - | - | - |\n", n, r.failures, r.rate)
+			fmt.Printf("| %d | %d | %.0f | - | - | - | - |\n", n, r.failures, r.rate)
 		} else {
-			fmt.Printf("| %d | %d | %.0f | %.1f KiB | %.2f | %.1f KiB |\n", n, r.failures, r.rate,
-				r.heap/1024, r.goroutines, r.stack/1024)
+			fmt.Printf("| %d | %d | %.0f | %.1f KiB | %.2f | %.1f KiB | %d |\n", n, r.failures, r.rate,
+				r.heap/1024, r.goroutines, r.stack/1024, r.natChecks)
 		}
 		failed = failed || r.failures > 0
 	}
@@ -101,6 +102,17 @@ func main() {
 		stop()
 		os.Exit(1)
 	}
+}
+
+// startSTUN runs a STUN-over-TCP server on loopback.
+func startSTUN() (addr string, stop func(), err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &stuntcp.Server{LoggerFactory: quiet()}
+	go srv.Serve(l)
+	return l.Addr().String(), func() { srv.Close() }, nil
 }
 
 // startLoad runs n busy processes (this program, spinning) until stop.
@@ -130,6 +142,7 @@ func startLoad(n int) (stop func(), err error) {
 }
 
 type result struct {
+	natChecks               int // NAT measurements the server agents made
 	failures                int
 	rate                    float64
 	heap, goroutines, stack float64
@@ -160,6 +173,13 @@ func run(n, parallel int) (result, error) {
 		return result{}, err
 	}
 	defer mux.Close()
+	// A STUN server, so that every server agent wants its NAT class: they
+	// share one measurement through the Mux (agent.NATCache).
+	stun, stop, err := startSTUN()
+	if err != nil {
+		return result{}, err
+	}
+	defer stop()
 	self, err := os.Executable()
 	if err != nil {
 		return result{}, err
@@ -192,7 +212,7 @@ func run(n, parallel int) (result, error) {
 	start := time.Now()
 	for i := range n {
 		a, err := agent.New(agent.Config{Mux: mux, DisableActive: true, DisableSO: true, Role: agent.RoleControlled,
-			ConnectTimeout: time.Minute, LoggerFactory: quiet()})
+			STUNServers: []string{stun}, ConnectTimeout: time.Minute, LoggerFactory: quiet()})
 		if err != nil {
 			return result{}, err
 		}
@@ -230,6 +250,7 @@ func run(n, parallel int) (result, error) {
 	}
 	live := float64(n - int(failures.Load()))
 	r := result{
+		natChecks:  mux.NAT().Measurements(),
 		failures:   int(failures.Load()),
 		rate:       float64(n) / took.Seconds(),
 		heap:       float64(int64(after.HeapInuse)-int64(before.HeapInuse)) / live,

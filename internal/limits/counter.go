@@ -26,7 +26,7 @@ type Counter struct {
 // NewCounter returns a Counter that admits at most maxTotal in all and
 // maxPerSource per source; a bound of zero or less admits nothing.
 func NewCounter(maxTotal, maxPerSource int) *Counter {
-	return &Counter{maxTotal: maxTotal, maxPerSource: maxPerSource, by: make(map[netip.Prefix]int)}
+	return &Counter{maxTotal: maxTotal, maxPerSource: maxPerSource}
 }
 
 // Take reserves a slot for a connection from ip, or says which limit
@@ -40,6 +40,9 @@ func (c *Counter) Take(ip netip.Addr) error {
 	}
 	if c.total >= c.maxTotal {
 		return fmt.Errorf("%w: %d open, limit %d", ErrTotal, c.total, c.maxTotal)
+	}
+	if c.by == nil {
+		c.by = make(map[netip.Prefix]int)
 	}
 	c.total++
 	c.by[k]++
@@ -57,6 +60,9 @@ func (c *Counter) Give(ip netip.Addr) {
 	c.total--
 	if c.by[k]--; c.by[k] == 0 {
 		delete(c.by, k)
+	}
+	if c.total == 0 {
+		c.by = nil // an idle counter (one per agent) keeps no map
 	}
 }
 
