@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/icetcp/icetcp/internal/proxy"
+	"github.com/icetcp/icetcp/internal/quote"
 )
 
 // clientInboxLimit bounds messages received but not yet taken by Recv. The
@@ -82,11 +83,11 @@ func (d *Dialer) Dial(ctx context.Context, url, room string) (*Client, error) {
 		if want := RoomForKey(pub); room == "" {
 			room = want
 		} else if room != want {
-			return nil, fmt.Errorf("%w: room %s is not the room of RoomKey (%s)", ErrRoomProof, quoteShort(room), quoteShort(want))
+			return nil, fmt.Errorf("%w: room %s is not the room of RoomKey (%s)", ErrRoomProof, quote.Short(room), quote.Short(want))
 		}
 	}
 	if !ValidRoom(room) {
-		return nil, fmt.Errorf("%w: %s", ErrInvalidRoom, quoteShort(room))
+		return nil, fmt.Errorf("%w: %s", ErrInvalidRoom, quote.Short(room))
 	}
 	hc, err := d.httpClient()
 	if err != nil {
@@ -107,17 +108,17 @@ func (d *Dialer) Dial(ctx context.Context, url, room string) (*Client, error) {
 		}
 		return nil, fmt.Errorf("signaling: dial %s: %w", url, err)
 	}
-	join := control{Type: typeJoin, Room: room}
+	join := Control{Type: TypeJoin, Room: room}
 	if d.RoomKey != nil {
-		challenge, err := decodeChallenge(resp.Header.Get(challengeHeader))
+		challenge, err := DecodeChallenge(resp.Header.Get(ChallengeHeader))
 		if err != nil {
 			ws.CloseNow() //nolint:errcheck // the proof error is what matters
-			if resp.Header.Get(challengeHeader) == "" {
-				err = fmt.Errorf("%w: the rendezvous at %s sends no join challenge, so it would let anyone take room %s: it predates key rooms", ErrRoomProof, url, quoteShort(room))
+			if resp.Header.Get(ChallengeHeader) == "" {
+				err = fmt.Errorf("%w: the rendezvous at %s sends no join challenge, so it would let anyone take room %s: it predates key rooms", ErrRoomProof, url, quote.Short(room))
 			}
 			return nil, err
 		}
-		join.Proof = proveJoin(d.RoomKey, room, challenge)
+		join.Proof = ProveJoin(d.RoomKey, room, challenge)
 	}
 	// Relayed messages passed the server's Decode, so they fit.
 	ws.SetReadLimit(MaxMessageSize)
@@ -202,33 +203,42 @@ func refusal(room string, resp *http.Response) error {
 		return nil
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	ctl, err := decodeControl(b)
+	ctl, err := DecodeControl(b)
 	if err != nil || ctl.Type != TypeError {
 		return nil
 	}
 	return joinError(room, ctl)
 }
 
-func joinRoom(ctx context.Context, ws *websocket.Conn, join control) (members int, err error) {
+func joinRoom(ctx context.Context, ws *websocket.Conn, join Control) (members int, err error) {
 	room := join.Room
-	if err := ws.Write(ctx, websocket.MessageText, encodeControl(join)); err != nil {
+	if err := ws.Write(ctx, websocket.MessageText, EncodeControl(join)); err != nil {
 		return 0, fmt.Errorf("signaling: join %q: %w", room, err)
 	}
 	_, b, err := ws.Read(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("signaling: join %q: %w", room, err)
 	}
-	ctl, err := decodeControl(b)
+	ctl, err := DecodeControl(b)
 	if err != nil {
 		return 0, fmt.Errorf("signaling: join %q: %w", room, err)
 	}
 	switch ctl.Type {
-	case typeJoined:
+	case TypeJoined:
 		return ctl.Members, nil
 	case TypeError:
 		return 0, joinError(room, ctl)
 	}
-	return 0, fmt.Errorf("signaling: join %q: %w", room, invalid("", "server answered type %s", quoteShort(string(ctl.Type))))
+	return 0, fmt.Errorf("signaling: join %q: %w", room, invalid("", "server answered type %s", quote.Short(string(ctl.Type))))
+}
+
+// joinError turns a rendezvous's error answer into the matching sentinel.
+func joinError(room string, c Control) error {
+	sentinel := ErrorOf(c.Code)
+	if sentinel == nil {
+		return fmt.Errorf("signaling: join %q refused: %s (code %q)", room, c.Reason, c.Code)
+	}
+	return fmt.Errorf("%w: join %q refused by server: %s", sentinel, room, c.Reason)
 }
 
 // Client is a Channel over a WebSocket to a rendezvous Server. Recv returns

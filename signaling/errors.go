@@ -91,8 +91,9 @@ var codeErrors = map[string]error{
 	CodeRoomProof:          ErrRoomProof,
 }
 
-// codeOf returns the wire code for err, or CodeInvalidMessage.
-func codeOf(err error) string {
+// CodeOf returns the wire code for err: the code of the sentinel it
+// wraps, or CodeInvalidMessage.
+func CodeOf(err error) string {
 	for code, sentinel := range codeErrors {
 		if errors.Is(err, sentinel) {
 			return code
@@ -100,6 +101,10 @@ func codeOf(err error) string {
 	}
 	return CodeInvalidMessage
 }
+
+// ErrorOf returns the sentinel error for a wire code, or nil for a code
+// this side does not know.
+func ErrorOf(code string) error { return codeErrors[code] }
 
 // MessageError describes why a message failed validation. It matches
 // ErrInvalidMessage with errors.Is.
@@ -143,6 +148,6 @@ func (e *CloseError) Is(target error) bool {
 	if target == ErrTooLarge && e.Code == int(websocket.StatusMessageTooBig) {
 		return true
 	}
-	sentinel, ok := codeErrors[e.Reason]
-	return ok && sentinel == target
+	sentinel := ErrorOf(e.Reason)
+	return sentinel != nil && sentinel == target
 }

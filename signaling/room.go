@@ -3,6 +3,8 @@ package signaling
 import (
 	"fmt"
 	"time"
+
+	"github.com/icetcp/icetcp/internal/quote"
 )
 
 // Default limits of the rendezvous.
@@ -74,7 +76,7 @@ func newRoomTable[M comparable](allowed []string, lim roomLimits) *roomTable[M] 
 // which the caller must deliver before anything relayed later.
 func (t *roomTable[M]) join(name string, m M, source string, now time.Time) (members int, flush [][]byte, err error) {
 	if !ValidRoom(name) {
-		return 0, nil, fmt.Errorf("%w: %s", ErrInvalidRoom, quoteShort(name))
+		return 0, nil, fmt.Errorf("%w: %s", ErrInvalidRoom, quote.Short(name))
 	}
 	if t.allowed != nil && !t.allowed[name] {
 		return 0, nil, fmt.Errorf("%w %q", ErrUnknownRoom, name)

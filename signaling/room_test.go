@@ -93,8 +93,8 @@ func TestRoomTableErrors(t *testing.T) {
 		t.Fatalf("message limit: %v", err)
 	}
 	for _, err := range []error{ErrRoomFull, ErrUnknownRoom, ErrInvalidRoom, ErrNotJoined, ErrQueueFull, ErrTooManyRooms, ErrVersion} {
-		code := codeOf(err)
-		if !errors.Is(codeErrors[code], err) {
+		code := CodeOf(err)
+		if !errors.Is(ErrorOf(code), err) {
 			t.Errorf("code %q does not map back to %v", code, err)
 		}
 	}

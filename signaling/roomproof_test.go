@@ -23,29 +23,29 @@ func newKey(t testing.TB) ed25519.PrivateKey {
 // rawJoin joins room on a new connection with the given proof, as any
 // WebSocket client can, and returns the connection's challenge and the
 // server's answer.
-func rawJoin(t *testing.T, url, room string, proof func(challenge []byte) string) (challenge []byte, answer control) {
+func rawJoin(t *testing.T, url, room string, proof func(challenge []byte) string) (challenge []byte, answer Control) {
 	t.Helper()
 	ws, resp, err := websocket.Dial(testCtx(t), url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ws.CloseNow()
-	challenge, err = decodeChallenge(resp.Header.Get(challengeHeader))
+	challenge, err = DecodeChallenge(resp.Header.Get(ChallengeHeader))
 	if err != nil {
 		t.Fatal(err)
 	}
-	join := control{Type: typeJoin, Room: room}
+	join := Control{Type: TypeJoin, Room: room}
 	if proof != nil {
 		join.Proof = proof(challenge)
 	}
-	if err := ws.Write(testCtx(t), websocket.MessageText, encodeControl(join)); err != nil {
+	if err := ws.Write(testCtx(t), websocket.MessageText, EncodeControl(join)); err != nil {
 		t.Fatal(err)
 	}
 	_, b, err := ws.Read(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if answer, err = decodeControl(b); err != nil {
+	if answer, err = DecodeControl(b); err != nil {
 		t.Fatal(err)
 	}
 	return challenge, answer
@@ -69,19 +69,19 @@ func TestKeyRoomTakesAProof(t *testing.T) {
 		t.Fatalf("a join without a proof: %v, want ErrRoomProof", err)
 	}
 	other := newKey(t)
-	if _, ans := rawJoin(t, url, room, func(c []byte) string { return proveJoin(other, room, c) }); ans.Code != CodeRoomProof {
+	if _, ans := rawJoin(t, url, room, func(c []byte) string { return ProveJoin(other, room, c) }); ans.Code != CodeRoomProof {
 		t.Fatalf("a proof with another key answered %+v", ans)
 	}
 	var captured string
-	first, ans := rawJoin(t, url, room, func(c []byte) string { captured = proveJoin(key, room, c); return captured })
-	if ans.Type != typeJoined {
+	first, ans := rawJoin(t, url, room, func(c []byte) string { captured = ProveJoin(key, room, c); return captured })
+	if ans.Type != TypeJoined {
 		t.Fatalf("a good proof answered %+v", ans)
 	}
 	second, ans := rawJoin(t, url, room, func([]byte) string { return captured })
 	if string(first) == string(second) || ans.Code != CodeRoomProof {
 		t.Fatalf("a proof captured on another connection answered %+v (challenges equal: %v)", ans, string(first) == string(second))
 	}
-	if _, ans := rawJoin(t, url, "keyring."+room[len(KeyRoomPrefix):], nil); ans.Type != typeJoined {
+	if _, ans := rawJoin(t, url, "keyring."+room[len(KeyRoomPrefix):], nil); ans.Type != TypeJoined {
 		t.Fatalf("a plain room is joined as before: %+v", ans)
 	}
 	if _, ans := rawJoin(t, url, KeyRoomPrefix+"notakey", nil); ans.Code != CodeRoomProof {
@@ -140,15 +140,15 @@ func FuzzRoomProof(f *testing.F) {
 	k := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)) // the same in every fuzz worker
 	room := RoomForKey(k.Public().(ed25519.PublicKey))
 	c := make([]byte, challengeLen)
-	f.Add(room, proveJoin(k, room, c), encodeChallenge(c))
+	f.Add(room, ProveJoin(k, room, c), EncodeChallenge(c))
 	f.Add(KeyRoomPrefix+"aaaa", "", "")
 	f.Add("plain", "AAAA", "AAAA")
 	f.Fuzz(func(t *testing.T, room, proof, challenge string) {
-		ch, cerr := decodeChallenge(challenge)
-		if cerr == nil && (len(ch) != challengeLen || encodeChallenge(ch) != challenge) {
+		ch, cerr := DecodeChallenge(challenge)
+		if cerr == nil && (len(ch) != challengeLen || EncodeChallenge(ch) != challenge) {
 			t.Fatalf("challenge %q decoded to %x", challenge, ch)
 		}
-		err := verifyJoin(room, proof, ch)
+		err := VerifyJoin(room, proof, ch)
 		if err != nil && !errors.Is(err, ErrRoomProof) {
 			t.Fatalf("verifyJoin: %v, want ErrRoomProof", err)
 		}
@@ -159,7 +159,7 @@ func FuzzRoomProof(f *testing.F) {
 			}
 		}
 		if len(ch) == challengeLen {
-			if err := verifyJoin(RoomForKey(k.Public().(ed25519.PublicKey)), proveJoin(k, RoomForKey(k.Public().(ed25519.PublicKey)), ch), ch); err != nil {
+			if err := VerifyJoin(RoomForKey(k.Public().(ed25519.PublicKey)), ProveJoin(k, RoomForKey(k.Public().(ed25519.PublicKey)), ch), ch); err != nil {
 				t.Fatalf("a proof made with the key: %v", err)
 			}
 		}

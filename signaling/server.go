@@ -2,7 +2,6 @@ package signaling
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"github.com/pion/logging"
 
 	"github.com/icetcp/icetcp/internal/limits"
+	"github.com/icetcp/icetcp/internal/quote"
 )
 
 // Server defaults.
@@ -113,6 +113,9 @@ type Server struct {
 	https     []*http.Server     // of Serve
 	listeners []*limits.Listener // of Serve
 }
+
+// peerLeftFrame tells the member left in a room that its peer went away.
+var peerLeftFrame = EncodeControl(Control{Type: TypePeerLeft})
 
 var (
 	errServerClosing = errors.New("signaling: server closing")
@@ -248,9 +251,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// Every connection gets a challenge of its own: a proof for a key
 	// room signs it, so a join captured elsewhere proves nothing here.
-	challenge := make([]byte, challengeLen)
-	rand.Read(challenge) // crypto/rand does not fail (Go 1.24+)
-	w.Header().Set(challengeHeader, encodeChallenge(challenge))
+	challenge := NewChallenge()
+	w.Header().Set(ChallengeHeader, EncodeChallenge(challenge))
 	ws, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		s.log.Debugf("accept %s: %v", r.RemoteAddr, err)
@@ -261,7 +263,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(int64(s.maxSize) + 1)
 	remote := r.RemoteAddr
 	if subject != "" {
-		remote += " (" + quoteShort(subject) + ")"
+		remote += " (" + quote.Short(subject) + ")"
 	}
 	c := &serverConn{s: s, ws: ws, remote: remote, source: source, challenge: challenge, out: newOutbox(), done: make(chan struct{})}
 	defer ws.CloseNow() //nolint:errcheck // a no-op when already closed
@@ -312,12 +314,12 @@ func (c *serverConn) join() bool {
 		s.log.Debugf("%s: no join: %v", c.remote, err)
 		return false
 	}
-	ctl, err := decodeControl(b)
-	if err == nil && ctl.Type != typeJoin {
-		err = fmt.Errorf("%w: first message must be join, got type %s", ErrNotJoined, quoteShort(string(ctl.Type)))
+	ctl, err := DecodeControl(b)
+	if err == nil && ctl.Type != TypeJoin {
+		err = fmt.Errorf("%w: first message must be join, got type %s", ErrNotJoined, quote.Short(string(ctl.Type)))
 	}
 	if err == nil && IsKeyRoom(ctl.Room) {
-		err = verifyJoin(ctl.Room, ctl.Proof, c.challenge)
+		err = VerifyJoin(ctl.Room, ctl.Proof, c.challenge)
 	}
 	if err == nil {
 		s.mu.Lock()
@@ -329,7 +331,7 @@ func (c *serverConn) join() bool {
 			s.joins++
 			// Queue the answer and the waiting messages before releasing
 			// the lock, so nothing relayed later can overtake them.
-			c.out.push(encodeControl(control{Type: typeJoined, Room: ctl.Room, Members: members}))
+			c.out.push(EncodeControl(Control{Type: TypeJoined, Room: ctl.Room, Members: members}))
 			for _, f := range flush {
 				c.out.push(f)
 			}
@@ -343,8 +345,8 @@ func (c *serverConn) join() bool {
 	s.refuse(joinReason(err), c.source, err)
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
-	if c.ws.Write(ctx, websocket.MessageText, errorFrame(err)) == nil {
-		c.ws.Close(websocket.StatusPolicyViolation, codeOf(err)) //nolint:errcheck // closing anyway
+	if c.ws.Write(ctx, websocket.MessageText, EncodeError(err)) == nil {
+		c.ws.Close(websocket.StatusPolicyViolation, CodeOf(err)) //nolint:errcheck // closing anyway
 	}
 	return false
 }
@@ -369,7 +371,7 @@ func (c *serverConn) readLoop() {
 		}
 		if err != nil {
 			c.s.log.Debugf("%s: dropping message: %v", c.remote, err)
-			c.out.push(errorFrame(err))
+			c.out.push(EncodeError(err))
 			continue
 		}
 		c.s.relay(c, b)
@@ -382,7 +384,7 @@ func (s *Server) relay(from *serverConn, b []byte) {
 	to, delivered, err := s.table.relay(from, b, time.Now())
 	switch {
 	case err != nil:
-		from.out.push(errorFrame(err))
+		from.out.push(EncodeError(err))
 	case delivered:
 		s.relayed++
 		to.out.push(b) // on overflow the receiver's writer cuts it off
@@ -515,7 +517,7 @@ func (s *Server) refuseHTTP(w http.ResponseWriter, status int, err error, reason
 		h.Set("WWW-Authenticate", `Bearer realm="icetcp"`)
 	}
 	w.WriteHeader(status)
-	w.Write(errorFrame(err)) //nolint:errcheck // the client may be gone
+	w.Write(EncodeError(err)) //nolint:errcheck // the client may be gone
 }
 
 // refuse counts a connection or join the server did not admit, and logs

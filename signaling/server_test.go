@@ -169,13 +169,13 @@ func rawWrite(t *testing.T, ws *websocket.Conn, s string) {
 }
 
 // rawReadControl reads one frame as a server control message.
-func rawReadControl(t *testing.T, ws *websocket.Conn) control {
+func rawReadControl(t *testing.T, ws *websocket.Conn) Control {
 	t.Helper()
 	_, b, err := ws.Read(testCtx(t))
 	if err != nil {
 		t.Fatalf("read: %v", err)
 	}
-	c, err := decodeControl(b)
+	c, err := DecodeControl(b)
 	if err != nil {
 		t.Fatalf("decode %s: %v", b, err)
 	}
@@ -224,7 +224,7 @@ func TestInvalidMessageAfterJoin(t *testing.T) {
 	url := startServer(t, &Server{})
 	ws := rawDial(t, url)
 	rawWrite(t, ws, `{"v":1,"type":"join","room":"r"}`)
-	if c := rawReadControl(t, ws); c.Type != typeJoined || c.Members != 1 || c.Room != "r" {
+	if c := rawReadControl(t, ws); c.Type != TypeJoined || c.Members != 1 || c.Room != "r" {
 		t.Fatalf("join answer %+v", c)
 	}
 	for _, tt := range []struct{ msg, code string }{

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/icetcp/icetcp/internal/quote"
 )
 
 // Join tokens let a rendezvous that fronts many users admit only those it
@@ -63,7 +65,7 @@ func MintToken(key []byte, t Token) (string, error) {
 		return "", fmt.Errorf("signaling: mint token: key of %d bytes, want at least %d", len(key), MinTokenKeyLen)
 	}
 	if len(t.Subject) > MaxSubjectLen || !utf8.ValidString(t.Subject) {
-		return "", fmt.Errorf("signaling: mint token: subject %s: want at most %d bytes of UTF-8", quoteShort(t.Subject), MaxSubjectLen)
+		return "", fmt.Errorf("signaling: mint token: subject %s: want at most %d bytes of UTF-8", quote.Short(t.Subject), MaxSubjectLen)
 	}
 	if t.Expires.Unix() <= 0 {
 		return "", fmt.Errorf("signaling: mint token: no expiry")
@@ -98,7 +100,7 @@ func ParseToken(key []byte, s string, now time.Time) (Token, error) {
 	// Only signed fields are interpreted from here on.
 	exp, err := strconv.ParseInt(parts[1], 10, 64)
 	if err != nil || exp <= 0 {
-		return Token{}, fmt.Errorf("%w: malformed token expiry %s", ErrUnauthorized, quoteShort(parts[1]))
+		return Token{}, fmt.Errorf("%w: malformed token expiry %s", ErrUnauthorized, quote.Short(parts[1]))
 	}
 	subject, err := decode64(parts[2])
 	if err != nil || !utf8.Valid(subject) {
