@@ -3,8 +3,6 @@ package signaling
 import (
 	"errors"
 	"fmt"
-
-	"github.com/coder/websocket"
 )
 
 // Sentinel errors. Functions wrap them with detail, so compare with errors.Is.
@@ -51,10 +49,6 @@ var (
 	// rendezvous does not check such proofs.
 	ErrRoomProof = errors.New("signaling: room proof refused")
 )
-
-// errPerSource marks a limit that applies to one source address; it
-// separates the per-source refusals from the global ones in Stats.
-var errPerSource = errors.New("per-source limit")
 
 // Error codes in the Code field of TypeError messages and of the server's
 // join answers. They are stable wire values; the text in Reason is not.
@@ -125,29 +119,4 @@ func (e *MessageError) Is(target error) bool { return target == ErrInvalidMessag
 
 func invalid(t Type, format string, args ...any) error {
 	return &MessageError{Type: t, Problem: fmt.Sprintf(format, args...)}
-}
-
-// CloseError reports that the rendezvous closed the WebSocket connection,
-// with the status code and reason of its close frame. A code of 1009
-// (message too big) also matches ErrTooLarge, and a reason that is one of
-// the Code* values matches that code's sentinel (for example
-// "room-expired" matches ErrRoomExpired).
-type CloseError struct {
-	Code   int
-	Reason string
-}
-
-func (e *CloseError) Error() string {
-	return fmt.Sprintf("signaling: connection closed by server (status %d): %q", e.Code, e.Reason)
-}
-
-// Is makes errors.Is(err, ErrTooLarge) true for a close caused by an
-// oversized message, and errors.Is(err, sentinel) true for a close whose
-// reason is that sentinel's code.
-func (e *CloseError) Is(target error) bool {
-	if target == ErrTooLarge && e.Code == int(websocket.StatusMessageTooBig) {
-		return true
-	}
-	sentinel := ErrorOf(e.Reason)
-	return sentinel != nil && sentinel == target
 }

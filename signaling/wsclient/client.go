@@ -1,4 +1,4 @@
-package signaling
+package wsclient
 
 import (
 	"context"
@@ -16,7 +16,12 @@ import (
 
 	"github.com/icetcp/icetcp/internal/proxy"
 	"github.com/icetcp/icetcp/internal/quote"
+	"github.com/icetcp/icetcp/signaling"
 )
+
+// DefaultPingInterval is how often a Client pings the rendezvous when
+// Dialer.PingInterval is 0.
+const DefaultPingInterval = 15 * time.Second
 
 // clientInboxLimit bounds messages received but not yet taken by Recv. The
 // server only relays what one peer sends, so reaching it means the agent
@@ -78,16 +83,16 @@ func (d *Dialer) Dial(ctx context.Context, url, room string) (*Client, error) {
 	if d.RoomKey != nil {
 		pub, ok := d.RoomKey.Public().(ed25519.PublicKey)
 		if !ok || len(d.RoomKey) != ed25519.PrivateKeySize {
-			return nil, fmt.Errorf("%w: RoomKey is not an Ed25519 private key", ErrRoomProof)
+			return nil, fmt.Errorf("%w: RoomKey is not an Ed25519 private key", signaling.ErrRoomProof)
 		}
-		if want := RoomForKey(pub); room == "" {
+		if want := signaling.RoomForKey(pub); room == "" {
 			room = want
 		} else if room != want {
-			return nil, fmt.Errorf("%w: room %s is not the room of RoomKey (%s)", ErrRoomProof, quote.Short(room), quote.Short(want))
+			return nil, fmt.Errorf("%w: room %s is not the room of RoomKey (%s)", signaling.ErrRoomProof, quote.Short(room), quote.Short(want))
 		}
 	}
-	if !ValidRoom(room) {
-		return nil, fmt.Errorf("%w: %s", ErrInvalidRoom, quote.Short(room))
+	if !signaling.ValidRoom(room) {
+		return nil, fmt.Errorf("%w: %s", signaling.ErrInvalidRoom, quote.Short(room))
 	}
 	hc, err := d.httpClient()
 	if err != nil {
@@ -104,24 +109,24 @@ func (d *Dialer) Dial(ctx context.Context, url, room string) (*Client, error) {
 		var pe *ProxyError
 		if errors.As(err, &pe) && ctx.Err() == nil {
 			// The proxy's own words, without the HTTP client's layers.
-			return nil, fmt.Errorf("signaling: dial %s: %w", url, pe)
+			return nil, fmt.Errorf("wsclient: dial %s: %w", url, pe)
 		}
-		return nil, fmt.Errorf("signaling: dial %s: %w", url, err)
+		return nil, fmt.Errorf("wsclient: dial %s: %w", url, err)
 	}
-	join := Control{Type: TypeJoin, Room: room}
+	join := signaling.Control{Type: signaling.TypeJoin, Room: room}
 	if d.RoomKey != nil {
-		challenge, err := DecodeChallenge(resp.Header.Get(ChallengeHeader))
+		challenge, err := signaling.DecodeChallenge(resp.Header.Get(signaling.ChallengeHeader))
 		if err != nil {
 			ws.CloseNow() //nolint:errcheck // the proof error is what matters
-			if resp.Header.Get(ChallengeHeader) == "" {
-				err = fmt.Errorf("%w: the rendezvous at %s sends no join challenge, so it would let anyone take room %s: it predates key rooms", ErrRoomProof, url, quote.Short(room))
+			if resp.Header.Get(signaling.ChallengeHeader) == "" {
+				err = fmt.Errorf("%w: the rendezvous at %s sends no join challenge, so it would let anyone take room %s: it predates key rooms", signaling.ErrRoomProof, url, quote.Short(room))
 			}
 			return nil, err
 		}
-		join.Proof = ProveJoin(d.RoomKey, room, challenge)
+		join.Proof = signaling.ProveJoin(d.RoomKey, room, challenge)
 	}
 	// Relayed messages passed the server's Decode, so they fit.
-	ws.SetReadLimit(MaxMessageSize)
+	ws.SetReadLimit(signaling.MaxMessageSize)
 	members, err := joinRoom(ctx, ws, join)
 	if err != nil {
 		ws.CloseNow() //nolint:errcheck // the join error is what matters
@@ -157,7 +162,7 @@ func (d *Dialer) httpClient() (*http.Client, error) {
 	}
 	pick, err := proxy.Setting(d.Proxy)
 	if err != nil {
-		return nil, fmt.Errorf("signaling: %w", err)
+		return nil, fmt.Errorf("wsclient: %w", err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	// A copy: the transport writes to its config (HTTP/2 protocols), and
@@ -203,42 +208,33 @@ func refusal(room string, resp *http.Response) error {
 		return nil
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	ctl, err := DecodeControl(b)
-	if err != nil || ctl.Type != TypeError {
+	ctl, err := signaling.DecodeControl(b)
+	if err != nil || ctl.Type != signaling.TypeError {
 		return nil
 	}
 	return joinError(room, ctl)
 }
 
-func joinRoom(ctx context.Context, ws *websocket.Conn, join Control) (members int, err error) {
+func joinRoom(ctx context.Context, ws *websocket.Conn, join signaling.Control) (members int, err error) {
 	room := join.Room
-	if err := ws.Write(ctx, websocket.MessageText, EncodeControl(join)); err != nil {
-		return 0, fmt.Errorf("signaling: join %q: %w", room, err)
+	if err := ws.Write(ctx, websocket.MessageText, signaling.EncodeControl(join)); err != nil {
+		return 0, fmt.Errorf("wsclient: join %q: %w", room, err)
 	}
 	_, b, err := ws.Read(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("signaling: join %q: %w", room, err)
+		return 0, fmt.Errorf("wsclient: join %q: %w", room, err)
 	}
-	ctl, err := DecodeControl(b)
+	ctl, err := signaling.DecodeControl(b)
 	if err != nil {
-		return 0, fmt.Errorf("signaling: join %q: %w", room, err)
+		return 0, fmt.Errorf("wsclient: join %q: %w", room, err)
 	}
 	switch ctl.Type {
-	case TypeJoined:
+	case signaling.TypeJoined:
 		return ctl.Members, nil
-	case TypeError:
+	case signaling.TypeError:
 		return 0, joinError(room, ctl)
 	}
-	return 0, fmt.Errorf("signaling: join %q: %w", room, invalid("", "server answered type %s", quote.Short(string(ctl.Type))))
-}
-
-// joinError turns a rendezvous's error answer into the matching sentinel.
-func joinError(room string, c Control) error {
-	sentinel := ErrorOf(c.Code)
-	if sentinel == nil {
-		return fmt.Errorf("signaling: join %q refused: %s (code %q)", room, c.Reason, c.Code)
-	}
-	return fmt.Errorf("%w: join %q refused by server: %s", sentinel, room, c.Reason)
+	return 0, fmt.Errorf("wsclient: join %q: %w", room, &signaling.MessageError{Problem: "server answered type " + quote.Short(string(ctl.Type))})
 }
 
 // Client is a Channel over a WebSocket to a rendezvous Server. Recv returns
@@ -258,7 +254,7 @@ type Client struct {
 	pingDone  chan struct{} // closed when keepalive returns
 }
 
-var _ Channel = (*Client)(nil)
+var _ signaling.Channel = (*Client)(nil)
 
 // Room returns the joined room's name.
 func (c *Client) Room() string { return c.room }
@@ -270,38 +266,38 @@ func (c *Client) Members() int { return c.members }
 // Send validates m and sends it. Cancelling ctx while the message is being
 // written closes the connection (the WebSocket library cannot abandon a
 // half-written frame).
-func (c *Client) Send(ctx context.Context, m Message) error {
+func (c *Client) Send(ctx context.Context, m signaling.Message) error {
 	select {
 	case <-c.closed:
-		return ErrClosed
+		return signaling.ErrClosed
 	default:
 	}
 	if !m.Type.FromAgent() {
-		return fmt.Errorf("%w: %q", ErrRendezvousOnly, m.Type)
+		return fmt.Errorf("%w: %q", signaling.ErrRendezvousOnly, m.Type)
 	}
-	b, err := Encode(m)
+	b, err := signaling.Encode(m)
 	if err != nil {
 		return err
 	}
 	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
 		select {
 		case <-c.closed:
-			return ErrClosed
+			return signaling.ErrClosed
 		default:
 		}
-		return fmt.Errorf("signaling: send %s: %w", m.Type, err)
+		return fmt.Errorf("wsclient: send %s: %w", m.Type, err)
 	}
 	return nil
 }
 
 // Recv returns the next message.
-func (c *Client) Recv(ctx context.Context) (Message, error) {
+func (c *Client) Recv(ctx context.Context) (signaling.Message, error) {
 	it, err := c.in.pop(ctx, c.closed)
 	if err != nil {
-		if err == ErrClosed || err == ctx.Err() { //nolint:errorlint // pop returns these unwrapped
-			return Message{}, fmt.Errorf("signaling: recv: %w", err)
+		if err == signaling.ErrClosed || err == ctx.Err() { //nolint:errorlint // pop returns these unwrapped
+			return signaling.Message{}, fmt.Errorf("wsclient: recv: %w", err)
 		}
-		return Message{}, err
+		return signaling.Message{}, err
 	}
 	return it.m, it.err
 }
@@ -332,9 +328,9 @@ func (c *Client) readLoop() {
 			c.in.fail(c.finalError(err))
 			return
 		}
-		m, err := Decode(b) // an invalid message fails one Recv, not the Client
+		m, err := signaling.Decode(b) // an invalid message fails one Recv, not the Client
 		if !c.in.push(inboxItem{m: m, err: err}, clientInboxLimit) {
-			c.in.fail(fmt.Errorf("signaling: recv: more than %d messages not taken by Recv", clientInboxLimit))
+			c.in.fail(fmt.Errorf("wsclient: recv: more than %d messages not taken by Recv", clientInboxLimit))
 			c.ws.CloseNow() //nolint:errcheck // giving up on the connection
 			return
 		}
@@ -344,14 +340,14 @@ func (c *Client) readLoop() {
 func (c *Client) finalError(err error) error {
 	select {
 	case <-c.closed:
-		return ErrClosed
+		return signaling.ErrClosed
 	default:
 	}
 	var ce websocket.CloseError
 	if errors.As(err, &ce) {
 		return &CloseError{Code: int(ce.Code), Reason: ce.Reason}
 	}
-	return fmt.Errorf("signaling: connection lost: %w", err)
+	return fmt.Errorf("wsclient: connection lost: %w", err)
 }
 
 func (c *Client) keepalive(interval time.Duration) {
@@ -376,7 +372,7 @@ func (c *Client) keepalive(interval time.Duration) {
 			err := c.ws.Ping(ctx)
 			cancel()
 			if err != nil {
-				c.in.fail(fmt.Errorf("signaling: connection lost: no pong within %v: %w", interval, err))
+				c.in.fail(fmt.Errorf("wsclient: connection lost: no pong within %v: %w", interval, err))
 				c.ws.CloseNow() //nolint:errcheck // readLoop ends on it
 				return
 			}
