@@ -113,7 +113,8 @@ func (t *roomTable[M]) join(name string, m M, source string, now time.Time) (mem
 
 // relay routes msg from member from. With the other member present it
 // returns that member and delivered=true; otherwise msg is queued for the
-// next joiner, or ErrQueueFull is returned when the queue is at its limits.
+// next joiner, or signaling.ErrQueueFull is returned when the queue is at
+// its limits.
 func (t *roomTable[M]) relay(from M, msg []byte, now time.Time) (to M, delivered bool, err error) {
 	r, ok := t.of[from]
 	if !ok {

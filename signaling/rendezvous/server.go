@@ -20,16 +20,19 @@ import (
 
 // Server defaults.
 const (
+	// DefaultPingInterval is how often the server pings each joined
+	// connection when Server.PingInterval is 0.
 	DefaultPingInterval = 15 * time.Second
 	DefaultJoinTimeout  = 10 * time.Second
 	writeTimeout        = 10 * time.Second
 )
 
 // Server is the rendezvous: rooms of two agents. Each WebSocket connection
-// joins a room first; then every message it sends is validated with Decode
-// and relayed verbatim to the other member, or queued (DefaultQueueMessages,
-// DefaultQueueBytes) until the other member joins. When a member leaves, the
-// other receives a peer-left message; an empty room is deleted.
+// joins a room first; then every message it sends is validated with
+// signaling.Decode and relayed verbatim to the other member, or queued
+// (DefaultQueueMessages, DefaultQueueBytes) until the other member joins.
+// When a member leaves, the other receives a peer-left message; an empty
+// room is deleted.
 //
 // No single client can take the server: connections and rooms are capped
 // overall and per source address, a connection must join within
@@ -52,8 +55,8 @@ type Server struct {
 	Rooms []string
 	// MaxMessageSize bounds one incoming message. A connection that sends a
 	// larger one is closed with status 1009 and reason "message too large".
-	// 0 or anything above the package's MaxMessageSize: MaxMessageSize,
-	// because Decode would refuse larger messages anyway.
+	// 0 or anything above signaling.MaxMessageSize: that, because
+	// signaling.Decode would refuse larger messages anyway.
 	MaxMessageSize int
 	// MaxRooms bounds the number of rooms at once. 0: DefaultMaxRooms.
 	MaxRooms int
@@ -508,7 +511,8 @@ func (s *Server) authorize(r *http.Request, now time.Time) (subject string, err 
 }
 
 // refuseHTTP answers a request the server does not upgrade. The body is
-// the same error message a refused join gets, so Dial reports the code.
+// the same error message a refused join gets, so a client's Dial reports
+// the code.
 func (s *Server) refuseHTTP(w http.ResponseWriter, status int, err error, reason, source string) {
 	s.refuse(reason, source, err)
 	h := w.Header()

@@ -23,7 +23,7 @@ import (
 //	v1.<expiry, unix seconds>.<base64url(subject)>.<base64url(HMAC-SHA256(key, "icetcp-token\x00" || everything before the last dot))>
 //
 // A token travels in the WebSocket upgrade request as
-// "Authorization: Bearer <token>" (see Dialer.Token).
+// "Authorization: Bearer <token>" (see wsclient.Dialer.Token).
 const (
 	// MinTokenKeyLen is the shortest server secret MintToken and the
 	// Server accept: an HMAC key shorter than 128 bits is guessable.
@@ -76,7 +76,7 @@ func MintToken(key []byte, t Token) (string, error) {
 }
 
 // ParseToken verifies s under key at time now. Every failure wraps
-// ErrUnauthorized and says what is wrong (malformed, bad signature,
+// signaling.ErrUnauthorized and says what is wrong (malformed, bad signature,
 // expired), never which part of the MAC differed.
 func ParseToken(key []byte, s string, now time.Time) (Token, error) {
 	if len(s) == 0 {

@@ -59,20 +59,21 @@ type Dialer struct {
 	// DefaultPingInterval; negative: no pings.
 	PingInterval time.Duration
 	// RoomKey, when set, joins the room that belongs to it
-	// (RoomForKey of its public key; Dial's room must be that name or
-	// empty) with a proof that this client holds it, signed over the
-	// rendezvous's challenge for this connection. A rendezvous that sends
-	// no challenge does not check proofs: Dial then fails with
-	// ErrRoomProof rather than join a room anyone could take.
+	// (signaling.RoomForKey of its public key; Dial's room must be that
+	// name or empty) with a proof that this client holds it, signed over
+	// the rendezvous's challenge for this connection. A rendezvous that
+	// sends no challenge does not check proofs: Dial then fails with
+	// signaling.ErrRoomProof rather than join a room anyone could take.
 	RoomKey ed25519.PrivateKey
 }
 
 // Dial connects to a rendezvous at url (ws://host:port, wss://host:port,
 // optionally with a path), joins room and returns once the server confirmed
-// the join. Errors wrap ErrRoomFull, ErrUnknownRoom, ErrInvalidRoom,
-// ErrTooManyRooms, ErrUnauthorized or ErrTooManyConnections when the server
-// refuses, or the dial error (a certificate the system does not trust is
-// an x509 error: set Dialer.TLSConfig).
+// the join. Errors wrap the signaling sentinel of the server's refusal
+// (ErrRoomFull, ErrUnknownRoom, ErrInvalidRoom, ErrTooManyRooms,
+// ErrUnauthorized, ErrTooManyConnections, ErrRoomProof), or the dial error
+// (a certificate the system does not trust is an x509 error: set
+// Dialer.TLSConfig).
 func Dial(ctx context.Context, url, room string) (*Client, error) {
 	var d Dialer
 	return d.Dial(ctx, url, room)
@@ -125,7 +126,7 @@ func (d *Dialer) Dial(ctx context.Context, url, room string) (*Client, error) {
 		}
 		join.Proof = signaling.ProveJoin(d.RoomKey, room, challenge)
 	}
-	// Relayed messages passed the server's Decode, so they fit.
+	// Relayed messages passed the server's signaling.Decode, so they fit.
 	ws.SetReadLimit(signaling.MaxMessageSize)
 	members, err := joinRoom(ctx, ws, join)
 	if err != nil {
@@ -237,11 +238,12 @@ func joinRoom(ctx context.Context, ws *websocket.Conn, join signaling.Control) (
 	return 0, fmt.Errorf("wsclient: join %q: %w", room, &signaling.MessageError{Problem: "server answered type " + quote.Short(string(ctl.Type))})
 }
 
-// Client is a Channel over a WebSocket to a rendezvous Server. Recv returns
-// a TypePeerLeft message when the other member leaves (a new member may join
-// the room later) and TypeError messages the server sends (for example
-// CodeQueueFull). When the connection ends, Recv returns what was received
-// and then the final error: a *CloseError if the server closed it.
+// Client is a signaling.Channel over a WebSocket to a rendezvous. Recv
+// returns a TypePeerLeft message when the other member leaves (a new
+// member may join the room later) and TypeError messages the server sends
+// (for example CodeQueueFull). When the connection ends, Recv returns what
+// was received and then the final error: a *CloseError if the server
+// closed it.
 type Client struct {
 	ws      *websocket.Conn
 	room    string
