@@ -4,11 +4,12 @@
 //
 // How the pieces fit: New makes an Agent from a Config (its zero value
 // works); Gather (optional) starts gathering; Connect exchanges candidates
-// over a signaling.Channel (the rendezvous' WebSocket, an in-memory pair,
-// or signaling/sdp for an offer/answer application), runs the checks and
-// returns the selected *Conn. A Mux shares one passive port among many
-// agents. Sockets come from a Network (nil: the host's TCP stack through
-// package tcpso; tests use internal/memnet).
+// over a signaling.Channel (a WebSocket to a rendezvous from
+// signaling/wsclient, an in-memory pair, or signaling/sdp for an
+// offer/answer application), runs the checks and returns the selected
+// *Conn. A Mux shares one passive port among many agents. Sockets come
+// from a Network (nil: the host's TCP stack through package tcpso; tests
+// use internal/memnet).
 //
 // What it implements, by section:
 //   - RFC 8445 §5.1.1.1 host candidates for every usable interface address,

@@ -58,7 +58,7 @@ func connectBoth(ctx context.Context, a, b *agent.Agent, chA, chB signaling.Chan
 }
 
 // Two agents connect over an in-memory signaling pair (an application
-// passes a WebSocket channel from signaling.Dial, or its own) and talk over
+// passes a WebSocket channel from wsclient.Dial, or its own) and talk over
 // the selected connection, a net.Conn.
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -67,7 +67,7 @@ func Example() {
 	b, _ := agent.New(agent.Config{Addrs: loopback, LoggerFactory: quiet()})
 	defer a.Close()
 	defer b.Close()
-	chA, chB := signalingtest.Pair() // in an application: signaling.Dial(ctx, "wss://...", room)
+	chA, chB := signalingtest.Pair() // in an application: wsclient.Dial(ctx, "wss://...", room)
 	x, y, err := connectBoth(ctx, a, b, chA, chB)
 	if err != nil {
 		fmt.Println(err)

@@ -86,8 +86,9 @@ for target in \
   ./internal/secure:FuzzParseSecret \
   ./internal/secure:FuzzConfirm \
   ./signaling:FuzzDecode \
-  ./signaling:FuzzToken \
+  ./signaling/rendezvous:FuzzToken \
   ./signaling:FuzzRoomProof \
+  ./signaling:FuzzControl \
   ./signaling/sdp:FuzzParse; do
   pkg=${target%%:*}; name=${target##*:}
   # A failure shows the input (saved under testdata/fuzz) and the message.

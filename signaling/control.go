@@ -7,25 +7,32 @@ import (
 	"unicode/utf8"
 )
 
-// Server-protocol message types. They travel only between a Client and the
-// Server during the join and never reach a Channel's user.
+// Rendezvous-protocol message types. They travel only between a
+// rendezvous client and the rendezvous during the join (as Control
+// messages) and never reach a Channel's user: Decode refuses them.
 const (
-	typeJoin   Type = "join"
-	typeJoined Type = "joined"
+	TypeJoin   Type = "join"   // client → rendezvous: Room, and Proof for a key room
+	TypeJoined Type = "joined" // rendezvous → client: Room, Members
 )
 
-// control is the wire form of join, joined and the server's error answers.
-type control struct {
+// Control is the wire form of the rendezvous's own messages: the join and
+// its answer (joined, or an error with Code and Reason, after which the
+// rendezvous closes), and the error and peer-left messages it sends a
+// member. Its JSON is the same object as a Message's, with the fields of
+// the join protocol; error and peer-left also decode as Messages, which is
+// how a Channel's user sees them.
+type Control struct {
 	V       int    `json:"v"`
 	Type    Type   `json:"type"`
 	Room    string `json:"room,omitempty"`
-	Proof   string `json:"proof,omitempty"` // join to a key room: see roomproof.go
+	Proof   string `json:"proof,omitempty"` // join to a key room: ProveJoin
 	Members int    `json:"members,omitempty"`
 	Code    string `json:"code,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 }
 
-func encodeControl(c control) []byte {
+// EncodeControl returns c's JSON form with V set to Version.
+func EncodeControl(c Control) []byte {
 	c.V = Version
 	b, err := json.Marshal(c)
 	if err != nil { // a struct of strings and ints always marshals
@@ -34,8 +41,9 @@ func encodeControl(c control) []byte {
 	return b
 }
 
-// errorFrame is what the server sends for err: its code and its text.
-func errorFrame(err error) []byte {
+// EncodeError is the error message the rendezvous sends for err: its code
+// (CodeOf) and its text, cut to MaxReasonLen bytes of UTF-8.
+func EncodeError(err error) []byte {
 	reason := err.Error()
 	if len(reason) > MaxReasonLen {
 		cut := MaxReasonLen
@@ -46,30 +54,22 @@ func errorFrame(err error) []byte {
 	}
 	// The client decodes this frame with Decode, which insists on UTF-8.
 	reason = strings.ToValidUTF8(reason, "?")
-	return encodeControl(control{Type: TypeError, Code: codeOf(err), Reason: reason})
+	return EncodeControl(Control{Type: TypeError, Code: CodeOf(err), Reason: reason})
 }
 
-var peerLeftFrame = encodeControl(control{Type: TypePeerLeft})
-
-func decodeControl(b []byte) (control, error) {
-	c := control{V: missingV}
+// DecodeControl parses a Control: a JSON object whose V is Version
+// (ErrVersion otherwise). The type and the fields are the caller's to
+// check: a Control is whatever the other end of the join says.
+func DecodeControl(b []byte) (Control, error) {
+	c := Control{V: missingV}
 	if err := json.Unmarshal(b, &c); err != nil {
-		return control{}, fmt.Errorf("signaling: decode: %w: %w", invalid("", "bad JSON"), err)
+		return Control{}, fmt.Errorf("signaling: decode: %w: %w", invalid("", "bad JSON"), err)
 	}
 	switch {
 	case c.V == missingV:
-		return control{}, fmt.Errorf("signaling: decode: %w", invalid("", "missing v"))
+		return Control{}, fmt.Errorf("signaling: decode: %w", invalid("", "missing v"))
 	case c.V != Version:
-		return control{}, fmt.Errorf("%w: got v=%d, this side speaks %d", ErrVersion, c.V, Version)
+		return Control{}, fmt.Errorf("%w: got v=%d, this side speaks %d", ErrVersion, c.V, Version)
 	}
 	return c, nil
-}
-
-// joinError turns a server error answer into the matching sentinel.
-func joinError(room string, c control) error {
-	sentinel, ok := codeErrors[c.Code]
-	if !ok {
-		return fmt.Errorf("signaling: join %q refused: %s (code %q)", room, c.Reason, c.Code)
-	}
-	return fmt.Errorf("%w: join %q refused by server: %s", sentinel, room, c.Reason)
 }

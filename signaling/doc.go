@@ -1,23 +1,42 @@
-// Package signaling carries what two ICE agents must exchange before and
-// during connectivity checks: ICE credentials (RFC 8445 §5.3: ufrag, pwd, and
-// the role tie-breaker of §6.1.1), trickled candidate lines (RFC 8838 style
-// trickle, with the TCP candidate grammar of RFC 6544 §4.5 left opaque here),
-// end-of-candidates, bye, and the punch-timing exchange that synchronises
-// tcp-so simultaneous opens (DCUtR style: ping/pong measures the round trip,
-// "go" carries RTT/2).
+// Package signaling is what two ICE agents exchange before and during
+// connectivity checks, and the interface they exchange it over: ICE
+// credentials (RFC 8445 §5.3: ufrag, pwd, and the role tie-breaker of
+// §6.1.1), trickled candidate lines (RFC 8838 style trickle, with the TCP
+// candidate grammar of RFC 6544 §4.5 left opaque here), end-of-candidates,
+// bye, the sender's NAT class, the key confirmation of two peers of a
+// secret, and the punch-timing exchange that synchronises tcp-so
+// simultaneous opens (DCUtR style: ping/pong measures the round trip, "go"
+// carries RTT/2).
 //
-// The package does not know about the agent: a candidate is an opaque string.
-// It offers
+// The package does not know about the agent (a candidate is an opaque
+// string) nor about any transport. It owns
 //
-//   - the versioned JSON message schema (Message, Encode, Decode);
-//   - the Channel interface the agent takes as its transport;
-//   - a WebSocket client (Dial) and the rendezvous Server that pairs two
-//     clients in a named room and relays their messages;
-//   - an in-memory pair for tests in package signalingtest.
+//   - the versioned JSON message schema: Message, Encode, Decode, the
+//     message types and their validation;
+//   - the Channel interface the agent takes as its transport, and the
+//     errors a Channel and the format share (ErrClosed, ErrPeerLeft,
+//     ErrInvalidMessage, ...);
+//   - what a rendezvous client and server both need and that is pure: the
+//     join protocol's messages (Control), the wire codes of refusals and
+//     their sentinels (CodeOf, ErrorOf), room names (ValidRoom) and the
+//     rooms that belong to a key, with their join proofs (RoomForKey,
+//     ProveJoin, VerifyJoin).
+//
+// It imports no network library: the agent, which needs only the format,
+// links no WebSocket code. The rest of the house:
+//
+//   - signaling/wsclient: a Channel over a WebSocket to a rendezvous
+//     (Dial), through an HTTP or SOCKS5 proxy when asked;
+//   - signaling/rendezvous: the server that pairs two clients in a named
+//     room and relays their messages, with its limits and join tokens; its
+//     package documentation describes the rendezvous protocol;
+//   - signaling/sdp: the same exchange as SDP offer/answer lines;
+//   - signaling/signalingtest: an in-memory Channel pair for tests.
 //
 // # Wire format
 //
-// One JSON object per WebSocket text message, at most MaxMessageSize bytes:
+// One JSON object per message (over the rendezvous, one WebSocket text
+// message), at most MaxMessageSize bytes:
 //
 //	{"v":1,"type":"credentials","ufrag":"abcd","pwd":"0123456789abcdefghijkl","tiebreaker":"42","role":"controlling"}
 //	{"v":1,"type":"candidate","candidate":"candidate:1 1 TCP 2128609279 10.0.0.1 9 typ host tcptype active"}
@@ -26,62 +45,21 @@
 // The tie-breaker is a JSON string because it is a full 64-bit value and
 // JavaScript peers would lose precision on a JSON number. Unknown fields are
 // ignored so that a later revision of the same version can add optional
-// fields; anything that changes meaning increments Version.
+// fields; anything that changes meaning increments Version. Every string
+// field is bounded and must be UTF-8, so a decoded message always encodes
+// again, to the same message.
 //
-// # Rendezvous protocol
+// Agents send credentials, candidate, end-of-candidates, bye, punch, nat,
+// confirm and checks-done. Only the rendezvous (or an in-memory Channel)
+// produces peer-left and error ({"v":1,"type":"error","code":"queue-full",
+// "reason":"..."}): the rendezvous refuses to relay them from an agent,
+// and so do wsclient's and signalingtest's Channels (ErrRendezvousOnly).
+// The join protocol's own types, join and joined, travel as Control
+// messages between a client and the rendezvous and never reach a
+// Channel's user; Decode refuses them.
 //
-// A WebSocket client first sends {"v":1,"type":"join","room":"NAME"}; the
-// server answers {"v":1,"type":"joined","room":"NAME","members":N} or
-// {"v":1,"type":"error","code":"room-full","reason":"..."} and closes. After
-// joining, every agent message is validated by the server and relayed
-// verbatim to the other member, or queued until it arrives. When a member
-// leaves, the other receives {"v":1,"type":"peer-left"}, and the room waits
-// for a new member. join and joined are server protocol only and never
-// reach a Channel's user.
-//
-// A room whose name starts with KeyRoomPrefix belongs to an Ed25519 public
-// key (RoomForKey) and is joined only with a "proof": the key's signature
-// over a challenge the server made for this connection alone, sent in the
-// upgrade answer's Icetcp-Join-Challenge header (Dialer.RoomKey). A
-// squatter who learned the name, a member of another key, or a join
-// captured on another connection is refused with "room-proof", and never
-// takes a place in the room. The icetcp CLI joins the room of its secret's
-// key (internal/secure.RoomKey), and the two peers also prove the secret to
-// each other (type confirm) before they send their credentials.
-//
-// # Admission and limits
-//
-// A rendezvous on the open internet must not be one client's to take
-// (issue 8: one client opened 10,000 rooms in 3 s and refused everyone
-// else; issue 14: 3,000 idle connections that each sent a plain GET held
-// 3,000 descriptors for good). The Server therefore
-//
-//   - under Serve, counts TCP connections at accept, before the upgrade,
-//     per source and in all (internal/limits), resets what is over, gives
-//     the request JoinTimeout to arrive and closes idle connections; a
-//     request that is not a WebSocket upgrade is answered 426 and closed;
-//   - caps WebSocket connections overall (MaxConns) and per source address
-//     (MaxConnsPerSource; an IPv4 address or an IPv6 /64), refusing the
-//     upgrade with HTTP 503 or 429 and an error message body;
-//   - caps rooms overall (MaxRooms) and per creating source
-//     (MaxRoomsPerSource), refusing the join with "too-many-rooms";
-//   - gives a connection JoinTimeout to send its join (close reason
-//     "join-timeout"), bounds every queue, and closes rooms idle for
-//     RoomIdleTimeout ("room-expired");
-//   - with TokenKey set, admits only requests carrying
-//     "Authorization: Bearer <token>" with a token from MintToken: an HMAC-
-//     SHA256 over an expiry and an optional subject under the server's
-//     secret, in the manner of TURN REST credentials. Others get HTTP 401
-//     and code "unauthorized".
-//
-// Refusals are counted by reason (Server.Stats) and logged at most once per
-// reason per RefusalLogInterval with the count since the last line.
-//
-// A plain room name is not a credential: whoever knows it can take the
-// room. A key room is (see above); the icetcp CLI's --secret uses one and
-// also authenticates the peer end to end, so a squatter neither gets in
-// nor reads anything. Over ws:// the messages,
-// including the ICE ufrag and password, cross the network in clear; serve
-// wss:// (http.Server.ServeTLS; Dialer.TLSConfig on the client) where that
-// matters.
+// An error's code is a stable wire value (the Code* constants), and each
+// has a sentinel error (ErrRoomFull for "room-full", ...): the rendezvous
+// sends CodeOf(err), a client turns the code back with ErrorOf, so
+// errors.Is works across the wire. The text in reason is for people.
 package signaling

@@ -3,8 +3,6 @@ package signaling
 import (
 	"errors"
 	"fmt"
-
-	"github.com/coder/websocket"
 )
 
 // Sentinel errors. Functions wrap them with detail, so compare with errors.Is.
@@ -52,10 +50,6 @@ var (
 	ErrRoomProof = errors.New("signaling: room proof refused")
 )
 
-// errPerSource marks a limit that applies to one source address; it
-// separates the per-source refusals from the global ones in Stats.
-var errPerSource = errors.New("per-source limit")
-
 // Error codes in the Code field of TypeError messages and of the server's
 // join answers. They are stable wire values; the text in Reason is not.
 const (
@@ -91,8 +85,9 @@ var codeErrors = map[string]error{
 	CodeRoomProof:          ErrRoomProof,
 }
 
-// codeOf returns the wire code for err, or CodeInvalidMessage.
-func codeOf(err error) string {
+// CodeOf returns the wire code for err: the code of the sentinel it
+// wraps, or CodeInvalidMessage.
+func CodeOf(err error) string {
 	for code, sentinel := range codeErrors {
 		if errors.Is(err, sentinel) {
 			return code
@@ -100,6 +95,10 @@ func codeOf(err error) string {
 	}
 	return CodeInvalidMessage
 }
+
+// ErrorOf returns the sentinel error for a wire code, or nil for a code
+// this side does not know.
+func ErrorOf(code string) error { return codeErrors[code] }
 
 // MessageError describes why a message failed validation. It matches
 // ErrInvalidMessage with errors.Is.
@@ -120,29 +119,4 @@ func (e *MessageError) Is(target error) bool { return target == ErrInvalidMessag
 
 func invalid(t Type, format string, args ...any) error {
 	return &MessageError{Type: t, Problem: fmt.Sprintf(format, args...)}
-}
-
-// CloseError reports that the rendezvous closed the WebSocket connection,
-// with the status code and reason of its close frame. A code of 1009
-// (message too big) also matches ErrTooLarge, and a reason that is one of
-// the Code* values matches that code's sentinel (for example
-// "room-expired" matches ErrRoomExpired).
-type CloseError struct {
-	Code   int
-	Reason string
-}
-
-func (e *CloseError) Error() string {
-	return fmt.Sprintf("signaling: connection closed by server (status %d): %q", e.Code, e.Reason)
-}
-
-// Is makes errors.Is(err, ErrTooLarge) true for a close caused by an
-// oversized message, and errors.Is(err, sentinel) true for a close whose
-// reason is that sentinel's code.
-func (e *CloseError) Is(target error) bool {
-	if target == ErrTooLarge && e.Code == int(websocket.StatusMessageTooBig) {
-		return true
-	}
-	sentinel, ok := codeErrors[e.Reason]
-	return ok && sentinel == target
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"unicode/utf8"
+
+	"github.com/icetcp/icetcp/internal/quote"
 )
 
 // Version is the schema version this package speaks. A peer that sends any
@@ -192,7 +194,7 @@ func (m *Message) validate() error {
 		if m.Type == "" {
 			return invalid("", "missing type")
 		}
-		return invalid("", "unknown type %s", quoteShort(string(m.Type)))
+		return invalid("", "unknown type %s", quote.Short(string(m.Type)))
 	}
 	t := m.Type
 	for _, f := range []struct {
@@ -209,12 +211,12 @@ func (m *Message) validate() error {
 		{"nat", m.NAT, MaxNATLen},
 	} {
 		if len(f.val) > f.max {
-			return invalid(t, "%s %s longer than %d", f.name, quoteShort(f.val), f.max)
+			return invalid(t, "%s %s longer than %d", f.name, quote.Short(f.val), f.max)
 		}
 		// json.Marshal would silently turn invalid UTF-8 into U+FFFD and
 		// the peer would see a different string than the one we validated.
 		if !utf8.ValidString(f.val) {
-			return invalid(t, "%s %s is not valid UTF-8", f.name, quoteShort(f.val))
+			return invalid(t, "%s %s is not valid UTF-8", f.name, quote.Short(f.val))
 		}
 	}
 	if len(m.Features) > MaxFeatures {
@@ -222,7 +224,7 @@ func (m *Message) validate() error {
 	}
 	for _, f := range m.Features {
 		if !validFeature(f) {
-			return invalid(t, "feature %s is not 1-%d characters of [a-z0-9-]", quoteShort(f), MaxFeatureLen)
+			return invalid(t, "feature %s is not 1-%d characters of [a-z0-9-]", quote.Short(f), MaxFeatureLen)
 		}
 	}
 	switch t {
@@ -236,7 +238,7 @@ func (m *Message) validate() error {
 		switch m.Role {
 		case "", RoleControlling, RoleControlled:
 		default:
-			return invalid(t, "role %s is not %q, %q or empty", quoteShort(m.Role), RoleControlling, RoleControlled)
+			return invalid(t, "role %s is not %q, %q or empty", quote.Short(m.Role), RoleControlling, RoleControlled)
 		}
 	case TypeCandidate:
 		if m.Candidate == "" {
@@ -246,7 +248,7 @@ func (m *Message) validate() error {
 			if c := m.Candidate[i]; c < 0x20 || c == 0x7f {
 				// Candidate lines travel inside SDP, where CR/LF end the line
 				// and other controls are never valid.
-				return invalid(t, "candidate %s contains control character %#02x", quoteShort(m.Candidate), c)
+				return invalid(t, "candidate %s contains control character %#02x", quote.Short(m.Candidate), c)
 			}
 		}
 	case TypeNAT:
@@ -255,7 +257,7 @@ func (m *Message) validate() error {
 		}
 		for i := 0; i < len(m.NAT); i++ {
 			if c := m.NAT[i]; c < 0x20 || c > 0x7e {
-				return invalid(t, "nat %s contains byte %#02x (printable ASCII only)", quoteShort(m.NAT), c)
+				return invalid(t, "nat %s contains byte %#02x (printable ASCII only)", quote.Short(m.NAT), c)
 			}
 		}
 	case TypeConfirm:
@@ -267,11 +269,11 @@ func (m *Message) validate() error {
 		}
 		for _, v := range []string{m.Confirm.Nonce, m.Confirm.To, m.Confirm.MAC} {
 			if len(v) > MaxConfirmLen {
-				return invalid(t, "confirm value %s longer than %d", quoteShort(v), MaxConfirmLen)
+				return invalid(t, "confirm value %s longer than %d", quote.Short(v), MaxConfirmLen)
 			}
 			for i := 0; i < len(v); i++ {
 				if c := v[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-					return invalid(t, "confirm value %s is not base64url", quoteShort(v))
+					return invalid(t, "confirm value %s is not base64url", quote.Short(v))
 				}
 			}
 		}
@@ -282,7 +284,7 @@ func (m *Message) validate() error {
 		switch m.Punch.Phase {
 		case PunchPing, PunchPong, PunchGo:
 		default:
-			return invalid(t, "phase %s is not %q, %q or %q", quoteShort(m.Punch.Phase), PunchPing, PunchPong, PunchGo)
+			return invalid(t, "phase %s is not %q, %q or %q", quote.Short(m.Punch.Phase), PunchPing, PunchPong, PunchGo)
 		}
 		if m.Punch.DelayMs > MaxPunchDelayMs {
 			return invalid(t, "delay_ms %d above %d", m.Punch.DelayMs, MaxPunchDelayMs)
@@ -307,11 +309,11 @@ func validFeature(f string) bool {
 // checkICEChars enforces RFC 8445 §5.3: ice-char = ALPHA / DIGIT / "+" / "/".
 func checkICEChars(t Type, name, s string, minLen int) error {
 	if len(s) < minLen {
-		return invalid(t, "%s %s shorter than %d", name, quoteShort(s), minLen)
+		return invalid(t, "%s %s shorter than %d", name, quote.Short(s), minLen)
 	}
 	for i := 0; i < len(s); i++ {
 		if !isICEChar(s[i]) {
-			return invalid(t, "%s %s has non-ICE character %q at %d", name, quoteShort(s), s[i], i)
+			return invalid(t, "%s %s has non-ICE character %q at %d", name, quote.Short(s), s[i], i)
 		}
 	}
 	return nil
@@ -319,18 +321,4 @@ func checkICEChars(t Type, name, s string, minLen int) error {
 
 func isICEChar(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '/'
-}
-
-// quoteShort quotes s for an error message, cut so that a hostile 1 KiB
-// field does not end up whole in logs.
-func quoteShort(s string) string {
-	const max = 40
-	if len(s) <= max {
-		return fmt.Sprintf("%q", s)
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%q...(%d bytes)", s[:cut], len(s))
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/icetcp/icetcp/internal/delayline"
 	"github.com/icetcp/icetcp/internal/interop"
 	"github.com/icetcp/icetcp/internal/natlab"
-	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/wsclient"
 )
 
 // labDelay is each peer link's one-way delay in the lab rows.
@@ -204,7 +204,7 @@ func icetcpVsLab(ctx context.Context, lab *natlab.Lab, bin, kind string, peerCon
 			return 0, err
 		}
 		defer p.Stop()
-		d := &signaling.Dialer{HTTPClient: &http.Client{Transport: &http.Transport{
+		d := &wsclient.Dialer{HTTPClient: &http.Client{Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 				ap, err := netip.ParseAddrPort(addr)
 				if err != nil {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/icetcp/icetcp/agent"
 	"github.com/icetcp/icetcp/internal/secure"
-	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/wsclient"
 )
 
 // BenchmarkServeMemoryPerHeldConnection measures what one joined, idle
@@ -36,9 +36,9 @@ func BenchmarkServeMemoryPerHeldConnection(b *testing.B) {
 	go io.Copy(io.Discard, stderr)
 	for b.Loop() {
 		before := rss(b, cmd.Process.Pid)
-		var clients []*signaling.Client
+		var clients []*wsclient.Client
 		for i := range n {
-			c, err := signaling.Dial(ctx, url, fmt.Sprintf("held-%d", i))
+			c, err := wsclient.Dial(ctx, url, fmt.Sprintf("held-%d", i))
 			if err != nil {
 				b.Fatal(err)
 			}

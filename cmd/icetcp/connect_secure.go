@@ -14,6 +14,7 @@ import (
 	"github.com/icetcp/icetcp/agent"
 	"github.com/icetcp/icetcp/internal/secure"
 	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/wsclient"
 )
 
 // secureFlags are connect's flags for the secret, the rendezvous's token
@@ -56,8 +57,8 @@ func (f *secureFlags) parseSecret() (s secure.Secret, ok bool, err error) {
 }
 
 // dialer is the rendezvous client these flags describe.
-func (f *secureFlags) dialer() (*signaling.Dialer, error) {
-	d := &signaling.Dialer{Token: f.token}
+func (f *secureFlags) dialer() (*wsclient.Dialer, error) {
+	d := &wsclient.Dialer{Token: f.token}
 	if f.ca != "" {
 		pem, err := os.ReadFile(f.ca)
 		if err != nil {
@@ -99,7 +100,7 @@ func dialHint(err error) error {
 // it holds the secret (secure.ConfirmPeer), and returns the channel to
 // that peer. One that fails is dropped: we leave the room and join it
 // again, and wait for the right one, until ctx ends.
-func confirmedPeer(ctx context.Context, d *signaling.Dialer, url, room string, ch *signaling.Client, s secure.Secret, ev *eventWriter) (*signaling.Client, error) {
+func confirmedPeer(ctx context.Context, d *wsclient.Dialer, url, room string, ch *wsclient.Client, s secure.Secret, ev *eventWriter) (*wsclient.Client, error) {
 	for {
 		err := secure.ConfirmPeer(ctx, ch, s, nil)
 		if err == nil {

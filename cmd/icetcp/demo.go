@@ -14,7 +14,7 @@ import (
 
 	"github.com/icetcp/icetcp/agent"
 	"github.com/icetcp/icetcp/internal/secure"
-	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/wsclient"
 )
 
 // demoCmd runs the whole path in one process on loopback: the rendezvous
@@ -102,7 +102,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func demoPeer(ctx context.Context, url string, secret secure.Secret) (*agent.Conn, error) {
-	d := &signaling.Dialer{RoomKey: secure.RoomKey(secret)}
+	d := &wsclient.Dialer{RoomKey: secure.RoomKey(secret)}
 	ch, err := d.Dial(ctx, url, "")
 	if err != nil {
 		return nil, err

@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/rendezvous"
 )
 
 func TestRegisterStats(t *testing.T) {
@@ -38,7 +38,7 @@ icetcp_turn_relayed_bytes_total 1.099511627776e+12
 		t.Fatal(err)
 	}
 	// The signaling server's Stats are tagged correctly.
-	if err := registerStats(prometheus.NewRegistry(), "signal", (&signaling.Server{}).Stats); err != nil {
+	if err := registerStats(prometheus.NewRegistry(), "signal", (&rendezvous.Server{}).Stats); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/icetcp/icetcp/internal/secure"
-	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/rendezvous"
 )
 
 // secretCmd prints a fresh secret for `connect --secret`: give it to the
@@ -46,13 +46,13 @@ func tokenCmd(args []string, stdout, stderr io.Writer, now time.Time) error {
 	if *key == "" {
 		*key = os.Getenv("ICETCP_TOKEN_SECRET")
 	}
-	if len(*key) < signaling.MinTokenKeyLen {
-		return usageErr("--token-secret: %d bytes, want at least %d", len(*key), signaling.MinTokenKeyLen)
+	if len(*key) < rendezvous.MinTokenKeyLen {
+		return usageErr("--token-secret: %d bytes, want at least %d", len(*key), rendezvous.MinTokenKeyLen)
 	}
 	if *ttl <= 0 {
 		return usageErr("--ttl must be positive")
 	}
-	tok, err := signaling.MintToken([]byte(*key), signaling.Token{Expires: now.Add(*ttl), Subject: *subject})
+	tok, err := rendezvous.MintToken([]byte(*key), rendezvous.Token{Expires: now.Add(*ttl), Subject: *subject})
 	if err != nil {
 		return usageErr("%v", err)
 	}

@@ -21,7 +21,9 @@ import (
 
 	"github.com/icetcp/icetcp/internal/secure"
 	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/rendezvous"
 	"github.com/icetcp/icetcp/signaling/signalingtest"
+	"github.com/icetcp/icetcp/signaling/wsclient"
 )
 
 // serveInfo is what `icetcp serve` printed about itself.
@@ -182,7 +184,7 @@ func TestSquatterInSecretRoom(t *testing.T) {
 				return
 			case <-time.After(10 * time.Millisecond):
 			}
-			if c, err := signaling.Dial(ctx, srv.url, room); err == nil {
+			if c, err := wsclient.Dial(ctx, srv.url, room); err == nil {
 				c.Close()
 				t.Errorf("a raw squatter joined %s", room)
 				return
@@ -410,7 +412,7 @@ func TestTokenRequiredAndCounted(t *testing.T) {
 	if f := lastEvent(t, nobody, "failed"); f == nil || !strings.Contains(f["reason"].(string), "unauthorized") || !strings.Contains(f["reason"].(string), "--token") {
 		t.Fatalf("want unauthorized:\n%s", nobody.stderr.String())
 	}
-	expired, _ := signaling.MintToken([]byte(key), signaling.Token{Expires: time.Now().Add(-time.Hour)})
+	expired, _ := rendezvous.MintToken([]byte(key), rendezvous.Token{Expires: time.Now().Add(-time.Hour)})
 	late := startPeer(t, ctx, srv, bytes.NewReader(nil), filepath.Join(dir, "l.out"), "--secret", secret, "--token", expired)
 	if exitCode(late.cmd.Wait()) == 0 || !strings.Contains(late.stderr.String(), "expired") {
 		t.Fatalf("expired token:\n%s", late.stderr.String())

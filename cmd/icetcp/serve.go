@@ -19,7 +19,7 @@ import (
 	"github.com/icetcp/icetcp/internal/limits"
 	"github.com/icetcp/icetcp/internal/relay"
 	"github.com/icetcp/icetcp/internal/stuntcp"
-	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/rendezvous"
 )
 
 func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
@@ -59,7 +59,7 @@ type server struct {
 	relayIP       netip.Addr
 	turnSecret    string // REST secret (given, or made up when no credentials were)
 	turnMadeUp    bool
-	sig           *signaling.Server
+	sig           *rendezvous.Server
 	sigDone       chan error // Serve's result
 	stun          *stuntcp.Server
 	relay         *relay.Server

@@ -13,7 +13,7 @@ import (
 	"github.com/pion/logging"
 
 	"github.com/icetcp/icetcp/internal/relay"
-	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/rendezvous"
 )
 
 // serveOptions are serve's flags beside the two addresses: TLS for the
@@ -49,11 +49,11 @@ func (o *serveOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
 	fs.StringVar(&o.tokenSecret, "token-secret", "", "require join tokens minted with this secret (icetcp token); also $ICETCP_TOKEN_SECRET")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on http://ADDR/metrics (empty: off)")
-	fs.IntVar(&o.maxConns, "max-conns", signaling.DefaultMaxConns, "WebSocket connections at once")
-	fs.IntVar(&o.maxConnsPerSource, "max-conns-per-source", signaling.DefaultMaxConnsPerSource, "WebSocket connections from one IPv4 address or IPv6 /64")
-	fs.IntVar(&o.maxRooms, "max-rooms", signaling.DefaultMaxRooms, "rooms at once")
-	fs.IntVar(&o.maxRoomsPerSource, "max-rooms-per-source", signaling.DefaultMaxRoomsPerSource, "rooms opened from one IPv4 address or IPv6 /64")
-	fs.DurationVar(&o.roomIdle, "room-idle", signaling.DefaultRoomIdleTimeout, "close rooms in which nothing happened for this long")
+	fs.IntVar(&o.maxConns, "max-conns", rendezvous.DefaultMaxConns, "WebSocket connections at once")
+	fs.IntVar(&o.maxConnsPerSource, "max-conns-per-source", rendezvous.DefaultMaxConnsPerSource, "WebSocket connections from one IPv4 address or IPv6 /64")
+	fs.IntVar(&o.maxRooms, "max-rooms", rendezvous.DefaultMaxRooms, "rooms at once")
+	fs.IntVar(&o.maxRoomsPerSource, "max-rooms-per-source", rendezvous.DefaultMaxRoomsPerSource, "rooms opened from one IPv4 address or IPv6 /64")
+	fs.DurationVar(&o.roomIdle, "room-idle", rendezvous.DefaultRoomIdleTimeout, "close rooms in which nothing happened for this long")
 	fs.StringVar(&o.stunAlt, "stun-alt-addr", "", "RFC 5780 alternate IP[:PORT] of the STUN server (PORT default: the --stun-addr port + 1);\n"+
 		"the server then listens on both IPs and both ports, sends OTHER-ADDRESS and runs SYN probes for natcheck;\n"+
 		"needs --stun-addr with a specific IP")
@@ -101,8 +101,8 @@ func (o *serveOptions) check() error {
 	if o.relayMinPort == 0 || o.relayMaxPort > 65535 || o.relayMinPort > o.relayMaxPort {
 		return usageErr("--relay-min-port %d and --relay-max-port %d are not a port range", o.relayMinPort, o.relayMaxPort)
 	}
-	if o.tokenSecret != "" && len(o.tokenSecret) < signaling.MinTokenKeyLen {
-		return usageErr("--token-secret: %d bytes, want at least %d (a random one: icetcp secret)", len(o.tokenSecret), signaling.MinTokenKeyLen)
+	if o.tokenSecret != "" && len(o.tokenSecret) < rendezvous.MinTokenKeyLen {
+		return usageErr("--token-secret: %d bytes, want at least %d (a random one: icetcp secret)", len(o.tokenSecret), rendezvous.MinTokenKeyLen)
 	}
 	for name, v := range map[string]int{"--max-conns": o.maxConns, "--max-conns-per-source": o.maxConnsPerSource, "--max-rooms": o.maxRooms, "--max-rooms-per-source": o.maxRoomsPerSource,
 		"--turn-user-quota": o.turnUserQuota, "--turn-total-quota": o.turnTotalQuota} {
@@ -114,8 +114,8 @@ func (o *serveOptions) check() error {
 }
 
 // signalingServer is the rendezvous these options describe.
-func (o *serveOptions) signalingServer(lf logging.LoggerFactory) *signaling.Server {
-	s := &signaling.Server{
+func (o *serveOptions) signalingServer(lf logging.LoggerFactory) *rendezvous.Server {
+	s := &rendezvous.Server{
 		LoggerFactory:     lf,
 		MaxConns:          o.maxConns,
 		MaxConnsPerSource: o.maxConnsPerSource,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/icetcp/icetcp/signaling"
 	"github.com/icetcp/icetcp/signaling/signalingtest"
+	"github.com/icetcp/icetcp/signaling/wsclient"
 )
 
 // Channel returns an in-memory signaling.Channel to hand to an icetcp
@@ -27,9 +28,9 @@ func (p *Peer) Channel() signaling.Channel {
 // JoinRoom joins room on the rendezvous at url (ws://...) as this peer, so
 // that a real `icetcp connect --room room` meets it. d may be nil; a
 // Dialer with its own HTTPClient reaches a rendezvous in a lab namespace.
-func (p *Peer) JoinRoom(ctx context.Context, d *signaling.Dialer, url, room string) error {
+func (p *Peer) JoinRoom(ctx context.Context, d *wsclient.Dialer, url, room string) error {
 	if d == nil {
-		d = &signaling.Dialer{}
+		d = &wsclient.Dialer{}
 	}
 	c, err := d.Dial(ctx, url, room)
 	if err != nil {

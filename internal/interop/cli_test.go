@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/signaling"
+	sigrendezvous "github.com/icetcp/icetcp/signaling/rendezvous" // this file's helper is called rendezvous
 )
 
 // icetcpBinary builds cmd/icetcp once per test run.
@@ -41,10 +41,10 @@ func buildIcetcp(t *testing.T) string {
 	return bin
 }
 
-// rendezvous serves a signaling.Server on loopback for one test.
+// rendezvous serves a rendezvous.Server on loopback for one test.
 func rendezvous(t *testing.T) string {
 	t.Helper()
-	sig := &signaling.Server{}
+	sig := &sigrendezvous.Server{}
 	srv := httptest.NewServer(sig)
 	t.Cleanup(func() {
 		sig.Close()

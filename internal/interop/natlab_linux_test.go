@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/icetcp/icetcp/internal/natlab"
-	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/wsclient"
 )
 
 // TestLabThirdPartyPublic runs libnice and pion on the public side of the
@@ -103,7 +103,7 @@ func labTrial(t *testing.T, bin, kind, profile string) {
 	stopAtEnd(t, p)
 	toPeer, fromPeer := randomBytes(t, 4<<10), randomBytes(t, 64<<10)
 	p.Send(fromPeer)
-	dialer := &signaling.Dialer{HTTPClient: &http.Client{Transport: &http.Transport{
+	dialer := &wsclient.Dialer{HTTPClient: &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			ap, err := netip.ParseAddrPort(addr)
 			if err != nil {

@@ -7,6 +7,6 @@
 // count there, before the WebSocket upgrade).
 //
 // The STUN server (internal/stuntcp), the TURN relay (internal/relay), the
-// rendezvous (signaling) and the metrics server share these, so that a
-// limit means the same thing on every port.
+// rendezvous (signaling/rendezvous) and the metrics server share these, so
+// that a limit means the same thing on every port.
 package limits

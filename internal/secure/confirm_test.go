@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/rendezvous"
 	"github.com/icetcp/icetcp/signaling/signalingtest"
+	"github.com/icetcp/icetcp/signaling/wsclient"
 )
 
 // confirmBoth runs ConfirmPeer on both ends at once.
@@ -144,7 +146,7 @@ func (r *recorder) Send(ctx context.Context, m signaling.Message) error {
 // confirm each other. Stale messages for the one who left prove nothing
 // and stop nothing.
 func TestConfirmPeerThroughARendezvous(t *testing.T) {
-	srv := &signaling.Server{}
+	srv := &rendezvous.Server{}
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	defer srv.Close()
@@ -152,7 +154,7 @@ func TestConfirmPeerThroughARendezvous(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s := testSecret(t)
-	d := &signaling.Dialer{RoomKey: RoomKey(s)}
+	d := &wsclient.Dialer{RoomKey: RoomKey(s)}
 
 	first, err := d.Dial(ctx, url, RoomName(s))
 	if err != nil {
@@ -183,7 +185,7 @@ func TestConfirmPeerThroughARendezvous(t *testing.T) {
 
 	// The rendezvous frees the place once it has seen the close: until
 	// then the room is full, and a peer tries again, as connect does.
-	var second *signaling.Client
+	var second *wsclient.Client
 	for {
 		second, err = d.Dial(ctx, url, "")
 		if !errors.Is(err, signaling.ErrRoomFull) {

@@ -134,7 +134,7 @@ func (s Secret) Valid() bool { return s.data != "" }
 // RoomKey is the Ed25519 key of the rendezvous room of s, from HKDF-SHA256
 // under its own label: the room belongs to its public key
 // (signaling.RoomForKey), and a rendezvous admits to it only clients that
-// sign their connection's challenge with it (signaling.Dialer.RoomKey), so
+// sign their connection's challenge with it (wsclient.Dialer.RoomKey), so
 // someone who learns the room's name cannot take it. The rendezvous learns
 // the public key; finding s from it means searching 2^130 secrets.
 func RoomKey(s Secret) ed25519.PrivateKey {

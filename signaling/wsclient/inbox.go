@@ -1,8 +1,10 @@
-package signaling
+package wsclient
 
 import (
 	"context"
 	"sync"
+
+	"github.com/icetcp/icetcp/signaling"
 )
 
 // inbox is the unbounded-up-to-a-limit queue between the Client's reader
@@ -19,7 +21,7 @@ type inbox struct {
 }
 
 type inboxItem struct {
-	m   Message
+	m   signaling.Message
 	err error // a per-message error (invalid message); not final
 }
 
@@ -60,7 +62,7 @@ func (q *inbox) pop(ctx context.Context, closed <-chan struct{}) (inboxItem, err
 	for {
 		select {
 		case <-closed:
-			return inboxItem{}, ErrClosed
+			return inboxItem{}, signaling.ErrClosed
 		default:
 		}
 		q.mu.Lock()
@@ -83,7 +85,7 @@ func (q *inbox) pop(ctx context.Context, closed <-chan struct{}) (inboxItem, err
 		select {
 		case <-q.ready:
 		case <-closed:
-			return inboxItem{}, ErrClosed
+			return inboxItem{}, signaling.ErrClosed
 		case <-ctx.Done():
 			return inboxItem{}, ctx.Err()
 		}

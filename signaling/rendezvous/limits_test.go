@@ -1,4 +1,4 @@
-package signaling
+package rendezvous
 
 import (
 	"bytes"
@@ -16,15 +16,17 @@ import (
 	"github.com/pion/logging"
 
 	"github.com/icetcp/icetcp/internal/testnet"
+	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/wsclient"
 )
 
 // fromSource returns a Dialer whose connections leave from the loopback
 // address ip, so the server sees a distinct source.
-func fromSource(ip string) *Dialer {
+func fromSource(ip string) *wsclient.Dialer {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = testnet.Dialer(ip).DialContext
 	tr.MaxIdleConnsPerHost = -1 // every attempt is a new connection, as from a flooding client
-	return &Dialer{HTTPClient: &http.Client{Transport: tr}}
+	return &wsclient.Dialer{HTTPClient: &http.Client{Transport: tr}}
 }
 
 // syncBuffer is a log sink the server writes while the test reads.
@@ -70,7 +72,7 @@ func TestFloodFromOneSourceLeavesOthersServed(t *testing.T) {
 	attacker := fromSource("127.0.0.2")
 	var (
 		mu      sync.Mutex
-		held    []*Client
+		held    []*wsclient.Client
 		refused = map[string]int{}
 	)
 	work := make(chan int)
@@ -86,10 +88,10 @@ func TestFloodFromOneSourceLeavesOthersServed(t *testing.T) {
 				switch {
 				case err == nil:
 					held = append(held, c) // its read loop answers every ping
-				case errors.Is(err, ErrTooManyRooms):
-					refused[CodeTooManyRooms]++
-				case errors.Is(err, ErrTooManyConnections):
-					refused[CodeTooManyConnections]++
+				case errors.Is(err, signaling.ErrTooManyRooms):
+					refused[signaling.CodeTooManyRooms]++
+				case errors.Is(err, signaling.ErrTooManyConnections):
+					refused[signaling.CodeTooManyConnections]++
 				default:
 					refused[err.Error()]++
 				}
@@ -118,7 +120,7 @@ func TestFloodFromOneSourceLeavesOthersServed(t *testing.T) {
 	if len(held) != DefaultMaxRoomsPerSource+dropped {
 		t.Errorf("attacker got %d rooms with %d dropped for late pongs, want the per-source cap %d at any time", len(held), dropped, DefaultMaxRoomsPerSource)
 	}
-	if len(held)+refused[CodeTooManyRooms]+refused[CodeTooManyConnections] != attempts {
+	if len(held)+refused[signaling.CodeTooManyRooms]+refused[signaling.CodeTooManyConnections] != attempts {
 		t.Errorf("unexpected outcomes: %v", refused)
 	}
 
@@ -134,8 +136,8 @@ func TestFloodFromOneSourceLeavesOthersServed(t *testing.T) {
 		t.Fatalf("victim B refused: %v", err)
 	}
 	defer b.Close()
-	for _, dir := range []struct{ from, to *Client }{{a, b}, {b, a}} {
-		want := Message{V: 1, Type: TypeCandidate, Candidate: testCand}
+	for _, dir := range []struct{ from, to *wsclient.Client }{{a, b}, {b, a}} {
+		want := signaling.Message{V: 1, Type: signaling.TypeCandidate, Candidate: testCand}
 		if err := dir.from.Send(ctx, want); err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +196,7 @@ func TestConnectionFloodAndJoinDeadline(t *testing.T) {
 		t.Fatalf("held %d, refused %d; want 8 and 92", len(held), refusedN)
 	}
 	// The refusal names itself to a client that speaks the protocol.
-	if _, err := attacker.Dial(ctx, url, "r"); !errors.Is(err, ErrTooManyConnections) || !strings.Contains(err.Error(), "127.0.0.2") {
+	if _, err := attacker.Dial(ctx, url, "r"); !errors.Is(err, signaling.ErrTooManyConnections) || !strings.Contains(err.Error(), "127.0.0.2") {
 		t.Fatalf("Dial over the cap: %v", err)
 	}
 	// Another source is not affected.
@@ -207,8 +209,8 @@ func TestConnectionFloodAndJoinDeadline(t *testing.T) {
 	for range held {
 		err := <-ends
 		var ce websocket.CloseError
-		if !errors.As(err, &ce) || ce.Reason != CodeJoinTimeout {
-			t.Fatalf("unjoined connection: %v, want close %q", err, CodeJoinTimeout)
+		if !errors.As(err, &ce) || ce.Reason != signaling.CodeJoinTimeout {
+			t.Fatalf("unjoined connection: %v, want close %q", err, signaling.CodeJoinTimeout)
 		}
 	}
 	for _, ws := range held {
@@ -231,7 +233,7 @@ func TestGlobalConnectionCap(t *testing.T) {
 	dial(t, url, "a")
 	dial(t, url, "a")
 	_, err := fromSource("127.0.0.4").Dial(testCtx(t), url, "b")
-	if !errors.Is(err, ErrTooManyConnections) || errors.Is(err, errPerSource) {
+	if !errors.Is(err, signaling.ErrTooManyConnections) || errors.Is(err, errPerSource) {
 		t.Fatalf("third connection: %v", err)
 	}
 	if st := srv.Stats(); st.Conns != 2 || st.Refused[ReasonTooManyConns] != 1 {
@@ -244,17 +246,17 @@ func TestTokenRequired(t *testing.T) {
 	srv := &Server{TokenKey: testTokenKey}
 	url := startServer(t, srv)
 	ctx := testCtx(t)
-	if _, err := Dial(ctx, url, "r"); !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), "no token") {
+	if _, err := wsclient.Dial(ctx, url, "r"); !errors.Is(err, signaling.ErrUnauthorized) || !strings.Contains(err.Error(), "no token") {
 		t.Fatalf("without a token: %v", err)
 	}
 	expired, _ := MintToken(testTokenKey, Token{Expires: time.Now().Add(-time.Minute)})
-	d := &Dialer{Token: expired}
-	if _, err := d.Dial(ctx, url, "r"); !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), "expired") {
+	d := &wsclient.Dialer{Token: expired}
+	if _, err := d.Dial(ctx, url, "r"); !errors.Is(err, signaling.ErrUnauthorized) || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("expired token: %v", err)
 	}
 	forged, _ := MintToken([]byte("not-the-server-secret!"), Token{Expires: time.Now().Add(time.Hour)})
 	d.Token = forged
-	if _, err := d.Dial(ctx, url, "r"); !errors.Is(err, ErrUnauthorized) {
+	if _, err := d.Dial(ctx, url, "r"); !errors.Is(err, signaling.ErrUnauthorized) {
 		t.Fatalf("forged token: %v", err)
 	}
 	good, _ := MintToken(testTokenKey, Token{Expires: time.Now().Add(time.Hour), Subject: "alice"})
@@ -275,7 +277,7 @@ func TestIdleRoomExpires(t *testing.T) {
 	url := startServer(t, srv)
 	a := dial(t, url, "lonely")
 	_, err := a.Recv(testCtx(t))
-	if !errors.Is(err, ErrRoomExpired) {
+	if !errors.Is(err, signaling.ErrRoomExpired) {
 		t.Fatalf("lone member: %v, want ErrRoomExpired", err)
 	}
 	if st := srv.Stats(); st.Dropped[ReasonRoomExpired] != 1 {

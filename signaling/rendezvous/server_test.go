@@ -1,4 +1,4 @@
-package signaling
+package rendezvous
 
 import (
 	"context"
@@ -12,6 +12,15 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/wsclient"
+)
+
+const (
+	testUfrag = "abcd"
+	testPwd   = "0123456789abcdefghijkl" // 22 ICE-chars
+	testCand  = "candidate:1 1 TCP 2128609279 10.0.0.1 9 typ host tcptype active"
 )
 
 // checkGoroutines fails the test if, after its other cleanups, more
@@ -55,9 +64,9 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func dial(t *testing.T, url, room string) *Client {
+func dial(t *testing.T, url, room string) *wsclient.Client {
 	t.Helper()
-	c, err := Dial(testCtx(t), url, room)
+	c, err := wsclient.Dial(testCtx(t), url, room)
 	if err != nil {
 		t.Fatalf("Dial %s: %v", room, err)
 	}
@@ -65,7 +74,7 @@ func dial(t *testing.T, url, room string) *Client {
 	return c
 }
 
-func recv(t *testing.T, c Channel) Message {
+func recv(t *testing.T, c signaling.Channel) signaling.Message {
 	t.Helper()
 	m, err := c.Recv(testCtx(t))
 	if err != nil {
@@ -75,57 +84,15 @@ func recv(t *testing.T, c Channel) Message {
 }
 
 // agentMessages is one message of every type an agent sends.
-func agentMessages() []Message {
-	return []Message{
-		{V: 1, Type: TypeCredentials, Ufrag: testUfrag, Pwd: testPwd, Tiebreaker: 1 << 63, Role: RoleControlling},
-		{V: 1, Type: TypeCandidate, Candidate: testCand},
-		{V: 1, Type: TypeEndOfCandidates},
-		{V: 1, Type: TypePunch, Punch: &Punch{Seq: 1, Phase: PunchPing}},
-		{V: 1, Type: TypePunch, Punch: &Punch{Seq: 1, Phase: PunchPong}},
-		{V: 1, Type: TypePunch, Punch: &Punch{Seq: 1, Phase: PunchGo, DelayMs: 15}},
-		{V: 1, Type: TypeBye, Reason: "done"},
-	}
-}
-
-func TestExchangeAllTypes(t *testing.T) {
-	checkGoroutines(t)
-	url := startServer(t, &Server{})
-	a := dial(t, url, "room-1")
-	b := dial(t, url, "room-1")
-	if a.Members() != 1 || b.Members() != 2 || b.Room() != "room-1" {
-		t.Fatalf("members a=%d b=%d room=%q", a.Members(), b.Members(), b.Room())
-	}
-	for _, dir := range []struct {
-		name     string
-		from, to *Client
-	}{{"a→b", a, b}, {"b→a", b, a}} {
-		t.Run(dir.name, func(t *testing.T) {
-			// Concurrent Send and Recv, as the agent will use them.
-			errc := make(chan error, 1)
-			go func() {
-				for _, m := range agentMessages() {
-					if err := dir.from.Send(testCtx(t), m); err != nil {
-						errc <- err
-						return
-					}
-				}
-				errc <- nil
-			}()
-			for _, want := range agentMessages() {
-				if got := recv(t, dir.to); !reflect.DeepEqual(got, want) {
-					t.Fatalf("got %+v, want %+v", got, want)
-				}
-			}
-			if err := <-errc; err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
-	if err := a.Send(testCtx(t), Message{Type: TypePeerLeft}); !errors.Is(err, ErrRendezvousOnly) {
-		t.Fatalf("sending peer-left: %v", err)
-	}
-	if err := a.Send(testCtx(t), Message{Type: TypeCandidate}); !errors.Is(err, ErrInvalidMessage) {
-		t.Fatalf("sending an empty candidate: %v", err)
+func agentMessages() []signaling.Message {
+	return []signaling.Message{
+		{V: 1, Type: signaling.TypeCredentials, Ufrag: testUfrag, Pwd: testPwd, Tiebreaker: 1 << 63, Role: signaling.RoleControlling},
+		{V: 1, Type: signaling.TypeCandidate, Candidate: testCand},
+		{V: 1, Type: signaling.TypeEndOfCandidates},
+		{V: 1, Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: 1, Phase: signaling.PunchPing}},
+		{V: 1, Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: 1, Phase: signaling.PunchPong}},
+		{V: 1, Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: 1, Phase: signaling.PunchGo, DelayMs: 15}},
+		{V: 1, Type: signaling.TypeBye, Reason: "done"},
 	}
 }
 
@@ -134,8 +101,8 @@ func TestRoomFull(t *testing.T) {
 	url := startServer(t, &Server{})
 	dial(t, url, "r")
 	dial(t, url, "r")
-	_, err := Dial(testCtx(t), url, "r")
-	if !errors.Is(err, ErrRoomFull) || !strings.Contains(err.Error(), `"r"`) {
+	_, err := wsclient.Dial(testCtx(t), url, "r")
+	if !errors.Is(err, signaling.ErrRoomFull) || !strings.Contains(err.Error(), `"r"`) {
 		t.Fatalf("third Dial: %v", err)
 	}
 }
@@ -144,8 +111,8 @@ func TestUnknownRoom(t *testing.T) {
 	checkGoroutines(t)
 	url := startServer(t, &Server{Rooms: []string{"allowed"}})
 	dial(t, url, "allowed")
-	_, err := Dial(testCtx(t), url, "other")
-	if !errors.Is(err, ErrUnknownRoom) || !strings.Contains(err.Error(), `"other"`) {
+	_, err := wsclient.Dial(testCtx(t), url, "other")
+	if !errors.Is(err, signaling.ErrUnknownRoom) || !strings.Contains(err.Error(), `"other"`) {
 		t.Fatalf("Dial other: %v", err)
 	}
 }
@@ -169,13 +136,13 @@ func rawWrite(t *testing.T, ws *websocket.Conn, s string) {
 }
 
 // rawReadControl reads one frame as a server control message.
-func rawReadControl(t *testing.T, ws *websocket.Conn) control {
+func rawReadControl(t *testing.T, ws *websocket.Conn) signaling.Control {
 	t.Helper()
 	_, b, err := ws.Read(testCtx(t))
 	if err != nil {
 		t.Fatalf("read: %v", err)
 	}
-	c, err := decodeControl(b)
+	c, err := signaling.DecodeControl(b)
 	if err != nil {
 		t.Fatalf("decode %s: %v", b, err)
 	}
@@ -195,23 +162,23 @@ func expectClose(t *testing.T, ws *websocket.Conn, code websocket.StatusCode, re
 func TestJoinRefusals(t *testing.T) {
 	checkGoroutines(t)
 	url := startServer(t, &Server{})
-	if _, err := Dial(testCtx(t), url, "bad name"); !errors.Is(err, ErrInvalidRoom) {
+	if _, err := wsclient.Dial(testCtx(t), url, "bad name"); !errors.Is(err, signaling.ErrInvalidRoom) {
 		t.Fatalf("client-side check: %v", err)
 	}
 	tests := []struct {
 		name, first, code string
 	}{
-		{"invalid room", `{"v":1,"type":"join","room":"bad/name"}`, CodeInvalidRoom},
-		{"empty room", `{"v":1,"type":"join"}`, CodeInvalidRoom},
-		{"message before join", `{"v":1,"type":"bye"}`, CodeNotJoined},
-		{"version", `{"v":9,"type":"join","room":"x"}`, CodeVersion},
-		{"not json", `hello`, CodeInvalidMessage},
+		{"invalid room", `{"v":1,"type":"join","room":"bad/name"}`, signaling.CodeInvalidRoom},
+		{"empty room", `{"v":1,"type":"join"}`, signaling.CodeInvalidRoom},
+		{"message before join", `{"v":1,"type":"bye"}`, signaling.CodeNotJoined},
+		{"version", `{"v":9,"type":"join","room":"x"}`, signaling.CodeVersion},
+		{"not json", `hello`, signaling.CodeInvalidMessage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ws := rawDial(t, url)
 			rawWrite(t, ws, tt.first)
-			if c := rawReadControl(t, ws); c.Type != TypeError || c.Code != tt.code || !strings.HasPrefix(c.Reason, "signaling: ") {
+			if c := rawReadControl(t, ws); c.Type != signaling.TypeError || c.Code != tt.code || !strings.HasPrefix(c.Reason, "signaling: ") {
 				t.Fatalf("answer %+v, want error %q", c, tt.code)
 			}
 			expectClose(t, ws, websocket.StatusPolicyViolation, tt.code)
@@ -224,24 +191,24 @@ func TestInvalidMessageAfterJoin(t *testing.T) {
 	url := startServer(t, &Server{})
 	ws := rawDial(t, url)
 	rawWrite(t, ws, `{"v":1,"type":"join","room":"r"}`)
-	if c := rawReadControl(t, ws); c.Type != typeJoined || c.Members != 1 || c.Room != "r" {
+	if c := rawReadControl(t, ws); c.Type != signaling.TypeJoined || c.Members != 1 || c.Room != "r" {
 		t.Fatalf("join answer %+v", c)
 	}
 	for _, tt := range []struct{ msg, code string }{
-		{`{"v":2,"type":"bye"}`, CodeVersion},
-		{`{"v":1,"type":"credentials","ufrag":"ab"}`, CodeInvalidMessage},
-		{`{"v":1,"type":"peer-left"}`, CodeInvalidMessage},
-		{`{"v":1,"type":"join","room":"r"}`, CodeInvalidMessage},
+		{`{"v":2,"type":"bye"}`, signaling.CodeVersion},
+		{`{"v":1,"type":"credentials","ufrag":"ab"}`, signaling.CodeInvalidMessage},
+		{`{"v":1,"type":"peer-left"}`, signaling.CodeInvalidMessage},
+		{`{"v":1,"type":"join","room":"r"}`, signaling.CodeInvalidMessage},
 	} {
 		rawWrite(t, ws, tt.msg)
-		if c := rawReadControl(t, ws); c.Type != TypeError || c.Code != tt.code {
+		if c := rawReadControl(t, ws); c.Type != signaling.TypeError || c.Code != tt.code {
 			t.Fatalf("answer to %s: %+v, want code %q", tt.msg, c, tt.code)
 		}
 	}
 	// Still joined: a peer gets what comes next, and nothing invalid.
 	b := dial(t, url, "r")
 	rawWrite(t, ws, `{"v":1,"type":"end-of-candidates","extra":1}`)
-	if m := recv(t, b); m.Type != TypeEndOfCandidates {
+	if m := recv(t, b); m.Type != signaling.TypeEndOfCandidates {
 		t.Fatalf("got %+v", m)
 	}
 }
@@ -254,29 +221,29 @@ func TestOversizedMessage(t *testing.T) {
 	c := dial(t, url, "other")
 	d := dial(t, url, "other")
 
-	if err := a.Send(testCtx(t), Message{Type: TypeCandidate, Candidate: strings.Repeat("x", 1000)}); err != nil {
+	if err := a.Send(testCtx(t), signaling.Message{Type: signaling.TypeCandidate, Candidate: strings.Repeat("x", 1000)}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := a.Recv(testCtx(t))
-	var ce *CloseError
-	if !errors.As(err, &ce) || ce.Code != int(websocket.StatusMessageTooBig) || ce.Reason != "message too large" || !errors.Is(err, ErrTooLarge) {
+	var ce *wsclient.CloseError
+	if !errors.As(err, &ce) || ce.Code != int(websocket.StatusMessageTooBig) || ce.Reason != "message too large" || !errors.Is(err, signaling.ErrTooLarge) {
 		t.Fatalf("oversized sender's Recv: %v", err)
 	}
-	if m := recv(t, b); m.Type != TypePeerLeft {
+	if m := recv(t, b); m.Type != signaling.TypePeerLeft {
 		t.Fatalf("other member got %+v, want peer-left", m)
 	}
 	// Other rooms and new joins keep working.
-	if err := c.Send(testCtx(t), Message{Type: TypeBye}); err != nil {
+	if err := c.Send(testCtx(t), signaling.Message{Type: signaling.TypeBye}); err != nil {
 		t.Fatal(err)
 	}
-	if m := recv(t, d); m.Type != TypeBye {
+	if m := recv(t, d); m.Type != signaling.TypeBye {
 		t.Fatalf("got %+v", m)
 	}
 	a2 := dial(t, url, "big")
-	if err := a2.Send(testCtx(t), Message{Type: TypeEndOfCandidates}); err != nil {
+	if err := a2.Send(testCtx(t), signaling.Message{Type: signaling.TypeEndOfCandidates}); err != nil {
 		t.Fatal(err)
 	}
-	if m := recv(t, b); m.Type != TypeEndOfCandidates {
+	if m := recv(t, b); m.Type != signaling.TypeEndOfCandidates {
 		t.Fatalf("got %+v", m)
 	}
 
@@ -296,14 +263,14 @@ func TestQueuedUntilPeerJoins(t *testing.T) {
 	rawReadControl(t, a)
 	want := agentMessages()
 	for _, m := range want {
-		b, err := Encode(m)
+		b, err := signaling.Encode(m)
 		if err != nil {
 			t.Fatal(err)
 		}
 		rawWrite(t, a, string(b))
 	}
 	rawWrite(t, a, `{"v":1,"type":"barrier"}`)
-	if c := rawReadControl(t, a); c.Type != TypeError {
+	if c := rawReadControl(t, a); c.Type != signaling.TypeError {
 		t.Fatalf("barrier answer %+v", c)
 	}
 	b := dial(t, url, "q")
@@ -317,13 +284,13 @@ func TestQueuedUntilPeerJoins(t *testing.T) {
 	}
 	// And live relaying after the flush, both ways.
 	rawWrite(t, a, `{"v":1,"type":"end-of-candidates"}`)
-	if m := recv(t, b); m.Type != TypeEndOfCandidates {
+	if m := recv(t, b); m.Type != signaling.TypeEndOfCandidates {
 		t.Fatalf("got %+v", m)
 	}
-	if err := b.Send(testCtx(t), Message{Type: TypeBye}); err != nil {
+	if err := b.Send(testCtx(t), signaling.Message{Type: signaling.TypeBye}); err != nil {
 		t.Fatal(err)
 	}
-	if c := rawReadControl(t, a); c.Type != TypeBye {
+	if c := rawReadControl(t, a); c.Type != signaling.TypeBye {
 		t.Fatalf("got %+v", c)
 	}
 }
@@ -333,13 +300,13 @@ func TestQueueOverflow(t *testing.T) {
 	url := startServer(t, &Server{})
 	a := dial(t, url, "q")
 	for i := 0; i <= DefaultQueueMessages; i++ {
-		m := Message{Type: TypeCandidate, Candidate: fmt.Sprintf("candidate:%d 1 TCP 1 10.0.0.1 9 typ host tcptype active", i)}
+		m := signaling.Message{Type: signaling.TypeCandidate, Candidate: fmt.Sprintf("candidate:%d 1 TCP 1 10.0.0.1 9 typ host tcptype active", i)}
 		if err := a.Send(testCtx(t), m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	m := recv(t, a)
-	if m.Type != TypeError || m.Code != CodeQueueFull || !strings.Contains(m.Reason, "queue full") {
+	if m.Type != signaling.TypeError || m.Code != signaling.CodeQueueFull || !strings.Contains(m.Reason, "queue full") {
 		t.Fatalf("got %+v, want queue-full error", m)
 	}
 	b := dial(t, url, "q")
@@ -347,50 +314,6 @@ func TestQueueOverflow(t *testing.T) {
 		if m := recv(t, b); !strings.HasPrefix(m.Candidate, fmt.Sprintf("candidate:%d ", i)) {
 			t.Fatalf("message %d: %+v", i, m)
 		}
-	}
-}
-
-func TestClientClosePeerLeft(t *testing.T) {
-	checkGoroutines(t)
-	url := startServer(t, &Server{})
-	a := dial(t, url, "c")
-	b := dial(t, url, "c")
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if m := recv(t, b); m.Type != TypePeerLeft {
-		t.Fatalf("got %+v, want peer-left", m)
-	}
-	if err := a.Send(testCtx(t), Message{Type: TypeBye}); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Send after Close: %v", err)
-	}
-	if _, err := a.Recv(testCtx(t)); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Recv after Close: %v", err)
-	}
-	if err := a.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-}
-
-func TestCloseUnblocksRecv(t *testing.T) {
-	checkGoroutines(t)
-	url := startServer(t, &Server{})
-	a := dial(t, url, "u")
-	errc := make(chan error, 1)
-	go func() {
-		_, err := a.Recv(context.Background())
-		errc <- err
-	}()
-	time.Sleep(20 * time.Millisecond)
-	a.Close()
-	if err := <-errc; !errors.Is(err, ErrClosed) {
-		t.Fatalf("blocked Recv returned %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	b := dial(t, url, "u")
-	if _, err := b.Recv(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Recv with cancelled ctx: %v", err)
 	}
 }
 
@@ -403,7 +326,7 @@ func TestVanishedClientDropped(t *testing.T) {
 	rawReadControl(t, ws)
 	b := dial(t, url, "v")
 	start := time.Now()
-	if m := recv(t, b); m.Type != TypePeerLeft {
+	if m := recv(t, b); m.Type != signaling.TypePeerLeft {
 		t.Fatalf("got %+v", m)
 	}
 	// Pings every 100 ms: a few rounds, even on a loaded host; without
@@ -420,9 +343,9 @@ func TestServerCloseLeavesNothing(t *testing.T) {
 	defer ts.Close()
 	url := "ws" + strings.TrimPrefix(ts.URL, "http")
 
-	var clients []*Client
+	var clients []*wsclient.Client
 	for i := 0; i < 6; i++ {
-		c, err := Dial(testCtx(t), url, fmt.Sprintf("room%d", i/2))
+		c, err := wsclient.Dial(testCtx(t), url, fmt.Sprintf("room%d", i/2))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -430,7 +353,7 @@ func TestServerCloseLeavesNothing(t *testing.T) {
 	}
 	pending := rawDial(t, url) // connected, never joins
 	_ = pending
-	if err := clients[0].Send(testCtx(t), Message{Type: TypeBye}); err != nil {
+	if err := clients[0].Send(testCtx(t), signaling.Message{Type: signaling.TypeBye}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -443,7 +366,7 @@ func TestServerCloseLeavesNothing(t *testing.T) {
 			if err == nil {
 				continue // the relayed bye or a peer-left that made it out
 			}
-			var ce *CloseError
+			var ce *wsclient.CloseError
 			if !errors.As(err, &ce) || ce.Code != int(websocket.StatusGoingAway) {
 				t.Fatalf("Recv after Server.Close: %v (last message %+v)", err, m)
 			}
@@ -451,20 +374,10 @@ func TestServerCloseLeavesNothing(t *testing.T) {
 		}
 		c.Close()
 	}
-	if _, err := Dial(testCtx(t), url, "late"); err == nil {
+	if _, err := wsclient.Dial(testCtx(t), url, "late"); err == nil {
 		t.Fatal("Dial after Server.Close succeeded")
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
-	}
-}
-
-func TestDialErrors(t *testing.T) {
-	checkGoroutines(t)
-	ts := httptest.NewServer(&Server{})
-	url := "ws" + strings.TrimPrefix(ts.URL, "http")
-	ts.Close()
-	if _, err := Dial(testCtx(t), url, "r"); err == nil || !strings.HasPrefix(err.Error(), "signaling: dial ") {
-		t.Fatalf("Dial to a closed server: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package signaling
+package wsclient
 
 import (
 	"context"
@@ -15,7 +15,13 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/icetcp/icetcp/internal/proxy"
+	"github.com/icetcp/icetcp/internal/quote"
+	"github.com/icetcp/icetcp/signaling"
 )
+
+// DefaultPingInterval is how often a Client pings the rendezvous when
+// Dialer.PingInterval is 0.
+const DefaultPingInterval = 15 * time.Second
 
 // clientInboxLimit bounds messages received but not yet taken by Recv. The
 // server only relays what one peer sends, so reaching it means the agent
@@ -53,20 +59,21 @@ type Dialer struct {
 	// DefaultPingInterval; negative: no pings.
 	PingInterval time.Duration
 	// RoomKey, when set, joins the room that belongs to it
-	// (RoomForKey of its public key; Dial's room must be that name or
-	// empty) with a proof that this client holds it, signed over the
-	// rendezvous's challenge for this connection. A rendezvous that sends
-	// no challenge does not check proofs: Dial then fails with
-	// ErrRoomProof rather than join a room anyone could take.
+	// (signaling.RoomForKey of its public key; Dial's room must be that
+	// name or empty) with a proof that this client holds it, signed over
+	// the rendezvous's challenge for this connection. A rendezvous that
+	// sends no challenge does not check proofs: Dial then fails with
+	// signaling.ErrRoomProof rather than join a room anyone could take.
 	RoomKey ed25519.PrivateKey
 }
 
 // Dial connects to a rendezvous at url (ws://host:port, wss://host:port,
 // optionally with a path), joins room and returns once the server confirmed
-// the join. Errors wrap ErrRoomFull, ErrUnknownRoom, ErrInvalidRoom,
-// ErrTooManyRooms, ErrUnauthorized or ErrTooManyConnections when the server
-// refuses, or the dial error (a certificate the system does not trust is
-// an x509 error: set Dialer.TLSConfig).
+// the join. Errors wrap the signaling sentinel of the server's refusal
+// (ErrRoomFull, ErrUnknownRoom, ErrInvalidRoom, ErrTooManyRooms,
+// ErrUnauthorized, ErrTooManyConnections, ErrRoomProof), or the dial error
+// (a certificate the system does not trust is an x509 error: set
+// Dialer.TLSConfig).
 func Dial(ctx context.Context, url, room string) (*Client, error) {
 	var d Dialer
 	return d.Dial(ctx, url, room)
@@ -77,16 +84,16 @@ func (d *Dialer) Dial(ctx context.Context, url, room string) (*Client, error) {
 	if d.RoomKey != nil {
 		pub, ok := d.RoomKey.Public().(ed25519.PublicKey)
 		if !ok || len(d.RoomKey) != ed25519.PrivateKeySize {
-			return nil, fmt.Errorf("%w: RoomKey is not an Ed25519 private key", ErrRoomProof)
+			return nil, fmt.Errorf("%w: RoomKey is not an Ed25519 private key", signaling.ErrRoomProof)
 		}
-		if want := RoomForKey(pub); room == "" {
+		if want := signaling.RoomForKey(pub); room == "" {
 			room = want
 		} else if room != want {
-			return nil, fmt.Errorf("%w: room %s is not the room of RoomKey (%s)", ErrRoomProof, quoteShort(room), quoteShort(want))
+			return nil, fmt.Errorf("%w: room %s is not the room of RoomKey (%s)", signaling.ErrRoomProof, quote.Short(room), quote.Short(want))
 		}
 	}
-	if !ValidRoom(room) {
-		return nil, fmt.Errorf("%w: %s", ErrInvalidRoom, quoteShort(room))
+	if !signaling.ValidRoom(room) {
+		return nil, fmt.Errorf("%w: %s", signaling.ErrInvalidRoom, quote.Short(room))
 	}
 	hc, err := d.httpClient()
 	if err != nil {
@@ -103,24 +110,24 @@ func (d *Dialer) Dial(ctx context.Context, url, room string) (*Client, error) {
 		var pe *ProxyError
 		if errors.As(err, &pe) && ctx.Err() == nil {
 			// The proxy's own words, without the HTTP client's layers.
-			return nil, fmt.Errorf("signaling: dial %s: %w", url, pe)
+			return nil, fmt.Errorf("wsclient: dial %s: %w", url, pe)
 		}
-		return nil, fmt.Errorf("signaling: dial %s: %w", url, err)
+		return nil, fmt.Errorf("wsclient: dial %s: %w", url, err)
 	}
-	join := control{Type: typeJoin, Room: room}
+	join := signaling.Control{Type: signaling.TypeJoin, Room: room}
 	if d.RoomKey != nil {
-		challenge, err := decodeChallenge(resp.Header.Get(challengeHeader))
+		challenge, err := signaling.DecodeChallenge(resp.Header.Get(signaling.ChallengeHeader))
 		if err != nil {
 			ws.CloseNow() //nolint:errcheck // the proof error is what matters
-			if resp.Header.Get(challengeHeader) == "" {
-				err = fmt.Errorf("%w: the rendezvous at %s sends no join challenge, so it would let anyone take room %s: it predates key rooms", ErrRoomProof, url, quoteShort(room))
+			if resp.Header.Get(signaling.ChallengeHeader) == "" {
+				err = fmt.Errorf("%w: the rendezvous at %s sends no join challenge, so it would let anyone take room %s: it predates key rooms", signaling.ErrRoomProof, url, quote.Short(room))
 			}
 			return nil, err
 		}
-		join.Proof = proveJoin(d.RoomKey, room, challenge)
+		join.Proof = signaling.ProveJoin(d.RoomKey, room, challenge)
 	}
-	// Relayed messages passed the server's Decode, so they fit.
-	ws.SetReadLimit(MaxMessageSize)
+	// Relayed messages passed the server's signaling.Decode, so they fit.
+	ws.SetReadLimit(signaling.MaxMessageSize)
 	members, err := joinRoom(ctx, ws, join)
 	if err != nil {
 		ws.CloseNow() //nolint:errcheck // the join error is what matters
@@ -156,7 +163,7 @@ func (d *Dialer) httpClient() (*http.Client, error) {
 	}
 	pick, err := proxy.Setting(d.Proxy)
 	if err != nil {
-		return nil, fmt.Errorf("signaling: %w", err)
+		return nil, fmt.Errorf("wsclient: %w", err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	// A copy: the transport writes to its config (HTTP/2 protocols), and
@@ -202,40 +209,41 @@ func refusal(room string, resp *http.Response) error {
 		return nil
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	ctl, err := decodeControl(b)
-	if err != nil || ctl.Type != TypeError {
+	ctl, err := signaling.DecodeControl(b)
+	if err != nil || ctl.Type != signaling.TypeError {
 		return nil
 	}
 	return joinError(room, ctl)
 }
 
-func joinRoom(ctx context.Context, ws *websocket.Conn, join control) (members int, err error) {
+func joinRoom(ctx context.Context, ws *websocket.Conn, join signaling.Control) (members int, err error) {
 	room := join.Room
-	if err := ws.Write(ctx, websocket.MessageText, encodeControl(join)); err != nil {
-		return 0, fmt.Errorf("signaling: join %q: %w", room, err)
+	if err := ws.Write(ctx, websocket.MessageText, signaling.EncodeControl(join)); err != nil {
+		return 0, fmt.Errorf("wsclient: join %q: %w", room, err)
 	}
 	_, b, err := ws.Read(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("signaling: join %q: %w", room, err)
+		return 0, fmt.Errorf("wsclient: join %q: %w", room, err)
 	}
-	ctl, err := decodeControl(b)
+	ctl, err := signaling.DecodeControl(b)
 	if err != nil {
-		return 0, fmt.Errorf("signaling: join %q: %w", room, err)
+		return 0, fmt.Errorf("wsclient: join %q: %w", room, err)
 	}
 	switch ctl.Type {
-	case typeJoined:
+	case signaling.TypeJoined:
 		return ctl.Members, nil
-	case TypeError:
+	case signaling.TypeError:
 		return 0, joinError(room, ctl)
 	}
-	return 0, fmt.Errorf("signaling: join %q: %w", room, invalid("", "server answered type %s", quoteShort(string(ctl.Type))))
+	return 0, fmt.Errorf("wsclient: join %q: %w", room, &signaling.MessageError{Problem: "server answered type " + quote.Short(string(ctl.Type))})
 }
 
-// Client is a Channel over a WebSocket to a rendezvous Server. Recv returns
-// a TypePeerLeft message when the other member leaves (a new member may join
-// the room later) and TypeError messages the server sends (for example
-// CodeQueueFull). When the connection ends, Recv returns what was received
-// and then the final error: a *CloseError if the server closed it.
+// Client is a signaling.Channel over a WebSocket to a rendezvous. Recv
+// returns a TypePeerLeft message when the other member leaves (a new
+// member may join the room later) and TypeError messages the server sends
+// (for example CodeQueueFull). When the connection ends, Recv returns what
+// was received and then the final error: a *CloseError if the server
+// closed it.
 type Client struct {
 	ws      *websocket.Conn
 	room    string
@@ -248,7 +256,7 @@ type Client struct {
 	pingDone  chan struct{} // closed when keepalive returns
 }
 
-var _ Channel = (*Client)(nil)
+var _ signaling.Channel = (*Client)(nil)
 
 // Room returns the joined room's name.
 func (c *Client) Room() string { return c.room }
@@ -260,38 +268,38 @@ func (c *Client) Members() int { return c.members }
 // Send validates m and sends it. Cancelling ctx while the message is being
 // written closes the connection (the WebSocket library cannot abandon a
 // half-written frame).
-func (c *Client) Send(ctx context.Context, m Message) error {
+func (c *Client) Send(ctx context.Context, m signaling.Message) error {
 	select {
 	case <-c.closed:
-		return ErrClosed
+		return signaling.ErrClosed
 	default:
 	}
 	if !m.Type.FromAgent() {
-		return fmt.Errorf("%w: %q", ErrRendezvousOnly, m.Type)
+		return fmt.Errorf("%w: %q", signaling.ErrRendezvousOnly, m.Type)
 	}
-	b, err := Encode(m)
+	b, err := signaling.Encode(m)
 	if err != nil {
 		return err
 	}
 	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
 		select {
 		case <-c.closed:
-			return ErrClosed
+			return signaling.ErrClosed
 		default:
 		}
-		return fmt.Errorf("signaling: send %s: %w", m.Type, err)
+		return fmt.Errorf("wsclient: send %s: %w", m.Type, err)
 	}
 	return nil
 }
 
 // Recv returns the next message.
-func (c *Client) Recv(ctx context.Context) (Message, error) {
+func (c *Client) Recv(ctx context.Context) (signaling.Message, error) {
 	it, err := c.in.pop(ctx, c.closed)
 	if err != nil {
-		if err == ErrClosed || err == ctx.Err() { //nolint:errorlint // pop returns these unwrapped
-			return Message{}, fmt.Errorf("signaling: recv: %w", err)
+		if err == signaling.ErrClosed || err == ctx.Err() { //nolint:errorlint // pop returns these unwrapped
+			return signaling.Message{}, fmt.Errorf("wsclient: recv: %w", err)
 		}
-		return Message{}, err
+		return signaling.Message{}, err
 	}
 	return it.m, it.err
 }
@@ -322,9 +330,9 @@ func (c *Client) readLoop() {
 			c.in.fail(c.finalError(err))
 			return
 		}
-		m, err := Decode(b) // an invalid message fails one Recv, not the Client
+		m, err := signaling.Decode(b) // an invalid message fails one Recv, not the Client
 		if !c.in.push(inboxItem{m: m, err: err}, clientInboxLimit) {
-			c.in.fail(fmt.Errorf("signaling: recv: more than %d messages not taken by Recv", clientInboxLimit))
+			c.in.fail(fmt.Errorf("wsclient: recv: more than %d messages not taken by Recv", clientInboxLimit))
 			c.ws.CloseNow() //nolint:errcheck // giving up on the connection
 			return
 		}
@@ -334,14 +342,14 @@ func (c *Client) readLoop() {
 func (c *Client) finalError(err error) error {
 	select {
 	case <-c.closed:
-		return ErrClosed
+		return signaling.ErrClosed
 	default:
 	}
 	var ce websocket.CloseError
 	if errors.As(err, &ce) {
 		return &CloseError{Code: int(ce.Code), Reason: ce.Reason}
 	}
-	return fmt.Errorf("signaling: connection lost: %w", err)
+	return fmt.Errorf("wsclient: connection lost: %w", err)
 }
 
 func (c *Client) keepalive(interval time.Duration) {
@@ -366,7 +374,7 @@ func (c *Client) keepalive(interval time.Duration) {
 			err := c.ws.Ping(ctx)
 			cancel()
 			if err != nil {
-				c.in.fail(fmt.Errorf("signaling: connection lost: no pong within %v: %w", interval, err))
+				c.in.fail(fmt.Errorf("wsclient: connection lost: no pong within %v: %w", interval, err))
 				c.ws.CloseNow() //nolint:errcheck // readLoop ends on it
 				return
 			}

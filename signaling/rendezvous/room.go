@@ -1,8 +1,11 @@
-package signaling
+package rendezvous
 
 import (
 	"fmt"
 	"time"
+
+	"github.com/icetcp/icetcp/internal/quote"
+	"github.com/icetcp/icetcp/signaling"
 )
 
 // Default limits of the rendezvous.
@@ -73,29 +76,29 @@ func newRoomTable[M comparable](allowed []string, lim roomLimits) *roomTable[M] 
 // returns the member count after joining and the messages queued for m,
 // which the caller must deliver before anything relayed later.
 func (t *roomTable[M]) join(name string, m M, source string, now time.Time) (members int, flush [][]byte, err error) {
-	if !ValidRoom(name) {
-		return 0, nil, fmt.Errorf("%w: %s", ErrInvalidRoom, quoteShort(name))
+	if !signaling.ValidRoom(name) {
+		return 0, nil, fmt.Errorf("%w: %s", signaling.ErrInvalidRoom, quote.Short(name))
 	}
 	if t.allowed != nil && !t.allowed[name] {
-		return 0, nil, fmt.Errorf("%w %q", ErrUnknownRoom, name)
+		return 0, nil, fmt.Errorf("%w %q", signaling.ErrUnknownRoom, name)
 	}
 	if r, ok := t.of[m]; ok {
-		return 0, nil, fmt.Errorf("signaling: already in room %q: %w", r.name, ErrInvalidMessage)
+		return 0, nil, fmt.Errorf("rendezvous: already in room %q: %w", r.name, signaling.ErrInvalidMessage)
 	}
 	r := t.rooms[name]
 	if r == nil {
 		if len(t.rooms) >= t.maxRooms {
-			return 0, nil, fmt.Errorf("%w: limit %d", ErrTooManyRooms, t.maxRooms)
+			return 0, nil, fmt.Errorf("%w: limit %d", signaling.ErrTooManyRooms, t.maxRooms)
 		}
 		if t.bySource[source] >= t.maxPerSource {
-			return 0, nil, fmt.Errorf("%w: %w: %d rooms opened from %s, limit %d", ErrTooManyRooms, errPerSource, t.bySource[source], source, t.maxPerSource)
+			return 0, nil, fmt.Errorf("%w: %w: %d rooms opened from %s, limit %d", signaling.ErrTooManyRooms, errPerSource, t.bySource[source], source, t.maxPerSource)
 		}
 		r = &room[M]{name: name, source: source}
 		t.rooms[name] = r
 		t.bySource[source]++
 	}
 	if len(r.members) >= 2 {
-		return 0, nil, fmt.Errorf("%w: %q", ErrRoomFull, name)
+		return 0, nil, fmt.Errorf("%w: %q", signaling.ErrRoomFull, name)
 	}
 	r.members = append(r.members, m)
 	r.active = now
@@ -110,11 +113,12 @@ func (t *roomTable[M]) join(name string, m M, source string, now time.Time) (mem
 
 // relay routes msg from member from. With the other member present it
 // returns that member and delivered=true; otherwise msg is queued for the
-// next joiner, or ErrQueueFull is returned when the queue is at its limits.
+// next joiner, or signaling.ErrQueueFull is returned when the queue is at
+// its limits.
 func (t *roomTable[M]) relay(from M, msg []byte, now time.Time) (to M, delivered bool, err error) {
 	r, ok := t.of[from]
 	if !ok {
-		return to, false, ErrNotJoined
+		return to, false, signaling.ErrNotJoined
 	}
 	r.active = now
 	if peer, ok := r.peerOf(from); ok {
@@ -122,7 +126,7 @@ func (t *roomTable[M]) relay(from M, msg []byte, now time.Time) (to M, delivered
 	}
 	if len(r.queue) >= t.queueMessages || r.queued+len(msg) > t.queueBytes {
 		return to, false, fmt.Errorf("%w: room %q holds %d messages (%d bytes) for a peer that has not joined; limits %d messages, %d bytes",
-			ErrQueueFull, r.name, len(r.queue), r.queued, t.queueMessages, t.queueBytes)
+			signaling.ErrQueueFull, r.name, len(r.queue), r.queued, t.queueMessages, t.queueBytes)
 	}
 	r.queue = append(r.queue, msg)
 	r.queued += len(msg)

@@ -1,4 +1,4 @@
-package signaling_test
+package wsclient_test
 
 import (
 	"context"
@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/rendezvous"
 	"github.com/icetcp/icetcp/signaling/signalingtest"
+	"github.com/icetcp/icetcp/signaling/wsclient"
 )
 
 // wss:// works with the CA the client is told to trust, and a server whose
@@ -25,7 +27,7 @@ func TestWSSCustomCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &signaling.Server{}
+	srv := &rendezvous.Server{}
 	ts := httptest.NewUnstartedServer(srv)
 	ts.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server}}
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
@@ -33,12 +35,12 @@ func TestWSSCustomCA(t *testing.T) {
 	t.Cleanup(func() { srv.Close(); ts.Close() })
 	url := "wss" + strings.TrimPrefix(ts.URL, "https")
 
-	_, err = signaling.Dial(ctx, url, "r")
+	_, err = wsclient.Dial(ctx, url, "r")
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(err, &unknown) {
 		t.Fatalf("without the CA: %v, want x509.UnknownAuthorityError", err)
 	}
-	d := &signaling.Dialer{TLSConfig: &tls.Config{RootCAs: ca.Pool}}
+	d := &wsclient.Dialer{TLSConfig: &tls.Config{RootCAs: ca.Pool}}
 	a, err := d.Dial(ctx, url, "r")
 	if err != nil {
 		t.Fatalf("with the CA: %v", err)

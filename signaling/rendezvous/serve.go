@@ -1,4 +1,4 @@
-package signaling
+package rendezvous
 
 import (
 	"crypto/tls"
@@ -63,7 +63,7 @@ func (s *Server) Serve(l net.Listener, tc *tls.Config) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return fmt.Errorf("signaling: serve on %s: %w", l.Addr(), err)
+	return fmt.Errorf("rendezvous: serve on %s: %w", l.Addr(), err)
 }
 
 // maxHeaderBytes bounds an upgrade request's header: a WebSocket upgrade

@@ -1,26 +1,15 @@
-package signaling
+package rendezvous
 
 import (
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/icetcp/icetcp/signaling"
 )
 
 var t0 = time.Unix(1_800_000_000, 0)
-
-func TestValidRoom(t *testing.T) {
-	for _, name := range []string{"a", "Room-1.x_y", strings.Repeat("z", 128)} {
-		if !ValidRoom(name) {
-			t.Errorf("ValidRoom(%q) = false", name)
-		}
-	}
-	for _, name := range []string{"", strings.Repeat("z", 129), "a b", "a/b", "é", "a\n"} {
-		if ValidRoom(name) {
-			t.Errorf("ValidRoom(%q) = true", name)
-		}
-	}
-}
 
 func TestRoomTableJoinRelayLeave(t *testing.T) {
 	tab := newRoomTable[int](nil, roomLimits{maxRooms: 10, maxPerSource: 10, queueMessages: 3, queueBytes: 100})
@@ -40,7 +29,7 @@ func TestRoomTableJoinRelayLeave(t *testing.T) {
 	if to, delivered, err := tab.relay(2, []byte("c"), t0); err != nil || !delivered || to != 1 {
 		t.Fatalf("relay 2→1: %d %v %v", to, delivered, err)
 	}
-	if _, _, err := tab.join("r", 3, "src", t0); !errors.Is(err, ErrRoomFull) {
+	if _, _, err := tab.join("r", 3, "src", t0); !errors.Is(err, signaling.ErrRoomFull) {
 		t.Fatalf("third join: %v", err)
 	}
 	if _, _, err := tab.join("other", 1, "src", t0); err == nil {
@@ -68,35 +57,29 @@ func TestRoomTableJoinRelayLeave(t *testing.T) {
 
 func TestRoomTableErrors(t *testing.T) {
 	tab := newRoomTable[int]([]string{"ok", "ok2"}, roomLimits{maxRooms: 1, maxPerSource: 10, queueMessages: 2, queueBytes: 10})
-	if _, _, err := tab.join("nope", 1, "src", t0); !errors.Is(err, ErrUnknownRoom) || !strings.Contains(err.Error(), `"nope"`) {
+	if _, _, err := tab.join("nope", 1, "src", t0); !errors.Is(err, signaling.ErrUnknownRoom) || !strings.Contains(err.Error(), `"nope"`) {
 		t.Fatalf("unknown room: %v", err)
 	}
-	if _, _, err := tab.join("bad name", 1, "src", t0); !errors.Is(err, ErrInvalidRoom) {
+	if _, _, err := tab.join("bad name", 1, "src", t0); !errors.Is(err, signaling.ErrInvalidRoom) {
 		t.Fatalf("invalid room: %v", err)
 	}
-	if _, _, err := tab.relay(1, []byte("x"), t0); !errors.Is(err, ErrNotJoined) {
+	if _, _, err := tab.relay(1, []byte("x"), t0); !errors.Is(err, signaling.ErrNotJoined) {
 		t.Fatalf("relay before join: %v", err)
 	}
 	if _, _, err := tab.join("ok", 1, "src", t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := tab.join("ok2", 2, "src", t0); !errors.Is(err, ErrTooManyRooms) {
+	if _, _, err := tab.join("ok2", 2, "src", t0); !errors.Is(err, signaling.ErrTooManyRooms) {
 		t.Fatalf("max rooms: %v", err)
 	}
 	// Queue limits: 2 messages, 10 bytes.
 	tab.relay(1, []byte("12345"), t0)
-	if _, _, err := tab.relay(1, []byte("123456"), t0); !errors.Is(err, ErrQueueFull) {
+	if _, _, err := tab.relay(1, []byte("123456"), t0); !errors.Is(err, signaling.ErrQueueFull) {
 		t.Fatalf("byte limit: %v", err)
 	}
 	tab.relay(1, []byte("1"), t0)
-	if _, _, err := tab.relay(1, []byte("1"), t0); !errors.Is(err, ErrQueueFull) {
+	if _, _, err := tab.relay(1, []byte("1"), t0); !errors.Is(err, signaling.ErrQueueFull) {
 		t.Fatalf("message limit: %v", err)
-	}
-	for _, err := range []error{ErrRoomFull, ErrUnknownRoom, ErrInvalidRoom, ErrNotJoined, ErrQueueFull, ErrTooManyRooms, ErrVersion} {
-		code := codeOf(err)
-		if !errors.Is(codeErrors[code], err) {
-			t.Errorf("code %q does not map back to %v", code, err)
-		}
 	}
 }
 
@@ -108,7 +91,7 @@ func TestRoomTablePerSourceAndIdle(t *testing.T) {
 		}
 	}
 	_, _, err := tab.join("c", 9, "10.0.0.1", t0)
-	if !errors.Is(err, ErrTooManyRooms) || !errors.Is(err, errPerSource) || !strings.Contains(err.Error(), "10.0.0.1") {
+	if !errors.Is(err, signaling.ErrTooManyRooms) || !errors.Is(err, errPerSource) || !strings.Contains(err.Error(), "10.0.0.1") {
 		t.Fatalf("third room from one source: %v", err)
 	}
 	// Joining a room someone else opened does not count; other sources are free.

@@ -1,4 +1,4 @@
-package signaling_test
+package wsclient_test
 
 import (
 	"context"
@@ -17,12 +17,15 @@ import (
 
 	"github.com/icetcp/icetcp/internal/proxyd"
 	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/rendezvous"
 	"github.com/icetcp/icetcp/signaling/signalingtest"
+	"github.com/icetcp/icetcp/signaling/wsclient"
 )
 
 // The rendezvous through a real proxy: a wss:// server on 127.0.0.2 named
 // rendezvous.test, a name only the proxy resolves (squid's own hosts file),
 // so a client that joins went through the proxy; dante gets the address.
+// Linux only, as the real squid and dante are (internal/proxyd).
 
 func needProxies(t *testing.T) {
 	t.Helper()
@@ -47,7 +50,7 @@ func TestDialThroughProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &signaling.Server{}
+	srv := &rendezvous.Server{}
 	hs := &http.Server{Handler: srv, ErrorLog: log.New(io.Discard, "", 0)}
 	go hs.Serve(tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{ca.Server}}))
 	t.Cleanup(func() { srv.Close(); hs.Close() })
@@ -72,12 +75,12 @@ func TestDialThroughProxy(t *testing.T) {
 	roots := &tls.Config{RootCAs: ca.Pool}
 
 	// One peer through squid, the other through dante: they meet.
-	a, err := (&signaling.Dialer{TLSConfig: roots, Proxy: "http://carol:s3cret@" + squid.Addr().String()}).Dial(ctx, byName, "r")
+	a, err := (&wsclient.Dialer{TLSConfig: roots, Proxy: "http://carol:s3cret@" + squid.Addr().String()}).Dial(ctx, byName, "r")
 	if err != nil {
 		t.Fatalf("through squid: %v\n%s", err, squid.Log())
 	}
 	defer a.Close()
-	b, err := (&signaling.Dialer{TLSConfig: roots, Proxy: "socks5://" + dante.Addr().String()}).Dial(ctx, byAddr, "r")
+	b, err := (&wsclient.Dialer{TLSConfig: roots, Proxy: "socks5://" + dante.Addr().String()}).Dial(ctx, byAddr, "r")
 	if err != nil {
 		t.Fatalf("through dante: %v\n%s", err, dante.Log())
 	}
@@ -91,25 +94,25 @@ func TestDialThroughProxy(t *testing.T) {
 
 	// The same name without the proxy does not resolve: the join above
 	// went through squid.
-	if _, err := (&signaling.Dialer{TLSConfig: roots, Proxy: "direct"}).Dial(ctx, byName, "r2"); err == nil {
+	if _, err := (&wsclient.Dialer{TLSConfig: roots, Proxy: "direct"}).Dial(ctx, byName, "r2"); err == nil {
 		t.Fatal("rendezvous.test reached without the proxy")
 	}
 
 	// Wrong credentials: a *ProxyError, 407, naming the proxy and not the
 	// password.
-	_, err = (&signaling.Dialer{TLSConfig: roots, Proxy: "http://carol:guess@" + squid.Addr().String()}).Dial(ctx, byName, "r3")
-	var pe *signaling.ProxyError
+	_, err = (&wsclient.Dialer{TLSConfig: roots, Proxy: "http://carol:guess@" + squid.Addr().String()}).Dial(ctx, byName, "r3")
+	var pe *wsclient.ProxyError
 	if !errors.As(err, &pe) || pe.Status != 407 || !pe.Refused() {
 		t.Fatalf("wrong credentials: %v, want a 407 *ProxyError", err)
 	}
-	want := "signaling: dial " + byName + ": proxy http://carol:xxxxx@" + squid.Addr().String() + " refused CONNECT rendezvous.test:" + strconv.Itoa(port) + ": 407 Proxy Authentication Required"
+	want := "wsclient: dial " + byName + ": proxy http://carol:xxxxx@" + squid.Addr().String() + " refused CONNECT rendezvous.test:" + strconv.Itoa(port) + ": 407 Proxy Authentication Required"
 	if !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "guess") {
 		t.Errorf("wrong credentials: %q, want it to start with %q", err, want)
 	}
 
 	// The environment: HTTPS_PROXY names the proxy for wss://.
 	t.Setenv("HTTPS_PROXY", "http://carol:s3cret@"+squid.Addr().String())
-	c, err := (&signaling.Dialer{TLSConfig: roots}).Dial(ctx, byName, "r4")
+	c, err := (&wsclient.Dialer{TLSConfig: roots}).Dial(ctx, byName, "r4")
 	if err != nil {
 		t.Fatalf("through $HTTPS_PROXY: %v", err)
 	}

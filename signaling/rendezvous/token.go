@@ -1,4 +1,4 @@
-package signaling
+package rendezvous
 
 import (
 	"crypto/hmac"
@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/icetcp/icetcp/internal/quote"
+	"github.com/icetcp/icetcp/signaling"
 )
 
 // Join tokens let a rendezvous that fronts many users admit only those it
@@ -20,7 +23,7 @@ import (
 //	v1.<expiry, unix seconds>.<base64url(subject)>.<base64url(HMAC-SHA256(key, "icetcp-token\x00" || everything before the last dot))>
 //
 // A token travels in the WebSocket upgrade request as
-// "Authorization: Bearer <token>" (see Dialer.Token).
+// "Authorization: Bearer <token>" (see wsclient.Dialer.Token).
 const (
 	// MinTokenKeyLen is the shortest server secret MintToken and the
 	// Server accept: an HMAC key shorter than 128 bits is guessable.
@@ -44,7 +47,7 @@ var b64 = base64.RawURLEncoding
 func decode64(s string) ([]byte, error) {
 	b, err := b64.DecodeString(s)
 	if err == nil && b64.EncodeToString(b) != s {
-		err = errors.New("signaling: not the canonical base64url spelling")
+		err = errors.New("rendezvous: not the canonical base64url spelling")
 	}
 	return b, err
 }
@@ -60,53 +63,53 @@ type Token struct {
 // MintToken returns the token for t under key.
 func MintToken(key []byte, t Token) (string, error) {
 	if len(key) < MinTokenKeyLen {
-		return "", fmt.Errorf("signaling: mint token: key of %d bytes, want at least %d", len(key), MinTokenKeyLen)
+		return "", fmt.Errorf("rendezvous: mint token: key of %d bytes, want at least %d", len(key), MinTokenKeyLen)
 	}
 	if len(t.Subject) > MaxSubjectLen || !utf8.ValidString(t.Subject) {
-		return "", fmt.Errorf("signaling: mint token: subject %s: want at most %d bytes of UTF-8", quoteShort(t.Subject), MaxSubjectLen)
+		return "", fmt.Errorf("rendezvous: mint token: subject %s: want at most %d bytes of UTF-8", quote.Short(t.Subject), MaxSubjectLen)
 	}
 	if t.Expires.Unix() <= 0 {
-		return "", fmt.Errorf("signaling: mint token: no expiry")
+		return "", fmt.Errorf("rendezvous: mint token: no expiry")
 	}
 	body := tokenVersion + "." + strconv.FormatInt(t.Expires.Unix(), 10) + "." + b64.EncodeToString([]byte(t.Subject))
 	return body + "." + b64.EncodeToString(tokenMAC(key, body)), nil
 }
 
 // ParseToken verifies s under key at time now. Every failure wraps
-// ErrUnauthorized and says what is wrong (malformed, bad signature,
+// signaling.ErrUnauthorized and says what is wrong (malformed, bad signature,
 // expired), never which part of the MAC differed.
 func ParseToken(key []byte, s string, now time.Time) (Token, error) {
 	if len(s) == 0 {
-		return Token{}, fmt.Errorf("%w: no token (send Authorization: Bearer <token>)", ErrUnauthorized)
+		return Token{}, fmt.Errorf("%w: no token (send Authorization: Bearer <token>)", signaling.ErrUnauthorized)
 	}
 	if len(s) > MaxTokenLen {
-		return Token{}, fmt.Errorf("%w: token of %d bytes, limit %d", ErrUnauthorized, len(s), MaxTokenLen)
+		return Token{}, fmt.Errorf("%w: token of %d bytes, limit %d", signaling.ErrUnauthorized, len(s), MaxTokenLen)
 	}
 	dot := strings.LastIndexByte(s, '.')
 	if dot < 0 {
-		return Token{}, fmt.Errorf("%w: malformed token", ErrUnauthorized)
+		return Token{}, fmt.Errorf("%w: malformed token", signaling.ErrUnauthorized)
 	}
 	body, sig := s[:dot], s[dot+1:]
 	parts := strings.Split(body, ".")
 	if len(parts) != 3 || parts[0] != tokenVersion {
-		return Token{}, fmt.Errorf("%w: malformed token (want %s.<expiry>.<subject>.<mac>)", ErrUnauthorized, tokenVersion)
+		return Token{}, fmt.Errorf("%w: malformed token (want %s.<expiry>.<subject>.<mac>)", signaling.ErrUnauthorized, tokenVersion)
 	}
 	mac, err := decode64(sig)
 	if err != nil || !hmac.Equal(mac, tokenMAC(key, body)) {
-		return Token{}, fmt.Errorf("%w: token signature does not verify (minted with another server secret?)", ErrUnauthorized)
+		return Token{}, fmt.Errorf("%w: token signature does not verify (minted with another server secret?)", signaling.ErrUnauthorized)
 	}
 	// Only signed fields are interpreted from here on.
 	exp, err := strconv.ParseInt(parts[1], 10, 64)
 	if err != nil || exp <= 0 {
-		return Token{}, fmt.Errorf("%w: malformed token expiry %s", ErrUnauthorized, quoteShort(parts[1]))
+		return Token{}, fmt.Errorf("%w: malformed token expiry %s", signaling.ErrUnauthorized, quote.Short(parts[1]))
 	}
 	subject, err := decode64(parts[2])
 	if err != nil || !utf8.Valid(subject) {
-		return Token{}, fmt.Errorf("%w: malformed token subject", ErrUnauthorized)
+		return Token{}, fmt.Errorf("%w: malformed token subject", signaling.ErrUnauthorized)
 	}
 	t := Token{Expires: time.Unix(exp, 0), Subject: string(subject)}
 	if !now.Before(t.Expires) {
-		return Token{}, fmt.Errorf("%w: token expired %v ago", ErrUnauthorized, now.Sub(t.Expires).Round(time.Second))
+		return Token{}, fmt.Errorf("%w: token expired %v ago", signaling.ErrUnauthorized, now.Sub(t.Expires).Round(time.Second))
 	}
 	return t, nil
 }

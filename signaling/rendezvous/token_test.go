@@ -1,10 +1,12 @@
-package signaling
+package rendezvous
 
 import (
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/icetcp/icetcp/signaling"
 )
 
 var testTokenKey = []byte("0123456789abcdef-server-secret")
@@ -51,7 +53,7 @@ func TestTokenRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := ParseToken(testTokenKey, tt.token, now)
-		if !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), tt.want) {
+		if !errors.Is(err, signaling.ErrUnauthorized) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v, want ErrUnauthorized saying %q", tt.name, err, tt.want)
 		}
 	}
@@ -75,7 +77,7 @@ func FuzzToken(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		tok, err := ParseToken(testTokenKey, s, now)
 		if err != nil {
-			if !errors.Is(err, ErrUnauthorized) {
+			if !errors.Is(err, signaling.ErrUnauthorized) {
 				t.Fatalf("error %v does not wrap ErrUnauthorized", err)
 			}
 			return

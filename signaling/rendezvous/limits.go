@@ -1,11 +1,13 @@
-package signaling
+package rendezvous
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/icetcp/icetcp/internal/limits"
+	"github.com/icetcp/icetcp/signaling"
 )
 
 // Connection limits of the rendezvous.
@@ -46,6 +48,10 @@ const (
 	ReasonRoomProof             = "room-proof"
 )
 
+// errPerSource marks a limit that applies to one source address; it
+// separates the per-source refusals from the global ones in Stats.
+var errPerSource = errors.New("per-source limit")
+
 // sourceOf is the key per-source limits count under, as text: the IP of an
 // ip:port, with IPv6 addresses cut to their /64 (limits.SourceKey: one
 // subscriber's usual allocation, which a client can otherwise walk
@@ -81,10 +87,10 @@ func newConnTable(max, maxPerSource int) *connTable {
 // add takes a slot for source, or says which limit refuses it.
 func (t *connTable) add(source string) error {
 	if t.total >= t.max {
-		return fmt.Errorf("%w: limit %d", ErrTooManyConnections, t.max)
+		return fmt.Errorf("%w: limit %d", signaling.ErrTooManyConnections, t.max)
 	}
 	if n := t.bySource[source]; n >= t.maxPerSource {
-		return fmt.Errorf("%w: %w: %d connections from %s, limit %d", ErrTooManyConnections, errPerSource, n, source, t.maxPerSource)
+		return fmt.Errorf("%w: %w: %d connections from %s, limit %d", signaling.ErrTooManyConnections, errPerSource, n, source, t.maxPerSource)
 	}
 	t.total++
 	t.bySource[source]++

@@ -1,4 +1,4 @@
-package signaling
+package rendezvous
 
 import "github.com/icetcp/icetcp/internal/limits"
 

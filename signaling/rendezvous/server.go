@@ -1,8 +1,7 @@
-package signaling
+package rendezvous
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -15,20 +14,25 @@ import (
 	"github.com/pion/logging"
 
 	"github.com/icetcp/icetcp/internal/limits"
+	"github.com/icetcp/icetcp/internal/quote"
+	"github.com/icetcp/icetcp/signaling"
 )
 
 // Server defaults.
 const (
+	// DefaultPingInterval is how often the server pings each joined
+	// connection when Server.PingInterval is 0.
 	DefaultPingInterval = 15 * time.Second
 	DefaultJoinTimeout  = 10 * time.Second
 	writeTimeout        = 10 * time.Second
 )
 
 // Server is the rendezvous: rooms of two agents. Each WebSocket connection
-// joins a room first; then every message it sends is validated with Decode
-// and relayed verbatim to the other member, or queued (DefaultQueueMessages,
-// DefaultQueueBytes) until the other member joins. When a member leaves, the
-// other receives a peer-left message; an empty room is deleted.
+// joins a room first; then every message it sends is validated with
+// signaling.Decode and relayed verbatim to the other member, or queued
+// (DefaultQueueMessages, DefaultQueueBytes) until the other member joins.
+// When a member leaves, the other receives a peer-left message; an empty
+// room is deleted.
 //
 // No single client can take the server: connections and rooms are capped
 // overall and per source address, a connection must join within
@@ -51,8 +55,8 @@ type Server struct {
 	Rooms []string
 	// MaxMessageSize bounds one incoming message. A connection that sends a
 	// larger one is closed with status 1009 and reason "message too large".
-	// 0 or anything above the package's MaxMessageSize: MaxMessageSize,
-	// because Decode would refuse larger messages anyway.
+	// 0 or anything above signaling.MaxMessageSize: that, because
+	// signaling.Decode would refuse larger messages anyway.
 	MaxMessageSize int
 	// MaxRooms bounds the number of rooms at once. 0: DefaultMaxRooms.
 	MaxRooms int
@@ -114,9 +118,12 @@ type Server struct {
 	listeners []*limits.Listener // of Serve
 }
 
+// peerLeftFrame tells the member left in a room that its peer went away.
+var peerLeftFrame = signaling.EncodeControl(signaling.Control{Type: signaling.TypePeerLeft})
+
 var (
-	errServerClosing = errors.New("signaling: server closing")
-	errNotWebSocket  = errors.New("signaling: not a WebSocket upgrade request; this is an icetcp rendezvous (icetcp connect --signal URL)")
+	errServerClosing = errors.New("rendezvous: server closing")
+	errNotWebSocket  = errors.New("rendezvous: not a WebSocket upgrade request; this is an icetcp rendezvous (icetcp connect --signal URL)")
 )
 
 func (s *Server) init() {
@@ -127,8 +134,8 @@ func (s *Server) init() {
 		}
 		s.log = lf.NewLogger("icetcp-signal")
 		s.maxSize = s.MaxMessageSize
-		if s.maxSize <= 0 || s.maxSize > MaxMessageSize {
-			s.maxSize = MaxMessageSize
+		if s.maxSize <= 0 || s.maxSize > signaling.MaxMessageSize {
+			s.maxSize = signaling.MaxMessageSize
 		}
 		orDefault := func(v, d int) int {
 			if v <= 0 {
@@ -187,7 +194,7 @@ func (s *Server) Close() error {
 	s.refused.log.Close()
 	s.dropped.log.Close()
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("signaling: close: %w", err)
+		return fmt.Errorf("rendezvous: close: %w", err)
 	}
 	return nil
 }
@@ -248,9 +255,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// Every connection gets a challenge of its own: a proof for a key
 	// room signs it, so a join captured elsewhere proves nothing here.
-	challenge := make([]byte, challengeLen)
-	rand.Read(challenge) // crypto/rand does not fail (Go 1.24+)
-	w.Header().Set(challengeHeader, encodeChallenge(challenge))
+	challenge := signaling.NewChallenge()
+	w.Header().Set(signaling.ChallengeHeader, signaling.EncodeChallenge(challenge))
 	ws, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		s.log.Debugf("accept %s: %v", r.RemoteAddr, err)
@@ -261,7 +267,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(int64(s.maxSize) + 1)
 	remote := r.RemoteAddr
 	if subject != "" {
-		remote += " (" + quoteShort(subject) + ")"
+		remote += " (" + quote.Short(subject) + ")"
 	}
 	c := &serverConn{s: s, ws: ws, remote: remote, source: source, challenge: challenge, out: newOutbox(), done: make(chan struct{})}
 	defer ws.CloseNow() //nolint:errcheck // a no-op when already closed
@@ -296,8 +302,8 @@ func (c *serverConn) join() bool {
 	timedOut := make(chan struct{})
 	timer := time.AfterFunc(s.joinTimeout, func() {
 		defer close(timedOut)
-		s.refuse(ReasonJoinTimeout, c.source, fmt.Errorf("%s: %w within %v", c.remote, ErrJoinTimeout, s.joinTimeout))
-		c.ws.Close(websocket.StatusPolicyViolation, CodeJoinTimeout) //nolint:errcheck // closing anyway
+		s.refuse(ReasonJoinTimeout, c.source, fmt.Errorf("%s: %w within %v", c.remote, signaling.ErrJoinTimeout, s.joinTimeout))
+		c.ws.Close(websocket.StatusPolicyViolation, signaling.CodeJoinTimeout) //nolint:errcheck // closing anyway
 	})
 	b, err := c.readFrame(s.ctx)
 	if !timer.Stop() {
@@ -305,19 +311,19 @@ func (c *serverConn) join() bool {
 		return false
 	}
 	if err != nil {
-		if errors.Is(err, ErrTooLarge) {
+		if errors.Is(err, signaling.ErrTooLarge) {
 			s.refuse(ReasonMessageTooLarge, c.source, err)
 			c.closeTooLarge(err)
 		}
 		s.log.Debugf("%s: no join: %v", c.remote, err)
 		return false
 	}
-	ctl, err := decodeControl(b)
-	if err == nil && ctl.Type != typeJoin {
-		err = fmt.Errorf("%w: first message must be join, got type %s", ErrNotJoined, quoteShort(string(ctl.Type)))
+	ctl, err := signaling.DecodeControl(b)
+	if err == nil && ctl.Type != signaling.TypeJoin {
+		err = fmt.Errorf("%w: first message must be join, got type %s", signaling.ErrNotJoined, quote.Short(string(ctl.Type)))
 	}
-	if err == nil && IsKeyRoom(ctl.Room) {
-		err = verifyJoin(ctl.Room, ctl.Proof, c.challenge)
+	if err == nil && signaling.IsKeyRoom(ctl.Room) {
+		err = signaling.VerifyJoin(ctl.Room, ctl.Proof, c.challenge)
 	}
 	if err == nil {
 		s.mu.Lock()
@@ -329,7 +335,7 @@ func (c *serverConn) join() bool {
 			s.joins++
 			// Queue the answer and the waiting messages before releasing
 			// the lock, so nothing relayed later can overtake them.
-			c.out.push(encodeControl(control{Type: typeJoined, Room: ctl.Room, Members: members}))
+			c.out.push(signaling.EncodeControl(signaling.Control{Type: signaling.TypeJoined, Room: ctl.Room, Members: members}))
 			for _, f := range flush {
 				c.out.push(f)
 			}
@@ -343,8 +349,8 @@ func (c *serverConn) join() bool {
 	s.refuse(joinReason(err), c.source, err)
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
-	if c.ws.Write(ctx, websocket.MessageText, errorFrame(err)) == nil {
-		c.ws.Close(websocket.StatusPolicyViolation, codeOf(err)) //nolint:errcheck // closing anyway
+	if c.ws.Write(ctx, websocket.MessageText, signaling.EncodeError(err)) == nil {
+		c.ws.Close(websocket.StatusPolicyViolation, signaling.CodeOf(err)) //nolint:errcheck // closing anyway
 	}
 	return false
 }
@@ -355,7 +361,7 @@ func (c *serverConn) readLoop() {
 		// No deadline here: keepalive notices a vanished client.
 		b, err := c.readFrame(context.Background())
 		if err != nil {
-			if errors.Is(err, ErrTooLarge) {
+			if errors.Is(err, signaling.ErrTooLarge) {
 				c.s.drop(ReasonMessageTooLarge, c.source, err)
 				c.closeTooLarge(err)
 			} else if s := websocket.CloseStatus(err); s != websocket.StatusNormalClosure && s != websocket.StatusGoingAway {
@@ -363,13 +369,13 @@ func (c *serverConn) readLoop() {
 			}
 			return
 		}
-		m, err := Decode(b)
+		m, err := signaling.Decode(b)
 		if err == nil && !m.Type.FromAgent() {
-			err = fmt.Errorf("%w: %q", ErrRendezvousOnly, m.Type)
+			err = fmt.Errorf("%w: %q", signaling.ErrRendezvousOnly, m.Type)
 		}
 		if err != nil {
 			c.s.log.Debugf("%s: dropping message: %v", c.remote, err)
-			c.out.push(errorFrame(err))
+			c.out.push(signaling.EncodeError(err))
 			continue
 		}
 		c.s.relay(c, b)
@@ -382,7 +388,7 @@ func (s *Server) relay(from *serverConn, b []byte) {
 	to, delivered, err := s.table.relay(from, b, time.Now())
 	switch {
 	case err != nil:
-		from.out.push(errorFrame(err))
+		from.out.push(signaling.EncodeError(err))
 	case delivered:
 		s.relayed++
 		to.out.push(b) // on overflow the receiver's writer cuts it off
@@ -402,7 +408,7 @@ func (c *serverConn) readFrame(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	if len(b) > c.s.maxSize {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, c.s.maxSize)
+		return nil, fmt.Errorf("%w: more than %d bytes", signaling.ErrTooLarge, c.s.maxSize)
 	}
 	return b, nil
 }
@@ -482,8 +488,8 @@ func (c *serverConn) expired(now time.Time) bool {
 	if !idle {
 		return false
 	}
-	s.drop(ReasonRoomExpired, c.source, fmt.Errorf("%s: %w: nothing relayed for %v", c.remote, ErrRoomExpired, s.roomIdle))
-	c.ws.Close(websocket.StatusPolicyViolation, CodeRoomExpired) //nolint:errcheck // closing anyway
+	s.drop(ReasonRoomExpired, c.source, fmt.Errorf("%s: %w: nothing relayed for %v", c.remote, signaling.ErrRoomExpired, s.roomIdle))
+	c.ws.Close(websocket.StatusPolicyViolation, signaling.CodeRoomExpired) //nolint:errcheck // closing anyway
 	return true
 }
 
@@ -494,7 +500,7 @@ func (s *Server) authorize(r *http.Request, now time.Time) (subject string, err 
 		return "", nil
 	}
 	if len(s.TokenKey) < MinTokenKeyLen {
-		return "", fmt.Errorf("%w: the server's token key is shorter than %d bytes", ErrUnauthorized, MinTokenKeyLen)
+		return "", fmt.Errorf("%w: the server's token key is shorter than %d bytes", signaling.ErrUnauthorized, MinTokenKeyLen)
 	}
 	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	t, err := ParseToken(s.TokenKey, strings.TrimSpace(tok), now)
@@ -505,7 +511,8 @@ func (s *Server) authorize(r *http.Request, now time.Time) (subject string, err 
 }
 
 // refuseHTTP answers a request the server does not upgrade. The body is
-// the same error message a refused join gets, so Dial reports the code.
+// the same error message a refused join gets, so a client's Dial reports
+// the code.
 func (s *Server) refuseHTTP(w http.ResponseWriter, status int, err error, reason, source string) {
 	s.refuse(reason, source, err)
 	h := w.Header()
@@ -515,7 +522,7 @@ func (s *Server) refuseHTTP(w http.ResponseWriter, status int, err error, reason
 		h.Set("WWW-Authenticate", `Bearer realm="icetcp"`)
 	}
 	w.WriteHeader(status)
-	w.Write(errorFrame(err)) //nolint:errcheck // the client may be gone
+	w.Write(signaling.EncodeError(err)) //nolint:errcheck // the client may be gone
 }
 
 // refuse counts a connection or join the server did not admit, and logs
@@ -539,17 +546,17 @@ func (s *Server) count(r *refusals, reason, source string, err error) {
 // joinReason is the Stats reason for a refused join.
 func joinReason(err error) string {
 	switch {
-	case errors.Is(err, ErrTooManyRooms) && errors.Is(err, errPerSource):
+	case errors.Is(err, signaling.ErrTooManyRooms) && errors.Is(err, errPerSource):
 		return ReasonTooManyRoomsPerSource
-	case errors.Is(err, ErrTooManyRooms):
+	case errors.Is(err, signaling.ErrTooManyRooms):
 		return ReasonTooManyRooms
-	case errors.Is(err, ErrRoomFull):
+	case errors.Is(err, signaling.ErrRoomFull):
 		return ReasonRoomFull
-	case errors.Is(err, ErrUnknownRoom):
+	case errors.Is(err, signaling.ErrUnknownRoom):
 		return ReasonUnknownRoom
 	case errors.Is(err, errServerClosing):
 		return ReasonServerClosing
-	case errors.Is(err, ErrRoomProof):
+	case errors.Is(err, signaling.ErrRoomProof):
 		return ReasonRoomProof
 	}
 	return ReasonInvalidJoin

@@ -1,0 +1,72 @@
+// Package rendezvous is the signaling server of icetcp: it pairs two
+// WebSocket clients (RFC 6455) in a named room and relays their signaling
+// messages to each other, and it is built to face the open internet. It
+// owns the Server (ServeHTTP, Serve), the room table, the admission limits
+// and their statistics (Stats, exported by icetcp serve as Prometheus
+// metrics), and join tokens (MintToken, ParseToken). The messages and the
+// pure parts of the join are package signaling's; the client is package
+// signaling/wsclient.
+//
+// # Rendezvous protocol
+//
+// A WebSocket client first sends {"v":1,"type":"join","room":"NAME"}; the
+// server answers {"v":1,"type":"joined","room":"NAME","members":N} or
+// {"v":1,"type":"error","code":"room-full","reason":"..."} and closes
+// with status 1008 and the code as reason. After joining, every agent
+// message is validated by the server (signaling.Decode) and relayed
+// verbatim to the other member, or queued until it arrives; an invalid
+// one is answered with an error message and the connection stays. When a
+// member leaves, the other receives {"v":1,"type":"peer-left"}, and the
+// room waits for a new member. join and joined are server protocol only
+// (signaling.Control) and never reach a Channel's user.
+//
+// Room names are 1..128 characters of [A-Za-z0-9._-] (signaling.ValidRoom).
+// A room whose name starts with signaling.KeyRoomPrefix belongs to an
+// Ed25519 public key (signaling.RoomForKey) and is joined only with a
+// "proof": the key's signature over a challenge the server made for this
+// connection alone, sent in the upgrade answer's Icetcp-Join-Challenge
+// header (signaling.ChallengeHeader; wsclient.Dialer.RoomKey signs it). A
+// squatter who learned the name, a member of another key, or a join
+// captured on another connection is refused with "room-proof", and never
+// takes a place in the room. The icetcp CLI joins the room of its secret's
+// key (internal/secure.RoomKey), and the two peers also prove the secret to
+// each other (type confirm) before they send their credentials.
+//
+// # Admission and limits
+//
+// A rendezvous on the open internet must not be one client's to take
+// (issue 8: one client opened 10,000 rooms in 3 s and refused everyone
+// else; issue 14: 3,000 idle connections that each sent a plain GET held
+// 3,000 descriptors for good). The Server therefore
+//
+//   - under Serve, counts TCP connections at accept, before the upgrade,
+//     per source and in all (internal/limits), resets what is over, gives
+//     the request JoinTimeout to arrive and closes idle connections; a
+//     request that is not a WebSocket upgrade is answered 426 and closed;
+//   - caps WebSocket connections overall (MaxConns) and per source address
+//     (MaxConnsPerSource; an IPv4 address or an IPv6 /64), refusing the
+//     upgrade with HTTP 503 or 429 and an error message body;
+//   - caps rooms overall (MaxRooms) and per creating source
+//     (MaxRoomsPerSource), refusing the join with "too-many-rooms";
+//   - gives a connection JoinTimeout to send its join (close reason
+//     "join-timeout"), bounds every queue, and closes rooms idle for
+//     RoomIdleTimeout ("room-expired");
+//   - with TokenKey set, admits only requests carrying
+//     "Authorization: Bearer <token>" with a token from MintToken: an HMAC-
+//     SHA256 over an expiry and an optional subject under the server's
+//     secret, in the manner of TURN REST credentials
+//     (draft-uberti-behave-turn-rest-00). Others get HTTP 401 and code
+//     "unauthorized".
+//
+// Refusals are counted by reason (Server.Stats, the Reason* values) and
+// logged at most once per reason per RefusalLogInterval with the count
+// since the last line.
+//
+// A plain room name is not a credential: whoever knows it can take the
+// room. A key room is (see above); the icetcp CLI's --secret uses one and
+// also authenticates the peer end to end, so a squatter neither gets in
+// nor reads anything. Over ws:// the messages, including the ICE ufrag and
+// password, cross the network in clear; serve wss:// (Serve with a TLS
+// config, or http.Server.ServeTLS; wsclient.Dialer.TLSConfig on the
+// client) where that matters.
+package rendezvous
