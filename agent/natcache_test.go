@@ -78,7 +78,10 @@ func TestSyncNATCacheRefresh(t *testing.T) {
 			t.Fatalf("%d measurements after Forget, want 3", calls)
 		}
 
-		fail := func(context.Context) (natcheck.Class, error) { calls++; return natcheck.Class{}, errors.New("no answer") }
+		fail := func(context.Context) (natcheck.Class, error) {
+			calls++
+			return natcheck.Class{}, errors.New("no answer")
+		}
 		k2 := natKey{server: "down", local: ipA}
 		c.class(context.Background(), k2, time.Now(), fail)
 		c.class(context.Background(), k2, time.Now(), fail)
