@@ -9,7 +9,7 @@
 // offer/answer application), runs the checks and returns the selected
 // *Conn. A Mux shares one passive port among many agents. Sockets come
 // from a Network (nil: the host's TCP stack through package tcpso; tests
-// use internal/memnet).
+// use internal/lab/memnet).
 //
 // What it implements, by section:
 //   - RFC 8445 §5.1.1.1 host candidates for every usable interface address,

@@ -9,7 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/memnet"
+	"github.com/icetcp/icetcp/internal/lab/memnet"
 	"github.com/icetcp/icetcp/signaling/signalingtest"
 )
 

@@ -11,7 +11,7 @@ import (
 
 // Network opens the agent's TCP sockets. It is the seam between the ICE
 // logic and the operating system: nil in Config means the host's TCP stack
-// (package tcpso); tests pass an in-memory network (internal/memnet) so that
+// (package tcpso); tests pass an in-memory network (internal/lab/memnet) so that
 // the checklist and its timers run under testing/synctest.
 type Network interface {
 	// Listen opens a listener on addr (port 0: any free port). shared asks

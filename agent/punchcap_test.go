@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/icetcp/icetcp/candidate"
-	"github.com/icetcp/icetcp/internal/memnet"
+	"github.com/icetcp/icetcp/internal/lab/memnet"
 	"github.com/icetcp/icetcp/tcpso"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/proxyd"
+	"github.com/icetcp/icetcp/internal/lab/proxyd"
 	relaysrv "github.com/icetcp/icetcp/internal/relay"
 	"github.com/icetcp/icetcp/signaling/signalingtest"
 )

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/coturn"
+	"github.com/icetcp/icetcp/internal/lab/coturn"
 	relaysrv "github.com/icetcp/icetcp/internal/relay"
 	"github.com/icetcp/icetcp/internal/turn"
 )

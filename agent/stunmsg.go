@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"strings"
 
-	ice "github.com/pion/ice/v2"
 	"github.com/pion/stun"
 )
 
@@ -25,15 +24,11 @@ func buildRequest(p checkParams, txID [stun.TransactionIDSize]byte) (*stun.Messa
 		stun.NewTransactionIDSetter(txID),
 		stun.BindingRequest,
 		stun.NewUsername(p.remoteUfrag + ":" + p.localUfrag),
-		ice.PriorityAttr(p.priority),
-	}
-	if p.controlling {
-		setters = append(setters, ice.AttrControlling(p.tiebreaker))
-	} else {
-		setters = append(setters, ice.AttrControlled(p.tiebreaker))
+		priorityAttr(p.priority),
+		roleAttr{controlling: p.controlling, tiebreaker: p.tiebreaker},
 	}
 	if p.useCandidate {
-		setters = append(setters, ice.UseCandidate())
+		setters = append(setters, useCandidateAttr{})
 	}
 	setters = append(setters, stun.NewShortTermIntegrity(p.remotePwd), stun.Fingerprint)
 	m, err := stun.Build(setters...)
@@ -132,19 +127,19 @@ func authRequest(m *stun.Message, localUfrag, localPwd string) error {
 
 // requestRole reads ICE-CONTROLLING / ICE-CONTROLLED.
 func requestRole(m *stun.Message) (controlling bool, tiebreaker uint64, err error) {
-	var c ice.AttrControl
-	if err := c.GetFrom(m); err != nil {
+	r, err := getRole(m)
+	if err != nil {
 		return false, 0, fmt.Errorf("agent: request without ICE-CONTROLLING/ICE-CONTROLLED: %w", err)
 	}
-	return c.Role == ice.Controlling, c.Tiebreaker, nil
+	return r.controlling, r.tiebreaker, nil
 }
 
 func requestPriority(m *stun.Message) (uint32, error) {
-	var p ice.PriorityAttr
-	if err := p.GetFrom(m); err != nil {
+	p, err := getPriority(m)
+	if err != nil {
 		return 0, fmt.Errorf("agent: request without PRIORITY: %w", err)
 	}
-	return uint32(p), nil
+	return p, nil
 }
 
 func mappedAddress(m *stun.Message) (netip.AddrPort, error) {

@@ -7,7 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/memnet"
+	"github.com/icetcp/icetcp/internal/lab/memnet"
 )
 
 // recorder keeps the kinds an agent traced, in order.

@@ -4,8 +4,6 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-
-	ice "github.com/pion/ice/v2"
 )
 
 // Type is the ICE candidate type (RFC 8445 §5.1.1).
@@ -34,15 +32,33 @@ func (t Type) String() string {
 	return "Type(" + strconv.Itoa(int(t)) + ")"
 }
 
-// TCPType reuses pion/ice's type so values interoperate with it.
-type TCPType = ice.TCPType
+// TCPType is a TCP candidate's direction (RFC 6544 §4.5). Its values are
+// pion/ice's (ice.TCPType(t) converts); the product does not import
+// pion/ice/v2 itself, whose test helpers would link package testing into
+// every binary.
+type TCPType int
 
 // TCP candidate directions (RFC 6544 §4.5).
 const (
-	Active  = ice.TCPTypeActive
-	Passive = ice.TCPTypePassive
-	SO      = ice.TCPTypeSimultaneousOpen
+	Active  TCPType = 1
+	Passive TCPType = 2
+	SO      TCPType = 3
 )
+
+// String is the tcptype token of SDP: "active", "passive" or "so".
+func (t TCPType) String() string {
+	switch t {
+	case Active:
+		return "active"
+	case Passive:
+		return "passive"
+	case SO:
+		return "so"
+	case 0:
+		return ""
+	}
+	return "TCPType(" + strconv.Itoa(int(t)) + ")"
+}
 
 // ActivePort is the port written for active candidates: they never listen,
 // so RFC 6544 §4.5 puts the discard port 9 on the wire.

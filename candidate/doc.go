@@ -28,5 +28,5 @@
 //     and pruning redundant pairs. See Base and Prune.
 //
 // A Candidate is an immutable value: copy it freely, compare it with Equal.
-// TCPType is pion/ice's type so values pass to and from pion/ice unchanged.
+// TCPType has pion/ice's values, so ice.TCPType(t) converts either way.
 package candidate

@@ -35,14 +35,14 @@ func TestParsePionLines(t *testing.T) {
 		if c.Addr != netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), tc.want) {
 			t.Errorf("%s: Addr = %v", line, c.Addr)
 		}
-		if c.Type != Host || c.TCPType != tc.tt || c.Component != 1 {
+		if c.Type != Host || c.TCPType != TCPType(tc.tt) || c.Component != 1 {
 			t.Errorf("%s: got %v %v component %d", line, c.Type, c.TCPType, c.Component)
 		}
 		if c.Foundation != pc.Foundation() || c.Priority != pc.Priority() {
 			t.Errorf("%s: foundation %q priority %d, want %q %d", line, c.Foundation, c.Priority, pc.Foundation(), pc.Priority())
 		}
 		// pion's TCP priorities follow the same RFC 6544 §4.2 table and offset.
-		if want := Priority(Host, tc.tt, 8191, 1); pc.Priority() != want {
+		if want := Priority(Host, TCPType(tc.tt), 8191, 1); pc.Priority() != want {
 			t.Errorf("pion priority %d, ours %d", pc.Priority(), want)
 		}
 		if again := mustParse(t, c.Marshal()); !again.Equal(c) {
@@ -95,7 +95,7 @@ func TestMarshalParsesInPion(t *testing.T) {
 			t.Errorf("%s: pion type %v component %d network %v", line, pc.Type(), pc.Component(), pc.NetworkType())
 		}
 		if tc.c.Type == Host {
-			if pc.TCPType() != tc.c.TCPType {
+			if TCPType(pc.TCPType()) != tc.c.TCPType {
 				t.Errorf("%s: pion tcptype %v", line, pc.TCPType())
 			}
 		} else {
@@ -107,6 +107,15 @@ func TestMarshalParsesInPion(t *testing.T) {
 			if r == nil || r.Address != tc.c.Related.Addr().String() || r.Port != int(tc.c.Related.Port()) {
 				t.Errorf("%s: pion related %v", line, r)
 			}
+		}
+	}
+}
+
+// Our TCPType values and names are pion/ice's.
+func TestTCPTypeMatchesPion(t *testing.T) {
+	for _, tt := range []ice.TCPType{ice.TCPTypeActive, ice.TCPTypePassive, ice.TCPTypeSimultaneousOpen} {
+		if TCPType(tt).String() != tt.String() {
+			t.Errorf("%d: %q, pion %q", tt, TCPType(tt).String(), tt.String())
 		}
 	}
 }

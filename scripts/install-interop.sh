@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the interop tests (internal/interop) and bench/ice need,
+# Installs what the interop tests (internal/lab/interop) and bench/ice need,
 # when it is missing:
 #   - libnice from Python: Debian's libnice10, gir1.2-nice-0.1, python3-gi
 #     (for /usr/bin/python3; a pyenv python3 has no gi);

@@ -38,8 +38,23 @@ fi
 # ports, with configurations they write into temporary folders.
 ./scripts/install-interop.sh || echo "== interop tools missing: interop tests will skip" >&2
 
-echo "== go vet"
+echo "== go vet (and the product's shape)"
+# The NAT lab is built into icetcp only with -tags lab: the product
+# binary links no lab and no test code.
 go vet ./...
+go vet -tags lab ./...
+for os in darwin windows freebsd; do
+  GOOS=$os go vet ./...
+  GOOS=$os go vet -tags lab ./...
+done
+if go list -deps ./cmd/icetcp | grep -qx testing; then
+  echo "the icetcp binary links package testing" >&2
+  exit 1
+fi
+if go list -deps ./agent | grep -q coder/websocket; then
+  echo "package agent depends on a WebSocket library" >&2
+  exit 1
+fi
 
 echo "== go test -race"
 noskip=()
@@ -51,11 +66,11 @@ go build -o /tmp/icetcp-testjson ./scripts/testjson
 # two-core machine starved a simultaneous open past its rush (one trial in
 # eighty went to the relay; TestLabPunch). The others run in parallel.
 mod=$(go list -m)
-lab_pkgs=("$mod/cmd/icetcp" "$mod/internal/interop" "$mod/internal/natlab")
+lab_pkgs=("$mod/cmd/icetcp" "$mod/internal/lab/interop" "$mod/internal/lab/natlab")
 mapfile -t other_pkgs < <(go list ./... | grep -v -x -F "${lab_pkgs[@]/#/-e}")
 gotest() {
   set +e
-  go test -race -count=1 -timeout 40m -json "$@" | /tmp/icetcp-testjson "${noskip[@]}"
+  go test -tags lab -race -count=1 -timeout 40m -json "$@" | /tmp/icetcp-testjson "${noskip[@]}"
   local status=${PIPESTATUS[1]}
   set -e
   [ "$status" = 0 ] || exit "$status"
@@ -79,7 +94,7 @@ for target in \
   ./internal/turn:FuzzReadMessage \
   ./internal/relay:FuzzFramedReads \
   ./internal/relay:FuzzNonce \
-  ./internal/delayline:FuzzHop \
+  ./internal/lab/delayline:FuzzHop \
   ./internal/secure:FuzzRecord \
   ./internal/secure:FuzzHandshakeHello \
   ./internal/secure:FuzzHandshakeReply \

@@ -15,9 +15,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/delayline"
-	"github.com/icetcp/icetcp/internal/interop"
-	"github.com/icetcp/icetcp/internal/natlab"
+	"github.com/icetcp/icetcp/internal/lab/delayline"
+	"github.com/icetcp/icetcp/internal/lab/interop"
+	"github.com/icetcp/icetcp/internal/lab/natlab"
 	"github.com/icetcp/icetcp/signaling/wsclient"
 )
 

@@ -22,7 +22,7 @@ import (
 
 	"github.com/pion/logging"
 
-	"github.com/icetcp/icetcp/internal/interop"
+	"github.com/icetcp/icetcp/internal/lab/interop"
 )
 
 type config struct {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"syscall"
 	"time"
 )
 
@@ -26,18 +25,6 @@ func summarize(ds []time.Duration) summary {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
-
-// cpuTime is the user+system CPU time of this process, or of its reaped
-// children.
-func cpuTime(who int) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(who, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func selfCPU() time.Duration { return cpuTime(syscall.RUSAGE_SELF) }
 
 // trialRow is one line of a timing table.
 type trialRow struct {

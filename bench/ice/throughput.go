@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/icetcp/icetcp/agent"
-	"github.com/icetcp/icetcp/internal/interop"
+	"github.com/icetcp/icetcp/internal/lab/interop"
 	"github.com/icetcp/icetcp/signaling/signalingtest"
 )
 

@@ -25,10 +25,9 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/coturn"
+	"github.com/icetcp/icetcp/internal/lab/coturn"
 )
 
 type options struct {
@@ -129,18 +128,6 @@ func run(w io.Writer, o options) error {
 		return fmt.Errorf("some measurements failed (see the table)")
 	}
 	return nil
-}
-
-// fitIdle lowers n so that n idle allocations (two descriptors each in the
-// relay, one here) stay well inside the descriptor limit.
-func fitIdle(n int) int {
-	var lim syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
-		if limit := int(lim.Cur)/2 - 500; n > limit {
-			return limit
-		}
-	}
-	return n
 }
 
 func measure(g *loadGen, s *server, o options, size int64) *result {

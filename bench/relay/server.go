@@ -15,13 +15,13 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/pion/logging"
 	turn "github.com/pion/turn/v5"
 
-	"github.com/icetcp/icetcp/internal/coturn"
+	"github.com/icetcp/icetcp/internal/lab/child"
+	"github.com/icetcp/icetcp/internal/lab/coturn"
 	"github.com/icetcp/icetcp/internal/relay"
 )
 
@@ -153,7 +153,7 @@ func startChild(name string, args ...string) (*server, error) {
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	child.Prepare(cmd, false)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

@@ -1,3 +1,5 @@
+//go:build lab
+
 package main
 
 import (
@@ -11,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/delayline"
-	"github.com/icetcp/icetcp/internal/natlab"
+	"github.com/icetcp/icetcp/internal/lab/delayline"
+	"github.com/icetcp/icetcp/internal/lab/natlab"
 )
 
 // labCmd builds the namespace NAT lab for every pair of profiles, runs

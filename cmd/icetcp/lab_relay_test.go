@@ -1,3 +1,5 @@
+//go:build lab
+
 package main
 
 import (
@@ -6,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/coturn"
-	"github.com/icetcp/icetcp/internal/delayline"
-	"github.com/icetcp/icetcp/internal/natlab"
+	"github.com/icetcp/icetcp/internal/lab/coturn"
+	"github.com/icetcp/icetcp/internal/lab/delayline"
+	"github.com/icetcp/icetcp/internal/lab/natlab"
 )
 
 // relayCells have no direct TCP path (symmetric mappings; two NATs that

@@ -1,3 +1,5 @@
+//go:build lab
+
 package main
 
 import (
@@ -7,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/delayline"
-	"github.com/icetcp/icetcp/internal/natlab"
+	"github.com/icetcp/icetcp/internal/lab/delayline"
+	"github.com/icetcp/icetcp/internal/lab/natlab"
 )
 
 // needRoot skips lab tests without root, except under CI=true, where they

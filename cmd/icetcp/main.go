@@ -9,7 +9,7 @@
 //	icetcp secret  a fresh secret for connect --secret
 //	icetcp token   --token-secret S [--ttl 24h] [--subject NAME]
 //	icetcp demo
-//	icetcp lab     (root) NAT lab matrix
+//	icetcp lab     (root; built with -tags lab) NAT lab matrix
 package main
 
 import (
@@ -36,7 +36,7 @@ commands:
   secret    print a fresh secret to share with the peer (connect --secret)
   token     mint a join token for a rendezvous started with --token-secret
   demo      a server and two agents on loopback, connected, data both ways
-  lab       build the namespace NAT lab and print the connectivity matrix (root)
+  lab       build the namespace NAT lab and print the connectivity matrix (root; needs a binary built with -tags lab)
 
 run 'icetcp <command> -h' for the command's flags
 `

@@ -1,3 +1,5 @@
+//go:build lab
+
 package main
 
 import (
@@ -10,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/delayline"
+	"github.com/icetcp/icetcp/internal/lab/delayline"
+	"github.com/icetcp/icetcp/internal/lab/natlab"
 	"github.com/icetcp/icetcp/internal/natcheck"
-	"github.com/icetcp/icetcp/internal/natlab"
 )
 
 // natcheckWant is what `icetcp natcheck` must report behind a profile.

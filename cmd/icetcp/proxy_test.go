@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/proxyd"
+	"github.com/icetcp/icetcp/internal/lab/proxyd"
 	"github.com/icetcp/icetcp/internal/secure"
 )
 

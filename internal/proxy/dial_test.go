@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/proxyd"
+	"github.com/icetcp/icetcp/internal/lab/proxyd"
 )
 
 func needProxies(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/pion/stun/v4"
 
-	"github.com/icetcp/icetcp/internal/coturn"
+	"github.com/icetcp/icetcp/internal/lab/coturn"
 	restcred "github.com/icetcp/icetcp/internal/turn"
 )
 

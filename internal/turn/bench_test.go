@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/icetcp/icetcp/internal/coturn"
+	"github.com/icetcp/icetcp/internal/lab/coturn"
 )
 
 func benchCoturn(b *testing.B) Config {

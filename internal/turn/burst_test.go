@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/coturn"
+	"github.com/icetcp/icetcp/internal/lab/coturn"
 )
 
 // gatedDial lets the control connection through and holds every data

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/coturn"
+	"github.com/icetcp/icetcp/internal/lab/coturn"
 	"github.com/icetcp/icetcp/internal/testnet"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/coturn"
+	"github.com/icetcp/icetcp/internal/lab/coturn"
 	"go.uber.org/goleak"
 )
 

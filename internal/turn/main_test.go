@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/coturn"
+	"github.com/icetcp/icetcp/internal/lab/coturn"
 	"github.com/pion/logging"
 	"go.uber.org/goleak"
 )

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/coturn"
+	"github.com/icetcp/icetcp/internal/lab/coturn"
 )
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/proxyd"
+	"github.com/icetcp/icetcp/internal/lab/proxyd"
 	"github.com/icetcp/icetcp/signaling"
 	"github.com/icetcp/icetcp/signaling/rendezvous"
 	"github.com/icetcp/icetcp/signaling/signalingtest"
@@ -25,7 +25,7 @@ import (
 // The rendezvous through a real proxy: a wss:// server on 127.0.0.2 named
 // rendezvous.test, a name only the proxy resolves (squid's own hosts file),
 // so a client that joins went through the proxy; dante gets the address.
-// Linux only, as the real squid and dante are (internal/proxyd).
+// Linux only, as the real squid and dante are (internal/lab/proxyd).
 
 func needProxies(t *testing.T) {
 	t.Helper()

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/icetcp/icetcp/internal/natlab/netns"
+	"github.com/icetcp/icetcp/internal/lab/natlab/netns"
 )
 
 // Probes run in this process: a socket is created on an OS thread that has

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/icetcp/icetcp/internal/lab/child"
 )
 
 // Binary is the coturn executable's name.
@@ -203,10 +205,7 @@ func start(ctx context.Context, cfg Config, ip netip.Addr) (*Coturn, error) {
 		c.cmd = exec.Command(Binary, args...)
 	}
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
-	if c.cmd.SysProcAttr == nil {
-		// If this process dies, turnserver must not outlive it.
-		c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	}
+	child.Prepare(c.cmd, false) // if this process dies, turnserver must not outlive it
 	if err := c.cmd.Start(); err != nil {
 		c.cleanDir()
 		return nil, fmt.Errorf("coturn: start: %w", err)

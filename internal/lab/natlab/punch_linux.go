@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/natlab/netns"
+	"github.com/icetcp/icetcp/internal/lab/natlab/netns"
 	"github.com/icetcp/icetcp/tcpso"
 )
 

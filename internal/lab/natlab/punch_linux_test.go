@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/natlab/netns"
+	"github.com/icetcp/icetcp/internal/lab/natlab/netns"
 	"github.com/icetcp/icetcp/tcpso"
 )
 

@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/delayline"
-	"github.com/icetcp/icetcp/internal/natlab/netns"
+	"github.com/icetcp/icetcp/internal/lab/delayline"
+	"github.com/icetcp/icetcp/internal/lab/natlab/netns"
 )
 
 // BasePrefix starts every name a lab creates; Cleanup(BasePrefix) removes

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/icetcp/icetcp/internal/delayline"
-	"github.com/icetcp/icetcp/internal/natlab/netns"
+	"github.com/icetcp/icetcp/internal/lab/delayline"
+	"github.com/icetcp/icetcp/internal/lab/natlab/netns"
 )
 
 func setProcAttr(cmd *exec.Cmd) {

@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/proxyd"
+	"github.com/icetcp/icetcp/internal/lab/proxyd"
 	"github.com/icetcp/icetcp/signaling/signalingtest"
 )
 

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/natlab"
+	"github.com/icetcp/icetcp/internal/lab/natlab"
 	"github.com/icetcp/icetcp/signaling/wsclient"
 )
 

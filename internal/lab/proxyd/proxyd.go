@@ -20,8 +20,9 @@ import (
 	"os"
 	"os/exec"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/icetcp/icetcp/internal/lab/child"
 )
 
 // Binaries, as Debian installs them.
@@ -117,10 +118,7 @@ func (s *Server) Log() string {
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		if p := s.cmd.Process; p != nil {
-			if s.cmd.SysProcAttr != nil && s.cmd.SysProcAttr.Setpgid {
-				_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
-			}
-			_ = p.Kill()
+			child.KillGroup(p)
 		}
 		<-s.exited
 		os.RemoveAll(s.dir)
@@ -140,11 +138,9 @@ func start(ctx context.Context, name string, c Common, dir string, bin string, a
 		s.cmd = exec.Command(bin, args...)
 	}
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if s.cmd.SysProcAttr == nil {
-		// Its own process group, so Stop reaches its helpers; and it must
-		// not outlive this process.
-		s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	}
+	// Its own process group, so Stop reaches its helpers; and it must not
+	// outlive this process.
+	child.Prepare(s.cmd, true)
 	if err := s.cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("proxyd: start %s: %w", name, err)

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/icetcp/icetcp/internal/natlab/netns"
+	"github.com/icetcp/icetcp/internal/lab/natlab/netns"
 )
 
 // requireRoot skips tests that need namespaces and TUN devices, except

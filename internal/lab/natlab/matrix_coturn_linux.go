@@ -8,7 +8,7 @@ import (
 	"net/netip"
 	"os/exec"
 
-	"github.com/icetcp/icetcp/internal/coturn"
+	"github.com/icetcp/icetcp/internal/lab/coturn"
 )
 
 // startCoturn runs turnserver in the server namespace on ap (TCP only, no

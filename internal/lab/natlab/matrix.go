@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/delayline"
+	"github.com/icetcp/icetcp/internal/lab/delayline"
 )
 
 // MatrixConfig configures RunMatrix. Zero values work except Binary.

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/delayline"
-	"github.com/icetcp/icetcp/internal/natlab/netns"
+	"github.com/icetcp/icetcp/internal/lab/delayline"
+	"github.com/icetcp/icetcp/internal/lab/natlab/netns"
 )
 
 func newLab(t *testing.T, cfg Config) *Lab {

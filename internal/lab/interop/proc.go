@@ -10,8 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/icetcp/icetcp/internal/lab/child"
 )
 
 // procDriver runs an agent in a child process that reads commands and
@@ -36,10 +37,7 @@ func startProc(p *Peer, env []string, name string, args ...string) (*procDriver,
 	}
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = p.log
-	if cmd.SysProcAttr == nil {
-		// A test that dies must not leave agents behind.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	}
+	child.Prepare(cmd, false) // a test that dies must not leave agents behind
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, fmt.Errorf("interop: %s: %w", p.kind, err)
