@@ -128,22 +128,36 @@ func (a *Agent) Credentials() (ufrag, pwd string) { return a.creds.ufrag, a.cred
 // rendezvous saves the STUN round trip from the connect time. It returns
 // once the host candidates exist; the rest continues in the background.
 // Calling it is optional (Connect gathers if it was not called), and a
-// second call does nothing.
+// second call does nothing. ctx bounds the host candidates' part: a ctx
+// that ends first fails Gather (and the agent) with its error.
 func (a *Agent) Gather(ctx context.Context) error {
 	select {
 	case <-a.life.closing:
 		return ErrClosed
 	default:
 	}
-	a.life.gatherOnce.Do(func() { a.life.gatherErr = a.startGathering() })
+	a.life.gatherOnce.Do(func() { a.life.gatherErr = a.startGathering(ctx) })
 	return a.life.gatherErr
 }
 
-func (a *Agent) startGathering() error {
+func (a *Agent) startGathering(ctx context.Context) error {
 	a.life.started.Store(true)
 	now := time.Now()
 	a.setState(StateGathering, now)
-	if err := a.gather(); err != nil {
+	// The host candidates' sockets open under ctx and the agent's own
+	// context: either ending stops them.
+	hostCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	unhook := context.AfterFunc(a.ctx, stop)
+	defer unhook()
+	err := ctx.Err()
+	if err == nil {
+		err = a.gather(hostCtx)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("agent: gather: %w", ctx.Err())
+		}
 		a.closeListeners()
 		a.cancel()
 		a.setState(StateFailed, now)

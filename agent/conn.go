@@ -11,6 +11,7 @@ import (
 
 	"github.com/icetcp/icetcp/candidate"
 	"github.com/icetcp/icetcp/internal/framing"
+	"github.com/icetcp/icetcp/internal/wait"
 )
 
 // compatFrameSize is the largest frame written to a peer that did not say
@@ -48,7 +49,7 @@ type Conn struct {
 	closeOnce  sync.Once
 	flushOnce  sync.Once // the first write waits for STUN answers queued before it (beforeFirstWrite)
 
-	rd deadline
+	rd wait.Deadline
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -131,7 +132,7 @@ func (c *Conn) next() (*[]byte, error) {
 		}
 		select {
 		case <-c.pc.q.readable:
-		case <-c.rd.wait():
+		case <-c.rd.Done():
 			return nil, os.ErrDeadlineExceeded
 		}
 	}
@@ -368,14 +369,14 @@ func (c *Conn) RemoteAddr() net.Addr { return c.pc.c.RemoteAddr() }
 
 // SetDeadline sets both deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
-	c.rd.set(t)
+	c.rd.Set(t)
 	return c.pc.c.SetWriteDeadline(t)
 }
 
 // SetReadDeadline makes a pending and future Read return
 // os.ErrDeadlineExceeded after t.
 func (c *Conn) SetReadDeadline(t time.Time) error {
-	c.rd.set(t)
+	c.rd.Set(t)
 	return nil
 }
 
@@ -398,54 +399,6 @@ func (c *Conn) ConnectTime() time.Duration { return c.took }
 
 // Agent is the agent that owns this connection.
 func (c *Conn) Agent() *Agent { return c.a }
-
-// deadline is a resettable timer whose channel is closed when it fires.
-type deadline struct {
-	mu     sync.Mutex // guards following
-	timer  *time.Timer
-	ch     chan struct{}
-	passed bool
-}
-
-func (d *deadline) set(t time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
-	}
-	if d.ch == nil || d.passed {
-		d.ch = make(chan struct{})
-		d.passed = false
-	}
-	if t.IsZero() {
-		return
-	}
-	dur := time.Until(t)
-	if dur <= 0 {
-		close(d.ch)
-		d.passed = true
-		return
-	}
-	ch := d.ch
-	d.timer = time.AfterFunc(dur, func() {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if d.ch == ch && !d.passed {
-			close(ch)
-			d.passed = true
-		}
-	})
-}
-
-func (d *deadline) wait() <-chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.ch == nil {
-		d.ch = make(chan struct{})
-	}
-	return d.ch
-}
 
 // frameSizeFor is the largest frame we write to a peer with features f.
 func frameSizeFor(f features) int {

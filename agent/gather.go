@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -21,7 +22,7 @@ type listener struct {
 // gather makes the host candidates (RFC 6544 §5.1): per address an active
 // placeholder, a passive listener and an S-O socket. It runs before the loop
 // starts.
-func (a *Agent) gather() error {
+func (a *Agent) gather(ctx context.Context) error {
 	addrs := a.cfg.Addrs
 	if addrs == nil {
 		var err error
@@ -48,14 +49,14 @@ func (a *Agent) gather() error {
 			// from it (RFC 6544 §5.2), where the system can share ports;
 			// elsewhere it has no server-reflexive twin.
 			shared := len(a.cfg.STUNServers) > 0 && (a.cfg.Network != nil || tcpso.PortSharing())
-			if err := a.listen(ip, candidate.Passive, otherPref, shared); err != nil {
+			if err := a.listen(ctx, ip, candidate.Passive, otherPref, shared); err != nil {
 				return err
 			}
 		}
 		// S-O needs a listener and dialers on one port; where the OS cannot
 		// share ports (Windows) it is not offered.
 		if !a.cfg.DisableSO && (a.cfg.Network != nil || tcpso.PortSharing()) {
-			if err := a.listen(ip, candidate.SO, otherPref, true); err != nil {
+			if err := a.listen(ctx, ip, candidate.SO, otherPref, true); err != nil {
 				return err
 			}
 		}
@@ -67,8 +68,8 @@ func (a *Agent) gather() error {
 	return nil
 }
 
-func (a *Agent) listen(ip netip.Addr, tt candidate.TCPType, otherPref uint16, shared bool) error {
-	l, err := a.seams.net.Listen(a.ctx, netip.AddrPortFrom(ip, 0), shared)
+func (a *Agent) listen(ctx context.Context, ip netip.Addr, tt candidate.TCPType, otherPref uint16, shared bool) error {
+	l, err := a.seams.net.Listen(ctx, netip.AddrPortFrom(ip, 0), shared)
 	if err != nil {
 		return fmt.Errorf("agent: gather %s %s: %w", tt, ip, err)
 	}

@@ -81,7 +81,7 @@ func (a *Agent) hostNATCheck(ctx context.Context, server string) (natcheck.Class
 		locals = append(locals, a.g.muxCand.Addr.Addr())
 	}
 	for _, ip := range locals {
-		sa, err := resolveSTUN(ctx, server, ip)
+		sa, err := a.resolve(ctx, server, ip)
 		if err != nil {
 			continue
 		}

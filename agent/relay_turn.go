@@ -82,7 +82,7 @@ func (a *Agent) dialTURN(ctx context.Context, network, addr string) (net.Conn, e
 		remote = ap
 	} else {
 		// A name: resolve it in the family of our first host address.
-		if remote, err = resolveSTUN(ctx, addr, a.g.family); err != nil {
+		if remote, err = a.resolve(ctx, addr, a.g.family); err != nil {
 			return nil, err
 		}
 	}

@@ -55,7 +55,7 @@ func (a *Agent) querySrflx(base candidate.Candidate, server string) srflxResult 
 	r := srflxResult{base: base}
 	ctx, cancel := context.WithTimeout(a.ctx, stunTimeout) // shutdown interrupts it
 	defer cancel()
-	sa, err := resolveSTUN(ctx, server, base.Addr.Addr())
+	sa, err := a.resolve(ctx, server, base.Addr.Addr())
 	if err != nil {
 		r.err = err
 		return r
@@ -76,8 +76,29 @@ func (a *Agent) querySrflx(base candidate.Candidate, server string) srflxResult 
 	return r
 }
 
-// resolveSTUN finds an address of server in the family of local.
+// resolveSTUN finds an address of server in the family of local, with the
+// system's resolver.
 func resolveSTUN(ctx context.Context, server string, local netip.Addr) (netip.AddrPort, error) {
+	return resolveWith(ctx, net.DefaultResolver, server, local)
+}
+
+// resolve is resolveSTUN through the Network when it resolves names
+// itself (a Resolver), so that tests on an in-memory network can name
+// their servers.
+func (a *Agent) resolve(ctx context.Context, server string, local netip.Addr) (netip.AddrPort, error) {
+	if r, ok := a.seams.net.(Resolver); ok {
+		return resolveWith(ctx, r, server, local)
+	}
+	return resolveSTUN(ctx, server, local)
+}
+
+// Resolver is what a Network implements to resolve the names of STUN and
+// TURN servers itself; without it the system's resolver does.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+func resolveWith(ctx context.Context, r Resolver, server string, local netip.Addr) (netip.AddrPort, error) {
 	if ap, err := netip.ParseAddrPort(server); err == nil {
 		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		if ap.Addr().Is4() != local.Is4() {
@@ -89,11 +110,11 @@ func resolveSTUN(ctx context.Context, server string, local netip.Addr) (netip.Ad
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("agent: STUN server %q: %w", server, err)
 	}
-	pn, err := net.DefaultResolver.LookupPort(ctx, "tcp", port)
+	pn, err := net.LookupPort("tcp", port)
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("agent: STUN server %q: %w", server, err)
 	}
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	ips, err := r.LookupNetIP(ctx, "ip", host)
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("agent: STUN server %q: %w", server, err)
 	}

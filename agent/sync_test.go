@@ -577,3 +577,68 @@ func TestSyncSrflxFaultsAndKeepalive(t *testing.T) {
 		exchange(t, x, y, 1024)
 	})
 }
+
+// Server names resolve through the Network when it resolves (a Resolver):
+// on the in-memory network a STUN server known by name gives srflx
+// candidates, and an unknown name is a warning naming it.
+func TestSyncSTUNByName(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		n.Hosts = map[string][]netip.Addr{"stun.test": {stunAddr.Addr()}}
+		n.AddNAT(memnet.NAT{Public: pubA, Hosts: []netip.Addr{ipA}, Inbound: memnet.Refuse})
+		stunOn(t, n, stunAddr)
+		warned := make(chan error, 4)
+		c := memConfig(n, ipA, RoleAuto)
+		c.STUNServers = []string{"stun.test:3478", "nowhere.test:3478"}
+		c.OnEvent = func(e Event) {
+			if e.Type == EventWarning {
+				warned <- e.Err
+			}
+		}
+		a, err := New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		a.Gather(context.Background())
+		synctest.Wait()
+		srflx := 0
+		for _, l := range a.Stats().LocalCandidates {
+			if l.Type == candidate.ServerReflexive {
+				srflx++
+			}
+		}
+		if srflx == 0 {
+			t.Fatal("no server-reflexive candidate from the STUN server known by name")
+		}
+		select {
+		case err := <-warned:
+			if !strings.Contains(err.Error(), "nowhere.test") {
+				t.Fatalf("warning %v does not name the unknown server", err)
+			}
+		default:
+			t.Fatal("no warning about the unknown server")
+		}
+	})
+}
+
+// Gather's context bounds it: one that already ended fails it with its
+// error, and the agent has nothing left open.
+func TestSyncGatherHonoursItsContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		a, err := New(memConfig(n, ipA, RoleAuto))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := a.Gather(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Gather with an ended context: %v", err)
+		}
+		a.Close()
+		if n.Conns() != 0 {
+			t.Fatalf("%d connections left", n.Conns())
+		}
+	})
+}

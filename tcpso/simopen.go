@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/pion/logging"
+
+	"github.com/icetcp/icetcp/internal/wait"
 )
 
 // Punch describes one simultaneous open.
@@ -162,7 +164,7 @@ func (r *run) punch(parent context.Context, ttl int) (Result, error) {
 	if !r.p.Start.IsZero() {
 		start = r.p.Start
 	}
-	if err := sleep(r.ctx, time.Until(start.Add(max(r.p.Delay, 0)))); err != nil {
+	if err := wait.Sleep(r.ctx, time.Until(start.Add(max(r.p.Delay, 0)))); err != nil {
 		return r.stopped(parent, 0)
 	}
 	r.first = time.Now()
@@ -195,7 +197,7 @@ func (r *run) punch(parent context.Context, ttl int) (Result, error) {
 			continue
 		}
 		backoffs++
-		if err := sleep(r.ctx, r.s.backoff(backoffs, r.env.float())); err != nil {
+		if err := wait.Sleep(r.ctx, r.s.backoff(backoffs, r.env.float())); err != nil {
 			return r.stopped(parent, n)
 		}
 	}
@@ -275,7 +277,7 @@ func (r *run) attempt(parent context.Context, n, ttl int) (res Result, done, bac
 			}
 			// Paced: the next SYN leaves a jittered gap after this one
 			// left, at once if its answer took longer (see Schedule).
-			if err := sleep(r.ctx, r.s.jittered(r.s.RushGap, r.env.float())-took); err != nil {
+			if err := wait.Sleep(r.ctx, r.s.jittered(r.s.RushGap, r.env.float())-took); err != nil {
 				res, err := r.stopped(parent, n)
 				return res, true, false, err
 			}
@@ -330,22 +332,6 @@ func (r *run) accepted(c *net.TCPConn, n int) Result {
 	r.report(t)
 	r.log.Debugf("simultaneous open %s->%s: the peer's SYN was accepted during attempt %d", r.p.Local, r.p.Remote, n)
 	return Result{Conn: c, Attempts: n, SYNs: r.e.SYNs, Accepted: true, Tries: r.e.Tries, Omitted: r.e.Omitted}
-}
-
-// sleep waits d or until ctx ends. A timer, not time.Sleep, so that
-// cancellation is prompt and testing/synctest can drive it.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // classify names what a failed connect met. A time-exceeded answer is

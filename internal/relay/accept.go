@@ -27,24 +27,25 @@ func (s *Server) serve(l net.Listener, tc *tls.Config) error {
 	}
 	defer s.removeListener(l)
 
-	var backoff time.Duration
+	var retry limits.AcceptRetry
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			if s.isClosed() {
 				return ErrServerClosed
 			}
-			var te interface{ Temporary() bool }
-			if errors.As(err, &te) && te.Temporary() && !errors.Is(err, net.ErrClosed) {
-				// EMFILE and friends: wait for descriptors, as net/http does.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warnf("accept on %s: %v; retrying in %v", ap, err, backoff)
-				time.Sleep(backoff)
+			if limits.Transient(err) {
+				// EMFILE and friends: wait for descriptors; Close ends the
+				// wait.
+				s.log.Warnf("accept on %s: %v; retrying", ap, err)
+				if !retry.Wait(s.ctx.Done()) {
+					return ErrServerClosed
+				}
 				continue
 			}
 			return fmt.Errorf("relay: accept on %s: %w", ap, err)
 		}
-		backoff = 0
+		retry.Reset()
 		s.admit(c, tc)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	turn "github.com/pion/turn/v5"
 
+	"github.com/icetcp/icetcp/internal/limits"
 	"github.com/icetcp/icetcp/tcpso"
 )
 
@@ -217,7 +218,7 @@ func (r *relayListener) permitsLocked(ap netip.AddrPort, now time.Time) bool {
 }
 
 func (r *relayListener) Accept() (net.Conn, error) {
-	var backoff time.Duration
+	var retry limits.AcceptRetry
 	for {
 		c, err := r.ln.AcceptTCP()
 		if err != nil {
@@ -226,13 +227,14 @@ func (r *relayListener) Accept() (net.Conn, error) {
 				return nil, err
 			}
 			// pion deletes the allocation on any Accept error; a
-			// transient one (EMFILE) must not do that.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			r.s.log.Warnf("relay %s: accept: %v; retrying in %v", r.relay, err, backoff)
-			time.Sleep(backoff)
+			// transient one (EMFILE) must not do that. The server's
+			// Close ends the wait; this allocation's own Close closes
+			// the listener, which the next Accept sees.
+			r.s.log.Warnf("relay %s: accept: %v; retrying", r.relay, err)
+			retry.Wait(r.s.ctx.Done())
 			continue
 		}
-		backoff = 0
+		retry.Reset()
 		peer, fromRelay := r.s.presentPeer(c.RemoteAddr())
 		if err := r.admit(peer, fromRelay); err != nil {
 			r.s.log.Debugf("relay %s: inbound: %v", r.relay, err)

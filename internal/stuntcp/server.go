@@ -143,24 +143,25 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 	}()
 
-	var backoff time.Duration
+	var retry limits.AcceptRetry
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			if s.isClosed() {
 				return ErrServerClosed
 			}
-			if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() && !errors.Is(err, net.ErrClosed) {
+			if limits.Transient(err) {
 				// EMFILE and friends: wait for descriptors rather than spin
-				// or give up, as net/http does.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warnf("accept on %s: %v; retrying in %v", l.Addr(), err, backoff)
-				time.Sleep(backoff)
+				// or give up; Close ends the wait.
+				s.log.Warnf("accept on %s: %v; retrying", l.Addr(), err)
+				if !retry.Wait(s.ctx.Done()) {
+					return ErrServerClosed
+				}
 				continue
 			}
 			return fmt.Errorf("stuntcp: accept on %s: %w", l.Addr(), err)
 		}
-		backoff = 0
+		retry.Reset()
 		s.track(c)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/icetcp/icetcp/internal/wait"
 )
 
 // bufferLimit is how many bytes one direction holds before Write blocks:
@@ -98,7 +100,7 @@ type Conn struct {
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close
-	rd, wd    deadline
+	rd, wd    wait.Deadline
 }
 
 func newPair(a, b *net.TCPAddr) (*Conn, *Conn) {
@@ -139,7 +141,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		case <-s.readable:
 		case <-c.done:
 			return 0, c.opErr("read", net.ErrClosed)
-		case <-c.rd.wait():
+		case <-c.rd.Done():
 			return 0, c.opErr("read", os.ErrDeadlineExceeded)
 		}
 	}
@@ -186,7 +188,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		case <-s.writable:
 		case <-c.done:
 			return n, c.opErr("write", net.ErrClosed)
-		case <-c.wd.wait():
+		case <-c.wd.Done():
 			return n, c.opErr("write", os.ErrDeadlineExceeded)
 		}
 	}
@@ -257,66 +259,12 @@ func (c *Conn) LocalAddr() net.Addr  { return c.local }
 func (c *Conn) RemoteAddr() net.Addr { return c.remote }
 
 func (c *Conn) SetDeadline(t time.Time) error {
-	c.rd.set(t)
-	c.wd.set(t)
+	c.rd.Set(t)
+	c.wd.Set(t)
 	return nil
 }
-func (c *Conn) SetReadDeadline(t time.Time) error  { c.rd.set(t); return nil }
-func (c *Conn) SetWriteDeadline(t time.Time) error { c.wd.set(t); return nil }
-
-// deadline is a resettable timer whose channel is closed when it passes.
-type deadline struct {
-	mu    sync.Mutex // guards following
-	timer *time.Timer
-	ch    chan struct{}
-}
-
-func (d *deadline) set(t time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
-	}
-	select {
-	case <-d.chLocked():
-		d.ch = make(chan struct{}) // it had passed: a new deadline starts fresh
-	default:
-	}
-	if t.IsZero() {
-		return
-	}
-	ch := d.ch
-	if dur := time.Until(t); dur <= 0 {
-		close(ch)
-		return
-	} else {
-		d.timer = time.AfterFunc(dur, func() {
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			if d.ch == ch {
-				select {
-				case <-ch:
-				default:
-					close(ch)
-				}
-			}
-		})
-	}
-}
-
-func (d *deadline) chLocked() chan struct{} {
-	if d.ch == nil {
-		d.ch = make(chan struct{})
-	}
-	return d.ch
-}
-
-func (d *deadline) wait() <-chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.chLocked()
-}
+func (c *Conn) SetReadDeadline(t time.Time) error  { c.rd.Set(t); return nil }
+func (c *Conn) SetWriteDeadline(t time.Time) error { c.wd.Set(t); return nil }
 
 // errRefused is what a connect to a closed port gets: errors.Is works with
 // syscall.ECONNREFUSED, as for a real RST.

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/icetcp/icetcp/internal/wait"
 	"github.com/icetcp/icetcp/tcpso"
 )
 
@@ -49,6 +50,9 @@ type Network struct {
 	// which goroutines ask. Set it before the network is used. nil: every
 	// event is instantaneous.
 	Delay func(key string) time.Duration
+	// Hosts names addresses for LookupNetIP (an in-memory DNS); set it
+	// before the network is used.
+	Hosts map[string][]netip.Addr
 
 	mu        sync.Mutex // guards following
 	listeners map[netip.AddrPort]*Listener
@@ -168,11 +172,11 @@ func (n *Network) Dial(ctx context.Context, local, remote netip.AddrPort) (net.C
 		local = netip.AddrPortFrom(local.Addr(), n.port(local.Addr()))
 	}
 	d := n.delayLocked("dial", local.String()+"->"+remote.String())
-	c, wait, err := n.connectLocked(local, remote)
+	c, silent, err := n.connectLocked(local, remote)
 	n.mu.Unlock()
 	if (err != nil || c != nil) && d > 0 {
 		// The answer (SYN-ACK or RST) takes d to come back.
-		if serr := sleep(ctx, d); serr != nil {
+		if serr := wait.Sleep(ctx, d); serr != nil {
 			if c != nil {
 				c.Close()
 			}
@@ -187,7 +191,7 @@ func (n *Network) Dial(ctx context.Context, local, remote netip.AddrPort) (net.C
 	}
 	select { // the SYN is dropped: nothing but the caller's deadline ends it
 	case <-ctx.Done():
-	case <-wait:
+	case <-silent:
 	}
 	return nil, opErr(local, remote, fmt.Errorf("%w: %w", errTimeout, ctx.Err()))
 }
@@ -289,11 +293,11 @@ func (n *Network) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn
 	if timeout == 0 {
 		timeout = tcpso.DefaultAttemptTimeout
 	}
-	wait := max(p.Delay, 0)
+	delay := max(p.Delay, 0)
 	if !p.Start.IsZero() {
-		wait += time.Until(p.Start)
+		delay += time.Until(p.Start)
 	}
-	if err := sleep(ctx, wait); err != nil {
+	if err := wait.Sleep(ctx, delay); err != nil {
 		return nil, 0, opErr(p.Local, p.Remote, err)
 	}
 	if p.OnStart != nil {
@@ -325,7 +329,7 @@ func (n *Network) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn
 		}
 		last = err
 		if attempts == 0 || i < attempts-1 {
-			if err := sleep(ctx, interval); err != nil {
+			if err := wait.Sleep(ctx, interval); err != nil {
 				return nil, 0, opErr(p.Local, p.Remote, err)
 			}
 		}
@@ -364,11 +368,11 @@ func (n *Network) punchOnce(ctx context.Context, local, remote netip.AddrPort, t
 	n.punches[key] = me
 	refused := nat == Refuse || (nat == Open && n.inbound[remote.Addr()] != Drop && n.known[remote.Addr()] && !n.unreachable(local, remote))
 	n.mu.Unlock()
-	wait := timeout
+	flight := timeout
 	if refused {
-		wait = min(timeout, n.flight()) // answered with RST when it lands
+		flight = min(timeout, n.flight()) // answered with RST when it lands
 	}
-	t := time.NewTimer(wait)
+	t := time.NewTimer(flight)
 	defer t.Stop()
 	var err error
 	select {
@@ -417,24 +421,22 @@ func (n *Network) writeDelay(what string) func() time.Duration {
 	}
 }
 
+// LookupNetIP resolves host from Hosts (or an IP literal); other names
+// are not found, as on a network without DNS.
+func (n *Network) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{ip}, nil
+	}
+	if ips := n.Hosts[host]; len(ips) > 0 {
+		return ips, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
 func (n *Network) forget(c *Conn) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	delete(n.conns, c)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func opErr(local, remote netip.AddrPort, err error) error {

@@ -12,6 +12,8 @@ import (
 	"net/netip"
 	"syscall"
 	"time"
+
+	"github.com/icetcp/icetcp/internal/wait"
 )
 
 // SimOpenSide is one side's record of a simultaneous-open probe.
@@ -125,23 +127,14 @@ func (l *Lab) simOpenSide(ctx context.Context, h Host, port uint16, remote netip
 		case errors.Is(err, syscall.ECONNREFUSED):
 			s.Refused++
 			// A short pause: the other side's SYN needs to leave its NAT.
-			sleep(ctx, 20*time.Millisecond)
+			_ = wait.Sleep(ctx, 20*time.Millisecond)
 		case classify(err) == TimedOut:
 			s.TimedOut++
 		default:
 			// EADDRNOTAVAIL and friends while the previous socket on
 			// this port winds down.
-			sleep(ctx, 20*time.Millisecond)
+			_ = wait.Sleep(ctx, 20*time.Millisecond)
 		}
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }
