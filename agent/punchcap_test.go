@@ -103,3 +103,32 @@ func TestLikelyUntil(t *testing.T) {
 		t.Error("a symmetric peer: the punch is not likely")
 	}
 }
+
+// A punch the NAT classes cannot judge (no class here) gets its grace
+// after a working relay from its first SYN as well: held back for 500 ms
+// by a busy host, it is still waited for (the relay used to win 100 ms
+// after it validated); one that sends at once pays the grace it always
+// paid.
+func TestSyncUnjudgedPunchGraceCountsFromItsFirstSYN(t *testing.T) {
+	for _, starve := range []time.Duration{0, 500 * time.Millisecond} {
+		t.Run(starve.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				n := memnet.New()
+				stunOn(t, n, stunAddr)
+				r := newMemRelay(n)
+				ca, cb := natPair(n, r, false, false)
+				ca.natCheck, cb.natCheck = memConfig(n, ipA, RoleAuto).natCheck, memConfig(n, ipB, RoleAuto).natCheck // no classes
+				ca.Role, cb.Role = RoleControlling, RoleControlled
+				ca.Network = &starvedPunch{Network: n, starve: starve}
+				x, y := syncPair(t, ca, cb)
+				if x.Path() != "relay" || y.Path() != "relay" {
+					t.Fatalf("paths %s, %s; want the relay (the punch never connects)", x.Path(), y.Path())
+				}
+				if took := x.ConnectTime(); took < starve+minRelayGrace || took > starve+minRelayGrace+200*time.Millisecond {
+					t.Errorf("relay selected after %v, want just after %v (the first SYN at %v, then the grace)", took, starve+minRelayGrace, starve)
+				}
+				exchange(t, x, y, 4096)
+			})
+		})
+	}
+}
