@@ -40,7 +40,8 @@ type Agent struct {
 	wg        sync.WaitGroup // every goroutine the agent starts, the event queue's too
 	remotePwd atomic.Pointer[string]
 	nextID    atomic.Uint64
-	inbound   *limits.Counter // accepted connections awaiting their first check, in all and per source
+	inbound   *limits.Counter         // accepted connections awaiting their first check, in all and per source
+	sess      atomic.Pointer[session] // the Conn's session, once selected in session mode
 
 	// owned by run:
 	state        State
@@ -54,6 +55,7 @@ type Agent struct {
 	nat          natState
 	punch        punchState
 	consent      consentState
+	mv           moveState // where the session goes (move.go)
 	failErr      error
 	lastActivity time.Time
 	checkStart   time.Time
@@ -373,6 +375,9 @@ func (a *Agent) shutdown(now time.Time) {
 		if p.cancel != nil {
 			p.cancel()
 		}
+	}
+	if s := a.sess.Load(); s != nil {
+		s.fail(a.failErr) // Read and Write end with the agent's reason
 	}
 	for pc := range a.conns {
 		pc.close(a.failErr)

@@ -37,6 +37,7 @@ type transaction struct {
 	id           [stun.TransactionIDSize]byte
 	sent         time.Time
 	useCandidate bool
+	move         bool // it nominates the session's next path
 	controlling  bool // the role the request claimed
 }
 
@@ -62,6 +63,10 @@ type pair struct {
 	punchAttempts int       // the round of SYNs that opened its connection (tcp-so), 0 if unknown
 	notBefore     time.Time // a pair tried again: the next attempt's earliest start
 	err           error
+	// viaPeerRelay: the remote is peer-reflexive at the address of one of
+	// the peer's relays: the peer's relayed connection to our candidate,
+	// a relayed path although neither candidate says so.
+	viaPeerRelay bool
 }
 
 func (p *pair) foundation() string {

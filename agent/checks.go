@@ -37,6 +37,23 @@ func (a *Agent) tick(now time.Time) time.Time {
 		a.afterSelection(now, soon)
 		return next
 	}
+	a.runChecks(now, soon, a.state == StateChecking, nil)
+	a.nominationTick(now, soon)
+	if a.sel.pair == nil && !a.checkStart.IsZero() {
+		a.failureTick(now, soon)
+	}
+	return next
+}
+
+// runChecks runs what is due of the checks: deadlines, triggered checks,
+// punches and relayed pairs at once, one ordinary check per Ta. start
+// false only runs the deadlines (the peer's credentials are not known, or
+// not all of ours are out). Pairs for which skip returns true do not
+// start (a session's search for a direct path passes over relayed pairs).
+func (a *Agent) runChecks(now time.Time, soon func(time.Time), start bool, skip func(*pair) bool) {
+	if skip == nil {
+		skip = func(*pair) bool { return false }
+	}
 	for _, p := range a.cl.pairs {
 		if p.state == stateInProgress {
 			if !now.Before(p.deadline) {
@@ -48,50 +65,47 @@ func (a *Agent) tick(now time.Time) time.Time {
 			}
 		}
 	}
-	checking := a.peer.ufrag != "" && a.state == StateChecking && a.sig.credsOut
-	none := func(*pair) bool { return false }
-	if checking {
-		// Triggered checks answer a check of the peer: they go out at
-		// once, not at the next Ta (an agent like pion nominates as soon
-		// as our check arrives).
-		for p := a.cl.nextTriggered(none); p != nil; p = a.cl.nextTriggered(none) {
-			a.startCheck(p, now)
-		}
-		// Simultaneous opens start together as soon as they exist (see
-		// punch.go), and relayed pairs, the fallback, run beside the
-		// direct ones: neither waits behind the others for its Ta.
-		for _, p := range a.cl.pairs {
-			if (isRelayed(p) || p.local.TCPType == candidate.SO) && (p.state == stateWaiting || p.state == stateFrozen) {
-				if now.Before(p.notBefore) {
-					soon(p.notBefore)
-					continue
-				}
-				a.startCheck(p, now)
-			}
-		}
-		// A pair that retries after a back-off waits for its time.
-		later := func(p *pair) bool {
+	if !start || a.peer.ufrag == "" || !a.sig.credsOut {
+		return
+	}
+	// Triggered checks answer a check of the peer: they go out at once,
+	// not at the next Ta (an agent like pion nominates as soon as our
+	// check arrives).
+	for p := a.cl.nextTriggered(skip); p != nil; p = a.cl.nextTriggered(skip) {
+		a.startCheck(p, now)
+	}
+	// Simultaneous opens start together as soon as they exist (see
+	// punch.go), and relayed pairs, the fallback, run beside the direct
+	// ones: neither waits behind the others for its Ta.
+	for _, p := range a.cl.pairs {
+		if (isRelayed(p) || p.local.TCPType == candidate.SO) && (p.state == stateWaiting || p.state == stateFrozen) && !skip(p) {
 			if now.Before(p.notBefore) {
 				soon(p.notBefore)
-				return true
+				continue
 			}
-			return false
-		}
-		if due := a.lastCheck.Add(a.cfg.Pacing); !now.Before(due) {
-			if p := a.cl.next(later); p != nil {
-				a.startCheck(p, now)
-				a.lastCheck = now
-				soon(now.Add(a.cfg.Pacing))
-			}
-		} else if a.cl.pending() {
-			soon(due)
+			a.startCheck(p, now)
 		}
 	}
-	a.nominationTick(now, soon)
-	if a.sel.pair == nil && !a.checkStart.IsZero() {
-		a.failureTick(now, soon)
+	// A pair that retries after a back-off waits for its time.
+	later := func(p *pair) bool {
+		if skip(p) {
+			return true
+		}
+		if now.Before(p.notBefore) {
+			soon(p.notBefore)
+			return true
+		}
+		return false
 	}
-	return next
+	if due := a.lastCheck.Add(a.cfg.Pacing); !now.Before(due) {
+		if p := a.cl.next(later); p != nil {
+			a.startCheck(p, now)
+			a.lastCheck = now
+			soon(now.Add(a.cfg.Pacing))
+		}
+	} else if a.cl.pending() {
+		soon(due)
+	}
 }
 
 func (a *Agent) failure(reason string, cause error) *FailedError {
@@ -153,7 +167,7 @@ func (a *Agent) startCheck(p *pair, now time.Time) {
 
 // onDialed takes the result of a connect or punch.
 func (a *Agent) onDialed(p *pair, attempt uint64, c net.Conn, attempts int, err error, now time.Time) {
-	if p.attempt != attempt || p.state != stateInProgress || p.pc != nil || a.sel.pair != nil {
+	if p.attempt != attempt || p.state != stateInProgress || p.pc != nil || (a.sel.pair != nil && !a.mv.searching(now)) {
 		if c != nil {
 			c.Close()
 		}
@@ -182,7 +196,8 @@ func (a *Agent) sendCheck(p *pair, now time.Time, useCandidate bool) {
 		return
 	}
 	id := a.newTxID()
-	m, err := a.request(p, *pwd, id, useCandidate)
+	move := useCandidate && a.sel.pair != nil
+	m, err := a.request(p, *pwd, id, useCandidate, move)
 	if err != nil {
 		a.failPair(p, err, now)
 		return
@@ -191,17 +206,17 @@ func (a *Agent) sendCheck(p *pair, now time.Time, useCandidate bool) {
 		a.sel.nominating = p
 		a.tr.pair(TraceNominated, p, now, nil)
 	}
-	p.tx = &transaction{id: id, sent: now, useCandidate: useCandidate, controlling: a.role.controlling}
+	p.tx = &transaction{id: id, sent: now, useCandidate: useCandidate, move: move, controlling: a.role.controlling}
 	a.count.checks++
 	p.pc.sendSTUN(m)
 }
 
 // request builds a Binding request for p in our current role.
-func (a *Agent) request(p *pair, remotePwd string, id [stun.TransactionIDSize]byte, useCandidate bool) (*stun.Message, error) {
+func (a *Agent) request(p *pair, remotePwd string, id [stun.TransactionIDSize]byte, useCandidate, move bool) (*stun.Message, error) {
 	return buildRequest(checkParams{
 		localUfrag: a.creds.ufrag, remoteUfrag: a.peer.ufrag, remotePwd: remotePwd,
 		priority: prflxPriority(p.local), controlling: a.role.controlling, tiebreaker: a.creds.tiebreaker,
-		useCandidate: useCandidate,
+		useCandidate: useCandidate, move: move,
 	}, id)
 }
 
@@ -251,7 +266,7 @@ const maxRetryBackoff = time.Second
 func (a *Agent) maybeRetry(p *pair, err error, now time.Time) {
 	var pe *PeerError
 	switch {
-	case p.local.TCPType == candidate.Passive || a.sel.pair != nil:
+	case p.local.TCPType == candidate.Passive || (a.sel.pair != nil && !a.mv.searching(now)):
 		return
 	case errors.Is(err, ErrUnauthenticated) || errors.As(err, &pe) || errors.Is(err, errCheckTimeout):
 		return
@@ -319,9 +334,14 @@ func (a *Agent) onResponse(pc *pconn, m *stun.Message, now time.Time) {
 		}
 		a.cl.unfreeze(p, true)
 	}
-	if tx.useCandidate && a.role.controlling {
+	switch {
+	case tx.useCandidate && a.role.controlling && a.sel.pair == nil:
 		a.selectPair(p, now)
-	} else if a.sel.nominating == p {
+	case tx.useCandidate && a.role.controlling:
+		if tx.move && a.mv.searching(now) && !isRelayed(p) {
+			a.movePath(p, now)
+		}
+	case a.sel.nominating == p:
 		a.sel.nominating = nil // a plain check answered; nomination decides again
 	}
 	if p.rechecks == 0 { // not in answer to our own rechecks: those follow the peer's checks
@@ -391,7 +411,13 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 		a.switchRole(now)
 	}
 	nominated := useCandidate(m) && !a.role.controlling
-	if nominated && a.sel.committedElsewhere(pc) {
+	// While its session searches for a direct path, the peer nominates
+	// one on top of the selected pair, and says so: a nomination without
+	// the mark is a late one for the first selection.
+	upgrade := nominated && isMove(m) && a.sel.pair != nil && a.mv.on && pc != a.sel.pair.pc
+	// Our own search checks, and answers, go on beside the selected pair.
+	search := upgrade || (a.sel.pair != nil && a.mv.searching(now) && pc != a.sel.pair.pc)
+	if nominated && a.sel.committedElsewhere(pc) && !upgrade {
 		// Only the connection we selected (or committed to before the
 		// peer's credentials) may be confirmed as nominated: the peer
 		// selects the first one we confirm.
@@ -400,7 +426,7 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 	// The pair is found before the answer: an answer to USE-CANDIDATE is
 	// a commitment, which needs the pair.
 	p := pc.pair
-	if p == nil && a.sel.pair == nil {
+	if p == nil && (a.sel.pair == nil || search) {
 		prio, err := requestPriority(m)
 		if err != nil {
 			a.warn(err, now)
@@ -409,6 +435,9 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 		if p = a.pairForInbound(pc, prio, now); p == nil {
 			return
 		}
+	}
+	if upgrade && p.pc != pc {
+		return // not a connection we can move to: no commitment here
 	}
 	if err := a.respondSuccess(pc, m); err != nil {
 		pc.close(err)
@@ -427,9 +456,9 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 			a.tr.trace(TraceEvent{Kind: TraceCheckAnswered, Time: now, Pair: &st, UseCandidate: useCandidate(m)})
 		}
 	}
-	if a.sel.pair != nil {
+	if a.sel.pair != nil && !search {
 		if pc == a.sel.pair.pc {
-			a.peerValidated() // the peer checked the selected connection itself
+			a.peerValidated(now) // the peer checked the selected connection itself
 		}
 		return // a consent check, or a late check on another connection
 	}
@@ -451,6 +480,11 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 	// sending data, and our check's response would queue behind data
 	// nobody reads until we select. Our own check still follows at once
 	// (selectPair), for peers that wait for it.
+	if nominated && upgrade {
+		a.tr.pair(TraceNominated, p, now, nil)
+		a.movePath(p, now)
+		return
+	}
 	if nominated {
 		a.sel.committed = pc
 		a.tr.pair(TraceNominated, p, now, nil)

@@ -162,6 +162,22 @@ type Config struct {
 	// agent even toward icetcp peers. Zero: extensions are offered, and
 	// used only when the peer offers them too.
 	StandardOnly bool
+	// DisableSession turns off the session layer between icetcp agents
+	// (icetcp-session): without it a Conn stays on the pair first
+	// selected, a session that went to the relay never leaves it, and a
+	// broken connection ends the Conn. Zero: sessions are offered.
+	DisableSession bool
+	// ReplayBuffer bounds what a session keeps until the peer
+	// acknowledges it (Write waits beyond it); it also bounds what is in
+	// flight, so throughput to ReplayBuffer/RTT. Zero: 4 MiB.
+	ReplayBuffer int
+	// UpgradeWindow is how long after a relayed pair was selected the
+	// agents keep trying direct pairs to move the session to (paced, the
+	// NAT classes deciding which are worth it). Zero: 30 s.
+	UpgradeWindow time.Duration
+	// ResumeTimeout bounds how long a session whose path broke looks for
+	// another before Read and Write fail. Zero: ConsentTimeout.
+	ResumeTimeout time.Duration
 
 	// allocate makes TURN allocations; nil means internal/turn over
 	// Network. Tests set it to an in-memory relay.
@@ -192,11 +208,19 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.ConnectTimeout, 30*time.Second)
 	setDefault(&cfg.ConsentInterval, 5*time.Second)
 	setDefault(&cfg.ConsentTimeout, 30*time.Second)
+	setDefault(&cfg.UpgradeWindow, 30*time.Second)
+	setDefault(&cfg.ResumeTimeout, cfg.ConsentTimeout)
+	switch {
+	case cfg.ReplayBuffer == 0:
+		cfg.ReplayBuffer = defaultReplayBuffer
+	case cfg.ReplayBuffer < 64<<10:
+		return cfg, fmt.Errorf("agent: config: ReplayBuffer %d is below 64 KiB (one frame)", cfg.ReplayBuffer)
+	}
 	for name, d := range map[string]time.Duration{
 		"Pacing": cfg.Pacing, "CheckTimeout": cfg.CheckTimeout,
 		"FirstMessageTimeout": cfg.FirstMessageTimeout, "NominationWait": cfg.NominationWait,
 		"ConnectTimeout": cfg.ConnectTimeout, "ConsentInterval": cfg.ConsentInterval,
-		"ConsentTimeout": cfg.ConsentTimeout,
+		"ConsentTimeout": cfg.ConsentTimeout, "UpgradeWindow": cfg.UpgradeWindow, "ResumeTimeout": cfg.ResumeTimeout,
 	} {
 		if d < 0 {
 			return cfg, fmt.Errorf("agent: config: %s is negative (%v)", name, d)

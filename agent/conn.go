@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/icetcp/icetcp/candidate"
@@ -32,13 +33,15 @@ var ErrPacketTooLarge = errors.New("agent: packet larger than the peer's frame s
 // (ReadPacket, WritePacket: one RTP or RTCP packet per frame). Use one or
 // the other on each side; mixing Read and ReadPacket splits frames.
 type Conn struct {
-	a             *Agent
-	pc            *pconn
-	local, remote candidate.Candidate
-	path          string
-	took          time.Duration // from the peer's credentials to selection
-	maxFrame      int           // largest frame the peer reads
-	eos           bool          // end of stream travels in band (icetcp-eos)
+	a        *Agent
+	pc       *pconn        // the first path
+	took     time.Duration // from the peer's credentials to selection
+	maxFrame int           // largest frame the peer reads
+	eos      bool          // end of stream travels in band (icetcp-eos)
+	// sess carries the stream in session mode (icetcp-session): it moves
+	// between paths. nil toward other peers.
+	sess *session
+	cur  atomic.Pointer[connPath] // the path in use, for LocalAddr, Path and the like
 
 	readMu  sync.Mutex // serialises reads; guards following
 	pending []byte
@@ -54,6 +57,17 @@ type Conn struct {
 
 var _ net.Conn = (*Conn)(nil)
 
+// connPath is the pair a Conn's data uses.
+type connPath struct {
+	pc            *pconn
+	local, remote candidate.Candidate
+	path          string // "direct" or "relay"
+}
+
+// path is the current pair's connection: the session's writer path, or
+// the only one.
+func (c *Conn) path() *pconn { return c.cur.Load().pc }
+
 // Read reads application data. It returns io.EOF after the peer ended its
 // stream (CloseWrite), an error wrapping ErrPeerVanished when an icetcp
 // peer's connection ended without it (a crash or a kill), and one wrapping
@@ -65,7 +79,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	if len(c.pending) == 0 {
-		bp, err := c.next()
+		bp, err := c.next(true)
 		if err != nil {
 			return 0, err
 		}
@@ -86,7 +100,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 		// Small frames arrive many at a time: fill p with those already
 		// queued rather than return one per call.
-		bp, _, _ := c.pc.q.pop()
+		bp, _ := c.next(false)
 		if bp == nil {
 			return n, nil
 		}
@@ -108,7 +122,7 @@ func (c *Conn) ReadPacket(p []byte) (int, error) {
 		c.pending, c.pendBuf = nil, nil
 	} else {
 		var err error
-		if bp, err = c.next(); err != nil {
+		if bp, err = c.next(true); err != nil {
 			return 0, err
 		}
 		frame = *bp
@@ -120,8 +134,12 @@ func (c *Conn) ReadPacket(p []byte) (int, error) {
 	return copy(p, frame), nil
 }
 
-// next waits for the next frame; called with readMu held.
-func (c *Conn) next() (*[]byte, error) {
+// next waits for the next frame (with !block: returns nil, nil when
+// none is queued); called with readMu held.
+func (c *Conn) next(block bool) (*[]byte, error) {
+	if c.sess != nil {
+		return c.sess.next(block)
+	}
 	for {
 		bp, ended, err := c.pc.q.pop()
 		if bp != nil {
@@ -129,6 +147,9 @@ func (c *Conn) next() (*[]byte, error) {
 		}
 		if ended {
 			return nil, c.readEndErr(err)
+		}
+		if !block {
+			return nil, nil
 		}
 		select {
 		case <-c.pc.q.readable:
@@ -182,6 +203,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if err := c.writable(); err != nil {
 		return 0, err
 	}
+	if c.sess != nil {
+		return c.sess.write(p, false)
+	}
 	// One writev for all of p's frames: the payload is not copied.
 	n, err := c.pc.fw.WriteFrames(p, c.maxFrame)
 	c.pc.bytesOut.Add(uint64(n))
@@ -206,6 +230,10 @@ func (c *Conn) WritePacket(p []byte) error {
 	if err := c.writable(); err != nil {
 		return err
 	}
+	if c.sess != nil {
+		_, err := c.sess.write(p, true)
+		return err
+	}
 	return c.writeFrame(p)
 }
 
@@ -219,7 +247,7 @@ func (c *Conn) writable() error {
 	// data before its check was answered and drops the connection. A
 	// standard agent's own check must be answered first too (stdpeer.go).
 	c.flushOnce.Do(c.beforeFirstWrite)
-	if c.pc.closed() {
+	if c.sess == nil && c.pc.closed() {
 		return c.closedErr()
 	}
 	if c.writeEnded {
@@ -257,6 +285,11 @@ func (c *Conn) CloseWrite() error {
 	}
 	c.writeEnded = true
 	c.writeMu.Unlock()
+	if c.sess != nil {
+		// Our end of stream follows our data on whichever path has it.
+		c.sess.closeWrite(endOfStream)
+		return nil
+	}
 	if c.pc.closed() {
 		if c.peerClosed() {
 			// The peer ended its stream and closed: there is nobody left
@@ -268,7 +301,7 @@ func (c *Conn) CloseWrite() error {
 	if !c.eos {
 		return nil
 	}
-	if err := c.a.sendEOS(c.pc, false); err != nil {
+	if err := c.pc.sendEOS(false); err != nil {
 		return err
 	}
 	c.pc.flushSTUN() // written when CloseWrite returns, as a FIN would be
@@ -315,62 +348,80 @@ func (c *Conn) linger(interrupted bool) {
 	ended := c.writeEnded
 	c.writeEnded = true
 	c.writeMu.Unlock()
-	if c.pc.closed() {
-		return
-	}
-	if c.eos && !ended {
-		_ = c.a.sendEOS(c.pc, interrupted)
-	}
 	wait := lingerTimeout
 	if interrupted {
 		wait = abortLinger
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
-	if c.eos && c.path == "relay" && !interrupted {
+	cur := c.cur.Load()
+	pc := cur.pc
+	if c.sess != nil {
+		end := endOfStream
+		if interrupted {
+			end = endInterrupted
+		}
+		if !ended {
+			c.sess.closeWrite(end)
+		}
+		// What Write took is still being written: give it to the
+		// kernel, as a TCP close does, at most for the linger.
+		lingered := make(chan struct{})
+		tm := time.AfterFunc(wait, func() { close(lingered) })
+		c.sess.drained(lingered)
+		tm.Stop()
+		pc = c.path()
+	} else if c.eos && !ended && !pc.closed() {
+		_ = pc.sendEOS(interrupted)
+	}
+	if pc.closed() {
+		return
+	}
+	if c.eos && cur.path == "relay" && !interrupted {
 		// Through a relay our FIN waits for the peer's end of stream: a
 		// relay that does not pass half-closes on (coturn) resets the
 		// peer's leg on it and drops what it still holds for the peer.
 		// Meanwhile what arrives is discarded, so the peer is never
 		// blocked. (A direct connection carries the FIN as TCP does.)
 	wait:
-		for !c.pc.peerEOS.Load() {
+		for !pc.peerEOS.Load() {
 			select {
-			case <-c.pc.readDone:
+			case <-pc.readDone:
 				break wait
-			case <-c.pc.q.readable:
-				c.pc.q.drain()
+			case <-pc.q.readable:
+				pc.q.drain()
 			case <-t.C:
 				break wait
 			}
 		}
 	}
 	flushed := make(chan struct{})
-	go func() { c.pc.sendFIN(); close(flushed) }() // after the queued STUN (our end of stream)
+	go func() { pc.sendFIN(); close(flushed) }() // after the queued STUN (our end of stream)
 	for done := false; !done; {
 		select {
-		case <-c.pc.readDone:
+		case <-pc.readDone:
 			done = true
-		case <-c.pc.q.readable:
-			c.pc.q.drain() // nobody will read it: let the reader reach the FIN
+		case <-pc.q.readable:
+			pc.q.drain() // nobody will read it: let the reader reach the FIN
 		case <-t.C:
 			done = true
 		}
 	}
-	c.pc.close(net.ErrClosed) // also ends a FIN still waiting behind a full socket
+	pc.close(net.ErrClosed) // also ends a FIN still waiting behind a full socket
 	<-flushed
 }
 
-// LocalAddr is the local TCP address of the selected connection.
-func (c *Conn) LocalAddr() net.Addr { return c.pc.c.LocalAddr() }
+// LocalAddr is the local TCP address of the selected connection (in
+// session mode, of the path in use).
+func (c *Conn) LocalAddr() net.Addr { return c.path().c.LocalAddr() }
 
 // RemoteAddr is the peer's TCP address as seen by this host.
-func (c *Conn) RemoteAddr() net.Addr { return c.pc.c.RemoteAddr() }
+func (c *Conn) RemoteAddr() net.Addr { return c.path().c.RemoteAddr() }
 
 // SetDeadline sets both deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
 	c.rd.Set(t)
-	return c.pc.c.SetWriteDeadline(t)
+	return c.SetWriteDeadline(t)
 }
 
 // SetReadDeadline makes a pending and future Read return
@@ -381,17 +432,26 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 }
 
 // SetWriteDeadline bounds writes. A write that times out mid-frame leaves
-// the stream unusable, as for TLS; close the Conn after such an error.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.pc.c.SetWriteDeadline(t) }
+// the stream unusable, as for TLS; close the Conn after such an error. In
+// session mode Write only waits for room in the replay buffer, and the
+// deadline bounds that wait; nothing is lost when it passes.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.sess != nil {
+		c.sess.wd.Set(t)
+		return nil
+	}
+	return c.pc.c.SetWriteDeadline(t)
+}
 
-// Local is the selected pair's local candidate.
-func (c *Conn) Local() candidate.Candidate { return c.local }
+// Local is the selected pair's local candidate (in session mode, the
+// current path's).
+func (c *Conn) Local() candidate.Candidate { return c.cur.Load().local }
 
 // Remote is the selected pair's remote candidate.
-func (c *Conn) Remote() candidate.Candidate { return c.remote }
+func (c *Conn) Remote() candidate.Candidate { return c.cur.Load().remote }
 
-// Path is "direct" or "relay".
-func (c *Conn) Path() string { return c.path }
+// Path is "direct" or "relay": the current path's.
+func (c *Conn) Path() string { return c.cur.Load().path }
 
 // ConnectTime is how long the checks took: from the arrival of the peer's
 // credentials (when checks can start) to the selection of this pair.

@@ -86,6 +86,7 @@ func (a *Agent) onAccepted(c net.Conn, fr *framing.Reader, first []byte, local c
 // pending until a check on them is authenticated.
 func (a *Agent) adopt(c net.Conn, fr *framing.Reader, inbound bool, local candidate.Candidate, first []byte) *pconn {
 	pc := newPConn(a.nextID.Add(1), c, fr, inbound, local, a.goTracked, a.log.Debugf)
+	pc.owner = a
 	a.conns[pc] = struct{}{}
 	if inbound {
 		src := pc.remote.Addr()
@@ -103,6 +104,11 @@ func (a *Agent) adopt(c net.Conn, fr *framing.Reader, inbound bool, local candid
 			}
 			a.post(func(now time.Time) { a.onConnEnd(pc, err, now) })
 		},
+		onAck: func(pc *pconn, r uint64) {
+			if s := a.sess.Load(); s != nil {
+				s.onAck(pc, r)
+			}
+		},
 		log: a.log.Debugf,
 	}
 	a.goTracked(func() { pc.readLoop(rc) })
@@ -113,6 +119,10 @@ func (a *Agent) adopt(c net.Conn, fr *framing.Reader, inbound bool, local candid
 func (a *Agent) onConnEnd(pc *pconn, err error, now time.Time) {
 	if a.sel.pair != nil && pc == a.sel.pair.pc {
 		// It stays in conns: whatever ends the agent closes it.
+		if a.sessionPathEnd(pc, err) {
+			a.pathLost(pc, err, now)
+			return
+		}
 		if pc.closed() {
 			// We closed it (Conn.Close): a deliberate end, whatever the
 			// reader saw last.
@@ -137,7 +147,10 @@ func (a *Agent) onConnEnd(pc *pconn, err error, now time.Time) {
 	}
 	delete(a.conns, pc)
 	pc.close(err)
-	pc.q.drain()
+	a.pathGone(pc)
+	if a.sel.conn == nil || a.sel.conn.sess == nil {
+		pc.q.drain() // a session's reader may still take what a path it left had
+	}
 	if pc == a.sel.committed && a.sel.pair == nil && a.state != StateFailed && a.state != StateClosed {
 		a.fail(StateFailed, a.failure(errNominatedLost.Error()+": "+err.Error(), errNominatedLost), now)
 		return

@@ -21,7 +21,7 @@ const maxConsentTx = 16
 // consentTick sends consent checks and expires consent (RFC 7675 §5.1).
 func (a *Agent) consentTick(now time.Time, soon func(time.Time)) {
 	cs := &a.consent
-	if cs.peerFIN || a.sel.pair.pc.checksEnded() {
+	if cs.peerFIN || a.sel.pair.pc.checksEnded() || !a.mv.lostAt.IsZero() {
 		// Nobody can answer, or no check may follow our data (a standard
 		// agent, stdpeer.go): TCP keepalive watches the connection.
 		return
@@ -29,6 +29,10 @@ func (a *Agent) consentTick(now time.Time, soon func(time.Time)) {
 	if expiry := cs.last.Add(a.cfg.ConsentTimeout); !now.Before(expiry) {
 		err := fmt.Errorf("%w: no answer for %v", ErrConsentExpired, a.cfg.ConsentTimeout)
 		a.tr.pair(TraceConsentExpired, a.sel.pair, now, err)
+		if a.mv.on {
+			a.pathLost(a.sel.pair.pc, err, now)
+			return
+		}
 		a.sel.pair.pc.close(err)
 		a.fail(StateFailed, err, now)
 		return
@@ -49,7 +53,7 @@ func (a *Agent) sendConsent(now time.Time) {
 		return
 	}
 	id := a.newTxID()
-	m, err := a.request(p, *pwd, id, false)
+	m, err := a.request(p, *pwd, id, false, false)
 	if err != nil {
 		a.warn(err, now)
 		return
@@ -73,7 +77,8 @@ func (a *Agent) consentInterval() time.Duration {
 
 // sendEOS sends our in-band end of stream on pc (icetcp-eos); the
 // connection stays open for consent.
-func (a *Agent) sendEOS(pc *pconn, interrupted bool) error {
+func (pc *pconn) sendEOS(interrupted bool) error {
+	a := pc.owner
 	pwd := a.remotePwd.Load()
 	if pwd == nil {
 		return fmt.Errorf("agent: close write: %w", ErrClosed)

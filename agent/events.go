@@ -43,9 +43,15 @@ const (
 	// EventRelay: a TURN allocation gave relayed candidates; Event.Relay
 	// says on which server, at which address and through which proxy.
 	EventRelay
+	// EventPath: the session moved to Event.Pair (icetcp-session), after
+	// Event.AtBytes bytes of both streams.
+	EventPath
+	// EventResumed: the session's path had broken and it carries on over
+	// Event.Pair; an EventPath for the same move precedes it.
+	EventResumed
 )
 
-var eventNames = [...]string{"state", "selected", "warning", "relay"}
+var eventNames = [...]string{"state", "selected", "warning", "relay", "path", "resumed"}
 
 func (t EventType) String() string {
 	if t < 0 || int(t) >= len(eventNames) {
@@ -62,6 +68,9 @@ type Event struct {
 	Pair  *PairStats  // EventSelected
 	Err   error       // EventWarning; for StateFailed the failure
 	Relay *RelayStats // EventRelay
+	// AtBytes is where both streams were at a move: bytes we sent plus
+	// bytes we received (EventPath, EventResumed).
+	AtBytes uint64
 }
 
 // maxQueuedWarnings bounds the warnings waiting for a slow OnEvent: a peer

@@ -11,7 +11,7 @@ import (
 )
 
 func isRelayed(p *pair) bool {
-	return p.local.Type == candidate.Relay || p.remote.Type == candidate.Relay
+	return p.local.Type == candidate.Relay || p.remote.Type == candidate.Relay || p.viaPeerRelay
 }
 
 // nominate sends USE-CANDIDATE on p (regular nomination, RFC 8445 §8.1.1).
@@ -33,9 +33,20 @@ func (a *Agent) selectPair(p *pair, now time.Time) {
 	p.state = stateSucceeded
 	p.nominated = true
 	a.sel.pair = p
+	a.sel.selectedAt = now
+	agreed := a.agreed()
+	a.sel.conn = &Conn{
+		a: a, pc: p.pc, took: now.Sub(a.checkStart), maxFrame: frameSizeFor(agreed), eos: agreed.eos,
+	}
+	a.sel.conn.cur.Store(&connPath{pc: p.pc, local: p.local, remote: p.remote, path: pathOf(p)})
+	if agreed.session {
+		a.startSession(a.sel.conn, p, now)
+	}
+	// While the session searches for a direct path, direct pairs go on.
+	keep := func(q *pair) bool { return a.mv.searching(now) && q != nil && !isRelayed(q) }
 	errOther := errors.New("agent: another pair was selected")
 	for _, q := range a.cl.pairs {
-		if q == p {
+		if q == p || keep(q) {
 			continue
 		}
 		if q.cancel != nil {
@@ -49,21 +60,21 @@ func (a *Agent) selectPair(p *pair, now time.Time) {
 		}
 	}
 	for pc := range a.conns {
-		if pc != p.pc {
+		// Connections without a pair yet may be the peer's direct checks.
+		if pc != p.pc && !keep(pc.pair) && !(a.mv.searching(now) && pc.pair == nil) {
 			pc.close(errOther)
 		}
 	}
-	a.stopSTUN()
-	agreed := a.agreed()
+	if a.mv.searching(now) {
+		a.releaseRelays() // only the selected relay is of use
+	} else {
+		a.stopSTUN()
+	}
 	p.pc.eosMode.Store(agreed.eos)
 	keepAlive(p.pc.c, a.cfg.ConsentInterval)
-	a.sel.conn = &Conn{
-		a: a, pc: p.pc, local: p.local, remote: p.remote, path: pathOf(p), took: now.Sub(a.checkStart),
-		maxFrame: frameSizeFor(agreed), eos: agreed.eos,
-	}
 	a.sel.releaseAt = now.Add(a.to.release)
 	if p.pc.answered.Load() {
-		a.peerValidated()
+		a.peerValidated(now)
 	}
 	a.consent = consentState{last: now, next: now.Add(a.consentInterval()), tx: map[[stun.TransactionIDSize]byte]time.Time{}}
 	if !a.role.controlling {
@@ -105,9 +116,10 @@ func pathOf(p *pair) string {
 
 // peerValidated records that the peer checked the selected connection
 // itself: our listeners have done their job.
-func (a *Agent) peerValidated() {
+func (a *Agent) peerValidated(now time.Time) {
 	if a.sel.conn != nil {
-		a.release()
+		a.sel.releaseAt = now
+		a.release(now)
 	}
 }
 
@@ -117,9 +129,9 @@ func (a *Agent) peerValidated() {
 // reader. Until then the peer's bye still arrives: a peer that could not
 // select our pair after all (its connection broke before its credentials
 // came) says so, and we fail at once with its reason.
-func (a *Agent) release() {
-	if a.sel.released {
-		return
+func (a *Agent) release(now time.Time) {
+	if a.sel.released || a.mv.searching(now) {
+		return // the search needs them; endSearch releases
 	}
 	a.sel.released = true
 	a.stopSignaling()
@@ -130,7 +142,7 @@ func (a *Agent) release() {
 		a.cfg.Mux.unregister(a.creds.ufrag, a)
 	}
 	for pc := range a.conns {
-		if pc != a.sel.pair.pc {
+		if pc != a.sel.pair.pc && !a.isDraining(pc) {
 			pc.close(errors.New("agent: another pair was selected"))
 		}
 	}
@@ -140,12 +152,16 @@ func (a *Agent) release() {
 func (a *Agent) afterSelection(now time.Time, soon func(time.Time)) {
 	if !a.sel.released {
 		if !now.Before(a.sel.releaseAt) {
-			a.release()
+			a.release(now)
 		} else {
 			soon(a.sel.releaseAt)
 		}
 	}
 	a.consentTick(now, soon)
+	if a.mv.on && a.state == StateConnected {
+		a.searchTick(now, soon)
+		a.drainTick(now, soon)
+	}
 }
 
 // keepAlive turns on TCP keepalive on the selected connection, so that a

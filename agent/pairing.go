@@ -40,15 +40,22 @@ func (a *Agent) addRemote(c candidate.Candidate, now time.Time) {
 // pairUp adds the pair of local l and remote r to the checklist if they pair
 // (RFC 6544 §6.2) and survive pruning: a reflexive local is replaced by its
 // base, and a passive local never initiates a check.
+//
+// After selection only a session's search for a direct path adds pairs,
+// direct ones.
 func (a *Agent) pairUp(l, r candidate.Candidate) {
-	if !candidate.CanPair(l, r) || a.sel.pair != nil {
+	if !candidate.CanPair(l, r) || (a.sel.pair != nil && a.mv.until.IsZero()) {
 		return
 	}
 	base, ok := candidate.Base(l, a.g.locals)
 	if !ok || base.TCPType == candidate.Passive {
 		return
 	}
-	a.cl.add(&pair{local: base, remote: r}, a.role.controlling)
+	p := &pair{local: base, remote: r}
+	if a.sel.pair != nil && isRelayed(p) {
+		return
+	}
+	a.cl.add(p, a.role.controlling)
 }
 
 // pairForInbound finds or creates the pair an accepted connection belongs
@@ -85,7 +92,7 @@ func (a *Agent) pairForInbound(pc *pconn, prio uint32, now time.Time) *pair {
 		}
 		a.peer.cands = append(a.peer.cands, remote)
 		a.tr.candidate(TraceRemote, remote, now)
-		p, _ = a.cl.add(&pair{local: pc.local, remote: remote}, a.role.controlling)
+		p, _ = a.cl.add(&pair{local: pc.local, remote: remote, viaPeerRelay: a.peerRelayAt(pc.remote)}, a.role.controlling)
 	}
 	if p.pc != nil && p.pc != pc && !p.pc.closed() {
 		// One exact source cannot carry two live connections.
@@ -120,4 +127,15 @@ func (a *Agent) remoteAt(src netip.AddrPort, tt candidate.TCPType) (candidate.Ca
 		}
 	}
 	return candidate.Candidate{}, false
+}
+
+// peerRelayAt reports an address on one of the peer's relays: a
+// connection from there is the peer's relayed one.
+func (a *Agent) peerRelayAt(src netip.AddrPort) bool {
+	for _, r := range a.peer.cands {
+		if r.Type == candidate.Relay && r.Addr.Addr() == src.Addr() {
+			return true
+		}
+	}
+	return false
 }

@@ -24,6 +24,10 @@ var errDataBeforeAuth = errors.New("agent: application data before an authentica
 // after its in-band end of stream.
 var errDataAfterEOS = errors.New("agent: application data after the peer's end of stream")
 
+// errDataAfterEnd closes a connection whose peer sent application data
+// after it moved its session's data elsewhere (END).
+var errDataAfterEnd = errors.New("agent: application data after the peer's END on this path")
+
 // maxQueuedSTUN bounds STUN messages waiting to be written on one
 // connection (answers to a peer that floods checks are dropped beyond it).
 const maxQueuedSTUN = 32
@@ -74,7 +78,37 @@ type pconn struct {
 
 	onAuth func() // called once when the first check is authenticated
 
-	pair *pair // owned by the agent loop
+	pair  *pair  // owned by the agent loop
+	owner *Agent // whose credentials sign what we send on it
+
+	// Session mode (session.go). started and startOff are the peer's
+	// START on this connection, set by the reader before the data after
+	// it; pathEnded its END. sessHeard and sessFirstAck (the peer's first
+	// ACK here) are guarded by the session's mutex. viaRelay is set by
+	// the loop when the connection becomes the session's path.
+	started      atomic.Bool
+	startOff     atomic.Uint64
+	pathEnded    atomic.Bool
+	sessHeard    bool
+	sessFirstAck uint64
+	viaRelay     atomic.Bool
+	drainBy      time.Time // owned by the loop: a path moved from closes then
+}
+
+// sendSession queues a session indication (ACK, START, END) signed with
+// the owner's credentials.
+func (pc *pconn) sendSession(kind byte, off uint64) {
+	a := pc.owner
+	pwd := a.remotePwd.Load()
+	if pwd == nil {
+		return
+	}
+	m, err := buildSession(a.creds.ufrag, a.peer.ufrag, *pwd, kind, off)
+	if err != nil {
+		pc.log("%v", err)
+		return
+	}
+	pc.sendSTUN(m)
 }
 
 func newPConn(id uint64, c net.Conn, fr *framing.Reader, inbound bool, local candidate.Candidate, spawn func(func()), log func(string, ...any)) *pconn {
@@ -255,6 +289,7 @@ type readerConfig struct {
 	first                []byte // a frame already read (by a Mux)
 	onSTUN               func(pc *pconn, m *stun.Message)
 	onEnd                func(pc *pconn, err error)
+	onAck                func(pc *pconn, r uint64) // a session's ACK
 	log                  func(format string, args ...any)
 }
 
@@ -330,6 +365,8 @@ func (pc *pconn) readLoop(rc readerConfig) {
 			err = errDataBeforeAuth
 		case peerEOS:
 			err = errDataAfterEOS
+		case pc.pathEnded.Load():
+			err = errDataAfterEnd
 		}
 		if err != nil {
 			putFrame(held)
@@ -425,8 +462,13 @@ func (pc *pconn) handleSTUN(rc readerConfig, m *stun.Message) (end streamEnd, er
 		}
 		pc.markAuthenticated()
 	case stun.ClassIndication:
-		// Keepalives need no answer; our end of stream is an indication
-		// signed like a request, so only the peer can end our stream.
+		// Keepalives need no answer; our end of stream and the session's
+		// indications are signed like a request, so only the peer can end
+		// or move its stream.
+		if kind, off, ok, serr := sessionOf(m); ok {
+			pc.onSession(rc, m, kind, off, serr)
+			return endNone, nil
+		}
 		end := endOf(m)
 		if end == endNone {
 			return endNone, nil
@@ -444,6 +486,33 @@ func (pc *pconn) handleSTUN(rc readerConfig, m *stun.Message) (end streamEnd, er
 	}
 	rc.onSTUN(pc, m)
 	return endNone, nil
+}
+
+// onSession takes an authenticated session indication: START and END
+// change how the frames after them are read, so the reader applies them
+// in order; an ACK goes to the session.
+func (pc *pconn) onSession(rc readerConfig, m *stun.Message, kind byte, off uint64, err error) {
+	if err == nil {
+		err = authRequest(m, rc.localUfrag, rc.localPwd)
+	}
+	if err != nil || !pc.authenticated.Load() {
+		rc.log("ignored a session indication from %s: %v", pc.remote, err)
+		return
+	}
+	switch kind {
+	case sessStart:
+		if !pc.started.Load() {
+			pc.startOff.Store(off)
+			pc.started.Store(true)
+		}
+	case sessEnd:
+		pc.pathEnded.Store(true)
+		pc.q.end(errPathEnd)
+	case sessAck:
+		if rc.onAck != nil {
+			rc.onAck(pc, off)
+		}
+	}
 }
 
 func (pc *pconn) markAuthenticated() {

@@ -183,6 +183,16 @@ const minRelayGrace = 100 * time.Millisecond
 // relayed pair worked. With AwaitDirect, every direct pair must have
 // failed, as without NAT classes.
 func (a *Agent) relayDue(best *pair, now time.Time) time.Time {
+	if a.agreed().session && !a.cfg.AwaitDirect {
+		// The session moves to a direct pair when one validates (move.go):
+		// the relay need not wait for it, only for both sides' candidates,
+		// so that the search has them all even if the application closes
+		// the signaling channel once connected.
+		if !a.peer.eoc || a.g.pending > 0 {
+			return farFuture
+		}
+		return now
+	}
 	if a.cfg.AwaitDirect {
 		if a.directPending() || !a.peer.eoc || a.g.pending > 0 {
 			return farFuture

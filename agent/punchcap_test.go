@@ -52,6 +52,9 @@ func TestSyncLikelyPunchWaitCountsFromItsFirstSYN(t *testing.T) {
 				r := newMemRelay(n)
 				ca, cb := natPair(n, r, false, false)
 				ca.Role, cb.Role = RoleControlling, RoleControlled
+				// The wait is the policy without sessions; with them the
+				// relay goes first (TestSyncSessionRelayFirst).
+				ca.DisableSession, cb.DisableSession = true, true
 				ca.Network = &starvedPunch{Network: n, starve: starve}
 				x, y := syncPair(t, ca, cb)
 				if x.Path() != "relay" || y.Path() != "relay" {
@@ -119,6 +122,9 @@ func TestSyncUnjudgedPunchGraceCountsFromItsFirstSYN(t *testing.T) {
 				ca, cb := natPair(n, r, false, false)
 				ca.natCheck, cb.natCheck = memConfig(n, ipA, RoleAuto).natCheck, memConfig(n, ipB, RoleAuto).natCheck // no classes
 				ca.Role, cb.Role = RoleControlling, RoleControlled
+				// The wait is the policy without sessions; with them the
+				// relay goes first (TestSyncSessionRelayFirst).
+				ca.DisableSession, cb.DisableSession = true, true
 				ca.Network = &starvedPunch{Network: n, starve: starve}
 				x, y := syncPair(t, ca, cb)
 				if x.Path() != "relay" || y.Path() != "relay" {

@@ -238,13 +238,18 @@ func (a *Agent) relayConnect(ctx context.Context, rl *relay, remote netip.AddrPo
 // releaseRelays closes allocations the selected pair does not use and
 // stops accepting through the one it uses.
 func (a *Agent) releaseRelays() {
-	var keep *relay
+	keep := map[*relay]bool{}
 	if a.sel.pair != nil && a.sel.pair.local.Type == candidate.Relay {
-		keep = a.g.relayOf(a.sel.pair.local)
+		keep[a.g.relayOf(a.sel.pair.local)] = true
+	}
+	for _, pc := range a.mv.draining { // closed once drained (pathGone)
+		if pc.local.Type == candidate.Relay {
+			keep[a.g.relayOf(pc.local)] = true
+		}
 	}
 	for _, rl := range a.g.relays {
 		rl.cancel()
-		if rl != keep {
+		if !keep[rl] {
 			rl.alloc.Close()
 		}
 	}

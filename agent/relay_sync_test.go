@@ -82,6 +82,7 @@ type memAlloc struct {
 	mu        sync.Mutex
 	permitted map[netip.AddrPort]bool // a port of 0: the IP alone
 	conns     []net.Conn
+	closed    bool
 }
 
 // permits reports a permission for peer: for its IP, or (exact) for its
@@ -148,7 +149,33 @@ func (a *memAlloc) track(c net.Conn) {
 	a.mu.Unlock()
 }
 
-func (a *memAlloc) Close() error { return a.l.Close() }
+// Close deallocates: as a TURN server does, it closes the allocation's
+// connections too.
+func (a *memAlloc) Close() error {
+	a.mu.Lock()
+	a.closed = true
+	conns := a.conns
+	a.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	return a.l.Close()
+}
+
+// liveConns counts the allocations not closed yet.
+func (r *memRelay) liveConns() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, a := range r.allocs {
+		a.mu.Lock()
+		if !a.closed {
+			n++
+		}
+		a.mu.Unlock()
+	}
+	return n
+}
 
 func withRelay(c Config, r *memRelay) Config {
 	c.TURNServers = []TURNServer{{URI: "turn:" + r.ip.String(), Username: "u", Password: "p"}}

@@ -33,11 +33,15 @@ const (
 	// (checks-done), so neither gives up while the other is still
 	// checking, however slow a loaded host makes it.
 	featDone = "icetcp-done"
+	// featSession: the stream travels in a session (session.go) that
+	// survives a move to another connection: relay-to-direct upgrades
+	// and resumption after a broken path.
+	featSession = "icetcp-session"
 )
 
 // features are the extensions in use.
 type features struct {
-	frames, nominate, eos, done bool
+	frames, nominate, eos, done, session bool
 }
 
 func parseFeatures(names []string) features {
@@ -52,6 +56,8 @@ func parseFeatures(names []string) features {
 			f.eos = true
 		case featDone:
 			f.done = true
+		case featSession:
+			f.session = true
 		}
 	}
 	return f
@@ -71,11 +77,15 @@ func (f features) list() []string {
 	if f.done {
 		out = append(out, featDone)
 	}
+	if f.session {
+		out = append(out, featSession)
+	}
 	return out
 }
 
 func (f features) and(g features) features {
-	return features{frames: f.frames && g.frames, nominate: f.nominate && g.nominate, eos: f.eos && g.eos, done: f.done && g.done}
+	return features{frames: f.frames && g.frames, nominate: f.nominate && g.nominate, eos: f.eos && g.eos, done: f.done && g.done,
+		session: f.session && g.session && f.eos && g.eos}
 }
 
 // localFeatures is what this agent offers.
@@ -83,7 +93,7 @@ func (a *Agent) localFeatures() features {
 	if a.cfg.StandardOnly {
 		return features{}
 	}
-	return features{frames: true, nominate: true, eos: true, done: true}
+	return features{frames: true, nominate: true, eos: true, done: true, session: !a.cfg.DisableSession}
 }
 
 // agreed is what both sides support; valid once the peer's credentials
@@ -156,8 +166,13 @@ func (a *Agent) onSignal(m signaling.Message, now time.Time) {
 			// The peer failed after our selection: it never selected
 			// this pair (a peer that did closes the connection instead).
 			a.fail(StateFailed, &FailedError{Reason: "peer gave up after we selected: " + m.Reason, Err: ErrPeerLeft}, now)
+			return
 		}
-		return
+		// Only a session's search for a direct path (move.go) still
+		// takes candidates.
+		if a.mv.until.IsZero() || (m.Type != signaling.TypeCandidate && m.Type != signaling.TypeEndOfCandidates) {
+			return
+		}
 	}
 	switch m.Type {
 	case signaling.TypeCredentials:

@@ -135,7 +135,7 @@ func (a *Agent) onSrflx(r srflxResult, now time.Time) {
 		a.warn(r.err, now)
 		return
 	}
-	if a.sel.pair != nil || a.state == StateFailed || a.state == StateClosed {
+	if (a.sel.pair != nil && a.mv.until.IsZero()) || a.state == StateFailed || a.state == StateClosed {
 		r.conn.Close()
 		return
 	}

@@ -115,6 +115,7 @@ type selection struct {
 	// lost before that, both sides fail.
 	committed  *pconn
 	firstValid time.Time // when the first pair succeeded
+	selectedAt time.Time
 }
 
 // committedElsewhere reports that a nomination on pc cannot be confirmed:

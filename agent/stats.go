@@ -42,6 +42,9 @@ type Stats struct {
 	LocalNAT, RemoteNAT string
 	// Relays are the TURN allocations made, in order.
 	Relays []RelayStats
+	// Session describes the Conn's session once selected in session mode
+	// (icetcp-session): its moves and the bytes per path; nil otherwise.
+	Session *SessionStats
 }
 
 // RelayStats describes one TURN allocation.
@@ -98,6 +101,7 @@ func (a *Agent) snapshot() Stats {
 	for _, rl := range a.g.relays {
 		s.Relays = append(s.Relays, rl.stats())
 	}
+	s.Session = a.sessionStats()
 	for _, p := range a.cl.pairs {
 		ps := p.stats()
 		if p == a.sel.pair {

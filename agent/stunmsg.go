@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -16,6 +17,10 @@ type checkParams struct {
 	controlling                        bool
 	tiebreaker                         uint64
 	useCandidate                       bool
+	// move marks a nomination of the session's next path (UPGRADE):
+	// the peer moves its session to it rather than take it for a first
+	// selection it did not make.
+	move bool
 }
 
 // buildRequest encodes a Binding request signed with the remote password.
@@ -29,6 +34,9 @@ func buildRequest(p checkParams, txID [stun.TransactionIDSize]byte) (*stun.Messa
 	}
 	if p.useCandidate {
 		setters = append(setters, useCandidateAttr{})
+	}
+	if p.move {
+		setters = append(setters, rawAttr{attrMove, nil})
 	}
 	setters = append(setters, stun.NewShortTermIntegrity(p.remotePwd), stun.Fingerprint)
 	m, err := stun.Build(setters...)
@@ -179,6 +187,64 @@ const attrEndOfStream stun.AttrType = 0xC1E5
 // vanish. Comprehension-optional too: an older peer ignores the
 // indication and reads the FIN that follows as a vanished peer.
 const attrInterrupted stun.AttrType = 0xC1E6
+
+// attrSession carries a session indication (icetcp-session, session.go):
+// a kind byte (ACK, START, END) and an 8-byte big-endian stream offset.
+// Comprehension-optional; only sent to peers that agreed to sessions.
+const attrSession stun.AttrType = 0xC1E7
+
+const sessionValueSize = 9
+
+// buildSession encodes a session indication, signed like the end of
+// stream: only our peer can move or acknowledge its own stream.
+func buildSession(localUfrag, remoteUfrag, remotePwd string, kind byte, off uint64) (*stun.Message, error) {
+	v := make([]byte, sessionValueSize)
+	v[0] = kind
+	binary.BigEndian.PutUint64(v[1:], off)
+	m, err := stun.Build(
+		stun.TransactionID,
+		stun.NewType(stun.MethodBinding, stun.ClassIndication),
+		stun.NewUsername(remoteUfrag+":"+localUfrag),
+		rawAttr{attrSession, v},
+		stun.NewShortTermIntegrity(remotePwd),
+		stun.Fingerprint,
+	)
+	if err != nil {
+		return nil, fmt.Errorf("agent: build session indication: %w", err)
+	}
+	return m, nil
+}
+
+// errBadSession rejects a malformed session indication.
+var errBadSession = errors.New("agent: malformed session indication")
+
+// sessionOf reads a session indication; ok is false when m carries none.
+func sessionOf(m *stun.Message) (kind byte, off uint64, ok bool, err error) {
+	v, gerr := m.Get(attrSession)
+	if gerr != nil {
+		return 0, 0, false, nil
+	}
+	if len(v) != sessionValueSize || v[0] < sessAck || v[0] > sessEnd {
+		return 0, 0, true, fmt.Errorf("%w: %d-byte value, kind %d", errBadSession, len(v), firstByte(v))
+	}
+	return v[0], binary.BigEndian.Uint64(v[1:]), true, nil
+}
+
+func firstByte(b []byte) int {
+	if len(b) == 0 {
+		return -1
+	}
+	return int(b[0])
+}
+
+// attrMove marks a check that nominates the session's next path
+// (icetcp-session). Comprehension-optional.
+const attrMove stun.AttrType = 0xC1E8
+
+func isMove(m *stun.Message) bool {
+	_, err := m.Get(attrMove)
+	return err == nil
+}
 
 // streamEnd is how an in-band indication ends the peer's stream.
 type streamEnd uint8

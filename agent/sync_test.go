@@ -191,6 +191,11 @@ func TestSyncCloseIsDeliberateCrashIsNot(t *testing.T) {
 		n := memnet.New()
 		x, y := syncPair(t, memConfig(n, ipA, RoleAuto), memConfig(n, ipB, RoleAuto))
 		x.Write([]byte("abcd"))
+		// In session mode Write returns once the bytes are in the replay
+		// buffer; the session's writer hands them to the socket. Let it
+		// (a process killed before that loses them, as it loses what it
+		// had not written yet).
+		synctest.Wait()
 		x.pc.c.Close() // the process died: its kernel closes the socket
 		got, err := io.ReadAll(y)
 		if !errors.Is(err, ErrPeerVanished) || string(got) != "abcd" || err.Error() != "agent: peer vanished after 4 bytes" {

@@ -78,11 +78,17 @@ const (
 	// TraceConsentExpired: the peer stopped answering consent checks on
 	// the selected pair (RFC 7675); Err says for how long.
 	TraceConsentExpired
+	// TracePathMoved: the session moved to Pair (icetcp-session) after
+	// AtBytes bytes of both streams; Resumed: its path had broken.
+	TracePathMoved
+	// TracePathLost: the session's path broke (Err); it looks for another.
+	TracePathLost
 )
 
 var traceKindNames = [...]string{"state", "warning", "local", "remote", "nat", "relay", "permission",
 	"check-started", "check-succeeded", "check-failed", "check-answered",
-	"punch-started", "punch-finished", "nominated", "selected", "consent-expired"}
+	"punch-started", "punch-finished", "nominated", "selected", "consent-expired",
+	"path-moved", "path-lost"}
 
 func (k TraceKind) String() string {
 	if k < 0 || int(k) >= len(traceKindNames) {
@@ -105,6 +111,9 @@ type TraceEvent struct {
 	UseCandidate bool
 	RTT          time.Duration
 	Attempts     int
+	AtBytes      uint64 // TracePathMoved
+	Resumed      bool   // TracePathMoved
+	Path         string // TracePathMoved: "direct" or "relay"
 	Err          error
 }
 

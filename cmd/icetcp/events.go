@@ -89,6 +89,10 @@ func (e *eventWriter) write(v map[string]any) {
 		}
 	case "secured":
 		fmt.Fprintf(e.w, "icetcp: end-to-end secured (%s) in %v ms\n", v["role"], v["handshake_ms"])
+	case "path":
+		fmt.Fprintf(e.w, "icetcp: moved to the %s path after %v bytes\n  local  %s\n  remote %s\n", v["path"], v["at_bytes"], v["local"], v["remote"])
+	case "resumed":
+		fmt.Fprintf(e.w, "icetcp: resumed over the %s path\n", v["path"])
 	case "trace":
 		fmt.Fprintf(e.w, "icetcp: trace %s\n", v["line"])
 	}
@@ -109,6 +113,17 @@ func (e *eventWriter) Trace(te agent.TraceEvent) {
 		var pe *agent.ProxyError
 		if e.onRefusal != nil && errors.As(te.Err, &pe) && pe.Refused() {
 			e.onRefusal(te.Err)
+		}
+	case agent.TracePathMoved:
+		// The session moved (an upgrade from the relay, or a resumption
+		// after a broken path): told whatever the phase.
+		v = map[string]any{"event": "path", "path": te.Path, "local": te.Pair.Local.Marshal(),
+			"remote": te.Pair.Remote.Marshal(), "at_bytes": te.AtBytes}
+		e.q <- v
+		if te.Resumed {
+			v = map[string]any{"event": "resumed", "path": te.Path, "at_bytes": te.AtBytes}
+		} else {
+			v = nil
 		}
 	case agent.TraceRelay:
 		if te.Err != nil {
@@ -256,3 +271,4 @@ func (e *eventWriter) secured(c *secure.Conn, took time.Duration) {
 func (e *eventWriter) done(r pumpResult) {
 	e.emit(map[string]any{"event": "done", "sent": r.sent, "received": r.received})
 }
+

@@ -330,3 +330,47 @@ func AppendFrame(dst, p []byte) ([]byte, error) {
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(p)))
 	return append(dst, p...), nil
 }
+
+// WriteEach writes each payload as one frame, all in one writev where the
+// connection supports it (each payload ≤ MaxFrameSize, else
+// ErrFrameTooLarge and nothing is written). Payloads are not copied. It
+// returns the payload bytes written: all of them, or 0 with the sticky
+// error.
+func (w *Writer) WriteEach(payloads [][]byte) (int, error) {
+	total, n := 0, 0
+	for _, p := range payloads {
+		if len(p) > MaxFrameSize {
+			return 0, ErrFrameTooLarge
+		}
+		n += len(p)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return 0, w.err
+	}
+	if len(payloads) == 0 {
+		return 0, nil
+	}
+	if cap(w.hdrs) < 2*len(payloads) {
+		w.hdrs = make([]byte, 2*len(payloads))
+		w.bufs = make(net.Buffers, 0, 2*len(payloads))
+	}
+	hdrs := w.hdrs[:2*len(payloads)]
+	bufs := w.bufs[:0]
+	for i, p := range payloads {
+		binary.BigEndian.PutUint16(hdrs[2*i:], uint16(len(p)))
+		bufs = append(bufs, hdrs[2*i:2*i+2], p)
+		total += 2 + len(p)
+	}
+	defer clear(bufs)
+	written, err := bufs.WriteTo(w.w)
+	if err == nil && int(written) != total {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		w.err = fmt.Errorf("framing: write: %w", err)
+		return 0, w.err
+	}
+	return n, nil
+}

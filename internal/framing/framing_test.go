@@ -400,3 +400,27 @@ func TestNextIntoReadAheadLargerThanBuffer(t *testing.T) {
 		}
 	}
 }
+
+// WriteEach writes one frame per payload, whatever their sizes, in order.
+func TestWriteEach(t *testing.T) {
+	payloads := [][]byte{fill(1, 1), {}, fill(MaxFrameSize, 2), fill(300, 3)}
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	n, err := w.WriteEach(payloads)
+	if err != nil || n != 1+MaxFrameSize+300 {
+		t.Fatalf("WriteEach = %d, %v", n, err)
+	}
+	if !bytes.Equal(buf.Bytes(), frameBytes(payloads...)) {
+		t.Fatal("wire form differs from one frame per payload")
+	}
+	if _, err := w.WriteEach([][]byte{fill(MaxFrameSize+1, 0)}); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("oversized payload: err = %v, want ErrFrameTooLarge", err)
+	}
+	sw := NewWriter(shortWriter{})
+	if _, err := sw.WriteEach(payloads); !errors.Is(err, io.ErrShortWrite) {
+		t.Fatalf("short write: err = %v", err)
+	}
+	if err := sw.WriteFrame([]byte("x")); !errors.Is(err, io.ErrShortWrite) {
+		t.Fatalf("after a failed WriteEach: err = %v, want the sticky error", err)
+	}
+}

@@ -1,0 +1,363 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/pion/stun"
+
+	"github.com/icetcp/icetcp/candidate"
+	"github.com/icetcp/icetcp/internal/natcheck"
+)
+
+// Where a session goes (session.go does the moving). With a session the
+// relay is nominated as soon as it works (relayDue): time to first byte
+// is whichever path is ready first. After a relayed pair was selected the
+// search for a direct one goes on for UpgradeWindow, in the background:
+// checks and punches still under way continue, listeners stay open for
+// the peer's, and direct pairs that failed are tried again in rounds
+// (upgradeRounds), the NAT classes ruling out what cannot work (startCheck
+// fails those at once). The first direct pair that validates is
+// nominated, as before selection; both sides move the session to it on
+// the nomination, and the relayed connection is read to its END, closed,
+// and its allocation released.
+//
+// When the selected path breaks during the search (a relay restart), the
+// search carries on for ResumeTimeout and the session moves to the direct
+// pair it finds; when it breaks after (or without) one, the session
+// fails. Either way Read and Write see nothing but a stall.
+
+// moveState is a session's path policy. Owned by the loop.
+type moveState struct {
+	on       bool      // a session was agreed: the Conn can move
+	until    time.Time // the search for a direct path runs until then (zero: no search)
+	round    int       // upgrade rounds done
+	roundAt  time.Time // when the next round re-arms failed direct pairs
+	lostAt   time.Time // the selected path broke then; zero while it works
+	lostErr  error
+	draining []*pconn // paths we moved from, closed once read to their END
+	paths    []PathStats
+}
+
+// upgradeRounds are when, after a relayed pair's selection, the direct
+// pairs that failed are tried again: a direct path may open late (a
+// firewall's state, a NAT that restarted, a peer that moved). Both sides
+// count from their own selection, within a round trip of each other, and
+// a punch runs for a check timeout, so their punches overlap.
+var upgradeRounds = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second}
+
+// drainTimeout bounds how long a path we moved from stays open for the
+// peer's END.
+const drainTimeout = 5 * time.Second
+
+// searching reports that direct pairs are still tried for the session.
+func (m *moveState) searching(now time.Time) bool {
+	return !m.until.IsZero() && now.Before(m.until)
+}
+
+// startSession turns the new Conn into a session on p, and starts the
+// search for a direct path if p is relayed and one may exist.
+func (a *Agent) startSession(c *Conn, p *pair, now time.Time) {
+	c.sess = newSession(c, p.pc, a.cfg.ReplayBuffer)
+	a.sess.Store(c.sess)
+	a.mv.on = true
+	p.pc.viaRelay.Store(isRelayed(p))
+	a.mv.paths = append(a.mv.paths, PathStats{Path: pathOf(p), Local: p.local, Remote: p.remote, From: now})
+	if isRelayed(p) && a.directPossible() {
+		a.mv.until = now.Add(a.cfg.UpgradeWindow)
+		a.mv.roundAt = now.Add(upgradeRounds[0])
+	}
+}
+
+// directPossible reports a direct pair worth more checks: one not ruled
+// out by the NAT classes, or a candidate still to come.
+func (a *Agent) directPossible() bool {
+	if !a.peer.eoc {
+		return true
+	}
+	for _, p := range a.cl.pairs {
+		if isRelayed(p) {
+			continue
+		}
+		if v, _ := a.punchVerdict(p); v != natcheck.Unlikely || a.cfg.AwaitDirect {
+			return true
+		}
+	}
+	return false
+}
+
+// searchTick runs the search for a direct path after a relayed pair was
+// selected, and resumption's deadline.
+func (a *Agent) searchTick(now time.Time, soon func(time.Time)) {
+	if !a.mv.lostAt.IsZero() {
+		deadline := a.mv.lostAt.Add(a.cfg.ResumeTimeout)
+		if !now.Before(deadline) {
+			a.sessionLost(now)
+			return
+		}
+		soon(deadline)
+	}
+	if a.mv.until.IsZero() {
+		return
+	}
+	if !a.mv.searching(now) {
+		a.endSearch(now)
+		return
+	}
+	soon(a.mv.until)
+	if !now.Before(a.mv.roundAt) && a.mv.round < len(upgradeRounds) {
+		a.rearmDirect(now)
+		a.mv.round++
+		if a.mv.round < len(upgradeRounds) {
+			a.mv.roundAt = a.sel.selectedAt.Add(upgradeRounds[a.mv.round])
+		}
+	}
+	if a.mv.round < len(upgradeRounds) {
+		soon(a.mv.roundAt)
+	}
+	a.runChecks(now, soon, true, isRelayed)
+	// Nomination of a direct pair: a check to an icetcp peer carries
+	// USE-CANDIDATE already (nominateWithCheck); this is for a pair
+	// validated by a plain check (the peer's check triggered ours while
+	// we were controlled, then a role switch).
+	if a.role.controlling && a.sel.nominating == nil {
+		for _, p := range a.cl.pairs {
+			if p.state == stateSucceeded && !isRelayed(p) && p.pc != nil && !p.pc.closed() && p != a.sel.pair {
+				a.nominate(p, now)
+				break
+			}
+		}
+	}
+}
+
+// rearmDirect makes the direct pairs that failed waiting again (their
+// punch or connect is tried anew); the NAT classes fail the hopeless ones
+// again at once.
+func (a *Agent) rearmDirect(now time.Time) {
+	for _, p := range a.cl.pairs {
+		if isRelayed(p) || p.state != stateFailed || p.local.TCPType == candidate.Passive {
+			continue
+		}
+		if v, _ := a.punchVerdict(p); v == natcheck.Unlikely && !a.cfg.AwaitDirect {
+			continue
+		}
+		p.state, p.err, p.retries = stateWaiting, nil, 0
+		p.firstTry, p.notBefore = time.Time{}, now
+	}
+}
+
+// errSearchOver closes what the search for a direct path still had open.
+var errSearchOver = errors.New("agent: the session's search for a direct path ended")
+
+// endSearch stops the background checks: what they had open closes, and
+// what selection would have released goes.
+func (a *Agent) endSearch(now time.Time) {
+	a.mv.until = time.Time{}
+	for _, q := range a.cl.pairs {
+		if q == a.sel.pair {
+			continue
+		}
+		if q.cancel != nil {
+			q.cancel()
+			q.cancel = nil
+		}
+		q.attempt++
+		if q.state == stateInProgress || q.state == stateWaiting || q.state == stateFrozen {
+			q.state, q.err = stateFailed, errSearchOver
+		}
+	}
+	for pc := range a.conns {
+		if pc != a.sel.pair.pc && !a.isDraining(pc) {
+			pc.close(errSearchOver)
+		}
+	}
+	a.stopSTUN()
+	if !a.sel.released && !now.Before(a.sel.releaseAt) {
+		a.release(now)
+	}
+	if !a.mv.lostAt.IsZero() {
+		a.sessionLost(now) // the broken path found no successor in the window
+	}
+}
+
+func (a *Agent) isDraining(pc *pconn) bool {
+	for _, d := range a.mv.draining {
+		if d == pc {
+			return true
+		}
+	}
+	return false
+}
+
+// movePath moves the session to p, a direct pair the controlling side
+// nominated: the Conn carries on there, the old path drains.
+func (a *Agent) movePath(p *pair, now time.Time) {
+	old := a.sel.pair
+	c := a.sel.conn
+	p.state, p.nominated = stateSucceeded, true
+	a.sel.pair, a.sel.nominating, a.sel.committed = p, nil, p.pc
+	p.pc.eosMode.Store(true)
+	p.pc.viaRelay.Store(isRelayed(p))
+	keepAlive(p.pc.c, a.cfg.ConsentInterval)
+	c.cur.Store(&connPath{pc: p.pc, local: p.local, remote: p.remote, path: pathOf(p)})
+	st := c.sess.stats()
+	c.sess.moveTo(p.pc)
+	if old.pc != nil && !old.pc.closed() {
+		a.mv.draining = append(a.mv.draining, old.pc)
+		old.pc.drainBy = now.Add(drainTimeout)
+	}
+	old.nominated = false
+	resumed := !a.mv.lostAt.IsZero()
+	a.mv.lostAt, a.mv.lostErr = time.Time{}, nil
+	if n := len(a.mv.paths); n > 0 {
+		a.mv.paths[n-1].closeAt(old, now)
+	}
+	a.mv.paths = append(a.mv.paths, PathStats{Path: pathOf(p), Local: p.local, Remote: p.remote, From: now})
+	a.consent = consentState{last: now, next: now.Add(a.consentInterval()), tx: map[[stun.TransactionIDSize]byte]time.Time{}}
+	if !a.role.controlling {
+		a.sendConsent(now)
+	}
+	a.sel.releaseAt = now // the peer checked this path: nothing more to wait for
+	a.endSearch(now)
+	ps := p.stats()
+	ps.Selected = true
+	ev := Event{Type: EventPath, Time: now, Pair: &ps, AtBytes: st.sent + st.recvd}
+	a.events.emit(ev)
+	a.tr.trace(TraceEvent{Kind: TracePathMoved, Time: now, Pair: &ps, AtBytes: st.sent + st.recvd, Resumed: resumed, Path: pathOf(p)})
+	if resumed {
+		a.events.emit(Event{Type: EventResumed, Time: now, Pair: &ps, AtBytes: st.sent + st.recvd})
+	}
+	a.log.Infof("session moved to %s %s -> %s after %d bytes sent, %d received", pathOf(p), addrOf(p.local), addrOf(p.remote), st.sent, st.recvd)
+}
+
+// onPathRead runs when the Conn's reader left pc, a path we moved from:
+// the peer's data there ended (its END) or broke. Our FIN follows our
+// END; the peer's FIN ends the reader, and onConnEnd closes the
+// connection and releases the allocation behind it.
+func (a *Agent) onPathRead(pc *pconn, now time.Time) {
+	if a.sel.pair != nil && pc == a.sel.pair.pc {
+		return // moved back to it: cannot happen, the loop moves forward only
+	}
+	a.goTracked(func() { _ = pc.sendFIN() })
+}
+
+// drainTick closes the paths we moved from that did not end in time.
+func (a *Agent) drainTick(now time.Time, soon func(time.Time)) {
+	for _, pc := range a.mv.draining {
+		if !now.Before(pc.drainBy) {
+			pc.close(errSearchOver)
+		} else {
+			soon(pc.drainBy)
+		}
+	}
+}
+
+// pathGone forgets a path we moved from once its connection ended, with
+// the allocation that carried it.
+func (a *Agent) pathGone(pc *pconn) {
+	for i, d := range a.mv.draining {
+		if d == pc {
+			a.mv.draining = append(a.mv.draining[:i], a.mv.draining[i+1:]...)
+			if pc.local.Type == candidate.Relay {
+				if rl := a.g.relayOf(pc.local); rl != nil {
+					rl.alloc.Close()
+				}
+			}
+			return
+		}
+	}
+}
+
+// errPathLost wraps why the selected path of a session broke.
+var errPathLost = errors.New("agent: the session's path broke")
+
+// pathLost takes the break of the selected path in session mode: the
+// Conn stalls while the search looks for another path, for ResumeTimeout;
+// without a search the session fails at once.
+func (a *Agent) pathLost(pc *pconn, err error, now time.Time) {
+	if !a.mv.lostAt.IsZero() {
+		return
+	}
+	// The cause is named, not wrapped: a path that ended with EOF must
+	// never read as the end of the stream.
+	a.mv.lostAt, a.mv.lostErr = now, fmt.Errorf("%w: %v", errPathLost, err)
+	if errors.Is(err, ErrConsentExpired) {
+		a.mv.lostErr = fmt.Errorf("%w: %w", errPathLost, err)
+	}
+	a.tr.pair(TracePathLost, a.sel.pair, now, err)
+	a.log.Infof("%v: looking for another path for %v", a.mv.lostErr, a.cfg.ResumeTimeout)
+	pc.close(a.mv.lostErr)
+	if a.mv.searching(now) {
+		if a.mv.until.Before(now.Add(a.cfg.ResumeTimeout)) {
+			a.mv.until = now.Add(a.cfg.ResumeTimeout)
+		}
+		a.rearmDirect(now)
+		return
+	}
+	a.sessionLost(now)
+}
+
+// sessionLost fails a session whose path broke and found no successor.
+func (a *Agent) sessionLost(now time.Time) {
+	st := a.sel.conn.sess.stats()
+	err := fmt.Errorf("agent: session: no path found within %v (%d bytes received, %d sent and acknowledged): %w",
+		a.cfg.ResumeTimeout, st.recvd, st.acked, a.mv.lostErr)
+	a.sel.conn.sess.fail(err)
+	a.fail(StateFailed, err, now)
+}
+
+// sessionPathEnd reports whether the end of the selected connection pc
+// with err leaves the session alive (pathLost handles it).
+func (a *Agent) sessionPathEnd(pc *pconn, err error) bool {
+	if !a.mv.on {
+		return false
+	}
+	if pc.closed() && errors.Is(pc.closeErr(), net.ErrClosed) {
+		return false // Conn.Close
+	}
+	return a.sel.conn.sess.movable(pc, pc.endErr(err))
+}
+
+// PathStats is one path a session used, in order.
+type PathStats struct {
+	Path          string // "direct" or "relay"
+	Local, Remote candidate.Candidate
+	From, Until   time.Time // Until is zero for the current path
+	// BytesSent and BytesReceived count the application bytes the path
+	// carried, repeats after a move included.
+	BytesSent, BytesReceived uint64
+}
+
+func (ps *PathStats) closeAt(p *pair, now time.Time) {
+	ps.Until = now
+	if p.pc != nil {
+		ps.BytesSent, ps.BytesReceived = p.pc.bytesOut.Load(), p.pc.bytesIn.Load()
+	}
+}
+
+// SessionStats describe a Conn's session (icetcp-session).
+type SessionStats struct {
+	// Moves counts the moves to another path (upgrades and resumptions).
+	Moves int
+	// Sent is our stream's length, Acked what the peer took of it,
+	// Received what we took of the peer's; Unacked is the replay buffer.
+	Sent, Acked, Received uint64
+	Unacked               int
+	Paths                 []PathStats
+}
+
+func (a *Agent) sessionStats() *SessionStats {
+	if !a.mv.on || a.sel.conn == nil || a.sel.conn.sess == nil {
+		return nil
+	}
+	st := a.sel.conn.sess.stats()
+	out := &SessionStats{Moves: st.moves, Sent: st.sent, Acked: st.acked, Received: st.recvd, Unacked: st.unacked,
+		Paths: append([]PathStats(nil), a.mv.paths...)}
+	if n := len(out.Paths); n > 0 && a.sel.pair.pc != nil {
+		out.Paths[n-1].BytesSent = a.sel.pair.pc.bytesOut.Load()
+		out.Paths[n-1].BytesReceived = a.sel.pair.pc.bytesIn.Load()
+	}
+	return out
+}

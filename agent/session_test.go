@@ -1,0 +1,323 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/pion/stun"
+
+	"github.com/icetcp/icetcp/candidate"
+	"github.com/icetcp/icetcp/internal/lab/memnet"
+	"github.com/icetcp/icetcp/tcpso"
+)
+
+// lateDirect is the in-memory network with the direct paths between the
+// peers closed until opens (a gateway rule lifted later): connects and
+// punches to the peers' own and public addresses are refused before it.
+// The relay is reachable from the start.
+type lateDirect struct {
+	*memnet.Network
+	mu      sync.Mutex
+	opens   time.Time
+	blocked map[netip.Addr]bool
+}
+
+func newLateDirect(n *memnet.Network, opensIn time.Duration) *lateDirect {
+	return &lateDirect{Network: n, opens: time.Now().Add(opensIn),
+		blocked: map[netip.Addr]bool{ipA: true, ipB: true, pubA: true, pubB: true}}
+}
+
+func (l *lateDirect) closed(remote netip.AddrPort) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.blocked[remote.Addr()] && time.Now().Before(l.opens)
+}
+
+// block closes the direct paths again from now on, for d.
+func (l *lateDirect) block(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.opens = time.Now().Add(d)
+}
+
+var errGatewayRule = &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+
+func (l *lateDirect) Dial(ctx context.Context, local, remote netip.AddrPort) (net.Conn, error) {
+	if l.closed(remote) {
+		return nil, errGatewayRule
+	}
+	return l.Network.Dial(ctx, local, remote)
+}
+
+func (l *lateDirect) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn, int, error) {
+	if l.closed(p.Remote) {
+		return nil, 1, errGatewayRule
+	}
+	return l.Network.SimultaneousOpen(ctx, p)
+}
+
+// sessionPair connects two agents behind port-preserving NATs whose
+// direct path opens after opensIn; both have the relay.
+func sessionPair(t *testing.T, opensIn time.Duration) (x, y *Conn, net *lateDirect, r *memRelay, events chan Event) {
+	t.Helper()
+	n := memnet.New()
+	stunOn(t, n, stunAddr)
+	r = newMemRelay(n)
+	ca, cb := natPair(n, r, false, false)
+	late := newLateDirect(n, opensIn)
+	ca.Network, cb.Network = late, late
+	ca.Role, cb.Role = RoleControlling, RoleControlled
+	events = make(chan Event, 64)
+	ca.OnEvent = func(e Event) {
+		if e.Type == EventPath || e.Type == EventResumed {
+			events <- e
+		}
+	}
+	x, y = syncPair(t, ca, cb)
+	return x, y, late, r, events
+}
+
+// stream writes n pseudo-random bytes in chunks paced by gap (so that a
+// transfer spans a move), then ends its stream; the reader's side
+// returns the bytes' hash.
+func stream(w *Conn, seed uint64, n, chunk int, gap time.Duration) error {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	buf := make([]byte, chunk)
+	for sent := 0; sent < n; sent += chunk {
+		for i := range buf {
+			buf[i] = byte(rng.Uint32())
+		}
+		if _, err := w.Write(buf[:min(chunk, n-sent)]); err != nil {
+			return fmt.Errorf("write after %d bytes: %w", sent, err)
+		}
+		time.Sleep(gap)
+	}
+	return w.CloseWrite()
+}
+
+func streamSum(seed uint64, n, chunk int) [32]byte {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	h := sha256.New()
+	buf := make([]byte, chunk)
+	for sent := 0; sent < n; sent += chunk {
+		for i := range buf {
+			buf[i] = byte(rng.Uint32())
+		}
+		h.Write(buf[:min(chunk, n-sent)])
+	}
+	var s [32]byte
+	copy(s[:], h.Sum(nil))
+	return s
+}
+
+// both streams each way at once, and checks each side read exactly what
+// the other wrote, then io.EOF.
+func bothWays(t *testing.T, x, y *Conn, n, chunk int, gap time.Duration) {
+	t.Helper()
+	errs := make(chan error, 4)
+	for i, w := range []*Conn{x, y} {
+		go func() { errs <- stream(w, uint64(i+1), n, chunk, gap) }()
+	}
+	for i, r := range []*Conn{y, x} {
+		go func() {
+			h := sha256.New()
+			got, err := io.Copy(h, r)
+			switch {
+			case err != nil:
+				errs <- fmt.Errorf("read after %d bytes: %w", got, err)
+			case !bytes.Equal(h.Sum(nil), sumSlice(streamSum(uint64(i+1), n, chunk))):
+				errs <- fmt.Errorf("read %d bytes, not the %d written (lost, repeated or reordered)", got, n)
+			default:
+				errs <- nil
+			}
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func sumSlice(s [32]byte) []byte { return s[:] }
+
+// A session starts on the relay at once (the punch cannot work yet), keeps
+// trying the direct path, and moves to it when it opens: both streams
+// arrive whole, the relay carries nothing after the move, and its
+// allocation is released.
+func TestSyncSessionMovesFromRelayToDirect(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		x, y, _, r, events := sessionPair(t, 3*time.Second)
+		if x.Path() != "relay" || y.Path() != "relay" {
+			t.Fatalf("paths %s, %s; want the relay first", x.Path(), y.Path())
+		}
+		if took := x.ConnectTime(); took > 100*time.Millisecond {
+			t.Errorf("relay selected after %v: with a session it need not wait for the punch", took)
+		}
+		bothWays(t, x, y, 4<<20, 32<<10, 50*time.Millisecond)
+		for _, c := range []*Conn{x, y} {
+			if c.Path() != "direct" {
+				t.Fatalf("path %s after the direct path opened, want direct", c.Path())
+			}
+			st := c.Agent().Stats().Session
+			if st == nil || st.Moves != 1 || len(st.Paths) != 2 || st.Paths[0].Path != "relay" || st.Paths[1].Path != "direct" {
+				t.Fatalf("session stats %+v, want one move, relay then direct", st)
+			}
+			if st.Sent != 4<<20 || st.Received != 4<<20 || st.Acked != 4<<20 {
+				t.Errorf("sent %d, acked %d, received %d; want 4 MiB each", st.Sent, st.Acked, st.Received)
+			}
+		}
+		select {
+		case e := <-events:
+			if e.Type != EventPath || e.Pair == nil || e.Pair.Local.Type == candidate.Relay {
+				t.Fatalf("event %v %+v, want a path event to the direct pair", e.Type, e.Pair)
+			}
+		default:
+			t.Fatal("no path event")
+		}
+		synctest.Wait()
+		if live := r.liveConns(); live != 0 {
+			t.Errorf("%d relayed connections still open after the move", live)
+		}
+	})
+}
+
+// The relay dies mid-transfer while the direct path is still closed: the
+// session stalls, the search goes on, and it resumes over the direct
+// path once it opens, from the last byte each side took.
+func TestSyncSessionResumesWhenTheRelayDies(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		x, y, _, r, events := sessionPair(t, 5*time.Second)
+		go func() {
+			time.Sleep(2 * time.Second)
+			r.kill()
+		}()
+		bothWays(t, x, y, 2<<20, 16<<10, 40*time.Millisecond)
+		if x.Path() != "direct" || y.Path() != "direct" {
+			t.Fatalf("paths %s, %s after the resumption, want direct", x.Path(), y.Path())
+		}
+		var kinds []EventType
+		for len(events) > 0 {
+			kinds = append(kinds, (<-events).Type)
+		}
+		if len(kinds) != 2 || kinds[0] != EventPath || kinds[1] != EventResumed {
+			t.Fatalf("events %v, want path then resumed", kinds)
+		}
+	})
+}
+
+// With no path to take over, a broken session fails after ResumeTimeout,
+// saying how far each stream got; nothing is left running.
+func TestSyncSessionFailsWhenNoPathComesBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		x, y, _, r, _ := sessionPair(t, time.Hour)
+		if _, err := x.Write(make([]byte, 1000)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(y, make([]byte, 1000)); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		broke := time.Now()
+		r.kill()
+		for _, c := range []*Conn{x, y} {
+			_, err := c.Read(make([]byte, 1))
+			if !errors.Is(err, errPathLost) || errors.Is(err, io.EOF) {
+				t.Fatalf("read: %v, want the lost path", err)
+			}
+			if took := time.Since(broke); took < c.a.cfg.ResumeTimeout {
+				t.Errorf("failed after %v, before ResumeTimeout %v", took, c.a.cfg.ResumeTimeout)
+			}
+		}
+		if _, err := x.Write([]byte("x")); !errors.Is(err, errPathLost) {
+			t.Errorf("write after the failure: %v", err)
+		}
+		_, err := y.Read(make([]byte, 1))
+		if want := "1000 bytes received"; !bytes.Contains([]byte(err.Error()), []byte(want)) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	})
+}
+
+// Packets keep their boundaries and their order across a move.
+func TestSyncSessionPacketsAcrossAMove(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		x, y, _, _, _ := sessionPair(t, 2*time.Second)
+		const count = 400
+		wrote := make(chan struct{})
+		go func() {
+			defer close(wrote)
+			p := make([]byte, 1200)
+			for i := range count {
+				binary.BigEndian.PutUint32(p, uint32(i))
+				n := 8 + i%1100 // sizes vary: boundaries must hold
+				binary.BigEndian.PutUint32(p[4:], uint32(n))
+				if err := x.WritePacket(p[:n]); err != nil {
+					t.Errorf("packet %d: %v", i, err)
+					return
+				}
+				time.Sleep(20 * time.Millisecond) // 8 s of media, across the move
+			}
+		}()
+		buf := make([]byte, 2000)
+		start := time.Now()
+		for i := range count {
+			n, err := y.ReadPacket(buf)
+			if err != nil {
+				t.Fatalf("packet %d: %v", i, err)
+			}
+			if seq, size := binary.BigEndian.Uint32(buf), binary.BigEndian.Uint32(buf[4:]); seq != uint32(i) || int(size) != n {
+				t.Fatalf("packet %d: got #%d of %d bytes (%d read)", i, seq, size, n)
+			}
+		}
+		<-wrote
+		if y.Path() != "direct" {
+			t.Fatalf("path %s after %v, want direct after the move; %+v", y.Path(), time.Since(start), y.Agent().Stats().Session)
+		}
+	})
+}
+
+// The session indication's wire form: kind and offset round-trip, a
+// malformed value is refused with a clear error.
+func TestSessionIndicationCodec(t *testing.T) {
+	for _, kind := range []byte{sessAck, sessStart, sessEnd} {
+		m, err := buildSession("L", "R", "password-of-the-peer!!", kind, 1<<40+7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := decodeSTUN(m.Raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, off, ok, err := sessionOf(d)
+		if !ok || err != nil || k != kind || off != 1<<40+7 {
+			t.Fatalf("kind %d: got %d, %d, %v, %v", kind, k, off, ok, err)
+		}
+		if err := authRequest(d, "R", "password-of-the-peer!!"); err != nil {
+			t.Fatalf("not signed for the peer: %v", err)
+		}
+	}
+	for _, v := range [][]byte{nil, {sessAck}, {9, 0, 0, 0, 0, 0, 0, 0, 0}, make([]byte, 10)} {
+		m, _ := stun.Build(stun.TransactionID, stun.NewType(stun.MethodBinding, stun.ClassIndication), rawAttr{attrSession, v})
+		if _, _, ok, err := sessionOf(m); !ok || !errors.Is(err, errBadSession) {
+			t.Errorf("value %x: ok %v, err %v; want errBadSession", v, ok, err)
+		}
+	}
+	m, _ := stun.Build(stun.TransactionID, stun.BindingRequest)
+	if _, _, ok, _ := sessionOf(m); ok {
+		t.Error("a message without the attribute read as a session indication")
+	}
+}
