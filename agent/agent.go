@@ -35,6 +35,9 @@ type Agent struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// successor is the agent an ICE restart handed the session to.
+	successor atomic.Pointer[Agent]
+
 	inbox     chan func(now time.Time) // run by the loop; the only way into loop state
 	life      lifecycle
 	wg        sync.WaitGroup // every goroutine the agent starts, the event queue's too
@@ -258,7 +261,9 @@ func roleWord(r Role) string {
 // Close stops the agent: every socket it opened is closed (the selected
 // connection too) and every goroutine it started, the one delivering
 // events included, has returned when Close returns. It is safe to call more
-// than once and from any goroutine except an OnEvent callback.
+// than once and from any goroutine except an OnEvent callback. An agent
+// whose session an ICE restart took over (Config.Redial) closes the agent
+// that carries it now too.
 func (a *Agent) Close() error {
 	a.life.closeOnce.Do(func() { close(a.life.closing) })
 	if !a.life.started.Load() {
@@ -267,6 +272,9 @@ func (a *Agent) Close() error {
 	}
 	<-a.life.loopDone
 	a.wg.Wait()
+	if b := a.successor.Load(); b != nil {
+		return b.Close()
+	}
 	return nil
 }
 
@@ -336,6 +344,9 @@ func (a *Agent) run() {
 // setState records and announces a state change.
 func (a *Agent) setState(s State, now time.Time) {
 	a.state = s
+	if a.mv.retired {
+		return // its session lives on in a restarted agent, which tells
+	}
 	var err error
 	if s == StateFailed {
 		err = a.failErr
@@ -376,7 +387,7 @@ func (a *Agent) shutdown(now time.Time) {
 			p.cancel()
 		}
 	}
-	if s := a.sess.Load(); s != nil {
+	if s := a.sess.Load(); s != nil && !a.mv.retired {
 		s.fail(a.failErr) // Read and Write end with the agent's reason
 	}
 	for pc := range a.conns {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/pion/logging"
 
 	"github.com/icetcp/icetcp/internal/proxy"
+	"github.com/icetcp/icetcp/signaling"
 	"github.com/icetcp/icetcp/tcpso"
 )
 
@@ -178,6 +180,18 @@ type Config struct {
 	// ResumeTimeout bounds how long a session whose path broke looks for
 	// another before Read and Write fail. Zero: ConsentTimeout.
 	ResumeTimeout time.Duration
+	// Redial, when set, lets a session whose path broke with no other to
+	// take over restart ICE: a new agent with this Config (fresh
+	// credentials, candidates gathered anew: new mappings, new
+	// allocations) connects over the channel Redial returns, to the same
+	// peer, which restarts too, and the session carries on over the pair
+	// they select, within ResumeTimeout. The rendezvous room the first
+	// channel used is what it should join again. The agent closes the
+	// channels Redial returns. nil: such a session fails.
+	Redial func(ctx context.Context) (signaling.Channel, error)
+
+	// resume is the session a restarted agent resumes (move.go).
+	resume *session
 
 	// allocate makes TURN allocations; nil means internal/turn over
 	// Network. Tests set it to an in-memory relay.

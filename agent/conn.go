@@ -33,8 +33,11 @@ var ErrPacketTooLarge = errors.New("agent: packet larger than the peer's frame s
 // (ReadPacket, WritePacket: one RTP or RTCP packet per frame). Use one or
 // the other on each side; mixing Read and ReadPacket splits frames.
 type Conn struct {
-	a        *Agent
-	pc       *pconn        // the first path
+	a  *Agent // the agent that selected the first path
+	pc *pconn // the first path
+	// agent is the agent whose path the Conn uses now: a, or the agent
+	// of an ICE restart that resumed the session.
+	agent    atomic.Pointer[Agent]
 	took     time.Duration // from the peer's credentials to selection
 	maxFrame int           // largest frame the peer reads
 	eos      bool          // end of stream travels in band (icetcp-eos)
@@ -324,7 +327,7 @@ const lingerTimeout = 2 * time.Second
 // arrives until the peer's FIN (at most lingerTimeout), then closes.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() { c.linger(false) })
-	return c.a.Close()
+	return c.Agent().Close()
 }
 
 // abortLinger bounds how long Abort waits for the peer's FIN: an
@@ -340,7 +343,7 @@ const abortLinger = 500 * time.Millisecond
 // stream had ended: Abort only closes.
 func (c *Conn) Abort() error {
 	c.closeOnce.Do(func() { c.linger(true) })
-	return c.a.Close()
+	return c.Agent().Close()
 }
 
 func (c *Conn) linger(interrupted bool) {
@@ -458,7 +461,8 @@ func (c *Conn) Path() string { return c.cur.Load().path }
 func (c *Conn) ConnectTime() time.Duration { return c.took }
 
 // Agent is the agent that owns this connection.
-func (c *Conn) Agent() *Agent { return c.a }
+// After an ICE restart (Config.Redial) it is the restarted agent.
+func (c *Conn) Agent() *Agent { return c.agent.Load() }
 
 // frameSizeFor is the largest frame we write to a peer with features f.
 func frameSizeFor(f features) int {

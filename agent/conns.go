@@ -105,7 +105,13 @@ func (a *Agent) adopt(c net.Conn, fr *framing.Reader, inbound bool, local candid
 			a.post(func(now time.Time) { a.onConnEnd(pc, err, now) })
 		},
 		onAck: func(pc *pconn, r uint64) {
-			if s := a.sess.Load(); s != nil {
+			s := a.sess.Load()
+			if s == nil {
+				// A restarted agent: the peer may select and answer our
+				// move before we select; its first ACK must not be lost.
+				s = a.cfg.resume
+			}
+			if s != nil {
 				s.onAck(pc, r)
 			}
 		},

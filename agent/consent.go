@@ -26,8 +26,12 @@ func (a *Agent) consentTick(now time.Time, soon func(time.Time)) {
 		// agent, stdpeer.go): TCP keepalive watches the connection.
 		return
 	}
-	if expiry := cs.last.Add(a.cfg.ConsentTimeout); !now.Before(expiry) {
-		err := fmt.Errorf("%w: no answer for %v", ErrConsentExpired, a.cfg.ConsentTimeout)
+	timeout := a.cfg.ConsentTimeout
+	if a.canResume(now) {
+		timeout = a.pathTimeout() // the session survives it: it looks for another path
+	}
+	if expiry := cs.last.Add(timeout); !now.Before(expiry) {
+		err := fmt.Errorf("%w: no answer for %v", ErrConsentExpired, timeout)
 		a.tr.pair(TraceConsentExpired, a.sel.pair, now, err)
 		if a.mv.on {
 			a.pathLost(a.sel.pair.pc, err, now)

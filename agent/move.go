@@ -1,15 +1,18 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"time"
 
+	"github.com/pion/logging"
 	"github.com/pion/stun"
 
 	"github.com/icetcp/icetcp/candidate"
 	"github.com/icetcp/icetcp/internal/natcheck"
+	"github.com/icetcp/icetcp/internal/wait"
 )
 
 // Where a session goes (session.go does the moving). With a session the
@@ -26,8 +29,13 @@ import (
 //
 // When the selected path breaks during the search (a relay restart), the
 // search carries on for ResumeTimeout and the session moves to the direct
-// pair it finds; when it breaks after (or without) one, the session
-// fails. Either way Read and Write see nothing but a stall.
+// pair it finds. When it breaks after (or without) one, and Config.Redial
+// is set, ICE restarts: a new agent gathers anew (a NAT that restarted
+// maps us elsewhere, a relay that restarted needs a new allocation) and
+// connects over a new signaling channel to the peer, which restarts too;
+// the session moves to the pair they select, and the old agent retires.
+// Read and Write see nothing but a stall; only when ResumeTimeout passes
+// without a path do they fail, saying how far each stream got.
 
 // moveState is a session's path policy. Owned by the loop.
 type moveState struct {
@@ -38,7 +46,9 @@ type moveState struct {
 	lostAt   time.Time // the selected path broke then; zero while it works
 	lostErr  error
 	draining []*pconn // paths we moved from, closed once read to their END
-	paths    []PathStats
+	// restarting: an ICE restart runs (restart); retired: it succeeded,
+	// the session is another agent's now, and this one only closes.
+	restarting, retired bool
 }
 
 // upgradeRounds are when, after a relayed pair's selection, the direct
@@ -57,14 +67,27 @@ func (m *moveState) searching(now time.Time) bool {
 	return !m.until.IsZero() && now.Before(m.until)
 }
 
-// startSession turns the new Conn into a session on p, and starts the
+// startSession makes the selected pair p the session's path: a new
+// session, or, after an ICE restart, the one it resumes. It starts the
 // search for a direct path if p is relayed and one may exist.
-func (a *Agent) startSession(c *Conn, p *pair, now time.Time) {
-	c.sess = newSession(c, p.pc, a.cfg.ReplayBuffer)
+func (a *Agent) startSession(p *pair, now time.Time) {
+	c := a.sel.conn
+	ps := PathStats{Path: pathOf(p), Local: p.local, Remote: p.remote, From: now}
+	p.pc.viaRelay.Store(isRelayed(p))
+	if s := a.cfg.resume; s != nil {
+		c.cur.Store(&connPath{pc: p.pc, local: p.local, remote: p.remote, path: pathOf(p)})
+		s.addPath(ps, s.current(), now)
+		s.moveTo(p.pc)
+	} else {
+		c.sess = newSession(c, p.pc, a.cfg.ReplayBuffer)
+		c.sess.id = sessionID(a.creds.ufrag, a.creds.pwd, a.peer.ufrag, *a.remotePwd.Load())
+		c.sess.addPath(ps, nil, now)
+	}
 	a.sess.Store(c.sess)
 	a.mv.on = true
-	p.pc.viaRelay.Store(isRelayed(p))
-	a.mv.paths = append(a.mv.paths, PathStats{Path: pathOf(p), Local: p.local, Remote: p.remote, From: now})
+	if a.cfg.Redial != nil {
+		setUserTimeout(p.pc.c, a.pathTimeout())
+	}
 	if isRelayed(p) && a.directPossible() {
 		a.mv.until = now.Add(a.cfg.UpgradeWindow)
 		a.mv.roundAt = now.Add(upgradeRounds[0])
@@ -91,7 +114,7 @@ func (a *Agent) directPossible() bool {
 // searchTick runs the search for a direct path after a relayed pair was
 // selected, and resumption's deadline.
 func (a *Agent) searchTick(now time.Time, soon func(time.Time)) {
-	if !a.mv.lostAt.IsZero() {
+	if !a.mv.lostAt.IsZero() && !a.mv.restarting {
 		deadline := a.mv.lostAt.Add(a.cfg.ResumeTimeout)
 		if !now.Before(deadline) {
 			a.sessionLost(now)
@@ -128,6 +151,22 @@ func (a *Agent) searchTick(now time.Time, soon func(time.Time)) {
 				a.nominate(p, now)
 				break
 			}
+		}
+	}
+}
+
+// renominateAsMoves sends again, marked as moves, the nominations of
+// direct pairs still waiting for an answer when the relayed pair was
+// selected: the peer committed to the relay, and takes an unmarked
+// nomination after that for a late one, which it does not answer.
+func (a *Agent) renominateAsMoves(now time.Time) {
+	if !a.role.controlling {
+		return
+	}
+	a.sel.nominating = nil
+	for _, p := range a.cl.pairs {
+		if !isRelayed(p) && p.tx != nil && p.tx.useCandidate && !p.tx.move && p.pc != nil && !p.pc.closed() {
+			a.sendCheck(p, now, true)
 		}
 	}
 }
@@ -201,8 +240,11 @@ func (a *Agent) movePath(p *pair, now time.Time) {
 	p.pc.eosMode.Store(true)
 	p.pc.viaRelay.Store(isRelayed(p))
 	keepAlive(p.pc.c, a.cfg.ConsentInterval)
+	if a.cfg.Redial != nil {
+		setUserTimeout(p.pc.c, a.pathTimeout())
+	}
 	c.cur.Store(&connPath{pc: p.pc, local: p.local, remote: p.remote, path: pathOf(p)})
-	st := c.sess.stats()
+	c.sess.addPath(PathStats{Path: pathOf(p), Local: p.local, Remote: p.remote, From: now}, old.pc, now)
 	c.sess.moveTo(p.pc)
 	if old.pc != nil && !old.pc.closed() {
 		a.mv.draining = append(a.mv.draining, old.pc)
@@ -211,24 +253,27 @@ func (a *Agent) movePath(p *pair, now time.Time) {
 	old.nominated = false
 	resumed := !a.mv.lostAt.IsZero()
 	a.mv.lostAt, a.mv.lostErr = time.Time{}, nil
-	if n := len(a.mv.paths); n > 0 {
-		a.mv.paths[n-1].closeAt(old, now)
-	}
-	a.mv.paths = append(a.mv.paths, PathStats{Path: pathOf(p), Local: p.local, Remote: p.remote, From: now})
 	a.consent = consentState{last: now, next: now.Add(a.consentInterval()), tx: map[[stun.TransactionIDSize]byte]time.Time{}}
 	if !a.role.controlling {
 		a.sendConsent(now)
 	}
 	a.sel.releaseAt = now // the peer checked this path: nothing more to wait for
 	a.endSearch(now)
+	a.announceMove(p, resumed, now)
+}
+
+// announceMove tells the application the session moves to p (and, with
+// resumed, that its path had broken).
+func (a *Agent) announceMove(p *pair, resumed bool, now time.Time) {
+	st := a.sel.conn.sess.stats()
 	ps := p.stats()
 	ps.Selected = true
-	ev := Event{Type: EventPath, Time: now, Pair: &ps, AtBytes: st.sent + st.recvd}
-	a.events.emit(ev)
-	a.tr.trace(TraceEvent{Kind: TracePathMoved, Time: now, Pair: &ps, AtBytes: st.sent + st.recvd, Resumed: resumed, Path: pathOf(p)})
+	at := st.sent + st.recvd
+	a.events.emit(Event{Type: EventPath, Time: now, Pair: &ps, AtBytes: at})
 	if resumed {
-		a.events.emit(Event{Type: EventResumed, Time: now, Pair: &ps, AtBytes: st.sent + st.recvd})
+		a.events.emit(Event{Type: EventResumed, Time: now, Pair: &ps, AtBytes: at})
 	}
+	a.tr.trace(TraceEvent{Kind: TracePathMoved, Time: now, Pair: &ps, AtBytes: at, Resumed: resumed, Path: pathOf(p)})
 	a.log.Infof("session moved to %s %s -> %s after %d bytes sent, %d received", pathOf(p), addrOf(p.local), addrOf(p.remote), st.sent, st.recvd)
 }
 
@@ -289,15 +334,114 @@ func (a *Agent) pathLost(pc *pconn, err error, now time.Time) {
 	a.tr.pair(TracePathLost, a.sel.pair, now, err)
 	a.log.Infof("%v: looking for another path for %v", a.mv.lostErr, a.cfg.ResumeTimeout)
 	pc.close(a.mv.lostErr)
-	if a.mv.searching(now) {
+	switch {
+	case a.mv.searching(now):
 		if a.mv.until.Before(now.Add(a.cfg.ResumeTimeout)) {
 			a.mv.until = now.Add(a.cfg.ResumeTimeout)
 		}
 		a.rearmDirect(now)
+	case a.cfg.Redial != nil:
+		a.restart(now)
+	default:
+		a.sessionLost(now)
+	}
+}
+
+// canResume reports a session that can survive the loss of its path: it
+// is still searching for a direct one, or it may restart ICE.
+func (a *Agent) canResume(now time.Time) bool {
+	return a.mv.on && (a.mv.searching(now) || a.cfg.Redial != nil)
+}
+
+// pathTimeout is how long a session's path may go without an answer to
+// consent before the session takes it for broken: two consent intervals
+// and a half (a busy peer answers late, not twice in a row never). The
+// session survives it (pathLost), so it need not wait as long as consent
+// freshness, which ends connections without one.
+func (a *Agent) pathTimeout() time.Duration {
+	return min(a.cfg.ConsentTimeout, a.cfg.ConsentInterval*5/2)
+}
+
+// errNotResumed fails a restarted agent whose peer does not resume the
+// same session.
+var errNotResumed = errors.New("agent: the peer that answered the restart does not resume this session")
+
+// restartBackoff is the pause between two restart attempts.
+const restartBackoff = 500 * time.Millisecond
+
+// restart runs an ICE restart for the session until ResumeTimeout after
+// the break: a new agent (the same Config, fresh credentials and
+// candidates) connects over a channel from Redial, and selecting its pair
+// moves the session there (startSession). The peer restarts when it sees
+// the break too, and the rendezvous pairs the two again.
+func (a *Agent) restart(now time.Time) {
+	a.mv.restarting = true
+	a.stopSTUN()
+	a.closeListeners()
+	a.closeRelays()
+	cfg := a.cfg
+	cfg.resume = a.sel.conn.sess
+	deadline := a.mv.lostAt.Add(a.cfg.ResumeTimeout)
+	a.goTracked(func() {
+		ctx, cancel := context.WithDeadline(a.ctx, deadline)
+		defer cancel()
+		b, err := restartOnce(ctx, cfg, a.log)
+		if !a.post(func(now time.Time) { a.onRestarted(b, err, now) }) && b != nil {
+			b.Close()
+		}
+	})
+}
+
+// restartOnce connects a new agent for cfg.resume, trying again after a
+// failure until ctx ends.
+func restartOnce(ctx context.Context, cfg Config, log logging.LeveledLogger) (*Agent, error) {
+	var last error
+	for {
+		b, err := connectOver(ctx, cfg)
+		if err == nil {
+			return b, nil
+		}
+		last = err
+		log.Infof("agent: session restart: %v", err)
+		if wait.Sleep(ctx, restartBackoff) != nil {
+			return nil, fmt.Errorf("agent: session restart: %w", last)
+		}
+	}
+}
+
+func connectOver(ctx context.Context, cfg Config) (*Agent, error) {
+	ch, err := cfg.Redial(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("redial: %w", err)
+	}
+	defer ch.Close()
+	b, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := b.Connect(ctx, ch); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// onRestarted takes the restart's outcome: the session is the new
+// agent's now, and this one retires; or it failed.
+func (a *Agent) onRestarted(b *Agent, err error, now time.Time) {
+	a.mv.restarting = false
+	if err != nil {
+		a.mv.lostErr = fmt.Errorf("%w; %v", a.mv.lostErr, err)
+		a.sessionLost(now)
 		return
 	}
-	a.sessionLost(now)
+	a.mv.retired = true
+	a.successor.Store(b)
+	a.fail(StateClosed, errRetired, now)
 }
+
+// errRetired closes an agent whose session an ICE restart took over.
+var errRetired = errors.New("agent: the session moved to a restarted agent")
 
 // sessionLost fails a session whose path broke and found no successor.
 func (a *Agent) sessionLost(now time.Time) {
@@ -311,7 +455,7 @@ func (a *Agent) sessionLost(now time.Time) {
 // sessionPathEnd reports whether the end of the selected connection pc
 // with err leaves the session alive (pathLost handles it).
 func (a *Agent) sessionPathEnd(pc *pconn, err error) bool {
-	if !a.mv.on {
+	if !a.mv.on || a.mv.retired {
 		return false
 	}
 	if pc.closed() && errors.Is(pc.closeErr(), net.ErrClosed) {
@@ -330,13 +474,6 @@ type PathStats struct {
 	BytesSent, BytesReceived uint64
 }
 
-func (ps *PathStats) closeAt(p *pair, now time.Time) {
-	ps.Until = now
-	if p.pc != nil {
-		ps.BytesSent, ps.BytesReceived = p.pc.bytesOut.Load(), p.pc.bytesIn.Load()
-	}
-}
-
 // SessionStats describe a Conn's session (icetcp-session).
 type SessionStats struct {
 	// Moves counts the moves to another path (upgrades and resumptions).
@@ -353,11 +490,5 @@ func (a *Agent) sessionStats() *SessionStats {
 		return nil
 	}
 	st := a.sel.conn.sess.stats()
-	out := &SessionStats{Moves: st.moves, Sent: st.sent, Acked: st.acked, Received: st.recvd, Unacked: st.unacked,
-		Paths: append([]PathStats(nil), a.mv.paths...)}
-	if n := len(out.Paths); n > 0 && a.sel.pair.pc != nil {
-		out.Paths[n-1].BytesSent = a.sel.pair.pc.bytesOut.Load()
-		out.Paths[n-1].BytesReceived = a.sel.pair.pc.bytesIn.Load()
-	}
-	return out
+	return &SessionStats{Moves: st.moves, Sent: st.sent, Acked: st.acked, Received: st.recvd, Unacked: st.unacked, Paths: st.paths}
 }

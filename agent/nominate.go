@@ -35,12 +35,17 @@ func (a *Agent) selectPair(p *pair, now time.Time) {
 	a.sel.pair = p
 	a.sel.selectedAt = now
 	agreed := a.agreed()
-	a.sel.conn = &Conn{
-		a: a, pc: p.pc, took: now.Sub(a.checkStart), maxFrame: frameSizeFor(agreed), eos: agreed.eos,
+	if s := a.cfg.resume; s != nil {
+		a.sel.conn = s.c // an ICE restart: the session carries on here
+	} else {
+		a.sel.conn = &Conn{
+			a: a, pc: p.pc, took: now.Sub(a.checkStart), maxFrame: frameSizeFor(agreed), eos: agreed.eos,
+		}
+		a.sel.conn.cur.Store(&connPath{pc: p.pc, local: p.local, remote: p.remote, path: pathOf(p)})
 	}
-	a.sel.conn.cur.Store(&connPath{pc: p.pc, local: p.local, remote: p.remote, path: pathOf(p)})
+	a.sel.conn.agent.Store(a)
 	if agreed.session {
-		a.startSession(a.sel.conn, p, now)
+		a.startSession(p, now)
 	}
 	// While the session searches for a direct path, direct pairs go on.
 	keep := func(q *pair) bool { return a.mv.searching(now) && q != nil && !isRelayed(q) }
@@ -67,6 +72,7 @@ func (a *Agent) selectPair(p *pair, now time.Time) {
 	}
 	if a.mv.searching(now) {
 		a.releaseRelays() // only the selected relay is of use
+		a.renominateAsMoves(now)
 	} else {
 		a.stopSTUN()
 	}
@@ -85,7 +91,11 @@ func (a *Agent) selectPair(p *pair, now time.Time) {
 	a.setState(StateConnected, now)
 	st := p.stats()
 	st.Selected = true
-	a.events.emit(Event{Type: EventSelected, Time: now, Pair: &st})
+	if a.cfg.resume != nil {
+		a.announceMove(p, true, now)
+	} else {
+		a.events.emit(Event{Type: EventSelected, Time: now, Pair: &st})
+	}
 	a.tr.trace(TraceEvent{Kind: TraceSelected, Time: now, Pair: &st, RTT: a.sel.conn.took, Attempts: p.punchAttempts})
 	a.life.result <- connectResult{conn: a.sel.conn}
 }

@@ -175,6 +175,41 @@ var farFuture = time.Unix(1<<62, 0)
 // does not apply.
 const minRelayGrace = 100 * time.Millisecond
 
+// sessionHoldFloor is the least hold of sessionHold: on a short path a
+// punch and the relay validate within a scheduler tick of each other.
+const sessionHoldFloor = 50 * time.Millisecond
+
+// sessionHold is when a relayed pair may be nominated with the session
+// layer on: at once, unless a punch that the NAT classes do not rule out
+// is crossing right now. That one gets two round trips (at least
+// sessionHoldFloor) from the relay's validation or its first SYN,
+// whichever is later: a session would move to it moments later anyway,
+// and starting on the relay then costs an allocation and a move for
+// nothing. Anything slower is the upgrade's business (move.go).
+func (a *Agent) sessionHold(best *pair, now time.Time) time.Time {
+	hold := min(max(2*max(best.rtt, a.punch.rtt), sessionHoldFloor), 250*time.Millisecond)
+	due := now
+	for _, q := range a.cl.pairs {
+		if isRelayed(q) || q.local.TCPType != candidate.SO || q.state != stateInProgress {
+			continue
+		}
+		if v, _ := a.punchVerdict(q); v == natcheck.Unlikely {
+			continue
+		}
+		start := best.validAt
+		if at, ok := a.sendingSince(q); ok && at.After(start) {
+			start = at
+		}
+		if latest := best.validAt.Add(hold); start.After(latest) {
+			start = latest // a punch's later attempts extend nothing
+		}
+		if until := start.Add(hold); until.After(due) {
+			due = until
+		}
+	}
+	return due
+}
+
 // relayDue says when a valid relayed pair may be nominated: once no direct
 // pair can still win. A direct pair still running wins only if it can
 // finish soon: a simultaneous open both sides' NAT classes call likely is
@@ -191,7 +226,7 @@ func (a *Agent) relayDue(best *pair, now time.Time) time.Time {
 		if !a.peer.eoc || a.g.pending > 0 {
 			return farFuture
 		}
-		return now
+		return a.sessionHold(best, now)
 	}
 	if a.cfg.AwaitDirect {
 		if a.directPending() || !a.peer.eoc || a.g.pending > 0 {

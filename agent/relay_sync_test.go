@@ -268,13 +268,15 @@ func TestSyncRelayToRelayOnOneRelay(t *testing.T) {
 }
 
 // Two predictable NATs: the punch is likely, so the relayed pair does not
-// win even though it works too.
+// win even though it works too (without sessions; with them the relay
+// may go first, TestSyncSessionEndsDirect).
 func TestSyncDirectBeatsRelayWhenPunchIsLikely(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
 		stunOn(t, n, stunAddr)
 		r := newMemRelay(n)
 		ca, cb := natPair(n, r, false, false)
+		ca.DisableSession, cb.DisableSession = true, true
 		x, y := syncPair(t, ca, cb)
 		for _, c := range []*Conn{x, y} {
 			if c.Path() != "direct" || c.Local().TCPType != candidate.SO {

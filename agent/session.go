@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -71,7 +73,8 @@ func (r record) end() uint64 { return r.off + uint64(len(*r.bp)) }
 // something to send, puts records on the path.
 type session struct {
 	c   *Conn
-	max int // replay buffer bound
+	max int     // replay buffer bound
+	id  [8]byte // names the session to a restarted agent (featResume)
 	wd  wait.Deadline
 
 	mu       sync.Mutex    // guards following
@@ -92,6 +95,7 @@ type session struct {
 	ins      []*pconn // paths to read after in, in order
 	failed   error
 	moves    int
+	paths    []PathStats // the paths used, in order
 
 	// The read side, under Conn.readMu.
 	in      *pconn
@@ -565,15 +569,51 @@ func (s *session) release() {
 	s.recs, s.buffered = nil, 0
 }
 
+// idHex is the session's id as a restarted agent offers it.
+func (s *session) idHex() string { return hex.EncodeToString(s.id[:]) }
+
+// sessionID names a session by both sides' first credentials, which only
+// they know; a restart offers it to tell the peer which session resumes.
+func sessionID(ufragA, pwdA, ufragB, pwdB string) [8]byte {
+	x, y := ufragA+":"+pwdA, ufragB+":"+pwdB
+	if x > y {
+		x, y = y, x
+	}
+	sum := sha256.Sum256([]byte(x + "|" + y))
+	var id [8]byte
+	copy(id[:], sum[:])
+	return id
+}
+
+// addPath records that the session uses a new path from now, after the
+// one before it (prev) carried what its connection counted.
+func (s *session) addPath(ps PathStats, prev *pconn, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.paths); n > 0 {
+		s.paths[n-1].Until = now
+		if prev != nil {
+			s.paths[n-1].BytesSent, s.paths[n-1].BytesReceived = prev.bytesOut.Load(), prev.bytesIn.Load()
+		}
+	}
+	s.paths = append(s.paths, ps)
+}
+
 // sessionStats is where a session's streams are.
 type sessionStats struct {
 	moves              int
 	sent, acked, recvd uint64
 	unacked            int
+	paths              []PathStats
 }
 
 func (s *session) stats() sessionStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return sessionStats{moves: s.moves, sent: s.sent, acked: s.acked, recvd: s.recvd.Load(), unacked: s.buffered}
+	st := sessionStats{moves: s.moves, sent: s.sent, acked: s.acked, recvd: s.recvd.Load(), unacked: s.buffered,
+		paths: append([]PathStats(nil), s.paths...)}
+	if n := len(st.paths); n > 0 && s.out != nil {
+		st.paths[n-1].BytesSent, st.paths[n-1].BytesReceived = s.out.bytesOut.Load(), s.out.bytesIn.Load()
+	}
+	return st
 }

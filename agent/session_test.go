@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,6 +22,8 @@ import (
 
 	"github.com/icetcp/icetcp/candidate"
 	"github.com/icetcp/icetcp/internal/lab/memnet"
+	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/signaling/signalingtest"
 	"github.com/icetcp/icetcp/tcpso"
 )
 
@@ -195,6 +198,31 @@ func TestSyncSessionMovesFromRelayToDirect(t *testing.T) {
 	})
 }
 
+// Two predictable NATs and a relay: whichever validates first, the
+// session ends on the direct pair once a punch crosses (the first, or a
+// round of the search).
+func TestSyncSessionEndsDirect(t *testing.T) {
+	for i := range 20 {
+		synctest.Test(t, func(t *testing.T) {
+			n := memnet.New()
+			n.Delay = func(key string) time.Duration { return time.Duration(len(key)*(i+1)%7) * time.Millisecond }
+			stunOn(t, n, stunAddr)
+			r := newMemRelay(n)
+			ca, cb := natPair(n, r, false, false)
+			x, y := syncPair(t, ca, cb)
+			exchange(t, x, y, 64<<10)
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && (x.Path() != "direct" || y.Path() != "direct"); {
+				time.Sleep(100 * time.Millisecond)
+			}
+			for _, c := range []*Conn{x, y} {
+				if c.Path() != "direct" || c.Local().TCPType != candidate.SO {
+					t.Fatalf("trial %d: on %v -> %v (%s), want the direct tcp-so pair", i, c.Local(), c.Remote(), c.Path())
+				}
+			}
+		})
+	}
+}
+
 // The relay dies mid-transfer while the direct path is still closed: the
 // session stalls, the search goes on, and it resumes over the direct
 // path once it opens, from the last byte each side took.
@@ -320,4 +348,110 @@ func TestSessionIndicationCodec(t *testing.T) {
 	if _, _, ok, _ := sessionOf(m); ok {
 		t.Error("a message without the attribute read as a session indication")
 	}
+}
+
+// redialer is a rendezvous for restarts: the first Redial of a round
+// waits in the room, the second joins it.
+type redialer struct {
+	mu      sync.Mutex
+	waiting signaling.Channel
+	dials   int
+}
+
+func (r *redialer) dial(ctx context.Context) (signaling.Channel, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dials++
+	if r.waiting != nil {
+		ch := r.waiting
+		r.waiting = nil
+		return ch, nil
+	}
+	x, y := signalingtest.Pair()
+	r.waiting = y
+	return x, nil
+}
+
+// A NAT in front of one side loses its state mid-transfer: every
+// connection through it resets, the relay's too. Both sides restart ICE
+// over the rendezvous, and the session carries on over the new pair
+// from the last byte each side took.
+func TestSyncSessionRestartsICEAfterANATRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		stunOn(t, n, stunAddr)
+		r := newMemRelay(n)
+		ca, cb := natPair(n, r, false, false)
+		ca.Role, cb.Role = RoleControlling, RoleControlled
+		room := &redialer{}
+		ca.Redial, cb.Redial = room.dial, room.dial
+		events := make(chan Event, 16)
+		cb.OnEvent = func(e Event) {
+			if e.Type == EventPath || e.Type == EventResumed {
+				events <- e
+			}
+		}
+		x, y := syncPair(t, ca, cb)
+		first := x.Agent()
+		go func() {
+			time.Sleep(2 * time.Second)
+			n.Reset(ipA)
+		}()
+		bothWays(t, x, y, 2<<20, 16<<10, 30*time.Millisecond)
+		if x.Agent() == first {
+			t.Fatal("the Conn still names the first agent after the restart")
+		}
+		if st := first.Stats().State; st != StateClosed {
+			t.Errorf("the retired agent is %v, want closed", st)
+		}
+		var kinds []EventType
+		for len(events) > 0 {
+			kinds = append(kinds, (<-events).Type)
+		}
+		if len(kinds) < 2 || kinds[len(kinds)-1] != EventResumed {
+			t.Fatalf("events %v, want path then resumed", kinds)
+		}
+		st := y.Agent().Stats().Session
+		if st == nil || st.Moves < 1 || st.Received != 2<<20 {
+			t.Fatalf("session %+v after the restart", st)
+		}
+	})
+}
+
+// A restart that finds no peer (the other side cannot restart) ends the
+// session after ResumeTimeout, and a peer that answers the restart
+// without resuming this session is refused.
+func TestSyncSessionRestartWithoutAPeerFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		ca, cb := memConfig(n, ipA, RoleControlling), memConfig(n, ipB, RoleControlled)
+		room := &redialer{}
+		ca.Redial = room.dial // B has no Redial: it fails at once
+		ca.ResumeTimeout = 10 * time.Second
+		x, y := syncPair(t, ca, cb)
+		exchange1(t, x, y)
+		go func() {
+			// A fresh agent (not resuming anything) answers A's restart.
+			time.Sleep(3 * time.Second)
+			ch, _ := room.dial(context.Background())
+			c, err := New(memConfig(n, ipB, RoleControlled))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			if _, err := c.Connect(context.Background(), ch); err == nil {
+				t.Error("a stranger connected to a restarted session")
+			}
+		}()
+		broke := time.Now()
+		n.Reset(ipA)
+		_, err := x.Read(make([]byte, 1))
+		if !errors.Is(err, errPathLost) || !strings.Contains(err.Error(), "restart") {
+			t.Fatalf("read: %v, want the lost path and the failed restart", err)
+		}
+		if took := time.Since(broke); took < 10*time.Second {
+			t.Errorf("gave up after %v, before ResumeTimeout", took)
+		}
+	})
 }

@@ -42,7 +42,14 @@ const (
 // features are the extensions in use.
 type features struct {
 	frames, nominate, eos, done, session bool
+	// resume names the session a restarted agent resumes (featResume
+	// followed by its id in hex); "" for a fresh one.
+	resume string
 }
+
+// featResume prefixes the id of the session an ICE restart resumes
+// (move.go): both sides must name the same one.
+const featResume = "icetcp-resume-"
 
 func parseFeatures(names []string) features {
 	var f features
@@ -58,6 +65,10 @@ func parseFeatures(names []string) features {
 			f.done = true
 		case featSession:
 			f.session = true
+		default:
+			if id, ok := strings.CutPrefix(n, featResume); ok {
+				f.resume = id
+			}
 		}
 	}
 	return f
@@ -80,6 +91,9 @@ func (f features) list() []string {
 	if f.session {
 		out = append(out, featSession)
 	}
+	if f.resume != "" {
+		out = append(out, featResume+f.resume)
+	}
 	return out
 }
 
@@ -93,7 +107,11 @@ func (a *Agent) localFeatures() features {
 	if a.cfg.StandardOnly {
 		return features{}
 	}
-	return features{frames: true, nominate: true, eos: true, done: true, session: !a.cfg.DisableSession}
+	f := features{frames: true, nominate: true, eos: true, done: true, session: !a.cfg.DisableSession}
+	if a.cfg.resume != nil {
+		f.resume = a.cfg.resume.idHex()
+	}
+	return f
 }
 
 // agreed is what both sides support; valid once the peer's credentials
@@ -249,6 +267,12 @@ func (a *Agent) onCredentials(m signaling.Message, now time.Time) {
 	pwd := m.Pwd
 	a.remotePwd.Store(&pwd)
 	a.peer.features = parseFeatures(m.Features)
+	if a.cfg.resume != nil && (a.peer.features.resume != a.cfg.resume.idHex() || !a.agreed().session) {
+		// Whoever answered our restart is not resuming this session (a
+		// new peer in the room, or one that lost it).
+		a.fail(StateFailed, fmt.Errorf("%w: it resumes %q, we %q", errNotResumed, a.peer.features.resume, a.cfg.resume.idHex()), now)
+		return
+	}
 	if !a.role.known {
 		switch m.Role {
 		case signaling.RoleControlling:

@@ -73,7 +73,11 @@ func icetcpFirstByte(np newPeer, peerControlling bool) func(ctx context.Context)
 }
 
 func newAgent(role agent.Role) (*agent.Agent, error) {
-	return agent.New(agent.Config{Addrs: []netip.Addr{loopback}, Role: role, LoggerFactory: quietLogs()})
+	return newAgentWith(role, false)
+}
+
+func newAgentWith(role agent.Role, noSession bool) (*agent.Agent, error) {
+	return agent.New(agent.Config{Addrs: []netip.Addr{loopback}, Role: role, LoggerFactory: quietLogs(), DisableSession: noSession})
 }
 
 func icetcpPair(ctx context.Context) (time.Duration, error) {

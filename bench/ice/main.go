@@ -6,6 +6,7 @@
 //	go run ./bench/ice           # one full run (about a minute)
 //	go run ./bench/ice -quick    # a few seconds, for CI
 //	go run ./bench/ice -lab      # (root) time to connected through the NAT lab at 20 ms
+//	go run ./bench/ice -table throughput   # one table: connect, throughput or gather
 //
 // libnice rows need /usr/bin/python3 with gir1.2-nice-0.1
 // (scripts/install-interop.sh); without it they say so and are skipped.
@@ -39,14 +40,22 @@ func main() {
 	lab := flag.Bool("lab", false, "only the NAT-lab table: icetcp, pion and libnice through a NAT at 20 ms one way (root)")
 	trials := flag.Int("trials", 20, "connect and gather trials per row")
 	mib := flag.Int64("mib", 256, "MiB per throughput run")
+	only := flag.String("table", "", "run one table: connect, throughput or gather")
 	flag.Parse()
 	cfg := config{trials: *trials, bytes: *mib << 20, quick: *quick}
 	if cfg.quick {
 		cfg.trials, cfg.bytes = 3, 8<<20
 	}
 	runTables := run
-	if *lab {
+	switch {
+	case *lab:
 		runTables = labTable
+	case *only == "connect":
+		runTables = connectTable
+	case *only == "throughput":
+		runTables = throughputTable
+	case *only == "gather":
+		runTables = gatherTable
 	}
 	if err := runTables(os.Stdout, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/ice:", err)

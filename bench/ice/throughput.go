@@ -122,13 +122,13 @@ func rawTCP(total int64, size, readBuf int, window int64) result {
 	return measure(total, size, readBuf, window, c, s)
 }
 
-func icetcpConns(ctx context.Context) (a, b *agent.Conn, closeAll func(), err error) {
+func icetcpConns(ctx context.Context, noSession bool) (a, b *agent.Conn, closeAll func(), err error) {
 	x, y := signalingtest.Pair()
-	aa, err := newAgent(agent.RoleAuto)
+	aa, err := newAgentWith(agent.RoleAuto, noSession)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ab, err := newAgent(agent.RoleAuto)
+	ab, err := newAgentWith(agent.RoleAuto, noSession)
 	if err != nil {
 		aa.Close()
 		return nil, nil, nil, err
@@ -195,16 +195,27 @@ func throughputTable(w io.Writer, cfg config) error {
 		}
 		fmt.Fprintf(w, "| %s | %d | %d | %s | %.0f | %.2f | %s |\n", path, size, readBuf, win, r.mbps, r.cpuGiB, rel)
 	}
-	a, b, closeIce, err := icetcpConns(ctx)
+	// The Conn with its session layer (icetcp-session, the default
+	// between icetcp agents) and without it (DisableSession), each against
+	// raw TCP measured right before it.
+	a, b, closeIce, err := icetcpConns(ctx, false)
 	if err != nil {
+		return err
+	}
+	plain, plainB, closePlain, err := icetcpConns(ctx, true)
+	if err != nil {
+		closeIce()
 		return err
 	}
 	for _, size := range []int{1 << 10, 8000, 64<<10 - 1, 64 << 10} {
 		raw := rawTCP(cfg.bytes, size, size, 0)
 		row("raw TCP", size, size, raw, raw)
-		row("icetcp Conn", size, size, measure(cfg.bytes, size, size, 0, a, b), raw)
+		row("icetcp Conn (session)", size, size, measure(cfg.bytes, size, size, 0, a, b), raw)
+		raw = rawTCP(cfg.bytes, size, size, 0)
+		row("icetcp Conn (no session)", size, size, measure(cfg.bytes, size, size, 0, plain, plainB), raw)
 	}
 	closeIce()
+	closePlain()
 	// pion/ice v2 drops what its application has not read beyond 1 MB
 	// (even over TCP) and the stream is broken from then on: one run
 	// without a window shows it; the others, each on a new connection,

@@ -14,6 +14,7 @@ import (
 	"github.com/icetcp/icetcp/agent"
 	"github.com/icetcp/icetcp/internal/proxy"
 	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/signaling"
 )
 
 type connectFlags struct {
@@ -102,6 +103,19 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		dialer.RoomKey = secure.RoomKey(secret)
 	} else {
 		ev.warning("--room without --secret: anyone who knows the room name can take the room and read or feed the stream, and an ended stream cannot be told from a crashed peer; use --secret (make one with: icetcp secret)")
+	}
+
+	// A session whose path broke with no other pair to move to restarts
+	// ICE: both sides see the break and meet in the same room again.
+	cfg.Redial = func(ctx context.Context) (signaling.Channel, error) {
+		ch, err := dialer.Dial(ctx, f.signal, room)
+		if err == nil && withSecret {
+			ch, err = confirmedPeer(ctx, dialer, f.signal, room, ch, secret, ev)
+		}
+		if err != nil {
+			return nil, err // not a nil *wsclient.Client in an interface
+		}
+		return ch, nil
 	}
 
 	selectCtx, cancel := context.WithTimeout(refusedCtx, f.timeout)

@@ -119,6 +119,9 @@ func (e *eventWriter) Trace(te agent.TraceEvent) {
 		// after a broken path): told whatever the phase.
 		v = map[string]any{"event": "path", "path": te.Path, "local": te.Pair.Local.Marshal(),
 			"remote": te.Pair.Remote.Marshal(), "at_bytes": te.AtBytes}
+		if te.Pair.Attempts > 0 {
+			v["attempts"] = te.Pair.Attempts
+		}
 		e.q <- v
 		if te.Resumed {
 			v = map[string]any{"event": "resumed", "path": te.Path, "at_bytes": te.AtBytes}
@@ -271,4 +274,3 @@ func (e *eventWriter) secured(c *secure.Conn, took time.Duration) {
 func (e *eventWriter) done(r pumpResult) {
 	e.emit(map[string]any{"event": "done", "sent": r.sent, "received": r.received})
 }
-

@@ -111,6 +111,22 @@ func (n *Network) Stall(ip netip.Addr) {
 	}
 }
 
+// Reset breaks every connection to or from ip as a NAT that lost its
+// state does: both ends read ECONNRESET after what they had.
+func (n *Network) Reset(ip netip.Addr) {
+	n.mu.Lock()
+	var hit []*Conn
+	for c := range n.conns {
+		if addrOf(c.local).Addr() == ip || addrOf(c.remote).Addr() == ip {
+			hit = append(hit, c)
+		}
+	}
+	n.mu.Unlock()
+	for _, c := range hit {
+		c.Reset()
+	}
+}
+
 // Conns is the number of open connection ends: zero after everyone closed.
 func (n *Network) Conns() int {
 	n.mu.Lock()

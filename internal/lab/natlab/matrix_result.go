@@ -95,11 +95,15 @@ func directionOf(lt, ltcp, rt, rtcp string) string {
 
 // TrialResult is one connection attempt between A and B.
 type TrialResult struct {
-	A, B      string  // profile names
-	Trial     int     // 0-based
-	Room      string  // rendezvous room used (derived from the secret by default)
-	OK        bool    // both selected a pair and both payloads arrived intact
-	Path      string  // ClassifyPath from A's selected event; "" if none
+	A, B  string // profile names
+	Trial int    // 0-based
+	Room  string // rendezvous room used (derived from the secret by default)
+	OK    bool   // both selected a pair and both payloads arrived intact
+	Path  string // ClassifyPath of A's last path: its selected event, or the last session move after it; "" if none
+	// FirstPath is ClassifyPath of A's selected event when the session
+	// moved after it (a relay start upgraded to a direct pair); "" when
+	// it did not move.
+	FirstPath string  `json:",omitempty"`
 	ConnectMs float64 // the slower side's connect_ms
 	Reason    string  // why not OK
 	// ElapsedMs is the whole trial, from starting both connects until both
@@ -133,6 +137,9 @@ type CellResult struct {
 	// FirstAttempt of Punched successful tcp-so trials that reported their
 	// attempts connected on the first SYN exchange.
 	FirstAttempt, Punched int
+	// Moved counts the successful trials whose session moved after its
+	// first selected pair (Path is where it ended).
+	Moved int `json:",omitempty"`
 	// NATs counts the successful trials' NAT classes, "A class | B class"
 	// (empty when no agent measured one).
 	NATs map[string]int `json:",omitempty"`
@@ -199,6 +206,9 @@ func aggregate(a, b string, rtt time.Duration, trials []TrialResult) CellResult 
 	for _, t := range trials {
 		if !y.add(t) {
 			continue
+		}
+		if t.FirstPath != "" {
+			c.Moved++
 		}
 		if t.Attempts > 0 {
 			c.Punched++

@@ -88,7 +88,11 @@ func (m *MatrixResult) Table(w io.Writer) error {
 		if aw := c.AwaitDirect; aw != nil && len(aw.Failures) > 0 {
 			failures += "; await-direct: " + counts(aw.Failures)
 		}
-		fmt.Fprintf(tw, "\t%s\t%s\n", counts(c.Paths), failures)
+		paths := counts(c.Paths)
+		if c.Moved > 0 {
+			paths += fmt.Sprintf(" (%d moved there)", c.Moved)
+		}
+		fmt.Fprintf(tw, "\t%s\t%s\n", paths, failures)
 	}
 	return tw.Flush()
 }

@@ -112,6 +112,17 @@ func TestEvaluateTrial(t *testing.T) {
 			t.Errorf("attempts %d (ok %v %s), want %d", tr.Attempts, tr.OK, tr.Reason, tc.want)
 		}
 	}
+	// A session that started on the relay and moved: the trial's path is
+	// where it ended, its attempts the direct pair's, its first path kept.
+	moved := func(local, remote string, attempts int) string {
+		b, _ := json.Marshal(Event{Event: "path", Path: "direct", Local: local, Remote: remote, Attempts: attempts})
+		return selected(candRelayActive, candRelayB, 60) + string(b) + "\n"
+	}
+	tr := evaluateTrial([2]side{canned(t, moved(candSOSrflx, candSOSrflxB, 1), "aa", "bb", nil),
+		canned(t, moved(candSOSrflxB, candSOSrflx, 2), "bb", "aa", nil)})
+	if !tr.OK || tr.Path != "so srflx↔srflx" || tr.FirstPath != ClassifyPath(candRelayActive, candRelayB) || tr.Attempts != 2 {
+		t.Errorf("moved session: path %q first %q attempts %d (ok %v %s)", tr.Path, tr.FirstPath, tr.Attempts, tr.OK, tr.Reason)
+	}
 	timedOut := canned(t, "", "aa", "", exit1)
 	timedOut.timedOut = true
 	if tr := evaluateTrial([2]side{timedOut, canned(t, "", "bb", "", exit1)}); tr.Reason != "timeout" {

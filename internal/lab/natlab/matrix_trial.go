@@ -103,14 +103,18 @@ func logName(room string) string {
 // evaluateTrial decides a trial from both sides' outputs.
 func evaluateTrial(s [2]side) TrialResult {
 	var tr TrialResult
-	var sel [2]*Event
+	var sel, last [2]*Event // the first selected pair, and where the session ended
 	names := [2]string{"A", "B"}
 	for i := range s {
 		for _, e := range ParseEvents(s[i].stderr.Bytes()) {
 			switch e.Event {
 			case "selected":
 				if sel[i] == nil {
-					sel[i] = &e
+					sel[i], last[i] = &e, &e
+				}
+			case "path":
+				if sel[i] != nil {
+					last[i] = &e
 				}
 			case "failed":
 				if tr.Reason == "" {
@@ -120,14 +124,17 @@ func evaluateTrial(s [2]side) TrialResult {
 		}
 	}
 	if sel[0] != nil {
-		tr.Path = ClassifyPath(sel[0].Local, sel[0].Remote)
+		tr.Path = ClassifyPath(last[0].Local, last[0].Remote)
+		if last[0] != sel[0] {
+			tr.FirstPath = ClassifyPath(sel[0].Local, sel[0].Remote)
+		}
 	}
 	tr.NATA, tr.NATB = natClasses(sel)
 	for i := range s {
 		if sel[i] != nil {
 			tr.ConnectMs = max(tr.ConnectMs, sel[i].ConnectMs)
 			if strings.HasPrefix(tr.Path, "so ") {
-				tr.Attempts = max(tr.Attempts, sel[i].Attempts)
+				tr.Attempts = max(tr.Attempts, last[i].Attempts)
 			}
 		}
 	}
