@@ -95,11 +95,11 @@ for target in \
   ./internal/relay:FuzzFramedReads \
   ./internal/relay:FuzzNonce \
   ./internal/lab/delayline:FuzzHop \
-  ./internal/secure:FuzzRecord \
-  ./internal/secure:FuzzHandshakeHello \
-  ./internal/secure:FuzzHandshakeReply \
-  ./internal/secure:FuzzParseSecret \
-  ./internal/secure:FuzzConfirm \
+  ./secure:FuzzRecord \
+  ./secure:FuzzHandshakeHello \
+  ./secure:FuzzHandshakeReply \
+  ./secure:FuzzParseSecret \
+  ./secure:FuzzConfirm \
   ./signaling:FuzzDecode \
   ./signaling/rendezvous:FuzzToken \
   ./signaling:FuzzRoomProof \

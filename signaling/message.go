@@ -109,7 +109,7 @@ type Punch struct {
 
 // Confirm (type confirm) is one step of a key confirmation between the two
 // peers of a shared secret, before either sends its ICE credentials
-// (internal/secure.ConfirmPeer): each sends its fresh Nonce, then answers
+// (secure.ConfirmPeer): each sends its fresh Nonce, then answers
 // the other's with To (that nonce) and a MAC over both under a key derived
 // from the secret. Nonce is always set; To and MAC go together. Values are
 // unpadded base64url of at most MaxConfirmLen characters. Receivers that

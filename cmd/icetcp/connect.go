@@ -13,7 +13,7 @@ import (
 
 	"github.com/icetcp/icetcp/agent"
 	"github.com/icetcp/icetcp/internal/proxy"
-	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/secure"
 )
 
 type connectFlags struct {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/icetcp/icetcp/agent"
 	"github.com/icetcp/icetcp/candidate"
-	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/secure"
 )
 
 // eventWriter writes connect's events to stderr, as JSON lines with --json:

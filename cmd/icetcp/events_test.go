@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/secure"
 )
 
 // The --json events of connect tell the truth: the exact sequence for a

@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/secure"
 	"github.com/icetcp/icetcp/signaling/rendezvous"
 )
 

@@ -6,7 +6,7 @@ import (
 	"io"
 	"net"
 
-	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/secure"
 )
 
 // Two peers that share a secret: the controlling side is the Client, the
