@@ -100,6 +100,8 @@ for target in \
   ./secure:FuzzHandshakeReply \
   ./secure:FuzzParseSecret \
   ./secure:FuzzConfirm \
+  ./secure:FuzzParseCode \
+  ./secure:FuzzDecodePoint \
   ./signaling:FuzzDecode \
   ./signaling/rendezvous:FuzzToken \
   ./signaling:FuzzRoomProof \
