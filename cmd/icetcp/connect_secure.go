@@ -20,6 +20,7 @@ import (
 // secureFlags are connect's flags for the secret, the rendezvous's token
 // and TLS, and liveness.
 type secureFlags struct {
+	signal         string
 	secret         string
 	token          string
 	ca             string
@@ -27,15 +28,18 @@ type secureFlags struct {
 }
 
 func (f *secureFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.secret, "secret", "", "secret shared with the peer, from `icetcp secret` (also $ICETCP_SECRET): the room is derived from it and the stream is end-to-end encrypted and authenticated")
-	fs.StringVar(&f.token, "token", "", "join token for a rendezvous that requires one, from `icetcp token` (also $ICETCP_TOKEN)")
-	fs.StringVar(&f.ca, "ca", "", "PEM file of CA certificates to trust for a wss:// rendezvous (default: the system's)")
+	fs.StringVar(&f.secret, "secret", "", "`SECRET` shared with the peer, made by: icetcp secret (also $ICETCP_SECRET): the room is derived from it and the stream is end-to-end encrypted and authenticated")
+	fs.StringVar(&f.token, "token", "", "join `TOKEN` for a rendezvous that requires one, made by: icetcp token (also $ICETCP_TOKEN)")
+	fs.StringVar(&f.ca, "ca", "", "PEM `FILE` of CA certificates to trust for a wss:// rendezvous and turns: servers (default: the system's)")
 	fs.DurationVar(&f.consentTimeout, "consent-timeout", 0, "declare the peer gone after this long without an answer to consent checks (default 30s)")
 }
 
 // fromEnv fills what the flags left empty from the environment: a secret
 // on the command line is visible to every local user in the process list.
 func (f *secureFlags) fromEnv() {
+	if f.signal == "" {
+		f.signal = os.Getenv("ICETCP_SIGNAL")
+	}
 	if f.secret == "" {
 		f.secret = os.Getenv("ICETCP_SECRET")
 	}

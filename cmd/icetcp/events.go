@@ -30,6 +30,7 @@ type eventWriter struct {
 	w     io.Writer
 	json  bool
 	trace bool
+	quiet bool // no notices (--quiet); the summary and errors still
 	q     chan map[string]any
 	ended chan struct{}
 	past  atomic.Bool   // a pair is selected
@@ -91,6 +92,8 @@ func (e *eventWriter) write(v map[string]any) {
 		fmt.Fprintf(e.w, "icetcp: end-to-end secured (%s) in %v ms\n", v["role"], v["handshake_ms"])
 	case "trace":
 		fmt.Fprintf(e.w, "icetcp: trace %s\n", v["line"])
+	case "line":
+		fmt.Fprintln(e.w, v["line"])
 	}
 }
 
