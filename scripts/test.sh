@@ -106,7 +106,8 @@ for target in \
   ./signaling/rendezvous:FuzzToken \
   ./signaling:FuzzRoomProof \
   ./signaling:FuzzControl \
-  ./signaling/sdp:FuzzParse; do
+  ./signaling/sdp:FuzzParse \
+  ./cmd/icetcp:FuzzDecodeHeader; do
   pkg=${target%%:*}; name=${target##*:}
   # A failure shows the input (saved under testdata/fuzz) and the message.
   # Go 1.26's fuzz coordinator can report a bare "context deadline

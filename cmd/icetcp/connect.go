@@ -128,15 +128,19 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		ev.secured(sc, took)
 		stream = sc
 	}
-	res, err := pump(ctx, stream, stdin, stdout)
+	ev.quiet = f.quiet
+	m := newMeter(stderr, ev, f.jsonOut, f.quiet, conn, -1, 0, false)
+	res, err := pump(ctx, stream, countingReader{stdin, &m.sent}, countingWriter{stdout, &m.recv})
+	took, rate := m.finish()
 	if err != nil {
 		// Our side stops before its end: the peer is told it was
 		// interrupted, not that the stream ended.
 		conn.Abort()
 		return ev.fail(f.jsonOut, interrupted(ctx, err))
 	}
+	path := m.pathText()
 	stream.Close()
-	ev.done(res)
+	ev.summary(summary{verb: "sent", total: -1, sent: res.sent, recv: res.received, took: took, rate: rate, path: path})
 	return nil
 }
 

@@ -256,6 +256,3 @@ func (e *eventWriter) secured(c *secure.Conn, took time.Duration) {
 	e.emit(map[string]any{"event": "secured", "role": role, "handshake_ms": took.Milliseconds()})
 }
 
-func (e *eventWriter) done(r pumpResult) {
-	e.emit(map[string]any{"event": "done", "sent": r.sent, "received": r.received})
-}
