@@ -262,7 +262,7 @@ func printTable(rs []result) {
 	fmt.Println("|---|---|---|---|---|---|")
 	by := map[string]result{}
 	for _, r := range rs {
-		r.throughput = float64(r.size) / max((r.total - r.fb).Seconds(), 1e-9)
+		r.throughput = float64(r.size) / max((r.total-r.fb).Seconds(), 1e-9)
 		by[r.tool+strconv.FormatInt(r.size, 10)] = r
 		fmt.Printf("| %s | %s | %.2f s | %.0f ms | %.0f MB/s | %.0f MB/s |\n", r.tool, sizeText(r.size), r.total.Seconds(),
 			float64(r.fb.Microseconds())/1000, r.throughput/1e6, float64(r.size)/r.total.Seconds()/1e6)

@@ -255,4 +255,3 @@ func (e *eventWriter) secured(c *secure.Conn, took time.Duration) {
 	}
 	e.emit(map[string]any{"event": "secured", "role": role, "handshake_ms": took.Milliseconds()})
 }
-
