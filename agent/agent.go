@@ -168,7 +168,10 @@ func (a *Agent) startGathering() error {
 // Connect exchanges candidates with the peer over ch (gathering them first
 // if Gather was not called), runs the checks and returns the selected
 // connection. It may be called once, and not after Close. Cancelling ctx
-// before a pair is selected closes the agent. The agent does not close
+// before a pair is selected closes the agent; the error is then a
+// *FailedError that matches ctx's error, and ErrNoPeer when nothing ever
+// came from the peer (no credentials, no check): nobody to connect to, as
+// opposed to checks that failed. The agent does not close
 // ch; it stops using it when a pair is selected, when Connect returns an
 // error, or when the agent closes.
 func (a *Agent) Connect(ctx context.Context, ch signaling.Channel) (*Conn, error) {

@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"strings"
 )
 
 // commandHelp is a command's --help: its usage line, what it does and two
@@ -127,6 +126,3 @@ func helpFor(name string) (commandHelp, bool) {
 	}[name]
 	return h, ok
 }
-
-// oneLine is s on one line, for a flag's help.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
