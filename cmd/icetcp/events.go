@@ -74,6 +74,12 @@ func (e *eventWriter) write(v map[string]any) {
 		fmt.Fprintf(e.w, "%s\n", b)
 		return
 	}
+	if e.quiet {
+		switch v["event"] {
+		case "selected", "secured", "relay":
+			return // --quiet: errors, warnings and the summary only
+		}
+	}
 	switch v["event"] {
 	case "selected":
 		fmt.Fprintf(e.w, "icetcp: connected (%s) in %v ms\n  local  %s\n  remote %s\n", v["path"], v["connect_ms"], v["local"], v["remote"])
