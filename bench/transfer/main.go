@@ -48,14 +48,15 @@ func main() {
 	runs := flag.Int("runs", 1, "runs of each tool and size (the table shows the median)")
 	crocBin := flag.String("croc", "", "croc binary (default: $GOPATH/bin/croc)")
 	dir := flag.String("dir", "", "directory for the files (default: a temporary one)")
+	tools := flag.String("tools", "icetcp,croc", "comma-separated tools to run")
 	flag.Parse()
-	if err := run(*sizes, *runs, *crocBin, *dir); err != nil {
+	if err := run(*sizes, *runs, *crocBin, *dir, strings.Split(*tools, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "transfer:", err)
 		os.Exit(1)
 	}
 }
 
-func run(sizeList string, runs int, crocBin, dir string) error {
+func run(sizeList string, runs int, crocBin, dir string, tools []string) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root (a network namespace of its own)")
 	}
@@ -118,7 +119,7 @@ func run(sizeList string, runs int, crocBin, dir string) error {
 		if err != nil {
 			return err
 		}
-		for _, tool := range []string{"icetcp", "croc"} {
+		for _, tool := range tools {
 			var rs []result
 			for i := range runs {
 				out := filepath.Join(dir, "out", fmt.Sprintf("%s-%d", tool, i))

@@ -185,18 +185,16 @@ func receiveOver(ctx context.Context, s *session, dest receiveDest, ev *eventWri
 		m.finish()
 		s.abort()
 		<-copied
-		file.Sync()
 		return context.Cause(ctx)
 	case err = <-copied:
 	}
 	took, rate := m.finish()
 	if err != nil {
-		file.Sync() // what arrived stays, for a resume
-		return receiveErr(err, offset+m.recv.Load())
+		return receiveErr(err, offset+m.recv.Load()) // what arrived stays, for a resume
 	}
-	if err := file.Sync(); err != nil {
-		return err
-	}
+	// No fsync, like cp and croc: the kernel has the bytes, a killed
+	// receiver does not lose them, and waiting for the disk would add
+	// seconds per GiB to every transfer.
 	got := hex.EncodeToString(sum.Sum(nil))
 	if got != h.SHA256 {
 		file.Close()
