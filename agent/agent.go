@@ -187,7 +187,10 @@ func (a *Agent) startGathering(ctx context.Context) error {
 // Connect exchanges candidates with the peer over ch (gathering them first
 // if Gather was not called), runs the checks and returns the selected
 // connection. It may be called once, and not after Close. Cancelling ctx
-// before a pair is selected closes the agent. The agent does not close
+// before a pair is selected closes the agent; the error is then a
+// *FailedError that matches ctx's error, and ErrNoPeer when nothing ever
+// came from the peer (no credentials, no check): nobody to connect to, as
+// opposed to checks that failed. The agent does not close
 // ch; it stops using it when a pair is selected, when Connect returns an
 // error, or when the agent closes.
 func (a *Agent) Connect(ctx context.Context, ch signaling.Channel) (*Conn, error) {
@@ -217,9 +220,38 @@ func (a *Agent) Connect(ctx context.Context, ch signaling.Channel) (*Conn, error
 	case r := <-a.life.result:
 		return r.conn, r.err
 	case <-ctx.Done():
+		err := a.ended(ctx.Err())
 		a.Close()
-		return nil, fmt.Errorf("agent: connect: %w", ctx.Err())
+		return nil, err
 	}
+}
+
+// ended is Connect's error when its context ended before a pair was
+// selected: ErrNoPeer when nothing ever came from the peer, else a
+// *FailedError that says how the checks stood. Both wrap cause.
+func (a *Agent) ended(cause error) error {
+	reply := make(chan error, 1)
+	if a.post(func(now time.Time) {
+		if a.peer.ufrag == "" && a.checkStart.IsZero() {
+			reply <- &FailedError{Reason: "no peer joined: nothing arrived from the peer", Err: fmt.Errorf("%w (%w)", ErrNoPeer, cause)}
+			return
+		}
+		f := a.failure("no pair selected before Connect's context ended", cause)
+		if len(f.Checks) > 0 {
+			f.Reason += "; " + summarize(f.Checks)
+		}
+		reply <- f
+	}) {
+		return <-reply
+	}
+	select { // the agent ended on its own meanwhile
+	case r := <-a.life.result:
+		if r.err != nil {
+			return r.err
+		}
+	default:
+	}
+	return fmt.Errorf("agent: connect: %w", cause)
 }
 
 // attach starts signaling over ch: our credentials, our NAT class (before

@@ -3,14 +3,17 @@ package agent
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"time"
 
 	"github.com/pion/logging"
 
 	"github.com/icetcp/icetcp/internal/proxy"
+	"github.com/icetcp/icetcp/internal/turn"
 	"github.com/icetcp/icetcp/signaling"
 	"github.com/icetcp/icetcp/tcpso"
 )
@@ -65,11 +68,14 @@ type Config struct {
 	Mux *Mux
 
 	// STUNServers are STUN servers reached over TCP (HOST:PORT) for
-	// server-reflexive candidates (RFC 6544 §5.2). nil: none.
+	// server-reflexive candidates (RFC 6544 §5.2). nil: none. New
+	// refuses an entry that is not HOST:PORT.
 	STUNServers []string
 	// TURNServers give relayed candidates (RFC 6062 TCP allocations),
 	// allocated in parallel with host and server-reflexive gathering.
-	// nil: none.
+	// nil: none. New refuses a URI that does not parse (a server that
+	// cannot be reached or refuses us is a warning, found while
+	// gathering).
 	TURNServers []TURNServer
 	// Proxy is how the TURN servers are reached, the control connection
 	// and every RFC 6062 data connection alike:
@@ -240,6 +246,9 @@ func (cfg Config) withDefaults() (Config, error) {
 			return cfg, fmt.Errorf("agent: config: %s is negative (%v)", name, d)
 		}
 	}
+	if err := checkServers(cfg); err != nil {
+		return cfg, err
+	}
 	if cfg.ConsentTimeout <= cfg.ConsentInterval {
 		return cfg, fmt.Errorf("agent: config: ConsentTimeout %v must exceed ConsentInterval %v", cfg.ConsentTimeout, cfg.ConsentInterval)
 	}
@@ -261,6 +270,27 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Rand = rand.Reader
 	}
 	return cfg, nil
+}
+
+// checkServers refuses what gathering could only warn about later, when
+// the peer may already be waiting: a STUN server that is not HOST:PORT, a
+// TURN URI that does not parse.
+func checkServers(cfg Config) error {
+	for i, s := range cfg.STUNServers {
+		host, port, err := net.SplitHostPort(s)
+		if err == nil && (host == "" || port == "") {
+			err = errors.New("empty host or port")
+		}
+		if err != nil {
+			return fmt.Errorf("agent: config: STUNServers[%d] %q is not HOST:PORT: %w", i, s, err)
+		}
+	}
+	for i, s := range cfg.TURNServers {
+		if _, err := turn.ParseURI(s.URI); err != nil {
+			return fmt.Errorf("agent: config: TURNServers[%d]: %w", i, err)
+		}
+	}
+	return nil
 }
 
 func setDefault(d *time.Duration, v time.Duration) {

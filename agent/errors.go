@@ -20,6 +20,12 @@ var (
 	// ErrPeerLeft means the peer left the signaling channel before the
 	// agents connected.
 	ErrPeerLeft = errors.New("agent: peer left")
+	// ErrNoPeer means Connect's context ended before anything came from
+	// the peer (neither its credentials nor a check): nobody joined the
+	// signaling channel, or the peer never started. It is not a failure
+	// of the checks; Connect's error is then a *FailedError whose Err
+	// wraps ErrNoPeer and the context's error.
+	ErrNoPeer = errors.New("agent: no peer joined")
 	// ErrNoPairs means both sides finished gathering and no candidate
 	// pair can be formed (e.g. both offer only active candidates).
 	ErrNoPairs = errors.New("agent: no candidate pairs")

@@ -286,7 +286,12 @@ func (a *Agent) onCredentials(m signaling.Message, now time.Time) {
 		a.cl.reprioritize(a.role.controlling)
 	}
 	a.lastActivity = now
-	a.checkStart = now
+	if a.checkStart.IsZero() {
+		// Not when the peer's check came first (onSTUN): ConnectTime
+		// counts from then, and a selection at this very moment (the
+		// check was a nomination we answered) did take that long.
+		a.checkStart = now
+	}
 	a.setState(StateChecking, now)
 	if pc := a.sel.committed; pc != nil {
 		// We confirmed the peer's nomination before its credentials came:

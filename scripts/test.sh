@@ -95,16 +95,19 @@ for target in \
   ./internal/relay:FuzzFramedReads \
   ./internal/relay:FuzzNonce \
   ./internal/lab/delayline:FuzzHop \
-  ./internal/secure:FuzzRecord \
-  ./internal/secure:FuzzHandshakeHello \
-  ./internal/secure:FuzzHandshakeReply \
-  ./internal/secure:FuzzParseSecret \
-  ./internal/secure:FuzzConfirm \
+  ./secure:FuzzRecord \
+  ./secure:FuzzHandshakeHello \
+  ./secure:FuzzHandshakeReply \
+  ./secure:FuzzParseSecret \
+  ./secure:FuzzConfirm \
+  ./secure:FuzzParseCode \
+  ./secure:FuzzDecodePoint \
   ./signaling:FuzzDecode \
   ./signaling/rendezvous:FuzzToken \
   ./signaling:FuzzRoomProof \
   ./signaling:FuzzControl \
-  ./signaling/sdp:FuzzParse; do
+  ./signaling/sdp:FuzzParse \
+  ./cmd/icetcp:FuzzDecodeHeader; do
   pkg=${target%%:*}; name=${target##*:}
   # A failure shows the input (saved under testdata/fuzz) and the message.
   # Go 1.26's fuzz coordinator can report a bare "context deadline

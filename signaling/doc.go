@@ -3,10 +3,13 @@
 // credentials (RFC 8445 §5.3: ufrag, pwd, and the role tie-breaker of
 // §6.1.1), trickled candidate lines (RFC 8838 style trickle, with the TCP
 // candidate grammar of RFC 6544 §4.5 left opaque here), end-of-candidates,
-// bye, the sender's NAT class, the key confirmation of two peers of a
-// secret, and the punch-timing exchange that synchronises tcp-so
-// simultaneous opens (DCUtR style: ping/pong measures the round trip, "go"
-// carries RTT/2).
+// bye, the sender's NAT class, the key exchange and key confirmation of
+// two peers of a code or a secret (types pake and confirm), checks-done,
+// and punch ping/pong, with which the controlling agent measures the
+// signaling round trip to size how long a working relayed pair waits for
+// a direct one. Simultaneous opens need no start signal: both sides punch
+// a tcp-so pair as soon as it exists; "go", the synchronised start of
+// earlier agents, is still accepted and ignored.
 //
 // The package does not know about the agent (a candidate is an opaque
 // string) nor about any transport. It owns
@@ -40,7 +43,7 @@
 //
 //	{"v":1,"type":"credentials","ufrag":"abcd","pwd":"0123456789abcdefghijkl","tiebreaker":"42","role":"controlling"}
 //	{"v":1,"type":"candidate","candidate":"candidate:1 1 TCP 2128609279 10.0.0.1 9 typ host tcptype active"}
-//	{"v":1,"type":"punch","punch":{"seq":3,"phase":"go","delay_ms":20}}
+//	{"v":1,"type":"punch","punch":{"seq":1,"phase":"ping"}}
 //
 // The tie-breaker is a JSON string because it is a full 64-bit value and
 // JavaScript peers would lose precision on a JSON number. Unknown fields are
@@ -50,7 +53,7 @@
 // again, to the same message.
 //
 // Agents send credentials, candidate, end-of-candidates, bye, punch, nat,
-// confirm and checks-done. Only the rendezvous (or an in-memory Channel)
+// pake, confirm and checks-done. Only the rendezvous (or an in-memory Channel)
 // produces peer-left and error ({"v":1,"type":"error","code":"queue-full",
 // "reason":"..."}): the rendezvous refuses to relay them from an agent,
 // and so do wsclient's and signalingtest's Channels (ErrRendezvousOnly).

@@ -35,6 +35,7 @@ const (
 	MaxFeatureLen   = 32  // bytes of one feature name
 	MaxNATLen       = 256 // bytes of NAT
 	MaxConfirmLen   = 64  // bytes of Confirm.Nonce and Confirm.MAC
+	MaxPakeLen      = 256 // bytes of Pake.Msg
 )
 
 // Type names a message kind.
@@ -50,6 +51,7 @@ const (
 	TypePunch           Type = "punch"             // Punch
 	TypeNAT             Type = "nat"               // NAT: the sender's NAT class (natcheck), added to v1
 	TypeConfirm         Type = "confirm"           // Confirm: the peers of a secret prove it to each other before their credentials, added to v1
+	TypePake            Type = "pake"              // Pake: the peers of a short code agree on a key (before confirm), added to v1
 	// TypeChecksDone (no fields, added to v1): the sender has nothing left
 	// to try on its own (every pair it checks failed): a peer that is done
 	// too can give up at once instead of guessing from silence. Sent only
@@ -92,15 +94,17 @@ type Message struct {
 	Candidate string   `json:"candidate,omitempty"`
 	Punch     *Punch   `json:"punch,omitempty"`
 	Confirm   *Confirm `json:"confirm,omitempty"`
+	Pake      *Pake    `json:"pake,omitempty"`
 	Reason    string   `json:"reason,omitempty"`
 	// Code is set on TypeError messages: one of the Code* constants.
 	Code string `json:"code,omitempty"`
 }
 
-// Punch times a synchronised tcp-so attempt. The controlling agent sends
-// Phase "ping" (Seq n); the other answers "pong" with the same Seq at once;
-// the first measures the round trip, sends "go" with DelayMs = RTT/2 and
-// starts its SYNs after DelayMs; the other starts on receiving "go".
+// Punch measures the signaling round trip. The controlling agent sends
+// Phase "ping" (Seq n); the other answers "pong" with the same Seq at once,
+// and the first sizes with it how long a working relayed pair waits for a
+// direct one. Phase "go" with DelayMs (RTT/2) was the synchronised start
+// of a tcp-so attempt in earlier agents: it is valid and ignored.
 type Punch struct {
 	Seq     uint32 `json:"seq"`
 	Phase   string `json:"phase"`
@@ -109,7 +113,7 @@ type Punch struct {
 
 // Confirm (type confirm) is one step of a key confirmation between the two
 // peers of a shared secret, before either sends its ICE credentials
-// (internal/secure.ConfirmPeer): each sends its fresh Nonce, then answers
+// (secure.ConfirmPeer): each sends its fresh Nonce, then answers
 // the other's with To (that nonce) and a MAC over both under a key derived
 // from the secret. Nonce is always set; To and MAC go together. Values are
 // unpadded base64url of at most MaxConfirmLen characters. Receivers that
@@ -120,11 +124,28 @@ type Confirm struct {
 	MAC   string `json:"mac,omitempty"`
 }
 
+// Pake (type pake) is one message of the password-authenticated key
+// exchange two peers of a short code run before their key confirmation
+// (secure.ExchangeCode): From names the side that sent it ("maker" for the
+// side that made the code, "taker" for the side that typed it) and Msg is
+// its key share, unpadded base64url of at most MaxPakeLen characters.
+// Receivers that do not know the type skip the message.
+type Pake struct {
+	From string `json:"from"`
+	Msg  string `json:"msg"`
+}
+
+// Pake sides.
+const (
+	PakeMaker = "maker"
+	PakeTaker = "taker"
+)
+
 // FromAgent reports whether agents may send messages of type t; peer-left
 // and error are produced by the rendezvous only.
 func (t Type) FromAgent() bool {
 	switch t {
-	case TypeCredentials, TypeCandidate, TypeEndOfCandidates, TypeBye, TypePunch, TypeNAT, TypeConfirm, TypeChecksDone:
+	case TypeCredentials, TypeCandidate, TypeEndOfCandidates, TypeBye, TypePunch, TypeNAT, TypeConfirm, TypePake, TypeChecksDone:
 		return true
 	}
 	return false
@@ -277,6 +298,16 @@ func (m *Message) validate() error {
 				}
 			}
 		}
+	case TypePake:
+		if m.Pake == nil {
+			return invalid(t, "missing pake")
+		}
+		if m.Pake.From != PakeMaker && m.Pake.From != PakeTaker {
+			return invalid(t, "pake from %s is not %q or %q", quote.Short(m.Pake.From), PakeMaker, PakeTaker)
+		}
+		if m.Pake.Msg == "" || len(m.Pake.Msg) > MaxPakeLen || !base64URL(m.Pake.Msg) {
+			return invalid(t, "pake msg %s is not 1-%d characters of base64url", quote.Short(m.Pake.Msg), MaxPakeLen)
+		}
 	case TypePunch:
 		if m.Punch == nil {
 			return invalid(t, "missing punch")
@@ -291,6 +322,15 @@ func (m *Message) validate() error {
 		}
 	}
 	return nil
+}
+
+func base64URL(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // validFeature: 1..MaxFeatureLen characters of [a-z0-9-].

@@ -30,6 +30,8 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		{Type: TypeError, Code: CodeQueueFull, Reason: "full"},
 		{Type: TypeConfirm, Confirm: &Confirm{Nonce: "AAECAwQFBgcICQoLDA0ODw"}},
 		{Type: TypeConfirm, Confirm: &Confirm{Nonce: "AAEC", To: "Zm9v", MAC: strings.Repeat("_-9z", MaxConfirmLen/4)}},
+		{Type: TypePake, Pake: &Pake{From: PakeMaker, Msg: strings.Repeat("_-9z", MaxPakeLen/4)}},
+		{Type: TypePake, Pake: &Pake{From: PakeTaker, Msg: "BAEC"}},
 	}
 	for _, m := range msgs {
 		t.Run(string(m.Type), func(t *testing.T) {
@@ -107,6 +109,10 @@ func TestDecodeErrors(t *testing.T) {
 		{name: "missing v", in: `{"type":"bye"}`, target: ErrInvalidMessage, text: "signaling: decode: missing v"},
 		{name: "higher version", in: `{"v":2,"type":"bye"}`, target: ErrVersion, text: "signaling: unsupported message version: got v=2, this side speaks 1"},
 		{name: "version zero", in: `{"v":0,"type":"bye"}`, target: ErrVersion},
+		{name: "pake without body", in: `{"v":1,"type":"pake"}`, target: ErrInvalidMessage, substr: "missing pake"},
+		{name: "pake from nobody", in: `{"v":1,"type":"pake","pake":{"from":"x","msg":"AA"}}`, target: ErrInvalidMessage, substr: "pake from"},
+		{name: "pake msg not base64url", in: `{"v":1,"type":"pake","pake":{"from":"maker","msg":"A+/="}}`, target: ErrInvalidMessage, substr: "pake msg"},
+		{name: "pake msg too long", in: `{"v":1,"type":"pake","pake":{"from":"maker","msg":"` + strings.Repeat("A", MaxPakeLen+1) + `"}}`, target: ErrInvalidMessage, substr: "pake msg"},
 		{name: "missing type", in: `{"v":1}`, target: ErrInvalidMessage, text: "signaling: decode: missing type"},
 		{name: "unknown type", in: `{"v":1,"type":"hello"}`, target: ErrInvalidMessage, text: `signaling: decode: unknown type "hello"`},
 		{name: "join is not an agent message", in: `{"v":1,"type":"join","room":"r"}`, target: ErrInvalidMessage, substr: "unknown type"},

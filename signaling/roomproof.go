@@ -19,7 +19,7 @@ import (
 // with the private key, a challenge the rendezvous made for its
 // connection alone: a squatter has no key, and a join captured on one
 // connection proves nothing on another. icetcp derives the key from the
-// shared secret (internal/secure.RoomKey), so only holders of the secret
+// shared secret (secure.RoomKey), so only holders of the secret
 // get in, and the real pair meets whoever came first.
 //
 // The challenge travels in a header of the WebSocket upgrade's answer

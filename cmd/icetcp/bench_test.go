@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/icetcp/icetcp/agent"
-	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/secure"
 	"github.com/icetcp/icetcp/signaling/wsclient"
 )
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"time"
@@ -13,21 +14,21 @@ import (
 
 	"github.com/icetcp/icetcp/agent"
 	"github.com/icetcp/icetcp/internal/proxy"
-	"github.com/icetcp/icetcp/internal/secure"
-	"github.com/icetcp/icetcp/signaling"
+	"github.com/icetcp/icetcp/internal/turn"
+	"github.com/icetcp/icetcp/secure"
 )
 
 type connectFlags struct {
-	signal, room, addrs, stun string
-	turn, turnUser, turnPass  string
-	turnSecret                string
-	awaitDirect, noNATCheck   bool
-	jsonOut, trace            bool
-	timeout                   time.Duration
-	loopback                  bool
-	disable                   string
-	primeTTL                  int
-	proxy                     string
+	room, addrs, stun        string
+	turn, turnUser, turnPass string
+	turnSecret               string
+	awaitDirect, noNATCheck  bool
+	jsonOut, trace, quiet    bool
+	timeout                  time.Duration
+	loopback                 bool
+	disable                  string
+	primeTTL                 int
+	proxy                    string
 	secureFlags
 }
 
@@ -35,27 +36,9 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs := flag.NewFlagSet("connect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f connectFlags
-	fs.StringVar(&f.signal, "signal", "", "rendezvous URL, ws://HOST:PORT (required)")
-	fs.StringVar(&f.room, "room", "", "room name shared with the peer, without end-to-end security: prefer --secret")
-	fs.StringVar(&f.addrs, "addrs", "", "comma-separated local IPs for host candidates (default: every interface address)")
-	fs.StringVar(&f.stun, "stun", "", "comma-separated STUN servers over TCP, HOST:PORT, for server-reflexive candidates")
-	fs.StringVar(&f.turn, "turn", "", "comma-separated TURN servers for relayed candidates (RFC 6062 over TCP):\n"+
-		"turn:HOST[:PORT][?transport=tcp] or turns:HOST[:PORT] (TLS; --ca trusts a custom CA)")
-	fs.StringVar(&f.turnUser, "turn-user", "", "TURN username (with --turn-secret: the user part of REST credentials)")
-	fs.StringVar(&f.turnPass, "turn-pass", "", "TURN password (also $ICETCP_TURN_PASS)")
-	fs.StringVar(&f.turnSecret, "turn-secret", "", "mint TURN REST credentials with this shared secret (also $ICETCP_TURN_SECRET)")
-	fs.BoolVar(&f.awaitDirect, "await-direct", false, "nominate a relayed pair only once every direct pair failed (slow; to measure what the fast fallback saves)")
-	fs.BoolVar(&f.noNATCheck, "no-natcheck", false, "do not measure this host's NAT against the STUN server")
-	fs.BoolVar(&f.jsonOut, "json", false, "write events to stderr as one JSON object a line")
-	fs.BoolVar(&f.trace, "trace", false, "also write every step of the agent (checks, answers, punches, permissions, nomination) as events")
-	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "give up if no pair is selected in this time (including the wait for the peer)")
-	fs.BoolVar(&f.loopback, "loopback", false, "also gather loopback addresses (when --addrs is not given)")
-	fs.StringVar(&f.disable, "disable", "", "comma-separated TCP candidate types not to offer: active,passive,so")
-	fs.StringVar(&f.proxy, "proxy", "", "proxy for the rendezvous and the TURN servers: http://[USER:PASS@]HOST[:PORT] (HTTP CONNECT,\n"+
-		"Basic credentials) or socks5://[USER:PASS@]HOST[:PORT]; direct: none (default: $HTTPS_PROXY, else $ALL_PROXY,\n"+
-		"except hosts in $NO_PROXY; credentials in the environment stay out of the process list)")
-	fs.IntVar(&f.primeTTL, "prime-ttl", 0, "send the first SYN of each simultaneous-open attempt with this IP TTL (0: off)")
-	f.secureFlags.register(fs)
+	f.register(fs)
+	fs.StringVar(&f.room, "room", "", "room `NAME` shared with the peer, without end-to-end security: prefer --secret")
+	fs.Usage = commandUsage(fs, "connect", connectHelp)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,9 +47,10 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
+	if err := checkSignal(f.signal); err != nil {
+		return err
+	}
 	switch {
-	case f.signal == "":
-		return usageErr("--signal is required")
 	case withSecret && f.room != "":
 		return usageErr("--room and --secret exclude each other: with --secret the room is derived from the secret")
 	case !withSecret && f.room == "":
@@ -105,18 +89,11 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		ev.warning("--room without --secret: anyone who knows the room name can take the room and read or feed the stream, and an ended stream cannot be told from a crashed peer; use --secret (make one with: icetcp secret)")
 	}
 
-	// A session whose path broke with no other pair to move to restarts
-	// ICE: both sides see the break and meet in the same room again.
-	cfg.Redial = func(ctx context.Context) (signaling.Channel, error) {
-		ch, err := dialer.Dial(ctx, f.signal, room)
-		if err == nil && withSecret {
-			ch, err = confirmedPeer(ctx, dialer, f.signal, room, ch, secret, ev)
-		}
-		if err != nil {
-			return nil, err // not a nil *wsclient.Client in an interface
-		}
-		return ch, nil
+	var proof *secure.Secret
+	if withSecret {
+		proof = &secret
 	}
+	cfg.Redial = redial(dialer, f.signal, room, proof, ev)
 
 	selectCtx, cancel := context.WithTimeout(refusedCtx, f.timeout)
 	defer cancel()
@@ -157,16 +134,46 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		ev.secured(sc, took)
 		stream = sc
 	}
-	res, err := pump(ctx, stream, stdin, stdout)
+	ev.quiet = f.quiet
+	m := newMeter(stderr, ev, f.jsonOut, f.quiet, conn, -1, 0, false)
+	res, err := pump(ctx, stream, countingReader{stdin, &m.sent}, countingWriter{stdout, &m.recv})
+	took, rate := m.finish()
 	if err != nil {
 		// Our side stops before its end: the peer is told it was
 		// interrupted, not that the stream ended.
 		conn.Abort()
 		return ev.fail(f.jsonOut, interrupted(ctx, err))
 	}
+	path := m.pathText()
 	stream.Close()
-	ev.done(res)
+	ev.summary(summary{verb: "sent", total: -1, sent: res.sent, recv: res.received, took: took, rate: rate, path: path})
 	return nil
+}
+
+// register adds the flags connect, send and receive share: the
+// rendezvous, the candidates, the servers, the secret, the output.
+func (f *connectFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.signal, "signal", "", "rendezvous `URL`, ws://HOST:PORT or wss://HOST:PORT (required; also $ICETCP_SIGNAL)")
+	fs.StringVar(&f.addrs, "addrs", "", "comma-separated local IPs for host candidates (default: every interface address)")
+	fs.StringVar(&f.stun, "stun", "", "comma-separated STUN servers over TCP, HOST:PORT, for server-reflexive candidates")
+	fs.StringVar(&f.turn, "turn", "", "comma-separated TURN servers for relayed candidates (RFC 6062 over TCP):\n"+
+		"turn:HOST[:PORT][?transport=tcp] or turns:HOST[:PORT] (TLS; --ca trusts a custom CA)")
+	fs.StringVar(&f.turnUser, "turn-user", "", "TURN username (with --turn-secret: the user part of REST credentials)")
+	fs.StringVar(&f.turnPass, "turn-pass", "", "TURN password (also $ICETCP_TURN_PASS)")
+	fs.StringVar(&f.turnSecret, "turn-secret", "", "mint TURN REST credentials with this shared secret (also $ICETCP_TURN_SECRET)")
+	fs.BoolVar(&f.awaitDirect, "await-direct", false, "nominate a relayed pair only once every direct pair failed (slow; to measure what the fast fallback saves)")
+	fs.BoolVar(&f.noNATCheck, "no-natcheck", false, "do not measure this host's NAT against the STUN server")
+	fs.BoolVar(&f.jsonOut, "json", false, "write events to stderr as one JSON object a line (progress events every second)")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress line and no notices, only errors and the summary at the end")
+	fs.BoolVar(&f.trace, "trace", false, "also write every step of the agent (checks, answers, punches, permissions, nomination) as events")
+	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "give up if no pair is selected in this time (including the wait for the peer)")
+	fs.BoolVar(&f.loopback, "loopback", false, "also gather loopback addresses (when --addrs is not given)")
+	fs.StringVar(&f.disable, "disable", "", "comma-separated TCP candidate types not to offer: active,passive,so")
+	fs.StringVar(&f.proxy, "proxy", "", "proxy for the rendezvous and the TURN servers: http://[USER:PASS@]HOST[:PORT] (HTTP CONNECT,\n"+
+		"Basic credentials) or socks5://[USER:PASS@]HOST[:PORT]; direct: none (default: $HTTPS_PROXY, else $ALL_PROXY,\n"+
+		"except hosts in $NO_PROXY; credentials in the environment stay out of the process list)")
+	fs.IntVar(&f.primeTTL, "prime-ttl", 0, "send the first SYN of each simultaneous-open attempt with this IP TTL (0: off)")
+	f.secureFlags.register(fs)
 }
 
 // proxyRefusal is the proxy's refusal that ended ctx, if one did (err is
@@ -218,6 +225,9 @@ func (f *connectFlags) agentConfig() (agent.Config, error) {
 			return cfg, usageErr("--turn needs --turn-user and --turn-pass, or --turn-secret")
 		}
 		for _, u := range splitList(f.turn) {
+			if _, err := turn.ParseURI(u); err != nil {
+				return cfg, usageErr("--turn: %v", err)
+			}
 			cfg.TURNServers = append(cfg.TURNServers, agent.TURNServer{
 				URI: u, Username: f.turnUser, Password: f.turnPass, Secret: f.turnSecret,
 			})
@@ -226,6 +236,14 @@ func (f *connectFlags) agentConfig() (agent.Config, error) {
 		return cfg, usageErr("--turn-user/--turn-secret without --turn")
 	}
 	cfg.STUNServers = splitList(f.stun)
+	for _, s := range cfg.STUNServers {
+		if host, port, err := net.SplitHostPort(s); err != nil || host == "" || port == "" {
+			return cfg, usageErr("--stun %q: want HOST:PORT", s)
+		}
+	}
+	if f.timeout <= 0 {
+		return cfg, usageErr("--timeout must be positive")
+	}
 	for _, t := range splitList(f.disable) {
 		switch t {
 		case "active":

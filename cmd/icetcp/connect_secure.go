@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/icetcp/icetcp/agent"
-	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/secure"
 	"github.com/icetcp/icetcp/signaling"
 	"github.com/icetcp/icetcp/signaling/wsclient"
 )
@@ -20,6 +20,7 @@ import (
 // secureFlags are connect's flags for the secret, the rendezvous's token
 // and TLS, and liveness.
 type secureFlags struct {
+	signal         string
 	secret         string
 	token          string
 	ca             string
@@ -27,15 +28,18 @@ type secureFlags struct {
 }
 
 func (f *secureFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.secret, "secret", "", "secret shared with the peer, from `icetcp secret` (also $ICETCP_SECRET): the room is derived from it and the stream is end-to-end encrypted and authenticated")
-	fs.StringVar(&f.token, "token", "", "join token for a rendezvous that requires one, from `icetcp token` (also $ICETCP_TOKEN)")
-	fs.StringVar(&f.ca, "ca", "", "PEM file of CA certificates to trust for a wss:// rendezvous (default: the system's)")
+	fs.StringVar(&f.secret, "secret", "", "`SECRET` shared with the peer, made by: icetcp secret (also $ICETCP_SECRET): the room is derived from it and the stream is end-to-end encrypted and authenticated")
+	fs.StringVar(&f.token, "token", "", "join `TOKEN` for a rendezvous that requires one, made by: icetcp token (also $ICETCP_TOKEN)")
+	fs.StringVar(&f.ca, "ca", "", "PEM `FILE` of CA certificates to trust for a wss:// rendezvous and turns: servers (default: the system's)")
 	fs.DurationVar(&f.consentTimeout, "consent-timeout", 0, "declare the peer gone after this long without an answer to consent checks (default 30s)")
 }
 
 // fromEnv fills what the flags left empty from the environment: a secret
 // on the command line is visible to every local user in the process list.
 func (f *secureFlags) fromEnv() {
+	if f.signal == "" {
+		f.signal = os.Getenv("ICETCP_SIGNAL")
+	}
 	if f.secret == "" {
 		f.secret = os.Getenv("ICETCP_SECRET")
 	}
@@ -114,6 +118,22 @@ func confirmedPeer(ctx context.Context, d *wsclient.Dialer, url, room string, ch
 		if ch, err = d.Dial(ctx, url, room); err != nil {
 			return nil, err
 		}
+	}
+}
+
+// redial is Config.Redial for a room: a session whose path broke with no
+// other pair to move to restarts ICE, and both sides meet in the room
+// again; with a secret (or a code's agreed key) each proves it first.
+func redial(d *wsclient.Dialer, url, room string, proof *secure.Secret, ev *eventWriter) func(context.Context) (signaling.Channel, error) {
+	return func(ctx context.Context) (signaling.Channel, error) {
+		ch, err := d.Dial(ctx, url, room)
+		if err == nil && proof != nil {
+			ch, err = confirmedPeer(ctx, d, url, room, ch, *proof, ev)
+		}
+		if err != nil {
+			return nil, err // not a nil *wsclient.Client in an interface
+		}
+		return ch, nil
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/icetcp/icetcp/agent"
-	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/secure"
 	"github.com/icetcp/icetcp/signaling/wsclient"
 )
 
@@ -24,6 +24,7 @@ import (
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = commandUsage(fs, "demo", demoHelp)
 	size := fs.Int("bytes", 8<<20, "bytes to send in each direction")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -11,7 +11,7 @@ import (
 
 	"github.com/icetcp/icetcp/agent"
 	"github.com/icetcp/icetcp/candidate"
-	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/secure"
 )
 
 // eventWriter writes connect's events to stderr, as JSON lines with --json:
@@ -30,6 +30,7 @@ type eventWriter struct {
 	w     io.Writer
 	json  bool
 	trace bool
+	quiet bool // no notices (--quiet); the summary and errors still
 	q     chan map[string]any
 	ended chan struct{}
 	past  atomic.Bool   // a pair is selected
@@ -73,6 +74,12 @@ func (e *eventWriter) write(v map[string]any) {
 		fmt.Fprintf(e.w, "%s\n", b)
 		return
 	}
+	if e.quiet {
+		switch v["event"] {
+		case "selected", "secured", "relay":
+			return // --quiet: errors, warnings and the summary only
+		}
+	}
 	switch v["event"] {
 	case "selected":
 		fmt.Fprintf(e.w, "icetcp: connected (%s) in %v ms\n  local  %s\n  remote %s\n", v["path"], v["connect_ms"], v["local"], v["remote"])
@@ -95,6 +102,8 @@ func (e *eventWriter) write(v map[string]any) {
 		fmt.Fprintf(e.w, "icetcp: resumed over the %s path\n", v["path"])
 	case "trace":
 		fmt.Fprintf(e.w, "icetcp: trace %s\n", v["line"])
+	case "line":
+		fmt.Fprintln(e.w, v["line"])
 	}
 }
 
@@ -269,8 +278,4 @@ func (e *eventWriter) secured(c *secure.Conn, took time.Duration) {
 		role = "initiator"
 	}
 	e.emit(map[string]any{"event": "secured", "role": role, "handshake_ms": took.Milliseconds()})
-}
-
-func (e *eventWriter) done(r pumpResult) {
-	e.emit(map[string]any{"event": "done", "sent": r.sent, "received": r.received})
 }

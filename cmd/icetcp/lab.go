@@ -23,6 +23,7 @@ import (
 func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = commandUsage(fs, "lab", labHelp)
 	profiles := fs.String("profiles", "", "comma-separated NAT profiles for rows and columns (default: all; see --list)")
 	rowList := fs.String("rows", "", "comma-separated NAT profiles for the rows (A) only; --profiles are then the columns (B)")
 	relayName := fs.String("relay", "embedded", "TURN relay in the server namespace, given to every connect with --turn:\n"+

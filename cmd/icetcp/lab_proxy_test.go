@@ -11,7 +11,7 @@ import (
 
 	"github.com/icetcp/icetcp/internal/lab/delayline"
 	"github.com/icetcp/icetcp/internal/lab/natlab"
-	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/secure"
 )
 
 // proxyCells: a peer whose network has no way out but a proxy, against a

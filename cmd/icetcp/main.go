@@ -1,6 +1,9 @@
 // Command icetcp connects two peers behind NATs and firewalls over TCP with
 // ICE (RFC 8445, RFC 6544) and carries stdin/stdout between them.
 //
+//	icetcp send    --signal URL [--secret S] [-o PATH] FILE|DIR...
+//	icetcp receive --signal URL [-o PATH] [--force] CODE
+//	icetcp version
 //	icetcp serve   [--signal-addr ADDR] [--stun-addr ADDR] [--turn-user U --turn-pass P] [--turn-secret S]
 //	               [--tls-cert F --tls-key F] [--turns-addr ADDR] [--token-secret S] [--metrics-addr ADDR]
 //	icetcp connect --signal ws[s]://HOST:PORT --secret S|--room NAME [--token T] [--ca F] [--addrs IP[,IP]]
@@ -30,15 +33,22 @@ import (
 const usage = `usage: icetcp <command> [flags]
 
 commands:
-  serve     rendezvous (WebSocket signaling, rooms of two), STUN and a TURN relay over TCP
+  send      send files or directories to one receiver: prints a short code to read to it
+  receive   receive them with that code (verified with SHA-256, resumable)
   connect   join a room, connect to the peer, copy stdin to it and it to stdout
+  serve     rendezvous (WebSocket signaling, rooms of two), STUN and a TURN relay over TCP
   natcheck  how this host's NAT treats TCP: mapping, port allocation, inbound SYNs
-  secret    print a fresh secret to share with the peer (connect --secret)
+  secret    print a fresh secret for scripts (connect, send and receive --secret)
   token     mint a join token for a rendezvous started with --token-secret
   demo      a server and two agents on loopback, connected, data both ways
   lab       build the namespace NAT lab and print the connectivity matrix (root; needs a binary built with -tags lab)
+  version   the version and source revision of this binary
 
-run 'icetcp <command> -h' for the command's flags
+examples:
+  icetcp send --signal ws://rv.example:8080 photos/        (prints a code, e.g. 7-purple-canal-ozone)
+  icetcp receive --signal ws://rv.example:8080 7-purple-canal-ozone
+
+run 'icetcp <command> -h' (or 'icetcp help <command>') for the command's flags and examples
 `
 
 func main() {
@@ -59,6 +69,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = serveCmd(ctx, args[1:], stderr)
 	case "connect":
 		err = connectCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "send":
+		err = sendCmd(ctx, args[1:], stdout, stderr)
+	case "receive":
+		err = receiveCmd(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		err = versionCmd(args[1:], stdout)
 	case "secret":
 		err = secretCmd(args[1:], stdout, stderr)
 	case "token":
@@ -70,6 +86,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "natcheck":
 		err = natcheckCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
+		if len(args) > 1 {
+			if _, ok := helpFor(args[1]); ok {
+				return run([]string{args[1], "-h"}, stdin, stdout, stdout)
+			}
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
@@ -89,7 +110,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return ie.exitCode()
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "icetcp %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "icetcp %s: %v\n  (icetcp %s -h shows the usage)\n", args[0], err, args[0])
 		return 2
 	case proxyRefused(err):
 		var se silentError
@@ -166,8 +187,15 @@ type silentError struct{ error }
 
 func (e silentError) Unwrap() error { return e.error }
 
+// usageError is a command line that cannot run: exit 2, before anything
+// starts.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == errUsage }
+
 func usageErr(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
+	return &usageError{fmt.Sprintf(format, args...)}
 }
 
 // splitList splits a comma-separated flag value, trimming spaces and

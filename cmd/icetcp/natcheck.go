@@ -20,6 +20,7 @@ import (
 func natcheckCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("natcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = commandUsage(fs, "natcheck", natcheckHelp)
 	stun := fs.String("stun", "", "STUN server HOST:PORT, reached over TCP (required)")
 	local := fs.String("local", "", "local IP[:PORT] to probe from (default: any address, a free port)")
 	timeout := fs.Duration("timeout", natcheck.DefaultTimeout, "bound on the whole check")

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/icetcp/icetcp/internal/lab/proxyd"
-	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/secure"
 )
 
 func needProxies(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/secure"
 	"github.com/icetcp/icetcp/signaling/rendezvous"
 )
 
@@ -16,9 +16,7 @@ import (
 func secretCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("secret", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: icetcp secret\n\nprints a fresh 130-bit secret for connect --secret; both peers use the same one\n")
-	}
+	fs.Usage = commandUsage(fs, "secret", secretHelp)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -34,6 +32,7 @@ func secretCmd(args []string, stdout, stderr io.Writer) error {
 func tokenCmd(args []string, stdout, stderr io.Writer, now time.Time) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = commandUsage(fs, "token", tokenHelp)
 	key := fs.String("token-secret", "", "the rendezvous's --token-secret (also $ICETCP_TOKEN_SECRET)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
 	subject := fs.String("subject", "", "optional name of the holder, shown in the rendezvous's logs")

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/secure"
 	"github.com/icetcp/icetcp/signaling"
 	"github.com/icetcp/icetcp/signaling/rendezvous"
 	"github.com/icetcp/icetcp/signaling/signalingtest"

@@ -25,6 +25,7 @@ import (
 func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = commandUsage(fs, "serve", serveHelp)
 	signalAddr := fs.String("signal-addr", ":8080", "address of the WebSocket rendezvous")
 	stunAddr := fs.String("stun-addr", ":3478", "address of STUN and TURN (RFC 6062) over TCP (empty: neither)")
 	var opt serveOptions

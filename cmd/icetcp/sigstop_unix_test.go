@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/secure"
 )
 
 // SIGSTOP of the peer after our side ended its stream: the peer's kernel

@@ -54,7 +54,12 @@ func (e *Error) Error() string {
 		b.WriteString(": allocation lost")
 	}
 	if e.Code != 0 {
-		fmt.Fprintf(&b, ": %d %s", e.Code, e.Reason)
+		status := strings.TrimSpace(fmt.Sprintf("%d %s", e.Code, e.Reason))
+		if w := codeWords(e.Code); w != "" {
+			fmt.Fprintf(&b, ": %s (%s)", w, status)
+		} else {
+			b.WriteString(": " + status)
+		}
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
@@ -73,6 +78,28 @@ func (e *Error) Is(target error) bool {
 	}
 	k := codeSentinel(e.Code)
 	return k != nil && target == k
+}
+
+// codeWords says what an error code means for the user, in words: the
+// reason phrase servers send is often empty (a bare "401").
+func codeWords(code int) string {
+	switch stun.ErrorCode(code) {
+	case stun.CodeUnauthorized, stun.CodeWrongCredentials:
+		return "wrong TURN credentials"
+	case stun.CodeStaleNonce:
+		return "the server kept refusing our nonce (stale nonce)"
+	case stun.CodeAllocQuotaReached:
+		return "relay quota reached: the server allows this user no more allocations"
+	case stun.CodeForbidden:
+		return "forbidden by the server"
+	case stun.CodeUnsupportedTransProto:
+		return "the server does not relay TCP (RFC 6062)"
+	case stun.CodeConnTimeoutOrFailure:
+		return "the relay could not connect to the peer"
+	case stun.CodeInsufficientCapacity:
+		return "the server is out of capacity"
+	}
+	return ""
 }
 
 func codeSentinel(code int) error {

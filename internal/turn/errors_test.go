@@ -241,3 +241,22 @@ func TestPermissions(t *testing.T) {
 		}
 	})
 }
+
+// A bare error code reads as words (issue 17: a wrong TURN password was a
+// warning ending in "401 ").
+func TestErrorWords(t *testing.T) {
+	for _, tc := range []struct {
+		e    Error
+		want string
+	}{
+		{Error{Op: "allocate", Server: "relay:3478", Code: 401}, "turn: allocate relay:3478: wrong TURN credentials (401)"},
+		{Error{Op: "allocate", Server: "relay:3478", Code: 441, Reason: "Wrong Credentials"}, "turn: allocate relay:3478: wrong TURN credentials (441 Wrong Credentials)"},
+		{Error{Op: "allocate", Server: "relay:3478", Code: 438}, "turn: allocate relay:3478: the server kept refusing our nonce (stale nonce) (438)"},
+		{Error{Op: "allocate", Server: "relay:3478", Code: 486, Reason: "Allocation Quota Reached"}, "turn: allocate relay:3478: relay quota reached: the server allows this user no more allocations (486 Allocation Quota Reached)"},
+		{Error{Op: "connect", Server: "relay:3478", Code: 499, Reason: "Odd"}, "turn: connect relay:3478: 499 Odd"},
+	} {
+		if got := tc.e.Error(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.e, got, tc.want)
+		}
+	}
+}

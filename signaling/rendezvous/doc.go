@@ -29,7 +29,7 @@
 // squatter who learned the name, a member of another key, or a join
 // captured on another connection is refused with "room-proof", and never
 // takes a place in the room. The icetcp CLI joins the room of its secret's
-// key (internal/secure.RoomKey), and the two peers also prove the secret to
+// key (secure.RoomKey), and the two peers also prove the secret to
 // each other (type confirm) before they send their credentials.
 //
 // # Admission and limits

@@ -50,6 +50,7 @@ type Channel struct {
 	local      Attributes
 	remote     Attributes // what was passed on to the agent
 	remoteSeen map[string]bool
+	failed     error // AddRemote's first error: Recv reports it after the queue
 }
 
 var _ signaling.Channel = (*Channel)(nil)
@@ -140,16 +141,35 @@ func features(options []string) []string {
 	return out
 }
 
-// AddRemote passes the remote side's SDP to the agent: a whole offer or
-// answer, a trickle fragment, or single lines ("a=candidate:...",
-// "candidate:...", "a=end-of-candidates"), parsed as Parse does. It may be
-// called any number of times: credentials go to the agent once (new ones,
-// an ICE restart, go too and the agent rejects them), each candidate line
-// once, and end-of-candidates once. Candidates may come before the
-// credentials.
+// AddRemote passes the remote side's SDP to the agent. Its unit is a
+// whole offer or answer, an RFC 8840 trickle fragment, or single lines: a
+// candidate ("a=candidate:..." or "candidate:...") or a=end-of-candidates
+// may come one line per call, but a=ice-ufrag and a=ice-pwd come in the
+// same call (a credential without the other cannot be passed on). The
+// input is parsed as Parse does. It may be called any number of times:
+// credentials go to the agent once (new ones, an ICE restart, go too and
+// the agent rejects them), each candidate line once, and
+// end-of-candidates once. Candidates may come before the credentials.
+//
+// SDP it cannot use is an error (a *ParseError), and it breaks the
+// Channel: after what earlier calls queued, Recv returns a *RemoteError,
+// so the agent fails at once rather than waiting for credentials that
+// will not come; later calls return the same error.
 func (c *Channel) AddRemote(s string) error {
+	c.mu.Lock()
+	failed := c.failed
+	c.mu.Unlock()
+	if failed != nil {
+		return failed
+	}
 	a, err := Parse(s)
 	if err != nil {
+		c.mu.Lock()
+		if c.failed == nil {
+			c.failed = err
+		}
+		c.mu.Unlock()
+		c.wake()
 		return err
 	}
 	select {
@@ -225,6 +245,10 @@ func (c *Channel) Recv(ctx context.Context) (signaling.Message, error) {
 			c.mu.Unlock()
 			c.wake() // a second concurrent Recv may take the next one
 			return m, nil
+		case c.failed != nil:
+			err := c.failed
+			c.mu.Unlock()
+			return signaling.Message{}, &RemoteError{Err: err}
 		case c.gone && !c.leftSent:
 			c.leftSent = true
 			c.mu.Unlock()

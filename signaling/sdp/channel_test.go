@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,16 +132,35 @@ func TestChannelRemote(t *testing.T) {
 	}
 }
 
+// SDP that AddRemote cannot use breaks the Channel: Recv says so after
+// what was queued before, so the agent fails at once (it used to wait for
+// credentials that would never come, until its deadline).
 func TestChannelBadRemote(t *testing.T) {
 	c := NewChannel(ChannelConfig{})
 	defer c.Close()
-	if err := c.AddRemote("a=ice-ufrag:" + ufrag); !errors.Is(err, ErrInvalid) {
+	if err := c.AddRemote(tcpC); err != nil {
+		t.Fatal(err)
+	}
+	err := c.AddRemote("a=ice-ufrag:" + ufrag)
+	if !errors.Is(err, ErrInvalid) {
 		t.Fatalf("AddRemote without a pwd: %v, want ErrInvalid", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	if strings.Count(err.Error(), "sdp:") != 1 {
+		t.Errorf("AddRemote's error %q: want one sdp: prefix", err)
+	}
+	if m := recvN(t, c, 1)[0]; m.Type != signaling.TypeCandidate {
+		t.Errorf("first Recv: %+v, want the candidate queued before the bad input", m)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if m, err := c.Recv(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Recv after a rejected description: %+v, %v; want nothing", m, err)
+	var re *RemoteError
+	if m, err := c.Recv(ctx); !errors.As(err, &re) || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Recv after a rejected description: %+v, %v; want a *RemoteError wrapping ErrInvalid", m, err)
+	} else if strings.Count(err.Error(), "sdp:") != 1 || !strings.Contains(err.Error(), "a=ice-ufrag without a=ice-pwd") {
+		t.Errorf("Recv's error %q: want one sdp: prefix and the cause", err)
+	}
+	if err := c.AddRemote("a=ice-ufrag:" + ufrag + "\na=ice-pwd:" + pwd); !errors.Is(err, ErrInvalid) {
+		t.Errorf("AddRemote after a failure: %v, want the same error", err)
 	}
 }
 

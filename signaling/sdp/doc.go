@@ -18,8 +18,15 @@
 // description, a trickle fragment or single lines) into messages for the
 // agent.
 //
+// AddRemote's unit is a description, a fragment or a single candidate or
+// end-of-candidates line; a=ice-ufrag and a=ice-pwd come in one call.
+// What it cannot use is its error and also breaks the Channel (Recv
+// returns a *RemoteError), so the agent fails at once instead of waiting
+// for credentials that will not come.
+//
 // What SDP cannot carry is dropped: the tie-breaker (the roles come from
-// offer/answer instead) and the punch-timing messages of synchronised
-// tcp-so, so a tcp-so pair between two icetcp agents over SDP starts
-// unsynchronised, after the agent's fallback delay.
+// offer/answer instead), bye, checks-done and the round-trip ping the
+// controlling agent sizes its wait for a direct pair with (without it the
+// agent uses its default). tcp-so pairs need no timing message: both
+// sides punch as soon as the pair exists.
 package sdp

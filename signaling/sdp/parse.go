@@ -22,22 +22,44 @@ var (
 	ErrInvalid = errors.New("sdp: invalid ICE attribute")
 )
 
-// ParseError names the line of the input that is wrong (1-based; 0 when
-// the problem is a section as a whole, such as a missing a=ice-pwd).
+// ParseError names the line of the input that is wrong (1-based), or the
+// m-section (1-based) when the problem is a section as a whole, such as
+// a=ice-ufrag without a=ice-pwd; both are 0 for the input as a whole (too
+// large).
 type ParseError struct {
-	Line int
-	Text string // the line, cut to 80 bytes
-	Err  error
+	Line    int
+	Text    string // the line, cut to 80 bytes
+	Section int
+	Err     error
 }
 
 func (e *ParseError) Error() string {
-	if e.Line == 0 {
-		return fmt.Sprintf("sdp: %v", e.Err)
+	// Err wraps a sentinel of this package: its "sdp: " is ours already.
+	msg := strings.TrimPrefix(e.Err.Error(), "sdp: ")
+	switch {
+	case e.Line > 0:
+		return fmt.Sprintf("sdp: line %d %q: %s", e.Line, e.Text, msg)
+	case e.Section > 0:
+		return fmt.Sprintf("sdp: section %d: %s", e.Section, msg)
 	}
-	return fmt.Sprintf("sdp: line %d %q: %v", e.Line, e.Text, e.Err)
+	return "sdp: " + msg
 }
 
 func (e *ParseError) Unwrap() error { return e.Err }
+
+// RemoteError is what Channel.Recv returns, for good, after AddRemote was
+// given SDP it could not use: the agent then fails at once (its peer's
+// credentials will not come through this Channel) instead of waiting for
+// its deadline. Err is AddRemote's own error, a *ParseError.
+type RemoteError struct {
+	Err error
+}
+
+func (e *RemoteError) Error() string {
+	return "sdp: AddRemote could not use the remote description: " + strings.TrimPrefix(e.Err.Error(), "sdp: ")
+}
+
+func (e *RemoteError) Unwrap() error { return e.Err }
 
 // Parse reads the ICE attributes of one media section out of a whole SDP
 // description, an RFC 8840 trickle fragment, or loose attribute lines (one
@@ -102,7 +124,7 @@ func ParseSections(s string) ([]Attributes, error) {
 			a = inherit(session.attrs, a)
 		}
 		if err := validate(a); err != nil {
-			return nil, &ParseError{Err: fmt.Errorf("section %d: %w", i+1, err)}
+			return nil, &ParseError{Section: i + 1, Err: err}
 		}
 		out = append(out, a)
 	}
@@ -191,12 +213,12 @@ func validate(a Attributes) error {
 	case a.Ufrag == "" && a.Pwd == "":
 		return nil
 	case a.Pwd == "":
-		return fmt.Errorf("%w: a=ice-ufrag without a=ice-pwd", ErrInvalid)
+		return fmt.Errorf("%w: a=ice-ufrag without a=ice-pwd (the two come together, in one description, fragment or AddRemote call)", ErrInvalid)
 	case a.Ufrag == "":
-		return fmt.Errorf("%w: a=ice-pwd without a=ice-ufrag", ErrInvalid)
+		return fmt.Errorf("%w: a=ice-pwd without a=ice-ufrag (the two come together, in one description, fragment or AddRemote call)", ErrInvalid)
 	}
 	if _, err := signaling.Encode(signaling.Message{Type: signaling.TypeCredentials, Ufrag: a.Ufrag, Pwd: a.Pwd}); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		return fmt.Errorf("%w: %w", ErrInvalid, schemaErr(err))
 	}
 	return nil
 }
@@ -204,9 +226,19 @@ func validate(a Attributes) error {
 // checkCandidate applies the signaling schema's rules for candidate lines.
 func checkCandidate(c string) error {
 	if _, err := signaling.Encode(signaling.Message{Type: signaling.TypeCandidate, Candidate: c}); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		return fmt.Errorf("%w: %w", ErrInvalid, schemaErr(err))
 	}
 	return nil
+}
+
+// schemaErr is the schema's own complaint, without the "signaling:
+// encode:" of a message we never meant to encode.
+func schemaErr(err error) error {
+	var me *signaling.MessageError
+	if errors.As(err, &me) {
+		return me
+	}
+	return err
 }
 
 func cut(s string) string {

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/secure"
 )
 
 // side is one `icetcp connect` process of a trial.

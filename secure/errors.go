@@ -12,6 +12,9 @@ var (
 	// too little variety to be random). Made-up secrets are refused on
 	// purpose: the handshake is only as strong as the secret.
 	ErrInvalidSecret = errors.New("secure: invalid secret")
+	// ErrInvalidCode: a code is not a number from 1 to 999 and three
+	// words of the code list (ParseCode).
+	ErrInvalidCode = errors.New("secure: invalid code")
 	// ErrNotSecure: the peer does not speak this protocol, for example an
 	// icetcp connect started without --secret.
 	ErrNotSecure = errors.New("secure: peer does not speak icetcp-secure/1")

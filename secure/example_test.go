@@ -6,7 +6,8 @@ import (
 	"io"
 	"net"
 
-	"github.com/icetcp/icetcp/internal/secure"
+	"github.com/icetcp/icetcp/secure"
+	"github.com/icetcp/icetcp/signaling/signalingtest"
 )
 
 // Two peers that share a secret: the controlling side is the Client, the
@@ -53,4 +54,39 @@ func ExampleRoomName() {
 	}
 	fmt.Println(secure.RoomName(secret))
 	// Output: key.i76rtt636zdtwtmdo7ii3fougjyondtoztjsmf7drfc4ejqg7t3a
+}
+
+// Two peers of a short code: the sender makes it and reads it out, the
+// receiver types it in; both join the code's room (Code.RoomName, with
+// Code.RoomKey for the rendezvous's proof) and agree on a key over the
+// room's signaling channel. Here an in-memory pair stands in for the
+// rendezvous; the key then goes to Client and Server as in Example.
+func ExampleExchangeCode() {
+	made := secure.NewCode() // the sender prints made.String()
+	typed, err := secure.ParseCode(made.String())
+	if err != nil {
+		panic(err)
+	}
+	senderCh, receiverCh := signalingtest.Pair()
+	defer senderCh.Close()
+	defer receiverCh.Close()
+	ctx := context.Background()
+	got := make(chan string)
+	go func() {
+		key, err := secure.ExchangeCode(ctx, receiverCh, typed, secure.CodeTaker)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- fmt.Sprintf("receiver agreed: %v", key.Valid())
+	}()
+	key, err := secure.ExchangeCode(ctx, senderCh, made, secure.CodeMaker)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(<-got)
+	fmt.Println("sender agreed:", key.Valid())
+	// Output:
+	// receiver agreed: true
+	// sender agreed: true
 }

@@ -1,9 +1,23 @@
-// Package secure is the end-to-end layer icetcp connect runs over the ICE
-// agent's net.Conn: the agent stays a plain transport, the way ICE sits
-// under DTLS in WebRTC, and this package sees only a net.Conn.
+// Package secure is the end-to-end layer icetcp runs over the ICE agent's
+// net.Conn (connect --secret, send and receive): the agent stays a plain
+// transport, the way ICE sits under DTLS in WebRTC, and this package sees
+// only a net.Conn. Library users run it over an agent.Conn the same way
+// (see the Example); TLS over a Conn works too, for those who have
+// certificates.
 //
-// Two users share a Secret out of band (NewSecret prints one as seven groups
-// of four characters to read aloud). From it come, through HKDF-SHA256
+// Two users share either a Code or a Secret out of band.
+//
+// A Code (NewCode, "7-purple-canal-ozone") is short enough to read aloud.
+// Its number and first word name the rendezvous room (Code.RoomName); the
+// two peers then run a PAKE over signaling (ExchangeCode: SPAKE2 on P-256,
+// github.com/schollz/pake/v3), which gives whoever does not hold the code
+// one guess per exchange and nothing to test offline, and prove to each
+// other the key it agreed (ConfirmPeer's exchange). That key is a Secret
+// without a printed form, and keys what a Secret keys below.
+//
+// A Secret (NewSecret, seven groups of four characters) is for machines
+// and scripts: it carries its own 130 bits, needs no exchange, and can be
+// reused by the same two parties. From it come, through HKDF-SHA256
 // (RFC 5869) under separate labels,
 //
 //   - RoomKey, an Ed25519 key, whose public key names the rendezvous room
@@ -25,15 +39,24 @@
 // io.EOF. CloseWrite sends that record and leaves the transport open, so
 // its own liveness checks (ICE consent, RFC 7675) keep running both ways.
 //
-// # Why a pre-shared key and not a PAKE
+// # Codes, secrets and the PAKE
 //
-// A PAKE (CPace, SPAKE2) would allow short, guessable codes because each
-// guess then costs an online attempt. No maintained Go PAKE module is
-// available to this project, and we invent no cryptography, so the secret
-// must carry the entropy itself: a passive observer of a PSK handshake (the
-// network path, a TURN relay) can test guesses offline, and so can the
-// rendezvous against the room name. Secrets therefore have 130 random bits
-// and ParseSecret refuses anything that is not such a code.
+// A pre-shared key handshake can be tested offline by anyone who sees it
+// (the network path, a TURN relay) and the room name lets the rendezvous
+// test guesses too, so a Secret must carry its entropy itself: 130 random
+// bits, and ParseSecret refuses anything that is not such a code. A short
+// Code is safe only behind a PAKE: an attacker must take part in an
+// exchange to test one guess, and a failed exchange ends the code (the
+// sender makes a new one). The PAKE is github.com/schollz/pake/v3 v3.0.5
+// (croc's) on P-256, the one maintained Go PAKE the module proxy serves
+// to this project (filippo.io/cpace and others are not served). Its
+// weaknesses: it computes with math/big and crypto/elliptic's deprecated
+// affine API, whose timing is not constant; the derivation of its points
+// U and V is unpublished (whoever knows a discrete log between them could
+// test guesses offline); it binds no identities into its key (the
+// rendezvous room and the confirmation's nonces do that here); and it
+// panics on malformed shares, so ExchangeCode checks every share is a
+// P-256 point first (exchange.go).
 //
 // # Threat model
 //

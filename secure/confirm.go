@@ -58,6 +58,13 @@ const (
 // room (close ch) and join again to wait for the right peer. rnd is the
 // source of nonces (nil: crypto/rand).
 func ConfirmPeer(ctx context.Context, ch signaling.Channel, s Secret, rnd io.Reader) error {
+	return confirmPeer(ctx, ch, s, rnd, false)
+}
+
+// confirmPeer is ConfirmPeer; once, it fails when the peer leaves instead
+// of waiting for the next: after a code's key exchange the next peer would
+// need an exchange of its own, and an exchange is a guess.
+func confirmPeer(ctx context.Context, ch signaling.Channel, s Secret, rnd io.Reader, once bool) error {
 	if !s.Valid() {
 		return fmt.Errorf("%w: zero Secret", ErrInvalidSecret)
 	}
@@ -78,6 +85,9 @@ func ConfirmPeer(ctx context.Context, ch signaling.Channel, s Secret, rnd io.Rea
 		}
 		switch m.Type {
 		case signaling.TypePeerLeft:
+			if once {
+				return fmt.Errorf("%w: it left the room before it proved the code", ErrUnconfirmed)
+			}
 			// Gone before it proved anything: ask the next one.
 			if rounds++; rounds > maxConfirmRounds {
 				return fmt.Errorf("%w: %d peers left the room before they proved anything", ErrUnconfirmed, rounds)

@@ -45,8 +45,13 @@ const (
 // Secret is a shared secret the two users exchange out of band (read aloud,
 // sent in a chat). Its zero value is not valid; make one with NewSecret or
 // ParseSecret.
+//
+// ExchangeCode also returns a Secret: the key two peers of a short Code
+// agreed on. It keys the same things (ConfirmPeer, Client, Server) but has
+// no printed form: its String is empty.
 type Secret struct {
-	data string // the 26 random symbols, normalised
+	data string // the 26 random symbols, normalised; or a PAKE's key
+	salt string // HKDF salt: kdfSalt for codes, kdfPakeSalt for a PAKE's key
 }
 
 // NewSecret returns a fresh random secret from crypto/rand.
@@ -112,9 +117,10 @@ func ParseSecret(code string) (Secret, error) {
 }
 
 // String returns the code in 7 groups of 4, check symbols included: what
-// the users exchange. It is the secret itself: do not log it.
+// the users exchange. It is the secret itself: do not log it. A Secret
+// from ExchangeCode has no printed form: String is empty.
 func (s Secret) String() string {
-	if s.data == "" {
+	if s.data == "" || s.salt != "" {
 		return ""
 	}
 	all := s.data + checkSymbols(s.data)
@@ -154,7 +160,11 @@ func (s Secret) derive(info string, n int) []byte {
 	if s.data == "" {
 		panic("secure: use of a zero Secret")
 	}
-	k, err := hkdf.Key(sha256.New, []byte(s.data), []byte(kdfSalt), info, n)
+	salt := kdfSalt
+	if s.salt != "" {
+		salt = s.salt
+	}
+	k, err := hkdf.Key(sha256.New, []byte(s.data), []byte(salt), info, n)
 	if err != nil { // only for lengths above 255 × 32 bytes
 		panic(err)
 	}

@@ -2,6 +2,8 @@ package secure
 
 import (
 	"context"
+	"crypto/elliptic"
+	"encoding/base64"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -144,5 +146,55 @@ func FuzzHandshakeReply(f *testing.F) {
 			return
 		}
 		io.Copy(io.Discard, c)
+	})
+}
+
+// FuzzParseCode: whatever is typed, ParseCode neither panics nor accepts
+// anything that does not print back as a code it parses to again.
+func FuzzParseCode(f *testing.F) {
+	f.Add("7-acid-canal-ozone")
+	f.Add(" 7 Acid canal.OZONE ")
+	f.Add("7-acid-canl-ozone")
+	f.Add("999-zoom-zoom-zoom-zoom")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseCode(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidCode) {
+				t.Fatalf("ParseCode(%q): %v, want ErrInvalidCode", s, err)
+			}
+			return
+		}
+		again, err := ParseCode(c.String())
+		if err != nil || again != c || !c.Valid() {
+			t.Fatalf("ParseCode(%q) = %q, which parses to %v, %v", s, c, again, err)
+		}
+	})
+}
+
+// FuzzDecodePoint: a key share decodes only to a point on P-256, and the
+// PAKE library never sees anything else.
+func FuzzDecodePoint(f *testing.F) {
+	g := encodePoint(elliptic.P256().Params().Gx, elliptic.P256().Params().Gy)
+	f.Add(base64.RawURLEncoding.EncodeToString(g))
+	f.Add(base64.RawURLEncoding.EncodeToString(make([]byte, p256PointLen)))
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		x, y, err := decodePoint(s)
+		if err != nil {
+			if !errors.Is(err, ErrUnconfirmed) {
+				t.Fatalf("decodePoint(%q): %v, want ErrUnconfirmed", s, err)
+			}
+			return
+		}
+		if !elliptic.P256().IsOnCurve(x, y) {
+			t.Fatalf("decodePoint(%q) = a point off the curve", s)
+		}
+		p, err := newPake(make([]byte, 32), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := update(p, 1, x, y); err != nil {
+			t.Fatalf("update with a valid point: %v", err)
+		}
 	})
 }
