@@ -146,7 +146,11 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	path := m.pathText()
 	stream.Close()
-	ev.summary(summary{verb: "sent", total: -1, sent: res.sent, recv: res.received, took: took, rate: rate, path: path})
+	sum := summary{verb: "sent", total: -1, sent: res.sent, recv: res.received, took: took, rate: rate, path: path}
+	if st := conn.Agent().Stats().Session; st != nil {
+		sum.paths = st.Paths
+	}
+	ev.summary(sum)
 	return nil
 }
 
