@@ -28,6 +28,7 @@ type connectFlags struct {
 	primeTTL                  int
 	proxy                     string
 	secureFlags
+	relayFlags
 }
 
 func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -55,6 +56,7 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		"except hosts in $NO_PROXY; credentials in the environment stay out of the process list)")
 	fs.IntVar(&f.primeTTL, "prime-ttl", 0, "send the first SYN of each simultaneous-open attempt with this IP TTL (0: off)")
 	f.secureFlags.register(fs)
+	f.relayFlags.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -106,18 +108,14 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 
 	selectCtx, cancel := context.WithTimeout(refusedCtx, f.timeout)
 	defer cancel()
-	a, err := agent.New(cfg)
+	// Gathering (STUN, TURN, the NAT check) runs while we wait for the
+	// peer: the candidates are ready when it is.
+	a, ch, err := f.joinAndGather(selectCtx, cfg, dialer, room, ev)
 	if err != nil {
-		return err
+		return ev.fail(f.jsonOut, proxyRefusal(refusedCtx, interrupted(ctx, err)))
 	}
 	defer a.Close()
-	// Gathering (STUN, TURN, the NAT check) runs while we reach the
-	// rendezvous: the candidates are ready when the peer is.
-	if err := a.Gather(selectCtx); err != nil {
-		return ev.fail(f.jsonOut, err)
-	}
-	ch, err := dialer.Dial(selectCtx, f.signal, room)
-	if err == nil && withSecret {
+	if withSecret {
 		// The peer proves the secret before we commit to it.
 		ch, err = confirmedPeer(selectCtx, dialer, f.signal, room, ch, secret, ev)
 	}
