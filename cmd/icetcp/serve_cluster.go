@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -27,7 +28,7 @@ func (o *clusterOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.urls, "cluster", "", "join a rendezvous cluster through NATS (JetStream enabled): nats://HOST:PORT[,nats://HOST:PORT...]\n"+
 		"(tls://HOST:PORT for TLS; nats://USER:PASS@HOST:PORT for a password); rooms are shared with every node of the same --cluster-name")
 	fs.StringVar(&o.name, "cluster-name", rendezvous.DefaultClusterName, "name of the cluster: its NATS subjects and room bucket (several deployments can share one NATS)")
-	fs.StringVar(&o.creds, "cluster-creds", "", "NATS credentials file (JWT and NKey seed) for --cluster")
+	fs.StringVar(&o.creds, "cluster-creds", "", "NATS credentials file (JWT and NKey seed) for --cluster (a NATS token: $ICETCP_CLUSTER_TOKEN)")
 	fs.StringVar(&o.ca, "cluster-ca", "", "PEM file of CA certificates to trust for tls:// NATS servers (default: the system's)")
 	fs.IntVar(&o.replicas, "cluster-replicas", 1, "replicas of the room bucket in a JetStream cluster (3 survives the loss of a NATS server)")
 }
@@ -93,6 +94,9 @@ func (o *clusterOptions) startCluster(ctx context.Context, lf logging.LoggerFact
 	}
 	if o.creds != "" {
 		opts = append(opts, nats.UserCredentials(o.creds))
+	}
+	if tok := os.Getenv("ICETCP_CLUSTER_TOKEN"); tok != "" {
+		opts = append(opts, nats.Token(tok))
 	}
 	if o.ca != "" {
 		opts = append(opts, nats.RootCAs(o.ca))
