@@ -104,6 +104,11 @@ for target in \
   ./signaling/rendezvous:FuzzToken \
   ./signaling:FuzzRoomProof \
   ./signaling:FuzzControl \
+  ./signaling:FuzzAnnouncedRelays \
+  ./signaling/rendezvous:FuzzEnvelope \
+  ./signaling/rendezvous:FuzzRoomState \
+  ./internal/trustproxy:FuzzClientAddr \
+  ./internal/trustproxy:FuzzReadHeader \
   ./signaling/sdp:FuzzParse; do
   pkg=${target%%:*}; name=${target##*:}
   # A failure shows the input (saved under testdata/fuzz) and the message.
@@ -132,6 +137,7 @@ echo "== benchmarks at a small size"
 go run ./bench/relay -quick
 go run ./bench/ice -quick
 go run ./bench/scale -quick
+go run ./bench/cluster -quick
 
 echo "== leftovers"
 left=$(ip netns list 2>/dev/null | grep '^itl' || true)
