@@ -101,7 +101,10 @@
 //     once, no timer decides), tell their members that the peer left, and
 //     take the dead members off the records, so their clients can join
 //     again through another node. A node that answers late is taken to
-//     be alive (a room-full refusal rather than a third member);
+//     be alive (a room-full refusal rather than a third member). A process
+//     that dies is gone at once (its host closes its connection); a host
+//     that vanishes without a word is gone when NATS drops its connection
+//     after its missed pings (ping_interval, ping_max);
 //   - key rooms, tokens and relays work as on one node: the proof is
 //     checked by the node the client reached, over that connection's
 //     challenge.
