@@ -28,6 +28,7 @@ const (
 type authenticator struct {
 	realm  string
 	users  map[string]string
+	keys   map[string][]byte // of users, in realm: computed once, not per request
 	secret string
 	now    func() time.Time
 	log    logging.LeveledLogger
@@ -56,8 +57,8 @@ func (a *authenticator) lookup(username, realm string) (userID string, key []byt
 	if realm != a.realm {
 		return "", nil, "realm " + quote(realm) + ", want " + quote(a.realm)
 	}
-	if pw, found := a.users[username]; found {
-		return userIDLongTerm + username, turn.GenerateAuthKey(username, a.realm, pw), ""
+	if key, found := a.keys[username]; found {
+		return userIDLongTerm + username, key, ""
 	}
 	if a.secret == "" {
 		return "", nil, "unknown user " + quote(username)
@@ -68,6 +69,15 @@ func (a *authenticator) lookup(username, realm string) (userID string, key []byt
 	pw := restcred.RESTPassword(a.secret, username)
 	_, user, _ := strings.Cut(username, restcred.RESTSeparator)
 	return userIDREST + user, turn.GenerateAuthKey(username, a.realm, pw), ""
+}
+
+// longTermKeys computes the long-term keys of users in realm.
+func longTermKeys(users map[string]string, realm string) map[string][]byte {
+	keys := make(map[string][]byte, len(users))
+	for u, pw := range users {
+		keys[u] = turn.GenerateAuthKey(u, realm, pw)
+	}
+	return keys
 }
 
 // quote quotes s for a log line, cut so that a hostile name stays short.
