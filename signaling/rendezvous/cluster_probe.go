@@ -36,36 +36,55 @@ func (c *Cluster) live(ctx context.Context, ms []roomMember) []roomMember {
 		byNode[m.Node] = append(byNode[m.Node], m.ID)
 	}
 	for node, ids := range byNode {
-		present := c.ask(ctx, node, ids)
-		for _, id := range ids {
-			if slices.Contains(present, id) {
-				out = append(out, roomMember{Node: node, ID: id})
-			}
+		for _, id := range c.ask(ctx, node, ids) {
+			out = append(out, roomMember{Node: node, ID: id})
 		}
 	}
 	return out
 }
 
 // ask returns which of ids node holds: none when it is gone, all when it
-// cannot tell in time.
+// cannot tell in time. Many IDs go in several requests, each well under
+// what onPing reads.
 func (c *Cluster) ask(ctx context.Context, node string, ids []string) []string {
+	var present []string
+	for len(ids) > 0 {
+		n := min(len(ids), probeBatch)
+		got, gone := c.askBatch(ctx, node, ids[:n])
+		if gone {
+			return nil
+		}
+		present = append(present, got...)
+		ids = ids[n:]
+	}
+	return present
+}
+
+// probeBatch IDs of 24 characters and their commas: under 32 KiB.
+const probeBatch = 1000
+
+func (c *Cluster) askBatch(ctx context.Context, node string, ids []string) (present []string, gone bool) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	resp, err := c.nc.RequestWithContext(ctx, c.pingPre+node, []byte(strings.Join(ids, ",")))
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return nil
+		return nil, true
 	case err != nil:
 		c.log.Debugf("probe of node %s: %v; its members are taken to be there", node, err)
-		return ids
+		return ids, false
 	}
-	var present []string
+	asked := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		asked[id] = true
+	}
 	for id := range strings.SplitSeq(string(resp.Data), ",") {
-		if slices.Contains(ids, id) {
+		if asked[id] {
 			present = append(present, id)
+			delete(asked, id)
 		}
 	}
-	return present
+	return present, false
 }
 
 // onPing answers which of the named members this node holds.
@@ -135,9 +154,12 @@ func (c *Cluster) probePeers() {
 		for i, p := range ps {
 			ids[i] = p.peer.ID
 		}
-		present := c.ask(ctx, node, ids)
+		present := map[string]bool{}
+		for _, id := range c.ask(ctx, node, ids) {
+			present[id] = true
+		}
 		for _, p := range ps {
-			if !slices.Contains(present, p.peer.ID) {
+			if !present[p.peer.ID] {
 				gone = append(gone, p)
 			}
 		}

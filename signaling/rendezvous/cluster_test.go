@@ -297,3 +297,48 @@ func send(t *testing.T, c signaling.Channel, m signaling.Message) {
 		t.Fatalf("send %s: %v", m.Type, err)
 	}
 }
+
+// TestClusterAskManyMembers: a probe of a node about more members than fit
+// in one request (onPing reads 64 KiB) comes back with exactly those the
+// node holds, not with all of them after the timeout; a node whose
+// subscriptions are gone from the NATS server holds none (NATS: no
+// responders).
+func TestClusterAskManyMembers(t *testing.T) {
+	checkGoroutines(t)
+	nodes := startCluster(t, startNATS(t), 2, nil)
+	a, b := nodes[0].srv.Cluster, nodes[1].srv.Cluster
+	var ids []string
+	a.mu.Lock()
+	for i := range 3 * probeBatch {
+		id := randomID(memberIDLen)
+		ids = append(ids, id)
+		if i%6 != 0 {
+			a.members[id] = &clusterMember{id: id}
+		}
+	}
+	held := len(a.members)
+	a.mu.Unlock()
+	got := b.ask(context.Background(), a.node, ids)
+	if len(got) != held {
+		t.Fatalf("%d of %d held members reported", len(got), held)
+	}
+	a.mu.Lock()
+	for _, id := range got {
+		if a.members[id] == nil {
+			t.Errorf("%s reported but not held", id)
+		}
+	}
+	clear(a.members)
+	a.mu.Unlock()
+	// Gone from the server's point of view: the UNSUBs are processed
+	// before the flush's PONG comes back. (A closed connection is the
+	// same once the server has seen it close, which it does on its own
+	// time: TestClusterNodeDies waits for that through peer-left.)
+	a.unsubscribe()
+	if err := nodes[0].nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.ask(context.Background(), a.node, ids); got != nil {
+		t.Fatalf("a node without subscriptions holds %d members", len(got))
+	}
+}
