@@ -114,9 +114,12 @@ type clusterMember struct {
 	joined  bool       // the joined answer is on its outbox
 	early   [][]byte   // arrived before the joined answer went out
 	peer    roomMember // zero: none known
-	queue   [][]byte   // sent while alone, for the next peer
-	queued  int
-	active  time.Time
+	// goneTold is the peer a probe found gone and told this member of
+	// (a "left" envelope on its way through NATS): not probed again.
+	goneTold string
+	queue    [][]byte // sent while alone, for the next peer
+	queued   int
+	active   time.Time
 }
 
 // NewCluster opens (or creates) the room bucket and starts listening on

@@ -127,6 +127,14 @@ func (c *Cluster) loop() {
 // probePeers finds the peers of this node's members that are gone, tells
 // those members (peer-left) and takes the gone peers off the records, so
 // that their clients can join again.
+//
+// The peer-left goes through this node's own envelope subject, as a "left"
+// envelope from the gone peer, not straight to the member: what the peer
+// sent before it went may still be on its way (published before its node
+// forgot it, or before that node answered the probe), and NATS delivers
+// it to this connection first; a direct peer-left would overtake it, and
+// the member would take the room for empty with the peer's last messages
+// dropped behind.
 func (c *Cluster) probePeers() {
 	type peerOf struct {
 		peer roomMember
@@ -137,7 +145,7 @@ func (c *Cluster) probePeers() {
 	c.mu.Lock()
 	for _, m := range c.members {
 		switch {
-		case m.peer.ID == "":
+		case m.peer.ID == "", m.peer.ID == m.goneTold:
 		case m.peer.Node == c.node:
 			if _, ok := c.members[m.peer.ID]; !ok {
 				gone = append(gone, peerOf{m.peer, m.key})
@@ -168,10 +176,12 @@ func (c *Cluster) probePeers() {
 		c.mu.Lock()
 		found := false
 		for _, m := range c.members {
-			if m.peer.ID == p.peer.ID {
+			if m.peer.ID == p.peer.ID && m.goneTold != p.peer.ID {
 				found = true
-				m.peer = roomMember{}
-				c.deliver(m, peerLeftFrame)
+				// On an error (counted) the next probe tries again.
+				if c.publish(c.node, envelope{Kind: kindLeft, Room: m.room, From: p.peer.ID, Node: p.peer.Node, To: m.id}, nil) == nil {
+					m.goneTold = p.peer.ID
+				}
 			}
 		}
 		if found {

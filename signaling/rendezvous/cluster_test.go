@@ -342,3 +342,58 @@ func TestClusterAskManyMembers(t *testing.T) {
 		t.Fatalf("a node without subscriptions holds %d members", len(got))
 	}
 }
+
+// TestClusterPeerGoneAfterItsMessages: when a probe finds a member's peer
+// gone, the member gets what the peer sent before it went, then
+// peer-left; not peer-left first with the peer's last messages dropped
+// behind it. The peer's message is on its way through NATS when the probe
+// runs (published, then the peer forgotten, then probed: what a peer that
+// sends and closes at once looks like to a probe that runs just then).
+func TestClusterPeerGoneAfterItsMessages(t *testing.T) {
+	checkGoroutines(t)
+	nodes := startCluster(t, startNATS(t), 1, nil)
+	c := nodes[0].srv.Cluster
+	a := dial(t, nodes[0].url, "gone")
+	c.mu.Lock()
+	var ma *clusterMember
+	for _, m := range c.members {
+		ma = m
+	}
+	c.mu.Unlock()
+	b := dial(t, nodes[0].url, "gone")
+	send(t, b, cand("first")) // a's node knows b for a's peer once a has it
+	if m := recv(t, a); !strings.Contains(m.Candidate, "first") {
+		t.Fatalf("a got %+v", m)
+	}
+	last, err := signaling.Encode(cand("last"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	var mb *clusterMember
+	for _, m := range c.members {
+		if m != ma {
+			mb = m
+		}
+	}
+	if mb == nil || ma.peer.ID != mb.id {
+		c.mu.Unlock()
+		t.Fatal("the second member is not the first one's peer")
+	}
+	if err := c.publish(c.node, envelope{Kind: kindMsg, Room: mb.room, From: mb.id, Node: c.node, To: ma.id}, last); err != nil {
+		c.mu.Unlock()
+		t.Fatal(err)
+	}
+	c.forget(mb)
+	c.mu.Unlock()
+	c.probePeers()
+	if m := recv(t, a); m.Type != signaling.TypeCandidate || !strings.Contains(m.Candidate, "last") {
+		t.Fatalf("a got %+v, want the peer's last candidate", m)
+	}
+	if m := recv(t, a); m.Type != signaling.TypePeerLeft {
+		t.Fatalf("a got %+v, want peer-left", m)
+	}
+	if st := c.stats(); st[EventPeerGone] != 1 || st[EventEnvelopeDropped] != 0 {
+		t.Fatalf("events %v, want one peer gone and nothing dropped", st)
+	}
+}

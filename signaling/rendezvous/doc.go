@@ -98,7 +98,9 @@
 //   - a node that dies takes only its own members: the nodes of their
 //     peers ask it about them (a NATS request to its liveness subject;
 //     a dead node has no subscriber and NATS answers "no responders" at
-//     once, no timer decides), tell their members that the peer left, and
+//     once, no timer decides), tell their members that the peer left
+//     (after whatever the peer sent before it went: the peer-left goes
+//     the messages' way, through NATS), and
 //     take the dead members off the records, so their clients can join
 //     again through another node. A node that answers late is taken to
 //     be alive (a room-full refusal rather than a third member). A process
