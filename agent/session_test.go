@@ -439,7 +439,10 @@ func TestSyncSessionRestartWithoutAPeerFails(t *testing.T) {
 		ca.ResumeTimeout = 10 * time.Second
 		x, y := syncPair(t, ca, cb)
 		exchange1(t, x, y)
+		stranger := make(chan struct{})
+		defer func() { <-stranger }()
 		go func() {
+			defer close(stranger)
 			// A fresh agent (not resuming anything) answers A's restart.
 			time.Sleep(3 * time.Second)
 			ch, _ := room.dial(context.Background())
@@ -521,4 +524,32 @@ func TestSyncSessionMoveStall(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A relay-only session whose relayed connections get stuck mid-transfer
+// (coturn's full-duplex stall, seen in the lab): consent finds the break,
+// both sides restart ICE, allocate again on the same relay, and the
+// session carries on there.
+func TestSyncSessionRestartsWhenTheRelayStalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		stunOn(t, n, stunAddr)
+		r := newMemRelay(n)
+		ca, cb := natPair(n, r, true, true)
+		ca.Role, cb.Role = RoleControlling, RoleControlled
+		room := &redialer{}
+		ca.Redial, cb.Redial = room.dial, room.dial
+		x, y := syncPair(t, ca, cb)
+		if x.Path() != "relay" {
+			t.Fatalf("on %s, want the relay", x.Path())
+		}
+		go func() {
+			time.Sleep(time.Second)
+			n.StallOpen(relayIP)
+		}()
+		bothWays(t, x, y, 2<<20, 16<<10, 20*time.Millisecond)
+		if x.Agent() == nil || x.Agent().Stats().Session.Moves < 1 {
+			t.Fatalf("no move: %+v", x.Agent().Stats().Session)
+		}
+	})
 }
