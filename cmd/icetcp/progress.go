@@ -62,8 +62,11 @@ const (
 // quiet), JSON events with jsonOut. receiving says which direction total
 // counts.
 func newMeter(stderr io.Writer, ev *eventWriter, jsonOut, quiet bool, conn *agent.Conn, total, base int64, receiving bool) *meter {
-	m := &meter{total: total, base: base, start: time.Now(), w: stderr, ev: ev, json: jsonOut, conn: conn,
-		stop: make(chan struct{}), ended: make(chan struct{})}
+	now := time.Now()
+	m := &meter{total: total, base: base, start: now, w: stderr, ev: ev, json: jsonOut, conn: conn,
+		stop: make(chan struct{}), ended: make(chan struct{}),
+		samples: []sample{{at: now}}} // the first redraw has a rate, not "0 B/s"
+
 	m.main = &m.sent
 	if receiving {
 		m.main = &m.recv
