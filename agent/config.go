@@ -170,11 +170,16 @@ type Config struct {
 	// agent even toward icetcp peers. Zero: extensions are offered, and
 	// used only when the peer offers them too.
 	StandardOnly bool
-	// DisableSession turns off the session layer between icetcp agents
-	// (icetcp-session): without it a Conn stays on the pair first
+	// Session offers the session layer between icetcp agents
+	// (icetcp-session, used when both offer it): the stream survives a
+	// move from the relay to a direct pair found later and a broken path
+	// (session.go, move.go). It is opt-in while its known defects are
+	// open (the README lists them: a resumption through real NATs can
+	// resume at a wrong offset, and Close does not wait for the peer's
+	// acknowledgement of the tail). Zero: a Conn stays on the pair first
 	// selected, a session that went to the relay never leaves it, and a
-	// broken connection ends the Conn. Zero: sessions are offered.
-	DisableSession bool
+	// broken connection ends the Conn.
+	Session bool
 	// ReplayBuffer bounds what a session keeps until the peer
 	// acknowledges it (Write waits beyond it); it also bounds what is in
 	// flight, so throughput to ReplayBuffer/RTT. Zero: 4 MiB.

@@ -54,7 +54,6 @@ func TestSyncLikelyPunchWaitCountsFromItsFirstSYN(t *testing.T) {
 				ca.Role, cb.Role = RoleControlling, RoleControlled
 				// The wait is the policy without sessions; with them the
 				// relay goes first (TestSyncSessionRelayFirst).
-				ca.DisableSession, cb.DisableSession = true, true
 				ca.Network = &starvedPunch{Network: n, starve: starve}
 				x, y := syncPair(t, ca, cb)
 				if x.Path() != "relay" || y.Path() != "relay" {
@@ -124,7 +123,6 @@ func TestSyncUnjudgedPunchGraceCountsFromItsFirstSYN(t *testing.T) {
 				ca.Role, cb.Role = RoleControlling, RoleControlled
 				// The wait is the policy without sessions; with them the
 				// relay goes first (TestSyncSessionRelayFirst).
-				ca.DisableSession, cb.DisableSession = true, true
 				ca.Network = &starvedPunch{Network: n, starve: starve}
 				x, y := syncPair(t, ca, cb)
 				if x.Path() != "relay" || y.Path() != "relay" {

@@ -276,7 +276,6 @@ func TestSyncDirectBeatsRelayWhenPunchIsLikely(t *testing.T) {
 		stunOn(t, n, stunAddr)
 		r := newMemRelay(n)
 		ca, cb := natPair(n, r, false, false)
-		ca.DisableSession, cb.DisableSession = true, true
 		x, y := syncPair(t, ca, cb)
 		for _, c := range []*Conn{x, y} {
 			if c.Path() != "direct" || c.Local().TCPType != candidate.SO {

@@ -343,7 +343,10 @@ func (s *session) next(block bool) (*[]byte, error) {
 		}
 		if ended {
 			if nextIn := s.nextIn(in); nextIn != nil {
-				s.in, s.inKnown = nextIn, false
+				s.mu.Lock() // the ACK timer reads in under mu
+				s.in = nextIn
+				s.mu.Unlock()
+				s.inKnown = false
 				in.owner.post(func(now time.Time) { in.owner.onPathRead(in, now) })
 				continue
 			}

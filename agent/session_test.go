@@ -79,7 +79,7 @@ func sessionPair(t *testing.T, opensIn time.Duration) (x, y *Conn, net *lateDire
 	n := memnet.New()
 	stunOn(t, n, stunAddr)
 	r = newMemRelay(n)
-	ca, cb := natPair(n, r, false, false)
+	ca, cb := sessions(natPair(n, r, false, false))
 	late := newLateDirect(n, opensIn)
 	ca.Network, cb.Network = late, late
 	ca.Role, cb.Role = RoleControlling, RoleControlled
@@ -91,6 +91,12 @@ func sessionPair(t *testing.T, opensIn time.Duration) (x, y *Conn, net *lateDire
 	}
 	x, y = syncPair(t, ca, cb)
 	return x, y, late, r, events
+}
+
+// sessions turns the session layer on (opt-in) in both configs.
+func sessions(ca, cb Config) (Config, Config) {
+	ca.Session, cb.Session = true, true
+	return ca, cb
 }
 
 // stream writes n pseudo-random bytes in chunks paced by gap (so that a
@@ -217,7 +223,7 @@ func TestSyncSessionEndsDirect(t *testing.T) {
 			n.Delay = func(key string) time.Duration { return time.Duration(len(key)*(i+1)%7) * time.Millisecond }
 			stunOn(t, n, stunAddr)
 			r := newMemRelay(n)
-			ca, cb := natPair(n, r, false, false)
+			ca, cb := sessions(natPair(n, r, false, false))
 			x, y := syncPair(t, ca, cb)
 			exchange(t, x, y, 64<<10)
 			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && (x.Path() != "direct" || y.Path() != "direct"); {
@@ -390,7 +396,7 @@ func TestSyncSessionRestartsICEAfterANATRestart(t *testing.T) {
 		n := memnet.New()
 		stunOn(t, n, stunAddr)
 		r := newMemRelay(n)
-		ca, cb := natPair(n, r, false, false)
+		ca, cb := sessions(natPair(n, r, false, false))
 		ca.Role, cb.Role = RoleControlling, RoleControlled
 		room := &redialer{}
 		ca.Redial, cb.Redial = room.dial, room.dial
@@ -433,7 +439,7 @@ func TestSyncSessionRestartsICEAfterANATRestart(t *testing.T) {
 func TestSyncSessionRestartWithoutAPeerFails(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		ca, cb := memConfig(n, ipA, RoleControlling), memConfig(n, ipB, RoleControlled)
+		ca, cb := sessions(memConfig(n, ipA, RoleControlling), memConfig(n, ipB, RoleControlled))
 		room := &redialer{}
 		ca.Redial = room.dial // B has no Redial: it fails at once
 		ca.ResumeTimeout = 10 * time.Second
@@ -446,7 +452,8 @@ func TestSyncSessionRestartWithoutAPeerFails(t *testing.T) {
 			// A fresh agent (not resuming anything) answers A's restart.
 			time.Sleep(3 * time.Second)
 			ch, _ := room.dial(context.Background())
-			c, err := New(memConfig(n, ipB, RoleControlled))
+			stranger, _ := sessions(memConfig(n, ipB, RoleControlled), Config{})
+			c, err := New(stranger)
 			if err != nil {
 				t.Error(err)
 				return
@@ -487,7 +494,7 @@ func TestSyncSessionMoveStall(t *testing.T) {
 			}
 			stunOn(t, n, stunAddr)
 			r := newMemRelay(n)
-			ca, cb := natPair(n, r, false, false)
+			ca, cb := sessions(natPair(n, r, false, false))
 			late := newLateDirect(n, 2*time.Second)
 			ca.Network, cb.Network = late, late
 			ca.Role, cb.Role = RoleControlling, RoleControlled
@@ -535,7 +542,7 @@ func TestSyncSessionRestartsWhenTheRelayStalls(t *testing.T) {
 		n := memnet.New()
 		stunOn(t, n, stunAddr)
 		r := newMemRelay(n)
-		ca, cb := natPair(n, r, true, true)
+		ca, cb := sessions(natPair(n, r, true, true))
 		ca.Role, cb.Role = RoleControlling, RoleControlled
 		room := &redialer{}
 		ca.Redial, cb.Redial = room.dial, room.dial

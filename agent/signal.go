@@ -107,7 +107,7 @@ func (a *Agent) localFeatures() features {
 	if a.cfg.StandardOnly {
 		return features{}
 	}
-	f := features{frames: true, nominate: true, eos: true, done: true, session: !a.cfg.DisableSession}
+	f := features{frames: true, nominate: true, eos: true, done: true, session: a.cfg.Session}
 	if a.cfg.resume != nil {
 		f.resume = a.cfg.resume.idHex()
 	}

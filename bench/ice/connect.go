@@ -77,7 +77,7 @@ func newAgent(role agent.Role) (*agent.Agent, error) {
 }
 
 func newAgentWith(role agent.Role, noSession bool) (*agent.Agent, error) {
-	return agent.New(agent.Config{Addrs: []netip.Addr{loopback}, Role: role, LoggerFactory: quietLogs(), DisableSession: noSession})
+	return agent.New(agent.Config{Addrs: []netip.Addr{loopback}, Role: role, LoggerFactory: quietLogs(), Session: !noSession})
 }
 
 func icetcpPair(ctx context.Context) (time.Duration, error) {

@@ -29,6 +29,7 @@ type connectFlags struct {
 	disable                  string
 	primeTTL                 int
 	resumeTimeout            time.Duration
+	session                  bool
 	proxy                    string
 	secureFlags
 	relayFlags
@@ -96,7 +97,9 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if withSecret {
 		proof = &secret
 	}
-	cfg.Redial = redial(dialer, f.signal, room, proof, ev)
+	if cfg.Session {
+		cfg.Redial = redial(dialer, f.signal, room, proof, ev)
+	}
 
 	selectCtx, cancel := context.WithTimeout(refusedCtx, f.timeout)
 	defer cancel()
@@ -176,8 +179,11 @@ func (f *connectFlags) register(fs *flag.FlagSet) {
 		"Basic credentials) or socks5://[USER:PASS@]HOST[:PORT]; direct: none (default: $HTTPS_PROXY, else $ALL_PROXY,\n"+
 		"except hosts in $NO_PROXY; credentials in the environment stay out of the process list)")
 	fs.IntVar(&f.primeTTL, "prime-ttl", 0, "send the first SYN of each simultaneous-open attempt with this IP TTL (0: off)")
-	fs.DurationVar(&f.resumeTimeout, "resume-timeout", 0, "how long a session whose path broke looks for another, restarting ICE through the rendezvous,\n"+
-		"before it fails (0: the consent timeout, 30s); a crashed peer is told from a broken path only by this wait")
+	fs.BoolVar(&f.session, "session", false, "carry the stream in an icetcp session (both peers must ask for it): start on whatever path works,\n"+
+		"move to a direct one found later, survive a broken path by an ICE restart through the rendezvous\n"+
+		"(experimental: see the README's known defects)")
+	fs.DurationVar(&f.resumeTimeout, "resume-timeout", 0, "with --session, how long a session whose path broke looks for another before it fails\n"+
+		"(0: the consent timeout, 30s); a crashed peer is told from a broken path only by this wait")
 	f.secureFlags.register(fs)
 }
 
@@ -219,6 +225,7 @@ func (f *connectFlags) agentConfig() (agent.Config, error) {
 	cfg.IncludeLoopback = f.loopback
 	cfg.PrimeTTL = f.primeTTL
 	cfg.ResumeTimeout = f.resumeTimeout
+	cfg.Session = f.session
 	cfg.AwaitDirect, cfg.DisableNATCheck = f.awaitDirect, f.noNATCheck
 	if f.turnPass == "" {
 		f.turnPass = os.Getenv("ICETCP_TURN_PASS")

@@ -46,6 +46,7 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	sameSegment := fs.Bool("same-segment", false, "no router between the gateways: the delay line passes TTLs unchanged")
 	maxFailures := fs.Int("max-failures", 0, "end a cell after this many failed trials (0: run them all)")
 	prime := fs.Int("prime-ttl", 0, "pass --prime-ttl N to every connect (low-TTL SYN priming)")
+	session := fs.Bool("session", false, "pass --session to every connect (the session layer: relay first, direct when found)")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
 	logDir := fs.String("log-dir", "", "write both sides' stderr of failed trials here (set ICETCP_LOG=debug for agent logs)")
 	logSlower := fs.Duration("log-slower", 0, "with --log-dir, also keep the logs of successful trials slower than this")
@@ -135,6 +136,9 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *prime > 0 {
 		mc.ConnectArgs = []string{"--prime-ttl", fmt.Sprint(*prime)}
+	}
+	if *session {
+		mc.ConnectArgs = append(mc.ConnectArgs, "--session")
 	}
 	var results []*natlab.MatrixResult
 	var runErr error

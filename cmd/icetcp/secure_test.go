@@ -130,11 +130,6 @@ func TestSecretConnectCarriesDataBothWays(t *testing.T) {
 			t.Fatalf("events: %s", p.stderr.String())
 		}
 		roles[sec["role"]] = true
-		// The session's one path carried both streams and the handshake.
-		paths, _ := done["paths"].([]any)
-		if len(paths) != 1 || paths[0].(map[string]any)["path"] != "direct" || paths[0].(map[string]any)["bytes"].(float64) < 2*float64(size) {
-			t.Fatalf("done paths %v: want the one direct path with both streams", done["paths"])
-		}
 	}
 	if !roles["initiator"] || !roles["responder"] {
 		t.Fatalf("roles %v: want one initiator and one responder", roles)
