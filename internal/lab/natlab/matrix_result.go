@@ -24,6 +24,27 @@ type Event struct {
 	// this side and of the peer, when they were measured.
 	NATLocal  string `json:"nat_local,omitempty"`
 	NATRemote string `json:"nat_remote,omitempty"`
+	// AtBytes is, on "path" and "resumed", the session's bytes (both
+	// directions) when it moved.
+	AtBytes int64 `json:"at_bytes,omitempty"`
+	// Sent and Received are, on "progress" and "done", the application
+	// bytes so far.
+	Sent     int64 `json:"sent,omitempty"`
+	Received int64 `json:"received,omitempty"`
+	// Paths are, on "done", the bytes each path of the session carried.
+	Paths []PathBytes `json:"paths,omitempty"`
+	// At is when the event was read, from the start of its Session; zero
+	// elsewhere.
+	At time.Duration `json:"-"`
+}
+
+// PathBytes is one path of a session in a "done" event.
+type PathBytes struct {
+	Path  string `json:"path"` // "relay" or "direct"
+	Bytes int64  `json:"bytes"`
+	// AfterDirect is, for a relayed path, what it carried (both
+	// directions) after a direct pair validated.
+	AfterDirect int64 `json:"after_direct"`
 }
 
 // ParseEvents reads stderr output and returns the JSON event lines,
