@@ -332,6 +332,9 @@ func (a *Agent) onResponse(pc *pconn, m *stun.Message, now time.Time) {
 		if a.sel.firstValid.IsZero() {
 			a.sel.firstValid = now
 		}
+		if sp := a.sel.pair; sp != nil && a.mv.on && isRelayed(sp) && !isRelayed(p) {
+			sp.pc.markDirectValid()
+		}
 		a.cl.unfreeze(p, true)
 	}
 	switch {

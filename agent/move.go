@@ -72,16 +72,16 @@ func (m *moveState) searching(now time.Time) bool {
 // search for a direct path if p is relayed and one may exist.
 func (a *Agent) startSession(p *pair, now time.Time) {
 	c := a.sel.conn
-	ps := PathStats{Path: pathOf(p), Local: p.local, Remote: p.remote, From: now}
+	ps := PathStats{Path: pathOf(p), Local: p.local, Remote: p.remote, From: now, pc: p.pc}
 	p.pc.viaRelay.Store(isRelayed(p))
 	if s := a.cfg.resume; s != nil {
 		c.cur.Store(&connPath{pc: p.pc, local: p.local, remote: p.remote, path: pathOf(p)})
-		s.addPath(ps, s.current(), now)
+		s.addPath(ps, now)
 		s.moveTo(p.pc)
 	} else {
 		c.sess = newSession(c, p.pc, a.cfg.ReplayBuffer)
 		c.sess.id = sessionID(a.creds.ufrag, a.creds.pwd, a.peer.ufrag, *a.remotePwd.Load())
-		c.sess.addPath(ps, nil, now)
+		c.sess.addPath(ps, now)
 	}
 	a.sess.Store(c.sess)
 	a.mv.on = true
@@ -235,6 +235,9 @@ func (a *Agent) isDraining(pc *pconn) bool {
 func (a *Agent) movePath(p *pair, now time.Time) {
 	old := a.sel.pair
 	c := a.sel.conn
+	if isRelayed(old) && !isRelayed(p) {
+		old.pc.markDirectValid() // the peer's nomination is our validation
+	}
 	p.state, p.nominated = stateSucceeded, true
 	a.sel.pair, a.sel.nominating, a.sel.committed = p, nil, p.pc
 	p.pc.eosMode.Store(true)
@@ -244,7 +247,7 @@ func (a *Agent) movePath(p *pair, now time.Time) {
 		setUserTimeout(p.pc.c, a.pathTimeout())
 	}
 	c.cur.Store(&connPath{pc: p.pc, local: p.local, remote: p.remote, path: pathOf(p)})
-	c.sess.addPath(PathStats{Path: pathOf(p), Local: p.local, Remote: p.remote, From: now}, old.pc, now)
+	c.sess.addPath(PathStats{Path: pathOf(p), Local: p.local, Remote: p.remote, From: now, pc: p.pc}, now)
 	c.sess.moveTo(p.pc)
 	if old.pc != nil && !old.pc.closed() {
 		a.mv.draining = append(a.mv.draining, old.pc)
@@ -472,6 +475,12 @@ type PathStats struct {
 	// BytesSent and BytesReceived count the application bytes the path
 	// carried, repeats after a move included.
 	BytesSent, BytesReceived uint64
+	// AfterDirect is, on a relayed path, what it carried both ways after
+	// a direct pair validated: the cost of the upgrade, the data in
+	// flight on the relay when the session moved.
+	AfterDirect uint64
+
+	pc *pconn // counts its bytes, also after the session left it
 }
 
 // SessionStats describe a Conn's session (icetcp-session).

@@ -75,6 +75,9 @@ type pconn struct {
 	err          error // why the connection was closed; written before done is closed
 	bytesIn      atomic.Uint64
 	bytesOut     atomic.Uint64
+	// atDirect is bytesIn+bytesOut, plus one, when a direct pair validated
+	// while this relayed connection carried the session; zero before.
+	atDirect atomic.Uint64
 
 	onAuth func() // called once when the first check is authenticated
 
@@ -513,6 +516,22 @@ func (pc *pconn) onSession(rc readerConfig, m *stun.Message, kind byte, off uint
 			rc.onAck(pc, off)
 		}
 	}
+}
+
+// markDirectValid notes, on the session's relayed connection, that a
+// direct pair validated: what it carries from now on is the upgrade's
+// cost (SessionStats, PathStats.AfterDirect).
+func (pc *pconn) markDirectValid() {
+	pc.atDirect.CompareAndSwap(0, pc.bytesIn.Load()+pc.bytesOut.Load()+1)
+}
+
+// afterDirect is what the connection carried since markDirectValid.
+func (pc *pconn) afterDirect() uint64 {
+	at := pc.atDirect.Load()
+	if at == 0 {
+		return 0
+	}
+	return pc.bytesIn.Load() + pc.bytesOut.Load() - (at - 1)
 }
 
 func (pc *pconn) markAuthenticated() {

@@ -586,15 +586,12 @@ func sessionID(ufragA, pwdA, ufragB, pwdB string) [8]byte {
 }
 
 // addPath records that the session uses a new path from now, after the
-// one before it (prev) carried what its connection counted.
-func (s *session) addPath(ps PathStats, prev *pconn, now time.Time) {
+// one before it.
+func (s *session) addPath(ps PathStats, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n := len(s.paths); n > 0 {
 		s.paths[n-1].Until = now
-		if prev != nil {
-			s.paths[n-1].BytesSent, s.paths[n-1].BytesReceived = prev.bytesOut.Load(), prev.bytesIn.Load()
-		}
 	}
 	s.paths = append(s.paths, ps)
 }
@@ -612,8 +609,11 @@ func (s *session) stats() sessionStats {
 	defer s.mu.Unlock()
 	st := sessionStats{moves: s.moves, sent: s.sent, acked: s.acked, recvd: s.recvd.Load(), unacked: s.buffered,
 		paths: append([]PathStats(nil), s.paths...)}
-	if n := len(st.paths); n > 0 && s.out != nil {
-		st.paths[n-1].BytesSent, st.paths[n-1].BytesReceived = s.out.bytesOut.Load(), s.out.bytesIn.Load()
+	for i := range st.paths {
+		// Live counts: a path we left may still drain.
+		pc := st.paths[i].pc
+		st.paths[i].BytesSent, st.paths[i].BytesReceived = pc.bytesOut.Load(), pc.bytesIn.Load()
+		st.paths[i].AfterDirect = pc.afterDirect()
 	}
 	return st
 }

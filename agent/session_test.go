@@ -182,6 +182,15 @@ func TestSyncSessionMovesFromRelayToDirect(t *testing.T) {
 			if st.Sent != 4<<20 || st.Received != 4<<20 || st.Acked != 4<<20 {
 				t.Errorf("sent %d, acked %d, received %d; want 4 MiB each", st.Sent, st.Acked, st.Received)
 			}
+			relay, direct := st.Paths[0], st.Paths[1]
+			if relay.BytesSent+relay.BytesReceived+direct.BytesSent+direct.BytesReceived < 8<<20 {
+				t.Errorf("paths carried %+v and %+v, less than both streams", relay, direct)
+			}
+			// Two 32 KiB writes are in flight at most when the direct
+			// pair validates: the relay carries them and the peer's.
+			if relay.pc.atDirect.Load() == 0 || relay.AfterDirect > 128<<10 {
+				t.Errorf("the relay carried %d bytes after the direct pair validated", relay.AfterDirect)
+			}
 		}
 		select {
 		case e := <-events:

@@ -106,6 +106,11 @@ for target in \
   ./signaling/rendezvous:FuzzToken \
   ./signaling:FuzzRoomProof \
   ./signaling:FuzzControl \
+  ./signaling:FuzzAnnouncedRelays \
+  ./signaling/rendezvous:FuzzEnvelope \
+  ./signaling/rendezvous:FuzzRoomState \
+  ./internal/trustproxy:FuzzClientAddr \
+  ./internal/trustproxy:FuzzReadHeader \
   ./signaling/sdp:FuzzParse \
   ./cmd/icetcp:FuzzDecodeHeader; do
   pkg=${target%%:*}; name=${target##*:}
@@ -135,6 +140,7 @@ echo "== benchmarks at a small size"
 go run ./bench/relay -quick
 go run ./bench/ice -quick
 go run ./bench/scale -quick
+go run ./bench/cluster -quick
 
 echo "== leftovers"
 left=$(ip netns list 2>/dev/null | grep '^itl' || true)

@@ -16,8 +16,8 @@ const (
 )
 
 // Control is the wire form of the rendezvous's own messages: the join and
-// its answer (joined, or an error with Code and Reason, after which the
-// rendezvous closes), and the error and peer-left messages it sends a
+// its answer (joined, with the relays announced to the member, or an error
+// with Code and Reason, after which the rendezvous closes), and the error and peer-left messages it sends a
 // member. Its JSON is the same object as a Message's, with the fields of
 // the join protocol; error and peer-left also decode as Messages, which is
 // how a Channel's user sees them.
@@ -29,6 +29,10 @@ type Control struct {
 	Members int    `json:"members,omitempty"`
 	Code    string `json:"code,omitempty"`
 	Reason  string `json:"reason,omitempty"`
+	// Relays, in a joined answer, are TURN relays the rendezvous offers
+	// this member, each with credentials minted for it (AnnouncedRelays
+	// says which of them a client can use).
+	Relays []Relay `json:"relays,omitempty"`
 }
 
 // EncodeControl returns c's JSON form with V set to Version.

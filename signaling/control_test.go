@@ -3,6 +3,7 @@ package signaling
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -13,10 +14,11 @@ func TestControlRoundTrip(t *testing.T) {
 		{Type: TypeJoin, Room: KeyRoomPrefix + "abc", Proof: "c2ln"},
 		{Type: TypeJoined, Room: "r", Members: 2},
 		{Type: TypeError, Code: CodeRoomFull, Reason: "full"},
+		{Type: TypeJoined, Room: "r", Members: 1, Relays: []Relay{{URI: "turn:198.51.100.10:3478?transport=tcp", Username: "1800000000:ip:203.0.113.7", Credential: "c2VjcmV0"}}},
 	} {
 		got, err := DecodeControl(EncodeControl(c))
 		c.V = Version
-		if err != nil || got != c {
+		if err != nil || !reflect.DeepEqual(got, c) {
 			t.Errorf("round trip of %+v: %+v, %v", c, got, err)
 		}
 	}
@@ -74,7 +76,7 @@ func FuzzControl(f *testing.F) {
 			return
 		}
 		again, err := DecodeControl(EncodeControl(c))
-		if err != nil || again != c {
+		if err != nil || !reflect.DeepEqual(again, c) {
 			t.Fatalf("DecodeControl(%q) = %+v, but its encoding decodes to %+v, %v", b, c, again, err)
 		}
 	})

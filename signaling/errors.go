@@ -48,6 +48,10 @@ var (
 	// RoomForKey) and the join did not prove it holds that key, or the
 	// rendezvous does not check such proofs.
 	ErrRoomProof = errors.New("signaling: room proof refused")
+	// ErrUnavailable: the rendezvous cannot serve the join or the message
+	// now (a node that lost its cluster); another node, or a later try,
+	// may.
+	ErrUnavailable = errors.New("signaling: rendezvous unavailable")
 )
 
 // Error codes in the Code field of TypeError messages and of the server's
@@ -66,6 +70,7 @@ const (
 	CodeRoomExpired        = "room-expired"
 	CodeJoinTimeout        = "join-timeout"
 	CodeRoomProof          = "room-proof"
+	CodeUnavailable        = "unavailable"
 )
 
 // codeErrors maps wire codes to sentinels in both directions.
@@ -83,6 +88,7 @@ var codeErrors = map[string]error{
 	CodeRoomExpired:        ErrRoomExpired,
 	CodeJoinTimeout:        ErrJoinTimeout,
 	CodeRoomProof:          ErrRoomProof,
+	CodeUnavailable:        ErrUnavailable,
 }
 
 // CodeOf returns the wire code for err: the code of the sentinel it

@@ -32,7 +32,7 @@ import (
 
 type options struct {
 	mib, latencySamples, allocs, clients, idle int
-	coturn, quick, bare                        bool
+	coturn, quick, bare, pin                   bool
 }
 
 func main() {
@@ -48,6 +48,8 @@ func main() {
 	flag.IntVar(&o.idle, "idle", 2000, "idle allocations held for the RSS reading")
 	flag.BoolVar(&o.coturn, "coturn", true, "measure coturn too (turnserver on PATH; skipped with a note when missing)")
 	flag.BoolVar(&o.bare, "bare", false, "measure a bare pion/turn v5 server too (its own relay generator and data plane)")
+	flag.BoolVar(&o.pin, "pin", canPin(), "pin each relay to CPU 0 and the load generator (this process) to the other CPUs with taskset\n"+
+		"(default on with 2 CPUs or more and taskset installed)")
 	flag.Parse()
 	if *child {
 		if err := runChild(childProfile); err != nil {
@@ -88,6 +90,11 @@ type result struct {
 
 func run(w io.Writer, o options) error {
 	o.idle = fitIdle(o.idle)
+	if o.pin {
+		if err := pin(os.Getpid(), genCPUs()); err != nil {
+			return err
+		}
+	}
 	g, err := newLoadGen()
 	if err != nil {
 		return err
@@ -115,6 +122,12 @@ func run(w io.Writer, o options) error {
 		s, err := start()
 		if err != nil {
 			return err
+		}
+		if o.pin {
+			if err := pin(s.pid, relayCPUs); err != nil {
+				s.stop()
+				return err
+			}
 		}
 		r := measure(g, s, o, size)
 		if err := s.stop(); err != nil {
@@ -155,7 +168,13 @@ func (r *result) note(what string, err error) {
 }
 
 func printTable(w io.Writer, o options, rs []*result, direct throughput, note string) {
-	fmt.Fprintf(w, "relay benchmark on loopback, %d CPUs, one run; clients: pion/turn v5 in the bench process; load average at the end: %s\n\n", runtime.NumCPU(), loadAverage())
+	placement := "the relays and the load generator share every CPU"
+	if o.pin {
+		placement = fmt.Sprintf("each relay pinned to CPU %s, the load generator to CPU %s (taskset)", relayCPUs, genCPUs())
+	}
+	fmt.Fprintf(w, "relay benchmark on loopback, %d CPUs, one run; every relay in its own process, the load generator (pion/turn v5 clients, the same for both relays, "+
+		"256 KiB writes and reads) in the bench process; %s; coturn at its default log level (no -v), its log into a pipe the bench drains; load average at the end: %s\n\n",
+		runtime.NumCPU(), placement, loadAverage())
 	fmt.Fprint(w, "| |")
 	for _, r := range rs {
 		fmt.Fprintf(w, " %s |", r.name)

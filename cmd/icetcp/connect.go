@@ -30,6 +30,7 @@ type connectFlags struct {
 	primeTTL                 int
 	proxy                    string
 	secureFlags
+	relayFlags
 }
 
 func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -39,6 +40,7 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	f.register(fs)
 	fs.StringVar(&f.room, "room", "", "room `NAME` shared with the peer, without end-to-end security: prefer --secret")
 	fs.Usage = commandUsage(fs, "connect", connectHelp)
+	f.relayFlags.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -97,18 +99,14 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 
 	selectCtx, cancel := context.WithTimeout(refusedCtx, f.timeout)
 	defer cancel()
-	a, err := agent.New(cfg)
+	// Gathering (STUN, TURN, the NAT check) runs while we wait for the
+	// peer: the candidates are ready when it is.
+	a, ch, err := f.joinAndGather(selectCtx, cfg, dialer, room, ev)
 	if err != nil {
-		return err
+		return ev.fail(f.jsonOut, proxyRefusal(refusedCtx, interrupted(ctx, err)))
 	}
 	defer a.Close()
-	// Gathering (STUN, TURN, the NAT check) runs while we reach the
-	// rendezvous: the candidates are ready when the peer is.
-	if err := a.Gather(selectCtx); err != nil {
-		return ev.fail(f.jsonOut, err)
-	}
-	ch, err := dialer.Dial(selectCtx, f.signal, room)
-	if err == nil && withSecret {
+	if withSecret {
 		// The peer proves the secret before we commit to it.
 		ch, err = confirmedPeer(selectCtx, dialer, f.signal, room, ch, secret, ev)
 	}
@@ -146,7 +144,11 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	path := m.pathText()
 	stream.Close()
-	ev.summary(summary{verb: "sent", total: -1, sent: res.sent, recv: res.received, took: took, rate: rate, path: path})
+	sum := summary{verb: "sent", total: -1, sent: res.sent, recv: res.received, took: took, rate: rate, path: path}
+	if st := conn.Agent().Stats().Session; st != nil {
+		sum.paths = st.Paths
+	}
+	ev.summary(sum)
 	return nil
 }
 

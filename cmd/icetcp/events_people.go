@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/icetcp/icetcp/agent"
 )
 
 // Events of send and receive, and the summaries every command ends with.
@@ -45,6 +47,9 @@ type summary struct {
 	rate    float64
 	path    string
 	sha256  string // verified content hash, if any
+	// paths are the session's paths in order (connect): where the bytes
+	// went, and what the relay carried after a direct pair validated.
+	paths []agent.PathStats
 }
 
 func (e *eventWriter) summary(s summary) {
@@ -64,6 +69,17 @@ func (e *eventWriter) summary(s summary) {
 		}
 		if s.sha256 != "" {
 			v["sha256"], v["verified"] = s.sha256, true
+		}
+		if len(s.paths) > 0 {
+			var paths []map[string]any
+			for _, p := range s.paths {
+				pv := map[string]any{"path": p.Path, "bytes": p.BytesSent + p.BytesReceived}
+				if p.Path == "relay" {
+					pv["after_direct"] = p.AfterDirect
+				}
+				paths = append(paths, pv)
+			}
+			v["paths"] = paths
 		}
 		e.emit(v)
 		return

@@ -21,6 +21,9 @@ import (
 // `icetcp connect` between the two peers a number of times and prints the
 // matrix: success rate, winning path, connect times and failure reasons.
 func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "nats-server" {
+		return labNATSCmd(ctx, args[1:], stderr)
+	}
 	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = commandUsage(fs, "lab", labHelp)

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,14 @@ func runCells(t *testing.T, mc natlab.MatrixConfig) *natlab.MatrixResult {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	if mc.LogDir == "" {
+		// A failed trial's two stderr streams (events and the agents' info
+		// log) end up in the test's output: a flake in CI is then a
+		// diagnosis, not a number.
+		mc.LogDir = t.TempDir()
+		mc.Env = append(mc.Env, "ICETCP_LOG=info")
+		defer logFailedTrials(t, mc.LogDir)
+	}
 	res, err := natlab.RunMatrix(ctx, mc)
 	if err != nil {
 		t.Fatalf("lab: %v", err)
@@ -51,6 +60,20 @@ func runCells(t *testing.T, mc natlab.MatrixConfig) *natlab.MatrixResult {
 		}
 	})
 	return res
+}
+
+// logFailedTrials logs the tail of each log the matrix kept in dir.
+func logFailedTrials(t *testing.T, dir string) {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	for _, name := range logs {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		lines = lines[max(0, len(lines)-80):]
+		t.Logf("%s (last %d lines):\n%s", filepath.Base(name), len(lines), strings.Join(lines, "\n"))
+	}
 }
 
 func cell(t *testing.T, res *natlab.MatrixResult, a, b string) natlab.CellResult {

@@ -159,13 +159,16 @@ type metricsLimits struct {
 
 var defaultMetricsLimits = metricsLimits{maxConns: 64, perSource: 8, idle: time.Minute, read: 10 * time.Second, write: 30 * time.Second}
 
-func startMetrics(l net.Listener, reg *prometheus.Registry, lim metricsLimits, log *limits.RefusalLog) (*metricsServer, error) {
+func startMetrics(l net.Listener, reg *prometheus.Registry, lim metricsLimits, log *limits.RefusalLog, extra map[string]http.Handler) (*metricsServer, error) {
 	if err := reg.Register(collectors.NewGoCollector()); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("serve: metrics: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	for path, h := range extra {
+		mux.Handle(path, h)
+	}
 	m := &metricsServer{addr: l.Addr(), done: make(chan error, 1),
 		http: &http.Server{
 			Handler:           mux,

@@ -31,10 +31,13 @@ type serveInfo struct {
 	url, stun, metrics string
 }
 
-// startServeWith runs `icetcp serve` on loopback with extra flags.
+// startServeWith runs `icetcp serve` on loopback with extra flags. It
+// announces no relay (serve would announce its own, with the secret it
+// makes up): these tests are about connect without one; the announced
+// relays have tests of their own (serve_cluster_test.go).
 func startServeWith(t *testing.T, ctx context.Context, extra ...string) serveInfo {
 	t.Helper()
-	args := append([]string{"serve", "--signal-addr", "127.0.0.1:0", "--stun-addr", "127.0.0.1:0"}, extra...)
+	args := append([]string{"serve", "--signal-addr", "127.0.0.1:0", "--stun-addr", "127.0.0.1:0", "--no-announce"}, extra...)
 	lines := startBanner(t, icetcp(ctx, args...))
 	m := regexp.MustCompile(`signaling on (wss?://\S+), STUN (?:and TURN )?over TCP on (\S+)`).FindStringSubmatch(lines[0])
 	if m == nil {
@@ -127,6 +130,11 @@ func TestSecretConnectCarriesDataBothWays(t *testing.T) {
 			t.Fatalf("events: %s", p.stderr.String())
 		}
 		roles[sec["role"]] = true
+		// The session's one path carried both streams and the handshake.
+		paths, _ := done["paths"].([]any)
+		if len(paths) != 1 || paths[0].(map[string]any)["path"] != "direct" || paths[0].(map[string]any)["bytes"].(float64) < 2*float64(size) {
+			t.Fatalf("done paths %v: want the one direct path with both streams", done["paths"])
+		}
 	}
 	if !roles["initiator"] || !roles["responder"] {
 		t.Fatalf("roles %v: want one initiator and one responder", roles)

@@ -13,12 +13,16 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
+	"time"
 
+	"github.com/pion/logging"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/icetcp/icetcp/internal/limits"
 	"github.com/icetcp/icetcp/internal/relay"
 	"github.com/icetcp/icetcp/internal/stuntcp"
+	"github.com/icetcp/icetcp/internal/trustproxy"
 	"github.com/icetcp/icetcp/signaling/rendezvous"
 )
 
@@ -43,9 +47,11 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv.banner(stderr)
+	srv.banner()
 	<-ctx.Done()
-	return srv.Close()
+	// SIGTERM (or Ctrl-C): drain, then close; a second signal ends the
+	// process at once (interruptible).
+	return srv.drainAndClose(opt.drain)
 }
 
 // server is the rendezvous, STUN and the TURN relay, as one process runs
@@ -67,6 +73,12 @@ type server struct {
 	metricsLn     net.Listener       // until startMetrics takes it
 	metricsLog    *limits.RefusalLog // refusals at the metrics listener
 	metrics       *metricsServer     // nil without --metrics-addr
+	lf            logging.LoggerFactory
+	say           *announcer
+	nats          *natsConn // nil without --cluster
+	clusterName   string
+	stunLns       []net.Listener // STUN and TURN listeners, closed first on a drain
+	draining      atomic.Bool
 }
 
 func startServer(signalAddr, stunAddr string, logOut io.Writer, opt serveOptions) (_ *server, err error) {
@@ -74,7 +86,7 @@ func startServer(signalAddr, stunAddr string, logOut io.Writer, opt serveOptions
 	if err != nil {
 		return nil, err
 	}
-	s := &server{sig: opt.signalingServer(quietLogger(logOut, false))}
+	s := &server{lf: serveLogger(logOut, opt.logFormat), say: newAnnouncer(logOut, opt.logFormat)}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -85,24 +97,41 @@ func startServer(signalAddr, stunAddr string, logOut io.Writer, opt serveOptions
 		return nil, fmt.Errorf("serve: signaling: %w", err)
 	}
 	s.signalAddr, s.signalTLS = sl.Addr(), tlsConf != nil
-	s.sigDone = make(chan error, 1)
-	go func() { s.sigDone <- s.sig.Serve(sl, tlsConf) }()
 	// Every listener of this process is one the relay must never connect
 	// to: they are opened before the relay and named to it.
 	own := []netip.AddrPort{addrPortOf(s.signalAddr)}
 	if opt.metricsAddr != "" {
 		if s.metricsLn, err = net.Listen("tcp", opt.metricsAddr); err != nil {
+			sl.Close()
 			return nil, fmt.Errorf("serve: metrics: %w", err)
 		}
 		own = append(own, addrPortOf(s.metricsLn.Addr()))
 	}
 	if stunAddr != "" {
-		if err := s.startSTUNTURN(stunAddr, opt, tlsConf, logOut, own); err != nil {
+		if err := s.startSTUNTURN(stunAddr, opt, tlsConf, own); err != nil {
+			sl.Close()
 			return nil, err
 		}
 	}
+	// The rendezvous starts last: what it announces (this node's relay)
+	// and where it keeps its rooms (the cluster) are known by then.
+	sig := opt.signalingServer(s.lf)
+	sig.Relays = s.announced(opt.relayOptions)
+	if opt.cluster.urls != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		s.clusterName = opt.cluster.name
+		s.nats, sig.Cluster, err = opt.cluster.startCluster(ctx, s.lf)
+		cancel()
+		if err != nil {
+			sl.Close()
+			return nil, err
+		}
+	}
+	s.sig = sig
+	s.sigDone = make(chan error, 1)
+	go func() { s.sigDone <- s.sig.Serve(sl, tlsConf) }()
 	if s.metricsLn != nil {
-		if err := s.startMetrics(logOut); err != nil {
+		if err := s.startMetrics(); err != nil {
 			return nil, err
 		}
 	}
@@ -112,8 +141,8 @@ func startServer(signalAddr, stunAddr string, logOut io.Writer, opt serveOptions
 // startSTUNTURN runs STUN (with RFC 5780 alternates when asked) and the
 // TURN relay on stunAddr, and TURN over TLS when there is a certificate.
 // own lists this process's other listeners.
-func (s *server) startSTUNTURN(stunAddr string, opt serveOptions, tlsConf *tls.Config, logOut io.Writer, own []netip.AddrPort) error {
-	s.stun = &stuntcp.Server{LoggerFactory: quietLogger(logOut, false)}
+func (s *server) startSTUNTURN(stunAddr string, opt serveOptions, tlsConf *tls.Config, own []netip.AddrPort) error {
+	s.stun = &stuntcp.Server{LoggerFactory: s.lf}
 	var primary net.Listener
 	var extra []net.Listener // alternates: plain STUN only
 	if opt.stunAlt != "" {
@@ -178,13 +207,25 @@ func (s *server) startSTUNTURN(stunAddr string, opt serveOptions, tlsConf *tls.C
 		AllowLoopbackPeers: opt.allowLoopbackPeers, AllowPrivatePeers: opt.allowPrivatePeers,
 		MaxAllocationsPerUser: opt.turnUserQuota, MaxAllocations: opt.turnTotalQuota,
 		OwnAddrs: own,
-		STUN:     s.stun, LoggerFactory: quietLogger(logOut, false),
+		STUN:     s.stun, LoggerFactory: s.lf,
 	})
 	if err != nil {
 		closeAll()
 		return fmt.Errorf("serve: turn: %w", err)
 	}
 	s.relay = rs
+	// Behind a TCP load balancer, the client's address comes in a PROXY
+	// v2 header from the trusted ones (and from nobody else).
+	trusted := opt.trustedProxies()
+	primary = trustproxy.Listen(primary, trusted, 0, 0)
+	for i := range extra {
+		wrapped := trustproxy.Listen(extra[i], trusted, 0, 0)
+		if extra[i] == tl {
+			tl = wrapped
+		}
+		extra[i] = wrapped
+	}
+	s.stunLns = append([]net.Listener{primary}, extra...)
 	go rs.Serve(primary)
 	for _, l := range extra {
 		if l != tl {
@@ -198,7 +239,7 @@ func (s *server) startSTUNTURN(stunAddr string, opt serveOptions, tlsConf *tls.C
 	return nil
 }
 
-func (s *server) startMetrics(logOut io.Writer) error {
+func (s *server) startMetrics() error {
 	ln := s.metricsLn
 	s.metricsLn = nil
 	reg := prometheus.NewRegistry()
@@ -218,31 +259,42 @@ func (s *server) startMetrics(logOut io.Writer) error {
 			return err
 		}
 	}
-	s.metricsLog = limits.NewRefusalLog(quietLogger(logOut, false).NewLogger("icetcp-metrics").Warnf, 0)
+	if err := s.registerNodeInfo(reg); err != nil {
+		ln.Close()
+		return err
+	}
+	s.metricsLog = limits.NewRefusalLog(s.lf.NewLogger("icetcp-metrics").Warnf, 0)
 	var err error
-	s.metrics, err = startMetrics(ln, reg, defaultMetricsLimits, s.metricsLog)
+	s.metrics, err = startMetrics(ln, reg, defaultMetricsLimits, s.metricsLog, s.healthHandlers())
 	return err
 }
 
 // banner says where everything listens, and how to reach the relay.
-func (s *server) banner(w io.Writer) {
-	fmt.Fprintf(w, "icetcp serve: signaling on %s, STUN and TURN over TCP on %s\n", s.signalURL(), s.stunAddrString())
+func (s *server) banner() {
+	s.say.say("signaling on %s, STUN and TURN over TCP on %s", s.signalURL(), s.stunAddrString())
 	if s.stunAlt.IsValid() {
-		fmt.Fprintf(w, "icetcp serve: STUN alternate address (RFC 5780) %s; listening on %s\n", s.stunAlt, strings.Join(s.stunListening, ", "))
+		s.say.say("STUN alternate address (RFC 5780) %s; listening on %s", s.stunAlt, strings.Join(s.stunListening, ", "))
 	}
 	if s.relay != nil {
-		fmt.Fprintf(w, "icetcp serve: TURN relays on %s (connect --turn turn:%s)\n", s.relayIP, s.turnHostPort())
+		s.say.say("TURN relays on %s (connect --turn turn:%s)", s.relayIP, s.turnHostPort())
 		if s.turnsAddr != nil {
-			fmt.Fprintf(w, "icetcp serve: TURN over TLS on %s (connect --turn turns:HOST:%d)\n", s.turnsAddr, addrPortOf(s.turnsAddr).Port())
+			s.say.say("TURN over TLS on %s (connect --turn turns:HOST:%d)", s.turnsAddr, addrPortOf(s.turnsAddr).Port())
 		}
 		if s.turnMadeUp {
-			fmt.Fprintf(w, "icetcp serve: no TURN credentials given: REST secret for this run is %s (connect --turn-secret)\n", s.turnSecret)
+			s.say.say("no TURN credentials given: REST secret for this run is %s (connect --turn-secret)", s.turnSecret)
 		}
 	}
-	if s.metrics != nil {
-		fmt.Fprintf(w, "icetcp serve: metrics on http://%s/metrics\n", s.metrics.addr)
+	if s.sig.Relays != nil {
+		s.say.say("announcing to joining peers, with credentials minted for each: %s", strings.Join(s.sig.Relays.URIs, " "))
 	}
-	fmt.Fprintln(w, "icetcp serve: ready")
+	if s.sig.Cluster != nil {
+		s.say.say("rendezvous node %s of cluster %s on %s", s.sig.Cluster.Node(), s.clusterName, s.nats.nc.ConnectedUrlRedacted())
+	}
+	if s.metrics != nil {
+		s.say.say("metrics on http://%s/metrics", s.metrics.addr)
+		s.say.say("health on http://%s/healthz and http://%s/readyz", s.metrics.addr, s.metrics.addr)
+	}
+	s.say.say("ready")
 }
 
 // turnHostPort is the relay's control address as clients should dial it.
@@ -272,7 +324,11 @@ func (s *server) stunAddrString() string {
 
 // Close stops every server and waits for their connections.
 func (s *server) Close() error {
-	err := s.sig.Close() // closes its listeners and connections
+	var err error
+	if s.sig != nil {
+		err = s.sig.Close() // closes its listeners, connections and cluster share
+	}
+	s.nats.Close()
 	if s.sigDone != nil {
 		if serr := <-s.sigDone; !errors.Is(serr, http.ErrServerClosed) {
 			err = errors.Join(err, serr)

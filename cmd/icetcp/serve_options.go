@@ -42,6 +42,9 @@ type serveOptions struct {
 	roomIdle           time.Duration
 	turnUserQuota      int
 	turnTotalQuota     int
+	cluster            clusterOptions
+	relayOptions
+	opsOptions
 }
 
 func (o *serveOptions) register(fs *flag.FlagSet) {
@@ -71,6 +74,9 @@ func (o *serveOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.turnUserQuota, "turn-user-quota", relay.DefaultMaxAllocationsPerUser, "TURN allocations one user may hold at once (coturn --user-quota); over it Allocate gets 486.\n"+
 		"One user is a long-term user name or the user part of REST credentials; REST usernames without a user part share one quota")
 	fs.IntVar(&o.turnTotalQuota, "turn-total-quota", relay.DefaultMaxAllocations, "TURN allocations the relay holds at once, all users together (coturn --total-quota)")
+	o.cluster.register(fs)
+	o.relayOptions.register(fs)
+	o.opsOptions.register(fs)
 }
 
 // defaultServeOptions are the flags' defaults, for servers started in
@@ -110,7 +116,13 @@ func (o *serveOptions) check() error {
 			return usageErr("%s must be positive", name)
 		}
 	}
-	return nil
+	if err := o.cluster.check(); err != nil {
+		return err
+	}
+	if err := o.relayOptions.check(o.turnSecret); err != nil {
+		return err
+	}
+	return o.opsOptions.check()
 }
 
 // signalingServer is the rendezvous these options describe.
@@ -122,6 +134,7 @@ func (o *serveOptions) signalingServer(lf logging.LoggerFactory) *rendezvous.Ser
 		MaxRooms:          o.maxRooms,
 		MaxRoomsPerSource: o.maxRoomsPerSource,
 		RoomIdleTimeout:   o.roomIdle,
+		TrustedProxies:    o.trustedProxies(),
 	}
 	if o.tokenSecret != "" {
 		s.TokenKey = []byte(o.tokenSecret)

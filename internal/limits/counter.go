@@ -49,6 +49,30 @@ func (c *Counter) Take(ip netip.Addr) error {
 	return nil
 }
 
+// TakeShared reserves a slot counted in all only: for a source that
+// stands for many (a trusted proxy), whose clients are counted elsewhere.
+func (c *Counter) TakeShared() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.total >= c.maxTotal {
+		return fmt.Errorf("%w: %d open, limit %d", ErrTotal, c.total, c.maxTotal)
+	}
+	c.total++
+	return nil
+}
+
+// GiveShared returns a slot TakeShared reserved.
+func (c *Counter) GiveShared() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.total > 0 {
+		c.total--
+	}
+	if c.total == 0 {
+		c.by = nil
+	}
+}
+
 // Give returns the slot a successful Take reserved for ip.
 func (c *Counter) Give(ip netip.Addr) {
 	k := SourceKey(ip)

@@ -23,6 +23,11 @@ type Listener struct {
 	net.Listener
 	counter *Counter
 	log     *RefusalLog // nil: refusals are counted, not logged
+	// Shared, when set, names sources that stand for many clients
+	// (trusted proxies): their connections count in all, not per
+	// source; their clients are counted where the proxy names them.
+	// Set before the first Accept.
+	Shared func(netip.Addr) bool
 
 	perSource, total atomic.Uint64
 }
@@ -41,6 +46,17 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		ip := remoteIP(c)
+		if l.Shared != nil && l.Shared(ip) {
+			if err := l.counter.TakeShared(); err != nil {
+				l.total.Add(1)
+				if l.log != nil {
+					l.log.Note(ReasonTotal, fmt.Sprintf("%v on %v: %v", c.RemoteAddr(), l.Addr(), err))
+				}
+				Reset(c)
+				continue
+			}
+			return &countedConn{Conn: c, give: l.counter.GiveShared}, nil
+		}
 		if err := l.counter.Take(ip); err != nil {
 			reason := ReasonTotal
 			if errors.Is(err, ErrPerSource) {
@@ -69,10 +85,29 @@ func (l *Listener) Refused() map[string]uint64 {
 
 // Reset closes c with an RST when it is a TCP connection.
 func Reset(c net.Conn) {
-	if t, ok := c.(*net.TCPConn); ok {
+	if t := Socket(c); t != nil {
 		t.SetLinger(0)
 	}
 	c.Close()
+}
+
+// Socket is the TCP socket of c: c itself, or the socket under a
+// connection that only renames its addresses (one that came through a
+// trusted proxy, whose PROXY header named the client) once nothing it
+// read ahead is left to read; nil otherwise.
+func Socket(c net.Conn) *net.TCPConn {
+	switch t := c.(type) {
+	case *net.TCPConn:
+		return t
+	case interface {
+		Socket() *net.TCPConn
+		Buffered() int
+	}:
+		if t.Buffered() == 0 {
+			return t.Socket()
+		}
+	}
+	return nil
 }
 
 func remoteIP(c net.Conn) netip.Addr {

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pion/logging"
@@ -28,7 +29,9 @@ const (
 type authenticator struct {
 	realm  string
 	users  map[string]string
+	keys   map[string][]byte // of users, in realm: computed once, not per request
 	secret string
+	rest   restKeys // REST usernames' keys, so that each is computed once
 	now    func() time.Time
 	log    logging.LeveledLogger
 	refuse func() // counts a refusal
@@ -56,8 +59,8 @@ func (a *authenticator) lookup(username, realm string) (userID string, key []byt
 	if realm != a.realm {
 		return "", nil, "realm " + quote(realm) + ", want " + quote(a.realm)
 	}
-	if pw, found := a.users[username]; found {
-		return userIDLongTerm + username, turn.GenerateAuthKey(username, a.realm, pw), ""
+	if key, found := a.keys[username]; found {
+		return userIDLongTerm + username, key, ""
 	}
 	if a.secret == "" {
 		return "", nil, "unknown user " + quote(username)
@@ -65,9 +68,49 @@ func (a *authenticator) lookup(username, realm string) (userID string, key []byt
 	if _, err := restcred.RESTExpiry(username, a.now()); err != nil {
 		return "", nil, err.Error()
 	}
-	pw := restcred.RESTPassword(a.secret, username)
 	_, user, _ := strings.Cut(username, restcred.RESTSeparator)
-	return userIDREST + user, turn.GenerateAuthKey(username, a.realm, pw), ""
+	key = a.rest.get(username, func() []byte {
+		return turn.GenerateAuthKey(username, a.realm, restcred.RESTPassword(a.secret, username))
+	})
+	return userIDREST + user, key, ""
+}
+
+// restKeys remembers the long-term keys of REST usernames: every
+// authenticated request of a client needs its key twice (the relay checks
+// MESSAGE-INTEGRITY, then pion does), and each is an HMAC-SHA1 and an MD5
+// away. The username carries its expiry, which is checked every time; the
+// map is emptied when full rather than kept in order.
+type restKeys struct {
+	mu   sync.Mutex
+	keys map[string][]byte
+}
+
+const maxRESTKeys = 4096
+
+func (r *restKeys) get(username string, compute func() []byte) []byte {
+	r.mu.Lock()
+	key, ok := r.keys[username]
+	r.mu.Unlock()
+	if ok {
+		return key
+	}
+	key = compute()
+	r.mu.Lock()
+	if r.keys == nil || len(r.keys) >= maxRESTKeys {
+		r.keys = make(map[string][]byte)
+	}
+	r.keys[username] = key
+	r.mu.Unlock()
+	return key
+}
+
+// longTermKeys computes the long-term keys of users in realm.
+func longTermKeys(users map[string]string, realm string) map[string][]byte {
+	keys := make(map[string][]byte, len(users))
+	for u, pw := range users {
+		keys[u] = turn.GenerateAuthKey(u, realm, pw)
+	}
+	return keys
 }
 
 // quote quotes s for a log line, cut so that a hostile name stays short.

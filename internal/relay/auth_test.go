@@ -2,6 +2,7 @@ package relay
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,4 +135,26 @@ func TestConnectionBindNeedsTheAllocationsUser(t *testing.T) {
 		t.Fatalf("ConnectionBind by alice answered %v", res)
 	}
 	exchange(t, peer, aliceData.conn, []byte("for alice"), []byte("thanks"))
+}
+
+// TestRESTKeyRemembered: a REST username's key is computed once, and its
+// expiry is still checked on every request.
+func TestRESTKeyRemembered(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	a := &authenticator{realm: DefaultRealm, secret: "s", now: func() time.Time { return now }}
+	user, _ := restcred.RESTCredentials("s", "bob", now.Add(time.Minute))
+	computed := 0
+	a.rest.keys = nil
+	id1, k1, why1 := a.lookup(user, DefaultRealm)
+	if _, ok := a.rest.keys[user]; !ok || why1 != "" || id1 != "rest:bob" {
+		t.Fatalf("first lookup: %q %x %q", id1, k1, why1)
+	}
+	a.rest.get(user, func() []byte { computed++; return nil })
+	if computed != 0 {
+		t.Fatal("the key was computed again")
+	}
+	now = now.Add(2 * time.Minute)
+	if _, _, why := a.lookup(user, DefaultRealm); !strings.Contains(why, "expired") {
+		t.Fatalf("expired username, remembered key: %q", why)
+	}
 }

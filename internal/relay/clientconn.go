@@ -15,6 +15,7 @@ import (
 
 	"github.com/pion/stun"
 
+	"github.com/icetcp/icetcp/internal/limits"
 	"github.com/icetcp/icetcp/internal/stuntcp"
 )
 
@@ -68,7 +69,7 @@ type clientConn struct {
 
 func newClientConn(s *Server, raw net.Conn, remote netip.AddrPort, tc *tls.Config) *clientConn {
 	c := &clientConn{s: s, raw: raw, remote: remote, stream: raw, tlsConf: tc}
-	c.tcp, _ = raw.(*net.TCPConn)
+	c.tcp = limits.Socket(raw)
 	if raw != nil {
 		c.local = addrPortOf(raw.LocalAddr())
 	}

@@ -43,7 +43,7 @@ func bareServer() *Server {
 		nonces: newNonceKeeper(cfg.NonceLifetime), ownAt: time.Now(),
 		listeners: map[net.Listener]netip.AddrPort{},
 	}
-	s.auth = authenticator{realm: cfg.Realm, users: cfg.Users, now: cfg.Now, log: s.log, refuse: func() {}}
+	s.auth = authenticator{realm: cfg.Realm, users: cfg.Users, keys: longTermKeys(cfg.Users, cfg.Realm), now: cfg.Now, log: s.log, refuse: func() {}}
 	return s
 }
 

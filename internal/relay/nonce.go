@@ -8,8 +8,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"net/netip"
-	"strings"
+	"sync"
 	"time"
 )
 
@@ -46,11 +47,16 @@ var errBadNonce = errors.New("relay: not a nonce of this relay")
 type nonceKeeper struct {
 	key      [32]byte
 	lifetime time.Duration
+	// macs are HMAC-SHA256 states keyed with key: Reset brings one back
+	// to its keyed state, so a nonce costs no new hash (every
+	// authenticated request checks one, every 401 and 438 issues one).
+	macs sync.Pool
 }
 
 func newNonceKeeper(lifetime time.Duration) *nonceKeeper {
 	k := &nonceKeeper{lifetime: lifetime}
 	rand.Read(k.key[:]) // crypto/rand does not fail (Go 1.24+)
+	k.macs.New = func() any { return hmac.New(sha256.New, k.key[:]) }
 	return k
 }
 
@@ -58,19 +64,28 @@ func newNonceKeeper(lifetime time.Duration) *nonceKeeper {
 func (k *nonceKeeper) issue(t nonceTuple, now time.Time) string {
 	var b [nonceTimeLen + nonceTagLen]byte
 	binary.BigEndian.PutUint64(b[:nonceTimeLen], uint64(now.UnixMilli()))
-	copy(b[nonceTimeLen:], k.tag(b[:nonceTimeLen], t))
-	return noncePrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	k.tag(b[nonceTimeLen:], b[:nonceTimeLen], t)
+	var out [nonceLen]byte
+	copy(out[:], noncePrefix)
+	base64.RawURLEncoding.Encode(out[len(noncePrefix):], b[:])
+	return string(out[:])
 }
 
 // check says why nonce is not a good nonce for t at now, or nil.
 func (k *nonceKeeper) check(nonce string, t nonceTuple, now time.Time) error {
-	issued, tag, err := decodeNonce(nonce)
+	return k.checkBytes([]byte(nonce), t, now)
+}
+
+// checkBytes is check on the attribute's bytes, without a copy.
+func (k *nonceKeeper) checkBytes(nonce []byte, t nonceTuple, now time.Time) error {
+	var raw [nonceTimeLen + nonceTagLen]byte
+	issued, err := decodeNonceInto(nonce, &raw)
 	if err != nil {
 		return err
 	}
-	var ms [nonceTimeLen]byte
-	binary.BigEndian.PutUint64(ms[:], uint64(issued.UnixMilli()))
-	if !hmac.Equal(tag, k.tag(ms[:], t)) {
+	var want [nonceTagLen]byte
+	k.tag(want[:], raw[:nonceTimeLen], t)
+	if !hmac.Equal(raw[nonceTimeLen:], want[:]) {
 		return fmt.Errorf("%w: issued to another connection or by another server", errBadNonce)
 	}
 	switch age := now.Sub(issued); {
@@ -82,33 +97,54 @@ func (k *nonceKeeper) check(nonce string, t nonceTuple, now time.Time) error {
 	return nil
 }
 
-func (k *nonceKeeper) tag(ms []byte, t nonceTuple) []byte {
-	h := hmac.New(sha256.New, k.key[:])
+// tag writes the nonce's truncated HMAC of the issue time ms and the tuple
+// into dst (nonceTagLen bytes).
+func (k *nonceKeeper) tag(dst, ms []byte, t nonceTuple) {
+	h := k.macs.Get().(hash.Hash)
+	h.Reset()
 	h.Write([]byte("icetcp relay nonce v1"))
 	h.Write(ms)
-	for _, ap := range []netip.AddrPort{t.client, t.server} {
-		b, _ := ap.MarshalBinary() // 16 bytes of address (IPv4 mapped), 2 of port: never fails
-		h.Write(b)
+	var b [2 * 18]byte // each address as 16 bytes (IPv4-mapped), its port big endian
+	for i, ap := range []netip.AddrPort{t.client, t.server} {
+		a := ap.Addr().As16()
+		copy(b[18*i:], a[:])
+		binary.BigEndian.PutUint16(b[18*i+16:], ap.Port())
 	}
-	return h.Sum(nil)[:nonceTagLen]
+	h.Write(b[:])
+	var sum [sha256.Size]byte
+	copy(dst, h.Sum(sum[:0])[:nonceTagLen])
+	k.macs.Put(h)
 }
 
 // decodeNonce parses the relay's nonce format: the prefix, then 32
 // characters of unpadded base64url holding the issue time and the tag.
 func decodeNonce(nonce string) (issued time.Time, tag []byte, err error) {
-	rest, ok := strings.CutPrefix(nonce, noncePrefix)
-	if !ok || len(nonce) != nonceLen {
-		return time.Time{}, nil, fmt.Errorf("%w: %d bytes, not of the form %s…", errBadNonce, len(nonce), noncePrefix)
+	var raw [nonceTimeLen + nonceTagLen]byte
+	issued, err = decodeNonceInto([]byte(nonce), &raw)
+	if err != nil {
+		return time.Time{}, nil, err
 	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(rest)
+	return issued, raw[nonceTimeLen:], nil
+}
+
+func decodeNonceInto(nonce []byte, raw *[nonceTimeLen + nonceTagLen]byte) (time.Time, error) {
+	if len(nonce) != nonceLen || string(nonce[:len(noncePrefix)]) != noncePrefix {
+		return time.Time{}, fmt.Errorf("%w: %d bytes, not of the form %s…", errBadNonce, len(nonce), noncePrefix)
+	}
+	rest := nonce[len(noncePrefix):]
+	n, err := base64.RawURLEncoding.Strict().Decode(raw[:], rest)
 	// Only the canonical spelling: the decoder skips CR and LF, which
 	// would give one nonce several spellings.
-	if err != nil || len(b) != nonceTimeLen+nonceTagLen || base64.RawURLEncoding.EncodeToString(b) != rest {
-		return time.Time{}, nil, fmt.Errorf("%w: not base64url", errBadNonce)
+	var again [nonceLen - len(noncePrefix)]byte
+	if err == nil && n == len(raw) {
+		base64.RawURLEncoding.Encode(again[:], raw[:])
 	}
-	ms := binary.BigEndian.Uint64(b[:nonceTimeLen])
+	if err != nil || n != len(raw) || string(again[:]) != string(rest) {
+		return time.Time{}, fmt.Errorf("%w: not base64url", errBadNonce)
+	}
+	ms := binary.BigEndian.Uint64(raw[:nonceTimeLen])
 	if ms > 1<<62 {
-		return time.Time{}, nil, fmt.Errorf("%w: time out of range", errBadNonce)
+		return time.Time{}, fmt.Errorf("%w: time out of range", errBadNonce)
 	}
-	return time.UnixMilli(int64(ms)), b[nonceTimeLen:], nil
+	return time.UnixMilli(int64(ms)), nil
 }

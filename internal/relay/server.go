@@ -123,7 +123,7 @@ func newServer(cfg Config, hooks testHooks) (*Server, error) {
 	s.addOwnAddrs()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.auth = authenticator{
-		realm: cfg.Realm, users: cfg.Users, secret: cfg.Secret, now: cfg.Now, log: s.log,
+		realm: cfg.Realm, users: cfg.Users, keys: longTermKeys(cfg.Users, cfg.Realm), secret: cfg.Secret, now: cfg.Now, log: s.log,
 		refuse: func() { s.stats.auth.Add(1) },
 	}
 	addr := &net.TCPAddr{IP: net.IPv4zero}

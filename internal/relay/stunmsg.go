@@ -3,6 +3,7 @@ package relay
 import (
 	"encoding/binary"
 	"net/netip"
+	"sync"
 	"time"
 
 	stun "github.com/pion/stun/v4"
@@ -22,13 +23,35 @@ var (
 	typeConnectionAttempt  = stun.NewType(stun.MethodConnectionAttempt, stun.ClassIndication).Value()
 )
 
+// messages are decoded messages for inbound and outbound: their attribute
+// lists are reused from one message to the next (each connection's frames
+// are read by one goroutine, and none of them outlives its call).
+var messages = sync.Pool{New: func() any { return &stun.Message{Attributes: make(stun.Attributes, 0, 12)} }}
+
+func getMessage(raw []byte) *stun.Message {
+	m := messages.Get().(*stun.Message)
+	m.Raw = raw
+	return m
+}
+
+func putMessage(m *stun.Message) {
+	if cap(m.Attributes) > 32 {
+		return
+	}
+	// Nothing of the message stays reachable from the pool.
+	clear(m.Attributes[:cap(m.Attributes)])
+	m.Raw, m.Attributes = nil, m.Attributes[:0]
+	messages.Put(m)
+}
+
 // inbound looks at the frame p[:n] pion is about to read and returns its
 // length, which changes when the relay's nonce is swapped for pion's.
 func (c *clientConn) inbound(p []byte, n int) int {
 	if n < stunHeader || p[0]>>6 != 0 {
 		return n // ChannelData: pion has no use for it on TCP allocations
 	}
-	m := &stun.Message{Raw: p[:n]}
+	m := getMessage(p[:n])
+	defer putMessage(m)
 	if m.Decode() != nil || m.Type.Class != stun.ClassRequest {
 		c.method.Store(0)
 		return n // pion answers or drops it
@@ -102,23 +125,24 @@ func (s *Server) swapNonce(c *clientConn, m *stun.Message) []byte {
 	if !m.Contains(stun.AttrMessageIntegrity) {
 		return nil
 	}
-	var nonce stun.Nonce
-	if nonce.GetFrom(m) != nil {
+	// The attributes' bytes, not copies: nothing here keeps them.
+	nonce, err := m.Get(stun.AttrNonce)
+	if err != nil {
 		return nil
 	}
 	t := c.nonceTupleFor(m)
-	if err := s.nonces.check(nonce.String(), t, s.cfg.Now()); err != nil {
+	if err := s.nonces.checkBytes(nonce, t, s.cfg.Now()); err != nil {
 		s.stats.staleNonce.Add(1)
 		s.log.Debugf("%v: %s: %v", c.remote, m.Type, err)
 		return nil
 	}
 	pn := s.pionNonce.Load()
-	var user stun.Username
-	var realm stun.Realm
-	if pn == nil || user.GetFrom(m) != nil || realm.GetFrom(m) != nil {
+	user, uerr := m.Get(stun.AttrUsername)
+	realm, rerr := m.Get(stun.AttrRealm)
+	if pn == nil || uerr != nil || rerr != nil {
 		return nil
 	}
-	_, key, why := s.auth.lookup(user.String(), realm.String())
+	_, key, why := s.auth.lookup(string(user), string(realm))
 	if why != "" || stun.MessageIntegrity(key).Check(m) != nil {
 		key = nil
 	}
@@ -139,7 +163,9 @@ func (s *Server) swapNonce(c *clientConn, m *stun.Message) []byte {
 // MESSAGE-INTEGRITY computed with key (the original's value when key is
 // nil), then FINGERPRINT if m had one.
 func rebuild(m *stun.Message, edit func(stun.RawAttribute) stun.RawAttribute, key []byte) ([]byte, error) {
-	out := &stun.Message{Type: m.Type, TransactionID: m.TransactionID}
+	// Room for a longer nonce and for the appended attributes: Raw is
+	// never grown by copying.
+	out := &stun.Message{Type: m.Type, TransactionID: m.TransactionID, Raw: make([]byte, 0, len(m.Raw)+128), Attributes: make(stun.Attributes, 0, len(m.Attributes)+2)}
 	out.WriteHeader()
 	var fingerprint bool
 	var integrity []byte
@@ -184,19 +210,23 @@ func (c *clientConn) outbound(b []byte) []byte {
 	default:
 		return b // nothing to note or change: not worth decoding
 	}
-	m := &stun.Message{Raw: b}
+	m := getMessage(b)
+	defer putMessage(m)
 	if m.Decode() != nil {
 		return b
 	}
 	s := c.s
 	switch {
 	case m.Type.Class == stun.ClassErrorResponse && m.Contains(stun.AttrNonce) && !m.Contains(stun.AttrMessageIntegrity):
-		var pn stun.Nonce
-		if pn.GetFrom(m) != nil {
+		pn, err := m.Get(stun.AttrNonce)
+		if err != nil {
 			return b
 		}
-		str := pn.String()
-		s.pionNonce.Store(&str)
+		// pion makes a new nonce once a minute: kept only when it changed.
+		if old := s.pionNonce.Load(); old == nil || *old != string(pn) {
+			str := string(pn)
+			s.pionNonce.Store(&str)
+		}
 		c.reqMu.Lock()
 		t := c.bindTuple
 		c.reqMu.Unlock()

@@ -62,6 +62,66 @@
 // logged at most once per reason per RefusalLogInterval with the count
 // since the last line.
 //
+// Behind a proxy or load balancer every connection comes from it: with
+// TrustedProxies set, the client's address is taken from the Forwarded or
+// X-Forwarded-For header of those proxies (and of nobody else), and the
+// per-source limits count it; Serve then counts a trusted proxy's
+// connections in all only (internal/trustproxy).
+//
+// # Relays announced
+//
+// With Relays set, every joined answer names TURN relays with credentials
+// minted for that member (TURN REST, coturn's --use-auth-secret format:
+// "<expiry>:<user>" and an HMAC of it under the relays' shared secret;
+// the user part is the member's source, or its join token's subject), so
+// that a client configured with nothing but the rendezvous still has a
+// fallback, and never holds the secret. Any relay that shares the secret
+// takes them: a fleet of icetcp serve nodes, coturn. Anyone who can join
+// a room gets credentials: require join tokens on a rendezvous whose
+// relays are not for everyone.
+//
+// # Cluster
+//
+// With Server.Cluster (NewCluster), several rendezvous nodes share their
+// rooms through NATS, an existing engine (github.com/nats-io/nats.go),
+// so that two peers a load balancer sends to two nodes still meet:
+//
+//   - who is in a room is a record in a JetStream key-value bucket,
+//     changed only by compare-and-set on its revision (JetStream's Raft
+//     orders them): of three members racing through three nodes, exactly
+//     two get in, and the third is refused "room-full";
+//   - messages go from the sender's node to the node of the peer the
+//     record names, on that node's subject, in order; a message never goes
+//     to a member that is not the sender's peer in the record (a node
+//     checks the sender against the peer it knows before delivering), so
+//     no message of a room reaches a third party;
+//   - a node that dies takes only its own members: the nodes of their
+//     peers ask it about them (a NATS request to its liveness subject;
+//     a dead node has no subscriber and NATS answers "no responders" at
+//     once, no timer decides), tell their members that the peer left
+//     (after whatever the peer sent before it went: the peer-left goes
+//     the messages' way, through NATS), and
+//     take the dead members off the records, so their clients can join
+//     again through another node. A node that answers late is taken to
+//     be alive (a room-full refusal rather than a third member). A process
+//     that dies is gone at once (its host closes its connection); a host
+//     that vanishes without a word is gone when NATS drops its connection
+//     after its missed pings (ping_interval, ping_max);
+//   - key rooms, tokens and relays work as on one node: the proof is
+//     checked by the node the client reached, over that connection's
+//     challenge.
+//
+// Limits in a cluster: the room of two is global (the record). Rooms and
+// rooms per source (MaxRooms, MaxRoomsPerSource) are counted per node, on
+// the node through which a room was opened, while its opener is in it (a
+// global count would need every join of the cluster to take its turn on
+// one record); connections in all and per source are per node, as they
+// are counted at each node's accept; the queue for an absent peer is the
+// sender's node's. A deployment of N nodes therefore admits up to N times
+// the per-node room limits. The bucket keeps records in memory
+// (replicated with ClusterConfig.Replicas), and forgets a record 15
+// minutes after its last write: live nodes rewrite theirs.
+//
 // A plain room name is not a credential: whoever knows it can take the
 // room. A key room is (see above); the icetcp CLI's --secret uses one and
 // also authenticates the peer end to end, so a squatter neither gets in

@@ -46,6 +46,7 @@ const (
 	ReasonPongTimeout           = "pong-timeout"
 	ReasonNotWebSocket          = "not-websocket"
 	ReasonRoomProof             = "room-proof"
+	ReasonUnavailable           = "unavailable" // the cluster could not be reached
 )
 
 // errPerSource marks a limit that applies to one source address; it

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/icetcp/icetcp/internal/limits"
+	"github.com/icetcp/icetcp/internal/trustproxy"
 )
 
 // Serve runs the rendezvous on l, a plain TCP listener, until Close (then
@@ -33,6 +34,11 @@ import (
 func (s *Server) Serve(l net.Listener, tc *tls.Config) error {
 	s.init()
 	ll := limits.NewListener(l, limits.NewCounter(s.maxConns, s.maxConnsPerSource), s.refused.log)
+	if len(s.TrustedProxies) > 0 {
+		// A trusted proxy carries many clients: ServeHTTP counts them by
+		// the address it names.
+		ll.Shared = trustproxy.Set(s.TrustedProxies).Contains
+	}
 	hs := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: s.joinTimeout,
@@ -85,4 +91,29 @@ func headerHasToken(h http.Header, name, token string) bool {
 		}
 	}
 	return false
+}
+
+// Drain stops taking connections, for a graceful shutdown: the listeners
+// given to Serve are closed (Serve returns http.ErrServerClosed) and new
+// upgrade requests on open connections are refused with "unavailable",
+// while members that joined keep their rooms and their messages flow, so
+// that signaling under way can finish (in a cluster, a member's peer may
+// still arrive through another node). Stats tells when the rooms are
+// empty; Close ends the rest.
+func (s *Server) Drain() error {
+	s.init()
+	s.mu.Lock()
+	s.draining = true
+	https := s.https
+	s.mu.Unlock()
+	var errs []error
+	for _, hs := range https {
+		// Closes the listener and every connection not yet upgraded; a
+		// WebSocket is hijacked, and http.Server no longer tracks it.
+		errs = append(errs, hs.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("rendezvous: drain: %w", err)
+	}
+	return nil
 }

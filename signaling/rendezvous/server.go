@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -44,7 +45,9 @@ const (
 // Browsers are held to the WebSocket library's same-origin check; other
 // clients send no Origin header and are not affected. Serve it over TLS
 // (wss://) with http.Server.ServeTLS, or behind a TLS-terminating proxy; the
-// per-source limits then see the proxy's address, so put them on the proxy.
+// per-source limits then see the proxy's address unless the proxy is in
+// TrustedProxies (its Forwarded or X-Forwarded-For header then names the
+// client).
 //
 // The zero value is ready to use. Fields must not change after the first
 // call to ServeHTTP.
@@ -92,6 +95,19 @@ type Server struct {
 	// RefusalLogInterval: refusals are logged at most once per reason per
 	// interval. 0: DefaultRefusalLogInterval.
 	RefusalLogInterval time.Duration
+	// Cluster, when set, shares the rooms with the other rendezvous nodes
+	// of a cluster through NATS (NewCluster), so that two members meet
+	// whichever node each reached. The Server takes it over: Close closes
+	// it. nil: the rooms live in this process.
+	Cluster *Cluster
+	// Relays, when set, are TURN relays named in every joined answer, with
+	// TURN REST credentials minted for the member (see Relays). nil: none.
+	Relays *Relays
+	// TrustedProxies are the addresses of proxies and load balancers whose
+	// word on the client's address is taken (Forwarded, X-Forwarded-For):
+	// the per-source limits then count the client, not the proxy. Nobody
+	// else's headers are read. Empty: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 
 	initOnce          sync.Once
 	log               logging.LeveledLogger
@@ -105,10 +121,13 @@ type Server struct {
 	cancel            context.CancelFunc
 	wg                sync.WaitGroup // one per ServeHTTP call in progress
 
+	router router
+	relays *relayMinter // nil: no relays announced
+
 	mu sync.Mutex
 	// guarded by mu
 	closed    bool
-	table     *roomTable[*serverConn]
+	draining  bool // Drain: no new connections, members stay
 	conns     *connTable
 	joins     uint64
 	relayed   uint64
@@ -122,7 +141,7 @@ type Server struct {
 var peerLeftFrame = signaling.EncodeControl(signaling.Control{Type: signaling.TypePeerLeft})
 
 var (
-	errServerClosing = errors.New("rendezvous: server closing")
+	errServerClosing = fmt.Errorf("rendezvous: server closing: %w", signaling.ErrUnavailable)
 	errNotWebSocket  = errors.New("rendezvous: not a WebSocket upgrade request; this is an icetcp rendezvous (icetcp connect --signal URL)")
 )
 
@@ -160,12 +179,21 @@ func (s *Server) init() {
 			logEvery = DefaultRefusalLogInterval
 		}
 		s.ctx, s.cancel = context.WithCancel(context.Background())
-		s.table = newRoomTable[*serverConn](s.Rooms, roomLimits{
+		lim := roomLimits{
 			maxRooms:      orDefault(s.MaxRooms, DefaultMaxRooms),
 			maxPerSource:  orDefault(s.MaxRoomsPerSource, DefaultMaxRoomsPerSource),
 			queueMessages: DefaultQueueMessages,
 			queueBytes:    DefaultQueueBytes,
-		})
+		}
+		if s.Relays != nil {
+			s.relays = newRelayMinter(*s.Relays)
+		}
+		if s.Cluster != nil {
+			s.Cluster.start(s.Rooms, lim, s.joinedAnswer, lf)
+			s.router = s.Cluster
+		} else {
+			s.router = &memoryRouter{table: newRoomTable[*serverConn](s.Rooms, lim), joinedAnswer: s.joinedAnswer}
+		}
 		s.maxConns = orDefault(s.MaxConns, DefaultMaxConns)
 		s.maxConnsPerSource = orDefault(s.MaxConnsPerSource, DefaultMaxConnsPerSource)
 		s.conns = newConnTable(s.maxConns, s.maxConnsPerSource)
@@ -191,6 +219,7 @@ func (s *Server) Close() error {
 		errs = append(errs, hs.Close())
 	}
 	s.wg.Wait()
+	errs = append(errs, s.router.close())
 	s.refused.log.Close()
 	s.dropped.log.Close()
 	if err := errors.Join(errs...); err != nil {
@@ -205,6 +234,7 @@ type serverConn struct {
 	ws        *websocket.Conn
 	remote    string
 	source    string // the key of per-source limits
+	subject   string // of the join token, if any
 	challenge []byte // what a join to a key room must sign
 	out       *outbox
 	done      chan struct{} // closed when the read loop has ended
@@ -215,7 +245,7 @@ type serverConn struct {
 // have ended.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.init()
-	source := sourceOf(r.RemoteAddr)
+	source := sourceOf(s.clientAddr(r))
 	if !isUpgrade(r) {
 		// Nothing else is served here: answer, and do not keep the
 		// connection (issue 14: 3,000 idle keep-alive connections after a
@@ -230,7 +260,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || s.draining {
 		s.mu.Unlock()
 		s.refuseHTTP(w, http.StatusServiceUnavailable, errServerClosing, ReasonServerClosing, source)
 		return
@@ -266,10 +296,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// (readFrame) triggers first and says "message too large".
 	ws.SetReadLimit(int64(s.maxSize) + 1)
 	remote := r.RemoteAddr
+	if client := s.clientAddr(r); client != remote {
+		remote = client + " via " + remote
+	}
 	if subject != "" {
 		remote += " (" + quote.Short(subject) + ")"
 	}
-	c := &serverConn{s: s, ws: ws, remote: remote, source: source, challenge: challenge, out: newOutbox(), done: make(chan struct{})}
+	c := &serverConn{s: s, ws: ws, remote: remote, source: source, subject: subject, challenge: challenge, out: newOutbox(), done: make(chan struct{})}
 	defer ws.CloseNow() //nolint:errcheck // a no-op when already closed
 
 	if !c.join() {
@@ -282,11 +315,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	c.readLoop()
 
-	s.mu.Lock()
-	if peer, ok := s.table.leave(c); ok {
-		peer.out.push(peerLeftFrame)
-	}
-	s.mu.Unlock()
+	s.router.leave(c)
 	c.out.close()
 	close(c.done)
 	wg.Wait()
@@ -327,22 +356,15 @@ func (c *serverConn) join() bool {
 	}
 	if err == nil {
 		s.mu.Lock()
-		var members int
-		var flush [][]byte
-		if s.closed {
-			err = errServerClosing
-		} else if members, flush, err = s.table.join(ctl.Room, c, c.source, time.Now()); err == nil {
-			s.joins++
-			// Queue the answer and the waiting messages before releasing
-			// the lock, so nothing relayed later can overtake them.
-			c.out.push(signaling.EncodeControl(signaling.Control{Type: signaling.TypeJoined, Room: ctl.Room, Members: members}))
-			for _, f := range flush {
-				c.out.push(f)
-			}
-		}
+		closed := s.closed
 		s.mu.Unlock()
-		if err == nil {
-			s.log.Debugf("%s joined room %q (%d members, %d queued messages)", c.remote, ctl.Room, members, len(flush))
+		if closed {
+			err = errServerClosing
+		} else if err = s.router.join(s.ctx, c, ctl.Room, c.source, time.Now()); err == nil {
+			s.mu.Lock()
+			s.joins++
+			s.mu.Unlock()
+			s.log.Debugf("%s joined room %q", c.remote, ctl.Room)
 			return true
 		}
 	}
@@ -383,18 +405,13 @@ func (c *serverConn) readLoop() {
 }
 
 func (s *Server) relay(from *serverConn, b []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	to, delivered, err := s.table.relay(from, b, time.Now())
-	switch {
-	case err != nil:
+	if err := s.router.relay(from, b, time.Now()); err != nil {
 		from.out.push(signaling.EncodeError(err))
-	case delivered:
-		s.relayed++
-		to.out.push(b) // on overflow the receiver's writer cuts it off
-	default:
-		s.relayed++ // queued for the peer
+		return
 	}
+	s.mu.Lock()
+	s.relayed++ // delivered, or queued for the peer
+	s.mu.Unlock()
 }
 
 // readFrame reads one whole message of at most s.maxSize bytes.
@@ -482,10 +499,7 @@ func (c *serverConn) expired(now time.Time) bool {
 	if s.roomIdle < 0 {
 		return false
 	}
-	s.mu.Lock()
-	idle := s.table.idle(c, now, s.roomIdle)
-	s.mu.Unlock()
-	if !idle {
+	if !s.router.idle(c, now, s.roomIdle) {
 		return false
 	}
 	s.drop(ReasonRoomExpired, c.source, fmt.Errorf("%s: %w: nothing relayed for %v", c.remote, signaling.ErrRoomExpired, s.roomIdle))
@@ -558,6 +572,15 @@ func joinReason(err error) string {
 		return ReasonServerClosing
 	case errors.Is(err, signaling.ErrRoomProof):
 		return ReasonRoomProof
+	case errors.Is(err, signaling.ErrUnavailable):
+		return ReasonUnavailable
 	}
 	return ReasonInvalidJoin
+}
+
+// kick closes a joined member the router can no longer serve, with the
+// wire code of err as the close reason, counted as a drop.
+func (c *serverConn) kick(reason string, err error) {
+	c.s.drop(reason, c.source, fmt.Errorf("%s: %w", c.remote, err))
+	c.ws.Close(websocket.StatusTryAgainLater, signaling.CodeOf(err)) //nolint:errcheck // closing anyway
 }

@@ -128,19 +128,22 @@ func (d *Dialer) Dial(ctx context.Context, url, room string) (*Client, error) {
 	}
 	// Relayed messages passed the server's signaling.Decode, so they fit.
 	ws.SetReadLimit(signaling.MaxMessageSize)
-	members, err := joinRoom(ctx, ws, join)
+	joined, err := joinRoom(ctx, ws, join)
 	if err != nil {
 		ws.CloseNow() //nolint:errcheck // the join error is what matters
 		return nil, err
 	}
+	relays, relaysErr := signaling.AnnouncedRelays(joined.Relays)
 	c := &Client{
-		ws:       ws,
-		room:     room,
-		members:  members,
-		in:       newInbox(),
-		closed:   make(chan struct{}),
-		readDone: make(chan struct{}),
-		pingDone: make(chan struct{}),
+		ws:        ws,
+		room:      room,
+		members:   joined.Members,
+		relays:    relays,
+		relaysErr: relaysErr,
+		in:        newInbox(),
+		closed:    make(chan struct{}),
+		readDone:  make(chan struct{}),
+		pingDone:  make(chan struct{}),
 	}
 	ping := d.PingInterval
 	if ping == 0 {
@@ -216,26 +219,27 @@ func refusal(room string, resp *http.Response) error {
 	return joinError(room, ctl)
 }
 
-func joinRoom(ctx context.Context, ws *websocket.Conn, join signaling.Control) (members int, err error) {
+// joinRoom sends the join and returns the server's joined answer.
+func joinRoom(ctx context.Context, ws *websocket.Conn, join signaling.Control) (signaling.Control, error) {
 	room := join.Room
 	if err := ws.Write(ctx, websocket.MessageText, signaling.EncodeControl(join)); err != nil {
-		return 0, fmt.Errorf("wsclient: join %q: %w", room, err)
+		return signaling.Control{}, fmt.Errorf("wsclient: join %q: %w", room, err)
 	}
 	_, b, err := ws.Read(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("wsclient: join %q: %w", room, err)
+		return signaling.Control{}, fmt.Errorf("wsclient: join %q: %w", room, err)
 	}
 	ctl, err := signaling.DecodeControl(b)
 	if err != nil {
-		return 0, fmt.Errorf("wsclient: join %q: %w", room, err)
+		return signaling.Control{}, fmt.Errorf("wsclient: join %q: %w", room, err)
 	}
 	switch ctl.Type {
 	case signaling.TypeJoined:
-		return ctl.Members, nil
+		return ctl, nil
 	case signaling.TypeError:
-		return 0, joinError(room, ctl)
+		return signaling.Control{}, joinError(room, ctl)
 	}
-	return 0, fmt.Errorf("wsclient: join %q: %w", room, &signaling.MessageError{Problem: "server answered type " + quote.Short(string(ctl.Type))})
+	return signaling.Control{}, fmt.Errorf("wsclient: join %q: %w", room, &signaling.MessageError{Problem: "server answered type " + quote.Short(string(ctl.Type))})
 }
 
 // Client is a signaling.Channel over a WebSocket to a rendezvous. Recv
@@ -245,10 +249,12 @@ func joinRoom(ctx context.Context, ws *websocket.Conn, join signaling.Control) (
 // was received and then the final error: a *CloseError if the server
 // closed it.
 type Client struct {
-	ws      *websocket.Conn
-	room    string
-	members int
-	in      *inbox
+	ws        *websocket.Conn
+	room      string
+	members   int
+	relays    []signaling.Relay
+	relaysErr error
+	in        *inbox
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed by Close
@@ -264,6 +270,12 @@ func (c *Client) Room() string { return c.room }
 // Members returns how many members the room had right after this client
 // joined: 2 means the peer was already there.
 func (c *Client) Members() int { return c.members }
+
+// Relays returns the TURN relays the rendezvous announced to this client
+// in its joined answer, with the credentials it minted for it (nil when it
+// announces none), and an error naming the announced relays left out as
+// unusable (signaling.AnnouncedRelays).
+func (c *Client) Relays() ([]signaling.Relay, error) { return c.relays, c.relaysErr }
 
 // Send validates m and sends it. Cancelling ctx while the message is being
 // written closes the connection (the WebSocket library cannot abandon a

@@ -51,7 +51,9 @@ func (l *Lab) runTrial(ctx context.Context, mc MatrixConfig, srv *servers, trial
 		s.sent = make([]byte, mc.PayloadSize)
 		rand.Read(s.sent)
 		srvArgs, env := srv.connectArgs(h)
-		args := append([]string{"connect", "--json"}, srvArgs...)
+		// The matrix names each trial's relay itself (--turn, or none):
+		// a relay the rendezvous announces is not one of its cells.
+		args := append([]string{"connect", "--json", "--no-relay"}, srvArgs...)
 		if mc.Room {
 			args = append(args, join...)
 		} else {
