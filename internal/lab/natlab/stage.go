@@ -17,7 +17,9 @@ import (
 //
 // The relay runs in a process of its own (a second `icetcp serve`, the
 // embedded relay), so that killing it leaves the rendezvous and STUN
-// running: a session that lost its relay may restart ICE over them.
+// running: a session that lost its relay may restart ICE over them. It
+// is the only relay the peers know: the rendezvous announces none
+// (--no-announce), and its own relay has a secret nobody is told.
 type Stage struct {
 	*Lab
 	bin      string
@@ -69,7 +71,7 @@ func NewStage(ctx context.Context, sc StageConfig) (_ *Stage, err error) {
 	// ctx bounds the building; the servers run until Close.
 	run := context.WithoutCancel(ctx)
 	if s.rv, err = l.startProc(run, sc.Env, sc.Binary, "serve", "--signal-addr", sig.String(),
-		"--stun-addr", stun.String(), "--stun-alt-addr", ServerAltAddr.String()); err != nil {
+		"--stun-addr", stun.String(), "--stun-alt-addr", ServerAltAddr.String(), "--no-announce"); err != nil {
 		return nil, fmt.Errorf("natlab: stage: %w", err)
 	}
 	turn := netip.AddrPortFrom(ServerAddr, stageRelayPort)

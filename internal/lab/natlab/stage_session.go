@@ -25,6 +25,9 @@ type SessionConfig struct {
 	// calls Finish happens while both streams are still being written,
 	// however fast the path.
 	Size int64
+	// Tail is what each stream still carries after Finish, at least: the
+	// path a test's fault left the session on carries that much.
+	Tail int64
 	// Args are extra flags for both connects.
 	Args []string
 	// Timeout bounds the session; zero means 3 minutes.
@@ -83,7 +86,7 @@ func (s *Stage) Session(ctx context.Context, sc SessionConfig) (*Session, error)
 		args := append(append([]string{"connect", "--json"}, srvArgs...), sc.Args...)
 		cmd := s.Command(tctx, h, s.bin, args...)
 		cmd.Env = append(append(append(os.Environ(), s.env...), env...), "ICETCP_SECRET="+secret.String())
-		err := ss.run(tctx, cmd, ss.sides[i], ss.sides[1-i], sc.Size)
+		err := ss.run(tctx, cmd, ss.sides[i], ss.sides[1-i], sc.Size, sc.Tail)
 		if err != nil {
 			cancel()
 			for j := range started {
@@ -98,7 +101,7 @@ func (s *Stage) Session(ctx context.Context, sc SessionConfig) (*Session, error)
 
 // run starts cmd for side me, feeding it me's stream and checking its
 // output against peer's.
-func (ss *Session) run(ctx context.Context, cmd *exec.Cmd, me, peer *sessionSide, size int64) error {
+func (ss *Session) run(ctx context.Context, cmd *exec.Cmd, me, peer *sessionSide, size, tail int64) error {
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return err
@@ -114,7 +117,7 @@ func (ss *Session) run(ctx context.Context, cmd *exec.Cmd, me, peer *sessionSide
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", strings.Join(cmd.Args, " "), err)
 	}
-	go ss.produce(ctx, stdin, me, size)
+	go ss.produce(ctx, stdin, me, size, tail)
 	var readers sync.WaitGroup
 	readers.Add(2)
 	go func() { defer readers.Done(); me.check(stdout, peer.seed) }()
@@ -134,19 +137,24 @@ func (ss *Session) run(ctx context.Context, cmd *exec.Cmd, me, peer *sessionSide
 const chunk = 64 << 10
 
 // produce writes side's stream to w until it has written size bytes and
-// Finish was called, then closes w (connect half-closes the session).
-func (ss *Session) produce(ctx context.Context, w io.WriteCloser, side *sessionSide, size int64) {
+// Finish was called, and tail more since, then closes w (connect
+// half-closes the session).
+func (ss *Session) produce(ctx context.Context, w io.WriteCloser, side *sessionSide, size, tail int64) {
 	defer w.Close()
 	g := rand.NewChaCha8(side.seed)
 	buf := make([]byte, chunk)
 	var n int64
+	end := int64(-1) // where the stream ends, once Finish was called
 	for {
-		if n >= size {
+		if end < 0 {
 			select {
 			case <-ss.finish:
-				return
+				end = max(size, n+tail)
 			default:
 			}
+		}
+		if end >= 0 && n >= end {
+			return
 		}
 		if ctx.Err() != nil {
 			return
@@ -242,11 +250,11 @@ func (ss *Session) Await(ctx context.Context, i int, what string, ok func(Event)
 					return e, nil
 				}
 			}
-			return Event{}, fmt.Errorf("natlab: %s exited (%v) before %s; stderr:\n%s", side.name, side.exitErr, what, side.stderr.String())
+			return Event{}, fmt.Errorf("natlab: %s exited (%v) before %s", side.name, side.exitErr, what)
 		case <-ctx.Done():
 			side.mu.Lock()
 			defer side.mu.Unlock()
-			return Event{}, fmt.Errorf("natlab: %s: no %s: %w; stderr so far:\n%s", side.name, what, ctx.Err(), side.stderr.String())
+			return Event{}, fmt.Errorf("natlab: %s: no %s: %w", side.name, what, ctx.Err())
 		}
 	}
 }
