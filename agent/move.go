@@ -338,13 +338,17 @@ func (a *Agent) pathLost(pc *pconn, err error, now time.Time) {
 	a.log.Infof("%v: looking for another path for %v", a.mv.lostErr, a.cfg.ResumeTimeout)
 	pc.close(a.mv.lostErr)
 	switch {
+	case a.cfg.Redial != nil:
+		// Even while the search runs: the pairs it has may all share what
+		// broke (relayed connections of one relay that got stuck, with no
+		// direct path between two symmetric NATs), and a restart finds
+		// the direct path too if it opens.
+		a.restart(now)
 	case a.mv.searching(now):
 		if a.mv.until.Before(now.Add(a.cfg.ResumeTimeout)) {
 			a.mv.until = now.Add(a.cfg.ResumeTimeout)
 		}
 		a.rearmDirect(now)
-	case a.cfg.Redial != nil:
-		a.restart(now)
 	default:
 		a.sessionLost(now)
 	}

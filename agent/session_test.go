@@ -439,7 +439,10 @@ func TestSyncSessionRestartWithoutAPeerFails(t *testing.T) {
 		ca.ResumeTimeout = 10 * time.Second
 		x, y := syncPair(t, ca, cb)
 		exchange1(t, x, y)
+		stranger := make(chan struct{})
+		defer func() { <-stranger }()
 		go func() {
+			defer close(stranger)
 			// A fresh agent (not resuming anything) answers A's restart.
 			time.Sleep(3 * time.Second)
 			ch, _ := room.dial(context.Background())
@@ -461,6 +464,92 @@ func TestSyncSessionRestartWithoutAPeerFails(t *testing.T) {
 		}
 		if took := time.Since(broke); took < 10*time.Second {
 			t.Errorf("gave up after %v, before ResumeTimeout", took)
+		}
+	})
+}
+
+// The stall of a move: a paced stream (2 KiB every 2 ms) from the
+// controlling side starts on the relay (20 ms one way: two hops) and moves
+// to the direct path (10 ms one way) when it opens. The longest gap
+// between two reads at the receiver, less the pacing, is what the move
+// cost the application, in round trips of the direct path. Virtual time:
+// the number is the protocol's, not the machine's.
+func TestSyncSessionMoveStall(t *testing.T) {
+	for _, dir := range []string{"controlling→controlled", "controlled→controlling"} {
+		synctest.Test(t, func(t *testing.T) {
+			const oneWay, gap, chunk = 10 * time.Millisecond, 2 * time.Millisecond, 2 << 10
+			n := memnet.New()
+			n.Delay = func(key string) time.Duration {
+				if strings.HasPrefix(key, "write") {
+					return oneWay
+				}
+				return 0
+			}
+			stunOn(t, n, stunAddr)
+			r := newMemRelay(n)
+			ca, cb := natPair(n, r, false, false)
+			late := newLateDirect(n, 2*time.Second)
+			ca.Network, cb.Network = late, late
+			ca.Role, cb.Role = RoleControlling, RoleControlled
+			x, y := syncPair(t, ca, cb)
+			if dir != "controlling→controlled" {
+				x, y = y, x
+			}
+			if x.Path() != "relay" {
+				t.Fatalf("started on %s, want the relay", x.Path())
+			}
+			const total = 3 << 20 // 3 s of stream: the move is in its middle
+			go func() { _ = stream(x, 1, total, chunk, gap) }()
+			var last time.Time
+			var worst time.Duration
+			buf := make([]byte, 64<<10)
+			for got := 0; got < total; {
+				k, err := y.Read(buf)
+				if err != nil {
+					t.Fatalf("read after %d bytes: %v", got, err)
+				}
+				now := time.Now()
+				if !last.IsZero() && now.Sub(last) > worst {
+					worst = now.Sub(last)
+				}
+				last, got = now, got+k
+			}
+			if x.Path() != "direct" || y.Path() != "direct" {
+				t.Fatalf("paths %s, %s after the direct path opened", x.Path(), y.Path())
+			}
+			stall := worst - gap
+			t.Logf("%s: the move stalled the stream %v: %.1f round trips of the direct path", dir, stall, float64(stall)/float64(2*oneWay))
+			if stall > 2*2*oneWay {
+				t.Errorf("the move stalled the stream %v, more than two round trips", stall)
+			}
+		})
+	}
+}
+
+// A relay-only session whose relayed connections get stuck mid-transfer
+// (coturn's full-duplex stall, seen in the lab): consent finds the break,
+// both sides restart ICE, allocate again on the same relay, and the
+// session carries on there.
+func TestSyncSessionRestartsWhenTheRelayStalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		stunOn(t, n, stunAddr)
+		r := newMemRelay(n)
+		ca, cb := natPair(n, r, true, true)
+		ca.Role, cb.Role = RoleControlling, RoleControlled
+		room := &redialer{}
+		ca.Redial, cb.Redial = room.dial, room.dial
+		x, y := syncPair(t, ca, cb)
+		if x.Path() != "relay" {
+			t.Fatalf("on %s, want the relay", x.Path())
+		}
+		go func() {
+			time.Sleep(time.Second)
+			n.StallOpen(relayIP)
+		}()
+		bothWays(t, x, y, 2<<20, 16<<10, 20*time.Millisecond)
+		if x.Agent() == nil || x.Agent().Stats().Session.Moves < 1 {
+			t.Fatalf("no move: %+v", x.Agent().Stats().Session)
 		}
 	})
 }

@@ -28,6 +28,7 @@ type connectFlags struct {
 	loopback                 bool
 	disable                  string
 	primeTTL                 int
+	resumeTimeout            time.Duration
 	proxy                    string
 	secureFlags
 	relayFlags
@@ -175,6 +176,8 @@ func (f *connectFlags) register(fs *flag.FlagSet) {
 		"Basic credentials) or socks5://[USER:PASS@]HOST[:PORT]; direct: none (default: $HTTPS_PROXY, else $ALL_PROXY,\n"+
 		"except hosts in $NO_PROXY; credentials in the environment stay out of the process list)")
 	fs.IntVar(&f.primeTTL, "prime-ttl", 0, "send the first SYN of each simultaneous-open attempt with this IP TTL (0: off)")
+	fs.DurationVar(&f.resumeTimeout, "resume-timeout", 0, "how long a session whose path broke looks for another, restarting ICE through the rendezvous,\n"+
+		"before it fails (0: the consent timeout, 30s); a crashed peer is told from a broken path only by this wait")
 	f.secureFlags.register(fs)
 }
 
@@ -215,6 +218,7 @@ func (f *connectFlags) agentConfig() (agent.Config, error) {
 	}
 	cfg.IncludeLoopback = f.loopback
 	cfg.PrimeTTL = f.primeTTL
+	cfg.ResumeTimeout = f.resumeTimeout
 	cfg.AwaitDirect, cfg.DisableNATCheck = f.awaitDirect, f.noNATCheck
 	if f.turnPass == "" {
 		f.turnPass = os.Getenv("ICETCP_TURN_PASS")

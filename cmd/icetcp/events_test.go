@@ -40,7 +40,9 @@ func TestConnectEventSequences(t *testing.T) {
 		pr, pw := endless(t)
 		sender := startPeer(t, ctx, srv, pr, filepath.Join(dir, "s.out"), "--secret", secret)
 		recvOut := filepath.Join(dir, "r.out")
-		receiver := startPeer(t, ctx, srv, bytes.NewReader(nil), recvOut, "--secret", secret)
+		// A crash reads like a broken path: the receiver looks for
+		// another (and restarts ICE) for --resume-timeout, then fails.
+		receiver := startPeer(t, ctx, srv, bytes.NewReader(nil), recvOut, "--secret", secret, "--resume-timeout", "2s")
 		waitFileSize(t, ctx, recvOut, 1<<20)
 		sender.cmd.Process.Signal(syscall.SIGKILL)
 		sender.cmd.Wait()

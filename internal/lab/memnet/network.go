@@ -111,6 +111,20 @@ func (n *Network) Stall(ip netip.Addr) {
 	}
 }
 
+// StallOpen makes every connection to or from ip that is open now
+// swallow what is written to it, while new connections work: a relay or
+// a middlebox whose state for those connections got stuck.
+func (n *Network) StallOpen(ip netip.Addr) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for c := range n.conns {
+		if addrOf(c.local).Addr() == ip || addrOf(c.remote).Addr() == ip {
+			c.out.stall()
+			c.in.stall()
+		}
+	}
+}
+
 // Reset breaks every connection to or from ip as a NAT that lost its
 // state does: both ends read ECONNRESET after what they had.
 func (n *Network) Reset(ip netip.Addr) {
