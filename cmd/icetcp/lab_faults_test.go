@@ -38,11 +38,20 @@ const (
 // in TestLabLateDirect.
 const lateDirectTail = 8 << 20
 
+// The sessions' bounds: a session that hangs (it happened: both sides
+// stalled after a double move, neither failing) must cost CI little. A
+// fault test takes 3-15 s, the late direct path 5-50 s on a busy
+// two-core host.
+const (
+	faultTimeout      = 90 * time.Second
+	lateDirectTimeout = 150 * time.Second
+)
+
 // faultArgs shorten the consent timers for the fault tests: consent
 // every second, a path that answers none for 2.5 s is lost (agent
-// pathTimeout), and the session has 6 s to resume. With the defaults
-// (5 s, 12.5 s, 30 s) a silently cut path would hold a test for half a
-// minute.
+// pathTimeout), and the session has 6 s to resume (--resume-timeout
+// defaults to the consent timeout). With the defaults (5 s, 12.5 s,
+// 30 s) a silently cut path would hold a test for half a minute.
 var faultArgs = []string{"--consent-timeout", "6s"}
 
 // stage builds a lab with profiles a and b at 20 ms one way, with its
@@ -91,7 +100,7 @@ func startSession(t *testing.T, st *natlab.Stage, sc natlab.SessionConfig) *natl
 // failing the test (with that side's output) when one exits first.
 func await(t *testing.T, ss *natlab.Session, what string, ok func(natlab.Event) bool) [2]natlab.Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var evs [2]natlab.Event
 	for i := range evs {
@@ -199,7 +208,7 @@ func TestLabLateDirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss := startSession(t, st, natlab.SessionConfig{Size: lateDirectSize, Tail: lateDirectTail})
+	ss := startSession(t, st, natlab.SessionConfig{Size: lateDirectSize, Tail: lateDirectTail, Timeout: lateDirectTimeout})
 	for i, e := range await(t, ss, "a selected pair", isEvent("selected")) {
 		if e.Path != "relay" {
 			t.Fatalf("side %d selected %s with the direct path blocked: %+v", i, e.Path, e)
@@ -259,7 +268,7 @@ func checkAfterDirect(t *testing.T, s natlab.SideResult) {
 func TestLabNATRestart(t *testing.T) {
 	t.Parallel()
 	st := stage(t, "preserve-rst", "preserve-rst")
-	ss := startSession(t, st, natlab.SessionConfig{Size: faultSize, Tail: faultTail, Args: faultArgs})
+	ss := startSession(t, st, natlab.SessionConfig{Size: faultSize, Tail: faultTail, Args: faultArgs, Timeout: faultTimeout})
 	await(t, ss, "a selected pair", isEvent("selected"))
 	await(t, ss, "1 MiB received", received(1<<20, 0))
 	if err := st.RestartNAT(t.Context(), st.GatewayA); err != nil {
@@ -285,7 +294,7 @@ func TestLabRelayKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss := startSession(t, st, natlab.SessionConfig{Size: faultSize, Tail: faultTail, Args: faultArgs})
+	ss := startSession(t, st, natlab.SessionConfig{Size: faultSize, Tail: faultTail, Args: faultArgs, Timeout: faultTimeout})
 	for i, e := range await(t, ss, "a selected pair", isEvent("selected")) {
 		if e.Path != "relay" {
 			t.Fatalf("side %d selected %s with the direct path blocked: %+v", i, e.Path, e)
@@ -316,7 +325,7 @@ func TestLabRelayKilled(t *testing.T) {
 func TestLabDirectCut(t *testing.T) {
 	t.Parallel()
 	st := stage(t, "preserve-rst", "preserve-rst")
-	ss := startSession(t, st, natlab.SessionConfig{Size: faultSize, Tail: faultTail, Args: faultArgs})
+	ss := startSession(t, st, natlab.SessionConfig{Size: faultSize, Tail: faultTail, Args: faultArgs, Timeout: faultTimeout})
 	direct := func(e natlab.Event) bool { return (e.Event == "selected" || e.Event == "path") && e.Path == "direct" }
 	on := await(t, ss, "the direct path", direct)
 	await(t, ss, "1 MiB received on the direct path", received(1<<20, max(on[0].At, on[1].At)))
