@@ -48,5 +48,16 @@
 // MatrixConfig.Room asks for --room. With MatrixConfig.Counterfactual every
 // trial that ended relayed runs again with --await-direct, so the table
 // shows beside the measured time what waiting for the direct checks to
-// fail would have cost.
+// fail would have cost. Per cell whose sessions started on the relay, the
+// table also shows the time to the first byte, the time to the move to a
+// direct path and what the relay carried after the direct pair validated.
+//
+// # Faults
+//
+// A Stage is a lab with its rendezvous and, in a process of its own, its
+// relay, for tests that break things under a running session: Session
+// starts connect on both peers with streams checked as they arrive,
+// Await waits for an event (a move, a resumption, progress), and
+// BlockPeers, RestartNAT and KillRelay cut the direct path, restart a
+// NAT (new mappings, its state flushed) and kill the relay.
 package natlab

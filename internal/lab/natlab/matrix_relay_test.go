@@ -169,3 +169,55 @@ func TestCellAxes(t *testing.T) {
 		t.Errorf("rows %q cols %q", rows, cols)
 	}
 }
+
+// TestRelayUpgradeColumns: a session that started on the relay and moved
+// gives the trial its time to the first byte (selection and handshake,
+// the slower side), its time to the move (from A's stderr's arrival
+// times) and what the relay carried after the direct pair validated
+// (the larger side's); the table's relay columns show them.
+func TestRelayUpgradeColumns(t *testing.T) {
+	line := func(e Event) string {
+		b, _ := json.Marshal(e)
+		return string(b) + "\n"
+	}
+	stderr := func(local, remote string, ms float64, afterDirect int64) (string, []time.Duration) {
+		return line(Event{Event: "selected", Local: candRelayActive, Remote: candRelayB, Path: "relay", ConnectMs: ms}) +
+				"icetcp-agent INFO: a log line\n" +
+				line(Event{Event: "secured", HandshakeMs: 40}) +
+				line(Event{Event: "path", Path: "direct", Local: local, Remote: remote}) +
+				line(Event{Event: "done", Paths: []PathBytes{{Path: "relay", Bytes: 9 << 20, AfterDirect: afterDirect}, {Path: "direct", Bytes: 1 << 20}}}),
+			[]time.Duration{100 * time.Millisecond, 110 * time.Millisecond, 150 * time.Millisecond, 1600 * time.Millisecond, 2 * time.Second}
+	}
+	var sides [2]side
+	for i, tc := range []struct {
+		local, remote string
+		ms            float64
+		after         int64
+	}{{candSOSrflx, candSOSrflxB, 60, 1234}, {candSOSrflxB, candSOSrflx, 90, 5000}} {
+		ev, at := stderr(tc.local, tc.remote, tc.ms, tc.after)
+		sides[i] = canned(t, ev, []string{"aa", "bb"}[i], []string{"bb", "aa"}[i], nil)
+		sides[i].stderr.at = at
+	}
+	tr := evaluateTrial(sides)
+	if !tr.OK || tr.MoveMs != 1500 || tr.FirstByteMs != 130 || tr.AfterDirect != 5000 {
+		t.Fatalf("trial: ok %v (%s), move %v ms, first byte %v ms, after direct %d; want 1500, 130, 5000", tr.OK, tr.Reason, tr.MoveMs, tr.FirstByteMs, tr.AfterDirect)
+	}
+	tr.A, tr.B = "symmetric", "preserve-rst"
+	relayed := TrialResult{A: "symmetric", B: "preserve-rst", OK: true, Path: ClassifyPath(candRelayActive, candRelayB), FirstByteMs: 210, ConnectMs: 150}
+	c := aggregate("symmetric", "preserve-rst", 40*time.Millisecond, []TrialResult{tr, relayed, relayed})
+	if c.RelayStarts != 3 || c.Upgraded != 1 || c.MedianFirstByteMs != 210 || c.MedianMoveMs != 1500 || c.MaxAfterDirect != 5000 {
+		t.Errorf("cell: %+v", c)
+	}
+	var b bytes.Buffer
+	(&MatrixResult{Profiles: []string{"preserve-rst"}, Rows: []string{"symmetric"}, Cells: []CellResult{c}}).Table(&b)
+	for _, want := range []string{"relay 1st byte RTTs", "to direct ms", "relay after direct", "5.2", "1500 (1/3)", "5000 B"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+	// Without the agents' report, the cell says it does not know.
+	tr.AfterDirect = -1
+	if c := aggregate("symmetric", "preserve-rst", 40*time.Millisecond, []TrialResult{tr}); c.MaxAfterDirect != -1 || !strings.Contains(relayColumns(c), "?") {
+		t.Errorf("unreported after-direct bytes: %d, %q", c.MaxAfterDirect, relayColumns(c))
+	}
+}

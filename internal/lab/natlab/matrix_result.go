@@ -24,19 +24,50 @@ type Event struct {
 	// this side and of the peer, when they were measured.
 	NATLocal  string `json:"nat_local,omitempty"`
 	NATRemote string `json:"nat_remote,omitempty"`
+	// AtBytes is, on "path" and "resumed", the session's bytes (both
+	// directions) when it moved.
+	AtBytes int64 `json:"at_bytes,omitempty"`
+	// Sent and Received are, on "progress" and "done", the application
+	// bytes so far.
+	Sent     int64 `json:"sent,omitempty"`
+	Received int64 `json:"received,omitempty"`
+	// HandshakeMs is, on "secured", how long the end-to-end handshake
+	// took after the selection.
+	HandshakeMs float64 `json:"handshake_ms,omitempty"`
+	// Paths are, on "done", the bytes each path of the session carried.
+	Paths []PathBytes `json:"paths,omitempty"`
+	// At is when the event was read, from the start of its Session; zero
+	// elsewhere.
+	At time.Duration `json:"-"`
+}
+
+// PathBytes is one path of a session in a "done" event.
+type PathBytes struct {
+	Path  string `json:"path"` // "relay" or "direct"
+	Bytes int64  `json:"bytes"`
+	// AfterDirect is, for a relayed path, what it carried (both
+	// directions) after a direct pair validated.
+	AfterDirect int64 `json:"after_direct"`
 }
 
 // ParseEvents reads stderr output and returns the JSON event lines,
 // skipping anything that is not one (log lines, partial writes).
-func ParseEvents(stderr []byte) []Event {
+func ParseEvents(stderr []byte) []Event { return stampedEvents(stderr, nil) }
+
+// stampedEvents is ParseEvents with each event's At taken from at, the
+// arrival times of stderr's lines (missing ones are zero).
+func stampedEvents(stderr []byte, at []time.Duration) []Event {
 	var out []Event
-	for _, line := range strings.Split(string(stderr), "\n") {
+	for i, line := range strings.Split(string(stderr), "\n") {
 		line = strings.TrimSpace(line)
 		if !strings.HasPrefix(line, "{") {
 			continue
 		}
 		var e Event
 		if json.Unmarshal([]byte(line), &e) == nil && e.Event != "" {
+			if i < len(at) {
+				e.At = at[i]
+			}
 			out = append(out, e)
 		}
 	}
@@ -115,6 +146,18 @@ type TrialResult struct {
 	// NATA and NATB are A's and B's NAT classes as the agents measured
 	// them (internal/natcheck's text form); "" when not measured.
 	NATA, NATB string `json:",omitempty"`
+	// FirstByteMs is when the slower side could carry its first byte,
+	// from the peer's credentials: its connect_ms and its end-to-end
+	// handshake.
+	FirstByteMs float64 `json:",omitempty"`
+	// MoveMs is, for a session that started on the relay and moved to a
+	// direct path, the time from A's selection to A's move (both as A's
+	// stderr told them); 0 otherwise.
+	MoveMs float64 `json:",omitempty"`
+	// AfterDirect is, for such a session, what the relay carried after
+	// the direct pair validated (the larger of the two sides' counts);
+	// -1 when the agents did not report it.
+	AfterDirect int64 `json:",omitempty"`
 	// AwaitDirect is this trial's counterfactual twin (MatrixConfig.
 	// Counterfactual): the same cell run again right after it with
 	// --await-direct; nil when none ran.
@@ -140,6 +183,17 @@ type CellResult struct {
 	// Moved counts the successful trials whose session moved after its
 	// first selected pair (Path is where it ended).
 	Moved int `json:",omitempty"`
+	// RelayStarts counts the successful trials that started on the relay;
+	// MedianFirstByteMs is their median time to the first byte.
+	RelayStarts       int     `json:",omitempty"`
+	MedianFirstByteMs float64 `json:",omitempty"`
+	// Upgraded counts those that moved to a direct path; MedianMoveMs is
+	// their median time from the relay's selection to the move, and
+	// MaxAfterDirect the most a relay carried after the direct pair
+	// validated (-1: no trial's agents reported it).
+	Upgraded       int     `json:",omitempty"`
+	MedianMoveMs   float64 `json:",omitempty"`
+	MaxAfterDirect int64   `json:",omitempty"`
 	// NATs counts the successful trials' NAT classes, "A class | B class"
 	// (empty when no agent measured one).
 	NATs map[string]int `json:",omitempty"`
@@ -203,12 +257,25 @@ func aggregate(a, b string, rtt time.Duration, trials []TrialResult) CellResult 
 	y := newTally()
 	c := CellResult{A: a, B: b, Trials: len(trials), Paths: y.paths, Failures: y.failures,
 		RTTMs: float64(rtt) / float64(time.Millisecond), Results: trials}
+	var firstByte, move []float64
 	for _, t := range trials {
 		if !y.add(t) {
 			continue
 		}
 		if t.FirstPath != "" {
 			c.Moved++
+		}
+		if IsRelayPath(t.FirstPath) || (t.FirstPath == "" && IsRelayPath(t.Path)) {
+			c.RelayStarts++
+			firstByte = append(firstByte, t.FirstByteMs)
+			if !IsRelayPath(t.Path) {
+				c.Upgraded++
+				move = append(move, t.MoveMs)
+				if c.Upgraded == 1 {
+					c.MaxAfterDirect = -1
+				}
+				c.MaxAfterDirect = max(c.MaxAfterDirect, t.AfterDirect)
+			}
 		}
 		if t.Attempts > 0 {
 			c.Punched++
@@ -228,6 +295,7 @@ func aggregate(a, b string, rtt time.Duration, trials []TrialResult) CellResult 
 		c.SuccessRate = float64(c.Successes) / float64(c.Trials)
 	}
 	c.MedianMs, c.P95Ms, c.MedianRTTs, c.P95RTTs = timing(y.ms, c.RTTMs)
+	c.MedianFirstByteMs, c.MedianMoveMs = percentile(firstByte, 50), percentile(move, 50)
 	c.AwaitDirect = aggregateTwins(trials, c.RTTMs)
 	return c
 }

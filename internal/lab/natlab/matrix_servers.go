@@ -215,6 +215,11 @@ type proc struct {
 }
 
 func (p *proc) stop() {
+	select {
+	case <-p.exited:
+		return // reaped: its pid may be another process's now
+	default:
+	}
 	killGroup(p.cmd)
 	<-p.exited
 }

@@ -45,16 +45,24 @@ func (m *MatrixResult) Table(w io.Writer) error {
 	}
 	fmt.Fprintln(tw)
 
-	withAwait, withNAT := false, false
+	withAwait, withNAT, withRelay := false, false, false
 	for _, c := range m.Cells {
 		withAwait = withAwait || c.AwaitDirect != nil
 		withNAT = withNAT || len(c.NATs) > 0
+		withRelay = withRelay || c.RelayStarts > 0
 	}
 	fmt.Fprint(tw, "A\tB\tok\tmedian ms\tp95 ms\tmedian RTTs\tp95 RTTs")
 	if withAwait {
 		fmt.Fprint(tw, "\tawait-direct ok\tawait median RTTs\tawait p95 RTTs\tfast<await")
 	}
 	fmt.Fprint(tw, "\tfirst attempt")
+	if withRelay {
+		// The sessions that started on the relay: time to the first byte
+		// (selection and end-to-end handshake), to the move to a direct
+		// path, and what the relay carried after the direct pair
+		// validated (the most of any trial).
+		fmt.Fprint(tw, "\trelay 1st byte RTTs\tto direct ms\trelay after direct")
+	}
 	if withNAT {
 		fmt.Fprint(tw, "\tNAT A | B")
 	}
@@ -81,6 +89,9 @@ func (m *MatrixResult) Table(w io.Writer) error {
 			first = fmt.Sprintf("%d/%d", c.FirstAttempt, c.Punched)
 		}
 		fmt.Fprintf(tw, "\t%s", first)
+		if withRelay {
+			fmt.Fprintf(tw, "\t%s", relayColumns(c))
+		}
 		if withNAT {
 			fmt.Fprintf(tw, "\t%s", shortNATs(c.NATs))
 		}
@@ -95,6 +106,26 @@ func (m *MatrixResult) Table(w io.Writer) error {
 		fmt.Fprintf(tw, "\t%s\t%s\n", paths, failures)
 	}
 	return tw.Flush()
+}
+
+// relayColumns are a cell's relay columns: "-" where no session started
+// on the relay, or none moved to a direct path.
+func relayColumns(c CellResult) string {
+	if c.RelayStarts == 0 {
+		return "-\t-\t-"
+	}
+	first := fmt.Sprintf("%.0f ms", c.MedianFirstByteMs)
+	if c.RTTMs > 0 {
+		first = fmt.Sprintf("%.1f", c.MedianFirstByteMs/c.RTTMs)
+	}
+	if c.Upgraded == 0 {
+		return first + "\t-\t-"
+	}
+	after := "?"
+	if c.MaxAfterDirect >= 0 {
+		after = fmt.Sprintf("%d B", c.MaxAfterDirect)
+	}
+	return fmt.Sprintf("%s\t%.0f (%d/%d)\t%s", first, c.MedianMoveMs, c.Upgraded, c.RelayStarts, after)
 }
 
 // shortNATs is the most frequent NAT class pair, each class reduced to

@@ -19,7 +19,7 @@ import (
 type side struct {
 	sent     []byte
 	stdout   bytes.Buffer
-	stderr   bytes.Buffer
+	stderr   stampedBuffer
 	err      error
 	timedOut bool
 }
@@ -65,6 +65,7 @@ func (l *Lab) runTrial(ctx context.Context, mc MatrixConfig, srv *servers, trial
 		cmd := l.Command(tctx, h, mc.Binary, append(args, mc.ConnectArgs...)...)
 		cmd.Env = append(append(os.Environ(), mc.Env...), env...)
 		cmd.Stdin = bytes.NewReader(s.sent)
+		s.stderr.start = start
 		cmd.Stdout, cmd.Stderr = &s.stdout, &s.stderr
 		wg.Add(1)
 		go func() {
@@ -106,17 +107,28 @@ func logName(room string) string {
 func evaluateTrial(s [2]side) TrialResult {
 	var tr TrialResult
 	var sel, last [2]*Event // the first selected pair, and where the session ended
+	var handshake [2]float64
+	var afterDirect [2]int64 // what the relay carried after a direct pair validated; -1: not told
 	names := [2]string{"A", "B"}
 	for i := range s {
-		for _, e := range ParseEvents(s[i].stderr.Bytes()) {
+		afterDirect[i] = -1
+		for _, e := range stampedEvents(s[i].stderr.Bytes(), s[i].stderr.at) {
 			switch e.Event {
 			case "selected":
 				if sel[i] == nil {
 					sel[i], last[i] = &e, &e
 				}
+			case "secured":
+				handshake[i] = e.HandshakeMs
 			case "path":
 				if sel[i] != nil {
 					last[i] = &e
+				}
+			case "done":
+				for _, p := range e.Paths {
+					if p.Path == "relay" {
+						afterDirect[i] = max(afterDirect[i], 0) + p.AfterDirect
+					}
 				}
 			case "failed":
 				if tr.Reason == "" {
@@ -132,8 +144,13 @@ func evaluateTrial(s [2]side) TrialResult {
 		}
 	}
 	tr.NATA, tr.NATB = natClasses(sel)
+	if sel[0] != nil && tr.FirstPath != "" && IsRelayPath(tr.FirstPath) && !IsRelayPath(tr.Path) {
+		tr.MoveMs = float64((last[0].At - sel[0].At).Milliseconds())
+		tr.AfterDirect = max(afterDirect[0], afterDirect[1])
+	}
 	for i := range s {
 		if sel[i] != nil {
+			tr.FirstByteMs = max(tr.FirstByteMs, sel[i].ConnectMs+handshake[i])
 			tr.ConnectMs = max(tr.ConnectMs, sel[i].ConnectMs)
 			if strings.HasPrefix(tr.Path, "so ") {
 				tr.Attempts = max(tr.Attempts, last[i].Attempts)
@@ -193,4 +210,20 @@ func shorten(s string) string {
 		s = string(r[:300]) + "…"
 	}
 	return s
+}
+
+// stampedBuffer keeps a process's stderr with the arrival time of each
+// line (from start): when a session moved, not only that it did.
+type stampedBuffer struct {
+	bytes.Buffer
+	start time.Time
+	at    []time.Duration // at[i]: when line i was complete
+}
+
+func (b *stampedBuffer) Write(p []byte) (int, error) {
+	now := time.Since(b.start)
+	for range bytes.Count(p, []byte{'\n'}) {
+		b.at = append(b.at, now)
+	}
+	return b.Buffer.Write(p)
 }

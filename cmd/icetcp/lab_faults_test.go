@@ -1,0 +1,219 @@
+//go:build lab
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/icetcp/icetcp/internal/lab/delayline"
+	"github.com/icetcp/icetcp/internal/lab/natlab"
+)
+
+// The session tests (issue 15): two connect processes behind real NATs
+// carry a stream each way while the test breaks the lab under them, at
+// the moment their JSON events show the transfer under way; each side
+// checks what it receives against the other's stream as it arrives, and
+// both must exit 0 with every byte. The streams run on (past their
+// size) until the test has done its damage and seen the session's
+// answer, so nothing can end before the fault.
+
+// lateDirectSize is what each side sends in TestLabLateDirect: the
+// issue's 100 MiB (7 s on two cores with the race detector).
+const lateDirectSize = 100 << 20
+
+// faultSize is the least each side sends in the fault tests, and
+// faultTail what each still sends after the session's answer to the fault
+// (its resumption or move), over the path it ended on.
+const (
+	faultSize = 8 << 20
+	faultTail = 4 << 20
+)
+
+// lateDirectTail is what each side sends over the direct path, at least,
+// in TestLabLateDirect.
+const lateDirectTail = 8 << 20
+
+// The sessions' bounds: a session that hangs (it happened: both sides
+// stalled after a double move, neither failing) must cost CI little. A
+// fault test takes 3-15 s, the late direct path 5-50 s on a busy
+// two-core host.
+const (
+	faultTimeout      = 90 * time.Second
+	lateDirectTimeout = 150 * time.Second
+)
+
+// faultArgs shorten the consent timers for the fault tests: consent
+// every second, a path that answers none for 2.5 s is lost (agent
+// pathTimeout), and the session has 6 s to resume (--resume-timeout
+// defaults to the consent timeout). With the defaults (5 s, 12.5 s,
+// 30 s) a silently cut path would hold a test for half a minute.
+var faultArgs = []string{"--consent-timeout", "6s"}
+
+// stage builds a lab with profiles a and b at 20 ms one way, with its
+// rendezvous and relay running, removed when the test ends.
+func stage(t *testing.T, a, b string) *natlab.Stage {
+	t.Helper()
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := natlab.NewStage(ctx, natlab.StageConfig{
+		Lab:    natlab.Config{A: a, B: b, Delay: delayline.LinkConfig{Delay: 20 * time.Millisecond}},
+		Binary: os.Args[0],
+		// The agents' info log goes to stderr beside the events: it is
+		// what a failure has to say why.
+		Env: []string{"ICETCP_MAIN=1", "ICETCP_LOG=info", "GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")},
+	})
+	if err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("servers:\n%s", st.ServerLog())
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("lab close: %v", err)
+		}
+		if left, _ := natlab.Leftovers(natlab.BasePrefix); len(left) > 0 {
+			t.Errorf("lab left behind: %v", left)
+		}
+	})
+	return st
+}
+
+// startSession starts the two connects; the test's end stops them.
+func startSession(t *testing.T, st *natlab.Stage, sc natlab.SessionConfig) *natlab.Session {
+	t.Helper()
+	ss, err := st.Session(context.Background(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ss.Stop(); ss.Wait() })
+	return ss
+}
+
+// await waits for the event ok accepts on both sides and returns them,
+// failing the test (with that side's output) when one exits first.
+func await(t *testing.T, ss *natlab.Session, what string, ok func(natlab.Event) bool) [2]natlab.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var evs [2]natlab.Event
+	for i := range evs {
+		e, err := ss.Await(ctx, i, what, ok)
+		if err != nil {
+			ss.Stop()
+			logSides(t, ss.Wait())
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		evs[i] = e
+	}
+	return evs
+}
+
+// logSides logs both sides' stderr (events and the agents' log), without
+// the progress events.
+func logSides(t *testing.T, res *natlab.SessionResult) {
+	t.Helper()
+	for _, s := range res.Sides {
+		var b strings.Builder
+		for line := range strings.Lines(s.Stderr) {
+			if !strings.Contains(line, `"event":"progress"`) {
+				b.WriteString(line)
+			}
+		}
+		t.Logf("%s stderr (progress events left out):\n%s", s.Name, b.String())
+	}
+}
+
+func isEvent(kind string) func(natlab.Event) bool {
+	return func(e natlab.Event) bool { return e.Event == kind }
+}
+
+func isPath(path string) func(natlab.Event) bool {
+	return func(e natlab.Event) bool { return e.Event == "path" && e.Path == path }
+}
+
+// received is a progress event showing at least n bytes received since
+// after.
+func received(n int64, after time.Duration) func(natlab.Event) bool {
+	return func(e natlab.Event) bool { return e.Event == "progress" && e.Received >= n && e.At > after }
+}
+
+// finish ends the streams, waits for both sides and checks the session.
+func finish(t *testing.T, ss *natlab.Session) *natlab.SessionResult {
+	t.Helper()
+	res := ss.Wait()
+	if err := res.Check(); err != nil {
+		logSides(t, res)
+		t.Fatalf("session: %v", err)
+	}
+	for _, s := range res.Sides {
+		t.Logf("%s: sent %d, received %d bytes intact in %.1f s; %s", s.Name, s.Sent, s.Received, res.Elapsed.Seconds(), moves(s))
+	}
+	return res
+}
+
+// moves describes where a side's session went, with when (from the
+// start of the session) and at how many bytes.
+func moves(s natlab.SideResult) string {
+	var b strings.Builder
+	for _, e := range s.Events {
+		switch e.Event {
+		case "selected":
+			fmt.Fprintf(&b, "selected %s in %.0f ms (at %.1f s)", e.Path, e.ConnectMs, e.At.Seconds())
+		case "path":
+			fmt.Fprintf(&b, ", moved to %s at %.1f s after %d bytes", e.Path, e.At.Seconds(), e.AtBytes)
+		case "resumed":
+			fmt.Fprintf(&b, " (resumed)")
+		case "done":
+			for _, p := range e.Paths {
+				fmt.Fprintf(&b, "; %s carried %d bytes (%d after a direct pair validated)", p.Path, p.Bytes, p.AfterDirect)
+			}
+		}
+	}
+	return b.String()
+}
+
+// lastPath is where a side's session ended: its last path event, or its
+// selected pair.
+func lastPath(s natlab.SideResult) string {
+	path := ""
+	for _, e := range s.Events {
+		if e.Event == "selected" || e.Event == "path" {
+			path = e.Path
+		}
+	}
+	return path
+}
+
+// TestLabDirectCut: a direct session's path goes dark mid-transfer (A's
+// gateway drops everything between the peers, no RST, no FIN) while the
+// relay is reachable: the session notices by consent (--consent-timeout
+// 6s: 2.5 s), resumes over the relay and both streams arrive intact.
+func TestLabDirectCut(t *testing.T) {
+	t.Parallel()
+	st := stage(t, "preserve-rst", "preserve-rst")
+	ss := startSession(t, st, natlab.SessionConfig{Size: faultSize, Tail: faultTail, Args: faultArgs, Timeout: faultTimeout})
+	direct := func(e natlab.Event) bool { return (e.Event == "selected" || e.Event == "path") && e.Path == "direct" }
+	on := await(t, ss, "the direct path", direct)
+	await(t, ss, "1 MiB received on the direct path", received(1<<20, max(on[0].At, on[1].At)))
+	if _, err := st.BlockPeers(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	at := ss.Elapsed()
+	for i, e := range await(t, ss, "the session resumed", isEvent("resumed")) {
+		t.Logf("side %d resumed over %s %.1f s after the cut, after %d bytes", i, e.Path, (e.At - at).Seconds(), e.AtBytes)
+	}
+	ss.Finish()
+	res := finish(t, ss)
+	for _, s := range res.Sides {
+		if lastPath(s) != "relay" {
+			t.Errorf("%s ended on %s, want the relay (the direct path stays cut)", s.Name, lastPath(s))
+		}
+	}
+}
