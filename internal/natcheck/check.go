@@ -59,9 +59,11 @@ const (
 	// listener may take to hand over the connection.
 	acceptWait = time.Second
 	// allocSamples new connections make the allocation test; ports that
-	// are busy are skipped, up to allocAttempts tries.
-	allocSamples  = 4
+	// are busy are skipped, up to allocAttempts tries. allocStagger
+	// spaces their SYNs (see allocation).
+	allocSamples  = 5
 	allocAttempts = allocSamples + 8
+	allocStagger  = 2 * time.Millisecond
 )
 
 // ErrUnreachable means test I found no STUN server at Config.Server: the
@@ -199,12 +201,19 @@ func (c *checker) run(parent context.Context) (Result, error) {
 	// Tests II and III wait for the allocation test: on a NAT that
 	// allocates sequentially, their new mappings would break its series.
 	<-allocDone
-	res.Allocation, res.Delta = classifyAllocation(samples)
+	var steps []int
+	res.Allocation, res.Delta, steps = classifyAllocation(samples)
+	if res.Allocation == Sequential && !allEqual(steps) {
+		res.NoisySequence = true
+		c.note(fmt.Sprintf("ports allocated in sequence with other connections in between (steps %v): "+
+			"a busy NAT; the step is taken as %+d", steps, res.Delta))
+	}
 	if res.Allocation == AllocationUnknown {
 		c.note(fmt.Sprintf("allocation pattern unknown: %d of %d new connections answered", len(samples), allocSamples))
 	}
 	res.Mapping, why = classifyMapping(c.mappingTests(ctx, local, r1))
 	c.note(why)
+	res.Filtering = res.Class().Filtering()
 
 	if err := parent.Err(); err != nil {
 		return Result{}, fmt.Errorf("natcheck: %w", context.Cause(parent))
@@ -258,38 +267,62 @@ func (c *checker) mappingTest(ctx context.Context, test string, port uint16, to 
 	return r.Mapped, err
 }
 
-// allocation opens allocSamples connections to the primary address, one
-// after the other, from the ports after local's, and returns their
-// mappings in that order. Each connect completes before the next starts,
-// so the NAT sees them in order; their Binding transactions overlap.
+// allocation opens allocSamples connections to the primary address from
+// the ports after local's and returns their mappings in order. Their SYNs
+// leave one at a time: each dial starts when the one before has connected
+// or has been on its way for allocStagger, so a NAT sees them in order and
+// close together (on a busy NAT, other hosts' connections rarely fall
+// between them); their Binding transactions overlap.
 func (c *checker) allocation(ctx context.Context, local netip.AddrPort) []portSample {
 	type indexed struct {
 		i int
 		s portSample
 	}
+	type dialed struct {
+		conn net.Conn
+		err  error
+	}
 	got := make(chan indexed, allocSamples)
 	var wg sync.WaitGroup
+	sample := func(i int, res <-chan dialed) {
+		d := <-res
+		if d.err != nil {
+			c.note(fmt.Sprintf("allocation test: %v", d.err))
+			return
+		}
+		r, err := c.binding(ctx, "alloc", d.conn, false, queryTimeout)
+		if err == nil {
+			got <- indexed{i, portSample{local: addrPortOf(d.conn.LocalAddr()), mapped: r.Mapped}}
+		}
+	}
 	port, n := local.Port(), 0
 	for try := 0; try < allocAttempts && n < allocSamples && ctx.Err() == nil; try++ {
 		if port++; port == 0 {
 			port = 1024 // wrap past the privileged ports
 		}
-		conn, err := c.dialFrom(ctx, port, c.server)
-		if busy(err) {
-			continue // in use here, or its 4-tuple still in TIME_WAIT
-		}
-		if err != nil {
-			c.note(fmt.Sprintf("allocation test stopped: %v", err))
-			break
+		res := make(chan dialed, 1)
+		go func(port uint16) {
+			conn, err := c.dialFrom(ctx, port, c.server)
+			res <- dialed{conn, err}
+		}(port)
+		t := time.NewTimer(allocStagger)
+		select {
+		case d := <-res:
+			t.Stop()
+			if busy(d.err) {
+				continue // in use here, or its 4-tuple still in TIME_WAIT
+			}
+			if d.err != nil {
+				c.note(fmt.Sprintf("allocation test stopped: %v", d.err))
+				try = allocAttempts
+				continue
+			}
+			res <- d // for sample
+		case <-t.C: // on its way: the next one may leave
 		}
 		i := n
 		n++
-		wg.Go(func() {
-			r, err := c.binding(ctx, "alloc", conn, false, queryTimeout)
-			if err == nil {
-				got <- indexed{i, portSample{local: addrPortOf(conn.LocalAddr()), mapped: r.Mapped}}
-			}
-		})
+		wg.Go(func() { sample(i, res) })
 	}
 	wg.Wait()
 	close(got)

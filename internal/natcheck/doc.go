@@ -34,10 +34,22 @@
 // RFC 5780 §3 leaves the filtering test (CHANGE-REQUEST) and the binding
 // lifetime test to UDP; over TCP they do not exist, and Check does not fake
 // them. The SYN probe answers the question the filtering test would, for
-// the case that matters to simultaneous open.
+// the case that matters to ICE-TCP: it comes from an address the host never
+// contacted, so a probe that passed a NAT shows endpoint-independent
+// filtering (RFC 4787 §5, RFC 5382 §5: anyone reaches a mapped port, also
+// a passive candidate's), and one refused or dropped shows filtering by
+// endpoint (address-dependent and address-and-port-dependent are not told
+// apart). [Result.Filtering] and [Class.Filtering] say which.
 //
 // [SimultaneousOpenViable] turns two classes into a verdict for tcp-so
-// pairs (RFC 6544 §7.2). [Class.String] and [ParseClass] are the versioned
+// pairs (RFC 6544 §7.2): likely, unlikely, or predicted — a NAT with an
+// endpoint-dependent mapping that allocates ports in sequence
+// ([Class.NeedsPrediction]) is not hopeless: the port of its next
+// connection is the last one seen plus the delta for each connection
+// opened since, which the agent announces to the peer (the "sequential"
+// NATs of the port-prediction literature). [PassiveReachable] judges a
+// connection to a passive candidate's server-reflexive address by the
+// filtering behind it. [Class.String] and [ParseClass] are the versioned
 // text form that crosses signaling: "v1 mapping=eim port=preserve
 // alloc=preserve syn=rst".
 package natcheck
