@@ -32,6 +32,12 @@ type Config struct {
 	// Dial opens one TCP connection from local to remote; nil means
 	// tcpso.Dial. A seam for tests and for callers with their own sockets.
 	Dial func(ctx context.Context, local, remote netip.AddrPort) (net.Conn, error)
+	// Mapped, when set, is called once the mapping and the allocation
+	// pattern are known, with the Result so far (InboundSYN and Filtering
+	// still unknown), before the SYN probe's outcome: behind a NAT that
+	// drops the probe that comes up to a second later. An agent decides
+	// on port prediction from it. It runs on Check's goroutine.
+	Mapped func(Result)
 	// NoListen means the caller already accepts connections on Local's
 	// port (an agent's S-O or passive port), so Check opens no listener
 	// of its own: a second listener in the port's SO_REUSEPORT group
@@ -77,7 +83,7 @@ var ErrUnreachable = errors.New("natcheck: STUN server unreachable")
 // what it does with an unsolicited inbound SYN (the server's SYN probe).
 // Failures after test I leave their part Unknown and say why in
 // Result.Notes; a failure of test I itself is an error wrapping
-// ErrUnreachable. Check opens one listener and up to 7 connections and
+// ErrUnreachable. Check opens one listener and up to 8 connections and
 // closes them all (with RST, so no TIME_WAIT blocks the ports) before it
 // returns.
 func Check(ctx context.Context, cfg Config) (Result, error) {
@@ -160,7 +166,10 @@ func (c *checker) run(parent context.Context) (Result, error) {
 		defer func() { l.Close(); <-done }()
 	}
 
-	// Test I, carrying the SYN probe.
+	// Test I. The SYN probe follows on the same connection, in a second
+	// transaction: the server answers it only after the probe (up to a
+	// second behind a NAT that drops it), and the mapping and allocation
+	// tests need not wait for that.
 	conn1, err := c.dialFrom(ctx, port, c.server)
 	if busy(err) {
 		return Result{}, fmt.Errorf("natcheck: port %d already has a connection to %s (the agent's own STUN connection?); "+
@@ -170,37 +179,33 @@ func (c *checker) run(parent context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("%w: %s: %w", ErrUnreachable, c.server, err)
 	}
 	local := addrPortOf(conn1.LocalAddr())
-	// The allocation test runs while the probe does; it talks to the
-	// primary address only, so no filter toward the alternate IP (where
-	// the probe comes from) is opened by it.
-	allocDone := make(chan struct{})
-	var samples []portSample
-	go func() {
-		defer close(allocDone)
-		samples = c.allocation(ctx, local)
-	}()
-	r1, err := c.binding(ctx, "I", conn1, true, queryTimeout+probeAllowance)
+	r1, err := c.binding(ctx, "I", conn1, false, queryTimeout)
 	if err != nil {
-		cancel()
-		<-allocDone
 		return Result{}, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	res := Result{Local: local, Mapped: r1.Mapped, PortPreserving: r1.Mapped.Port() == local.Port()}
-	res.Server = Capabilities{Address: c.server, Origin: r1.Origin, Other: r1.Other, SYNProbe: r1.Probe != nil, Software: r1.Software}
+	res.Server = Capabilities{Address: c.server, Origin: r1.Origin, Other: r1.Other, Software: r1.Software}
 	if r1.Origin.IsValid() && r1.Origin != c.server {
 		c.note(fmt.Sprintf("the server answers from %s: %s is a translated alias of it", r1.Origin, c.server))
 	}
-	passed := c.cfg.NoListen
-	if r1.Probe != nil && r1.Probe.Outcome == stuntcp.ProbeConnected && !passed {
-		passed = waitAccepted(ctx, accepted)
-	}
-	var why string
-	res.InboundSYN, why = classifyInbound(r1.Probe, passed)
-	c.note(why)
+	probeDone := make(chan *stuntcp.SYNProbe, 1)
+	go func() {
+		// The probe targets conn1's source, the mapping test I saw: a
+		// SYN that crosses the NAT reaches our listener on its port.
+		r, err := c.binding(ctx, "probe", conn1, true, queryTimeout+probeAllowance)
+		if err != nil {
+			c.note(fmt.Sprintf("SYN probe: %v", err))
+			probeDone <- nil
+			return
+		}
+		probeDone <- r.Probe
+	}()
 
-	// Tests II and III wait for the allocation test: on a NAT that
-	// allocates sequentially, their new mappings would break its series.
-	<-allocDone
+	// The allocation test talks to the primary address only, so no filter
+	// toward the alternate IP (where the probe comes from) is opened by
+	// it. Tests II and III wait for it: on a NAT that allocates
+	// sequentially, their new mappings would break its series.
+	samples := c.allocation(ctx, local)
 	var steps []int
 	res.Allocation, res.Delta, steps = classifyAllocation(samples)
 	if res.Allocation == Sequential && !allEqual(steps) {
@@ -211,7 +216,24 @@ func (c *checker) run(parent context.Context) (Result, error) {
 	if res.Allocation == AllocationUnknown {
 		c.note(fmt.Sprintf("allocation pattern unknown: %d of %d new connections answered", len(samples), allocSamples))
 	}
+	var why string
 	res.Mapping, why = classifyMapping(c.mappingTests(ctx, local, r1))
+	c.note(why)
+	if c.cfg.Mapped != nil && ctx.Err() == nil {
+		c.cfg.Mapped(res)
+	}
+
+	var probe *stuntcp.SYNProbe
+	select {
+	case probe = <-probeDone:
+	case <-ctx.Done():
+	}
+	res.Server.SYNProbe = probe != nil
+	passed := c.cfg.NoListen
+	if probe != nil && probe.Outcome == stuntcp.ProbeConnected && !passed {
+		passed = waitAccepted(ctx, accepted)
+	}
+	res.InboundSYN, why = classifyInbound(probe, passed)
 	c.note(why)
 	res.Filtering = res.Class().Filtering()
 

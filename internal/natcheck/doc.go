@@ -17,10 +17,14 @@
 //     reopening a 4-tuple runs into TIME_WAIT, and a NAT may drop or keep
 //     a closed connection's mapping.
 //   - Port preservation (test I's external port is the local one) and the
-//     allocation pattern: four new connections from consecutive local
-//     ports, one after the other, compared by external port (preserving,
-//     sequential with a delta, random).
-//   - What the NAT does with an unsolicited inbound SYN: the server's
+//     allocation pattern: five new connections from consecutive local
+//     ports, their SYNs 2 ms apart, compared by external port (preserving,
+//     sequential with a delta, random; a series whose steps vary a little
+//     is a sequential NAT other hosts use too, and its delta the smallest
+//     step).
+//   - What the NAT does with an unsolicited inbound SYN (on test I's
+//     connection, in a second transaction, so that the mapping is known
+//     before it ends: [Config.Mapped]): the server's
 //     SYN-PROBE (STUN attribute 0xC4C7, an icetcp extension in the
 //     comprehension-optional, expert-review range, unassigned at IANA; see
 //     internal/stuntcp) connects from the server IP the client did not
