@@ -75,19 +75,19 @@ const eifRules = `table ip {{.Table}} {
 var predictProfiles = []Profile{
 	{
 		Name:        "sequential",
-		Description: "a new external port for every connection, the next of a series (snat numgen inc, delta 1): endpoint-dependent mapping; unsolicited SYNs get RST",
-		NAT:         true,
-		Rules:       natOnly(sequentialRule() + masquerade),
-	},
-	{
-		Name:        "sequential-drop",
-		Description: "sequential, but unsolicited inbound traffic silently dropped (RFC 5382 REQ-4, as CGNs do)",
+		Description: "a new external port for every connection, the next of a series (snat numgen inc, delta 1): endpoint-dependent mapping; unsolicited inbound traffic silently dropped (RFC 5382 REQ-4, as CGNs do)",
 		NAT:         true,
 		Rules:       natOnly(sequentialRule()+masquerade, inputSilent),
 	},
 	{
+		Name:        "sequential-rst",
+		Description: "sequential, but unsolicited SYNs answered with RST (the Linux default), which also ends the mapping of a SYN that met one",
+		NAT:         true,
+		Rules:       natOnly(sequentialRule() + masquerade),
+	},
+	{
 		Name:        "sequential-noisy",
-		Description: "sequential-drop with another LAN host opening a connection through the NAT every 20 ms on average (a CGN's other subscribers)",
+		Description: "sequential with another LAN host opening a connection through the NAT every 20 ms on average (a CGN's other subscribers)",
 		NAT:         true,
 		Rules:       natOnly(sequentialRule()+masquerade, inputSilent),
 		Noise:       DefaultNoise,

@@ -13,14 +13,14 @@ import (
 	"github.com/icetcp/icetcp/tcpso"
 )
 
-// TestSequentialSeries: the sequential profiles give each new connection
+// TestSequentialSeries: a sequential profile gives each new connection
 // the next port of one series, whatever its source port and destination;
 // a connection whose SYN met an RST takes a new one when its 4-tuple is
 // tried again (conntrack drops an entry whose only answer was an RST), and
 // other hosts behind the NAT advance the series too.
 func TestSequentialSeries(t *testing.T) {
 	ctx := context.Background()
-	lab := newLab(t, Config{A: "sequential", SameNAT: true})
+	lab := newLab(t, Config{A: "sequential-rst", SameNAT: true})
 	var ports []uint16
 	for _, src := range []uint16{41234, 41234, 50000, 41300} {
 		m, err := lab.ProbeMapping(ctx, lab.A, src)
