@@ -33,11 +33,13 @@ const (
 	// (checks-done), so neither gives up while the other is still
 	// checking, however slow a loaded host makes it.
 	featDone = "icetcp-done"
+	// featPredict (predict.go): "I announce predicted ports of a NAT that
+	// allocates them in sequence, and punch the peer's".
 )
 
 // features are the extensions in use.
 type features struct {
-	frames, nominate, eos, done bool
+	frames, nominate, eos, done, predict bool
 }
 
 func parseFeatures(names []string) features {
@@ -52,6 +54,8 @@ func parseFeatures(names []string) features {
 			f.eos = true
 		case featDone:
 			f.done = true
+		case featPredict:
+			f.predict = true
 		}
 	}
 	return f
@@ -71,11 +75,15 @@ func (f features) list() []string {
 	if f.done {
 		out = append(out, featDone)
 	}
+	if f.predict {
+		out = append(out, featPredict)
+	}
 	return out
 }
 
 func (f features) and(g features) features {
-	return features{frames: f.frames && g.frames, nominate: f.nominate && g.nominate, eos: f.eos && g.eos, done: f.done && g.done}
+	return features{frames: f.frames && g.frames, nominate: f.nominate && g.nominate, eos: f.eos && g.eos, done: f.done && g.done,
+		predict: f.predict && g.predict}
 }
 
 // localFeatures is what this agent offers.
@@ -83,7 +91,7 @@ func (a *Agent) localFeatures() features {
 	if a.cfg.StandardOnly {
 		return features{}
 	}
-	return features{frames: true, nominate: true, eos: true, done: true}
+	return features{frames: true, nominate: true, eos: true, done: true, predict: true}
 }
 
 // agreed is what both sides support; valid once the peer's credentials
@@ -170,7 +178,11 @@ func (a *Agent) onSignal(m signaling.Message, now time.Time) {
 			}
 			return
 		}
+		if a.onPredictedCandidate(c, now) {
+			return
+		}
 		a.addRemote(c, now)
+		a.maybePredict(now)
 	case signaling.TypeEndOfCandidates:
 		if !a.peer.eoc {
 			a.peer.eoc, a.peer.eocAt = true, now
@@ -256,4 +268,5 @@ func (a *Agent) onCredentials(m signaling.Message, now time.Time) {
 		return
 	}
 	a.startPunchPing(now)
+	a.maybePredict(now)
 }
