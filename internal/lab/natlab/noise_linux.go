@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -24,7 +23,9 @@ var noiseTarget = netip.AddrPortFrom(ServerAddr, 9)
 // average (exponentially distributed gaps, as independent users'
 // connections are), until stop.
 type noise struct {
-	conns  atomic.Int64 // connections attempted
+	// dialed gets a value (when it has room) after each connection's
+	// attempt ended: a test waits for n of them by n receives.
+	dialed chan struct{}
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 }
@@ -37,7 +38,7 @@ func (b *builder) startNoise(gw Host, n int, tag string, every time.Duration) er
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	nz := &noise{cancel: cancel}
+	nz := &noise{cancel: cancel, dialed: make(chan struct{}, 1)}
 	b.lab.mu.Lock()
 	b.lab.noise = append(b.lab.noise, nz)
 	b.lab.mu.Unlock()
@@ -50,12 +51,15 @@ func (b *builder) startNoise(gw Host, n int, tag string, every time.Duration) er
 				return
 			case <-t.C:
 			}
-			nz.conns.Add(1)
 			dctx, dcancel := context.WithTimeout(ctx, time.Second)
 			if c, err := b.lab.Dial(dctx, h, 0, noiseTarget); err == nil {
 				c.Close() // nobody should listen there; do not hold it anyway
 			}
 			dcancel()
+			select {
+			case nz.dialed <- struct{}{}:
+			default:
+			}
 		}
 	})
 	return nil
