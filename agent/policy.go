@@ -76,8 +76,8 @@ func (a *Agent) judgePunches(now time.Time) {
 		return
 	}
 	for _, p := range a.cl.pairs {
-		if p.state == stateSucceeded || p.state == stateFailed {
-			continue
+		if p.state == stateSucceeded || p.state == stateFailed || p.pc != nil {
+			continue // a pair that connected is judged by its check, not by classes
 		}
 		if v, why := a.punchVerdict(p); v == natcheck.Unlikely {
 			a.failPair(p, fmt.Errorf("%w: %s", errHopeless, why), now)
