@@ -96,6 +96,7 @@ type ourRound struct {
 	// first+1, ... (counted), and our punch pair.
 	first uint64
 	pair  *pair
+	gotGo bool // the peer punches our window: our punch waits only for its srflx candidate
 
 	// Reply: the peer's window we connect toward, in order; our pairs
 	// and the index of each one's first SYN (0 until known).
@@ -162,6 +163,10 @@ func (a *Agent) maybePredict(now time.Time) {
 		return
 	}
 	a.actOnPeerRounds(now)
+	if r := a.pred.cur; r != nil && r.gotGo && r.state == roundAnnounced {
+		a.goPunch(r, now) // the peer's candidate it waited for may be in
+		return
+	}
 	if needs, _ := a.needsPrediction(); !needs || a.pred.cur != nil || a.pred.rounds >= maxPredictRounds {
 		return
 	}
@@ -323,7 +328,7 @@ func (a *Agent) endRound(r *ourRound, now time.Time) {
 func (a *Agent) endReply(r *ourRound, now time.Time) {
 	a.endRound(r, now)
 	for _, p := range r.pairs {
-		if p.state != stateSucceeded && p.state != stateFailed {
+		if p.state != stateSucceeded && p.state != stateFailed && p.pc == nil { // a connected pair: its check decides
 			a.failPair(p, fmt.Errorf("%w: the peer's round %d was superseded", errPredictGiveUp, r.n), now)
 		}
 	}
@@ -440,7 +445,7 @@ func (a *Agent) localClass() (natcheck.Class, bool) {
 func (a *Agent) supersede(pr *peerRound, now time.Time) {
 	pr.acted = true
 	for _, p := range pr.pairs {
-		if p.state != stateSucceeded && p.state != stateFailed {
+		if p.state != stateSucceeded && p.state != stateFailed && p.pc == nil { // a connected pair: its check decides
 			a.failPair(p, fmt.Errorf("%w: the peer's round %d was superseded", errPredictGiveUp, pr.tag.round), now)
 		}
 	}
@@ -501,6 +506,17 @@ func (a *Agent) onPredictGo(n uint32, now time.Time) {
 	if r == nil || r.reply || r.n != int(n) || r.state != roundAnnounced || !a.predictOn() {
 		return
 	}
+	r.gotGo = true
+	a.goPunch(r, now)
+}
+
+// goPunch starts the punch of round r after the peer's "go", toward the
+// peer's server-reflexive S-O candidate. The peer may say "go" before that
+// candidate arrives (it punches our window as soon as the window is in,
+// while its own STUN Binding may still be on its way, as on a busy host):
+// then the candidate's arrival starts the punch (maybePredict), and the
+// round's wait bounds it (predictTick).
+func (a *Agent) goPunch(r *ourRound, now time.Time) {
 	var target candidate.Candidate
 	for _, c := range a.peer.cands {
 		if c.Type == candidate.ServerReflexive && c.TCPType == candidate.SO && candidate.CanPair(r.base, c) {
@@ -508,13 +524,16 @@ func (a *Agent) onPredictGo(n uint32, now time.Time) {
 			break
 		}
 	}
-	if !target.Addr.IsValid() {
+	switch {
+	case target.Addr.IsValid():
+		a.leadPunch(r, target, now)
+	case a.peer.eoc:
 		a.log.Debugf("prediction round %d: go, but the peer has no server-reflexive S-O candidate", r.n)
 		a.endRound(r, now)
 		a.maybePredict(now)
-		return
+	default:
+		a.log.Debugf("prediction round %d: go; waiting for the peer's server-reflexive S-O candidate", r.n)
 	}
-	a.leadPunch(r, target, now)
 }
 
 // onReplyCandidate takes a reply to our round: once the whole reply is
@@ -650,6 +669,10 @@ func (a *Agent) predictTick(now time.Time, soon func(time.Time)) {
 	if a.sel.pair != nil {
 		return
 	}
+	// What a round waits for (our checking state, our credentials out,
+	// our class) may have come without an event of its own: a peer's
+	// round that arrived before then is acted on here.
+	a.maybePredict(now)
 	if r := a.pred.cur; r != nil {
 		switch {
 		case r.state == roundAnnounced && !now.Before(r.since.Add(a.predictWait())):
