@@ -26,11 +26,15 @@ var predictCells = []natlab.Cell{
 }
 
 // TestLabPredict: the predictable × predictable cells of the article's
-// matrix with a sequential NAT connect directly over tcp-so, at 0 and
-// 20 ms one way, and on the first SYN exchange of the first prediction
-// round (at least 95 %: a busy host may cost a round; the README's
-// numbers come from `icetcp lab` runs of 20+ trials per cell). Few trials
-// here to keep CI short: about 40 s.
+// matrix with a sequential NAT connect directly over tcp-so, from a
+// predicted port, at 0 and 20 ms one way, on the first SYN exchange. Every
+// trial must connect; at least 95 % of them directly on the first SYN
+// exchange, and 95 % of a handful is all of them but one: one trial in a
+// run may miss (a later SYN exchange, or the relay: on a host busy with
+// other jobs, load average 11, one sequential × sequential trial in 20 at
+// 0 ms went to the relay). The README's numbers come from `icetcp lab`
+// runs of 20 trials per cell. Few trials here to keep CI short: about
+// 50 s.
 func TestLabPredict(t *testing.T) {
 	for _, tc := range []struct {
 		delay  time.Duration
@@ -40,24 +44,24 @@ func TestLabPredict(t *testing.T) {
 			mc := natlab.MatrixConfig{Delay: delayline.LinkConfig{Delay: tc.delay}, Trials: tc.trials, Cells: predictCells, MaxFailures: 1}
 			res := runCells(t, mc)
 			logTable(t, res)
-			punched, first := 0, 0
+			total, good := 0, 0
 			for _, want := range mc.Cells {
 				c := cell(t, res, want.A, want.B)
-				if c.Punched < c.Successes {
-					t.Errorf("%s×%s: %d of %d tcp-so successes report their attempts", want.A, want.B, c.Punched, c.Successes)
+				if c.Successes != mc.Trials {
+					t.Errorf("%s×%s: %d/%d connected: %v", want.A, want.B, c.Successes, mc.Trials, c.Failures)
 				}
-				if c.Successes != mc.Trials || c.Paths["so host↔srflx"] != c.Successes {
-					t.Errorf("%s×%s: %d/%d connected over %v, want every one so host↔srflx (a predicted port): %v",
-						want.A, want.B, c.Successes, mc.Trials, c.Paths, c.Failures)
+				if c.Punched < c.Paths["so host↔srflx"] {
+					t.Errorf("%s×%s: %d of %d tcp-so successes report their attempts", want.A, want.B, c.Punched, c.Paths["so host↔srflx"])
 				}
-				punched += c.Punched
-				first += c.FirstAttempt
+				if other := c.Successes - c.Paths["so host↔srflx"]; other > 0 {
+					t.Logf("%s×%s: %d trials not from a predicted port: %v", want.A, want.B, other, c.Paths)
+				}
+				total += mc.Trials
+				good += min(c.Paths["so host↔srflx"], c.FirstAttempt)
 			}
-			// 95 % of a handful is all of them: one later attempt is
-			// allowed below 20 punches (a busy CI host), 5 % above.
-			t.Logf("%d of %d tcp-so punches connected on the first attempt", first, punched)
-			if later := punched - first; later > max(1, punched/20) {
-				t.Errorf("%d of %d tcp-so punches needed more than the first attempt, want at most 5 %% (one below 20)", later, punched)
+			t.Logf("%d of %d trials direct from a predicted port on the first SYN exchange", good, total)
+			if miss := total - good; miss > max(1, total/20) {
+				t.Errorf("%d of %d trials were not direct on the first SYN exchange, want at most 5 %% (one below 20)", miss, total)
 			}
 		})
 	}
