@@ -113,6 +113,7 @@ type peerRound struct {
 	// Punchee: our pairs toward its window, and whether "go" is out.
 	pairs  []*pair
 	goSent bool
+	goAt   time.Time // when "go" went out: the peer's punch follows it
 	acted  bool
 }
 
@@ -474,12 +475,12 @@ func (a *Agent) punchPeerRound(pr *peerRound, now time.Time) {
 		}
 	}
 	a.log.Debugf("prediction: punching the peer's round %d (%d pairs)", pr.tag.round, len(pr.pairs))
-	a.maybeGo(pr)
+	a.maybeGo(pr, now)
 }
 
 // maybeGo tells the peer to punch once every pair of its round has sent
 // its first SYN (or ended).
-func (a *Agent) maybeGo(pr *peerRound) {
+func (a *Agent) maybeGo(pr *peerRound, now time.Time) {
 	if pr.goSent || len(pr.pairs) == 0 {
 		return
 	}
@@ -488,14 +489,14 @@ func (a *Agent) maybeGo(pr *peerRound) {
 			return
 		}
 	}
-	pr.goSent = true
+	pr.goSent, pr.goAt = true, now
 	a.sig.out.send(signaling.Message{Type: signaling.TypePunch, Punch: &signaling.Punch{Seq: uint32(pr.tag.round), Phase: signaling.PunchGo}})
 }
 
 // onPredictPunchStarted hears that pair p's punch sent its first SYN.
-func (a *Agent) onPredictPunchStarted(p *pair) {
+func (a *Agent) onPredictPunchStarted(p *pair, now time.Time) {
 	if pr := a.pred.theirs[p]; pr != nil {
-		a.maybeGo(pr)
+		a.maybeGo(pr, now)
 	}
 }
 
@@ -715,12 +716,24 @@ func (a *Agent) predictUntil(now time.Time) (time.Time, bool) {
 	}
 	local, _ := a.localClass()
 	if a.nat.haveRemote && a.nat.remote.NeedsPrediction() && !needs && portPredictable(local) && !a.pred.remoteAt.IsZero() {
+		// Until the peer's round is in and punched, and then until its
+		// punch, which our "go" starts, has had its wait: on a busy host
+		// the go and the peer's first SYN can be a second apart.
+		var last *peerRound
 		for _, pr := range a.pred.peer {
 			if pr.acted {
-				return time.Time{}, false
+				last = pr
 			}
 		}
-		return a.pred.remoteAt.Add(a.predictWait()), true
+		switch {
+		case last == nil:
+			return a.pred.remoteAt.Add(a.predictWait()), true
+		case len(last.pairs) == 0:
+			return time.Time{}, false // not punched (our mapping cannot meet it)
+		case !last.goSent: // our first SYNs are not all out yet; bounded all the same
+			return a.pred.remoteAt.Add(3 * a.predictWait()), true
+		}
+		return last.goAt.Add(a.predictWait()), true
 	}
 	return time.Time{}, false
 }

@@ -54,7 +54,7 @@ func (a *Agent) punchStarted(p *pair, attempt uint64) func(time.Time) {
 				}
 				a.punch.sending[p] = punchStart{attempt: attempt, at: at}
 				a.tr.pair(TracePunchStarted, p, at, nil)
-				a.onPredictPunchStarted(p)
+				a.onPredictPunchStarted(p, now)
 			})
 		})
 	}
