@@ -57,6 +57,7 @@ type Agent struct {
 	sig          signalState
 	nat          natState
 	punch        punchState
+	pred         predictState
 	consent      consentState
 	mv           moveState // where the session goes (move.go)
 	failErr      error
@@ -96,6 +97,8 @@ func New(cfg Config) (*Agent, error) {
 	if a.seams.net == nil {
 		a.seams.net = &hostNetwork{}
 	}
+	a.pred.net = newCountingNetwork(a.seams.net) // port prediction counts our connections
+	a.seams.net = a.pred.net
 	if a.seams.allocate == nil {
 		a.seams.allocate = a.turnAllocate
 	}

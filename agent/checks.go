@@ -38,6 +38,7 @@ func (a *Agent) tick(now time.Time) time.Time {
 		return next
 	}
 	a.runChecks(now, soon, a.state == StateChecking, nil)
+	a.predictTick(now, soon)
 	a.nominationTick(now, soon)
 	if a.sel.pair == nil && !a.checkStart.IsZero() {
 		a.failureTick(now, soon)
@@ -140,6 +141,7 @@ func (a *Agent) startCheck(p *pair, now time.Time) {
 	local, remote := p.local, p.remote.Addr
 	punch := tcpso.Punch{Local: local.Addr, Remote: remote, Schedule: a.cfg.Punch, PrimeTTL: a.cfg.PrimeTTL,
 		Delay: a.punchDelay(p), LoggerFactory: a.cfg.LoggerFactory, OnStart: a.punchStarted(p, attempt)}
+	a.predictPunch(p, &punch)
 	var rl *relay
 	if local.Type == candidate.Relay {
 		rl = a.g.relayOf(local)

@@ -46,6 +46,16 @@
 // a crash is never a clean end, and read frames of any size
 // (icetcp-frames; 8,192 bytes toward others).
 //
+// Port prediction (icetcp-predict, predict.go): behind a NAT that gives
+// every new connection the next port of a series (natcheck's sequential
+// allocation with an endpoint-dependent mapping) the agent sights the
+// series from a fresh port, announces a window of the ports its next
+// connections will get as server-reflexive tcp-so candidates, and punches
+// from there once the peer has punched toward them; two such NATs meet by
+// a leader's window and the other side's ordered reply. A passive
+// server-reflexive candidate is judged by the filtering of the NAT in
+// front of it: endpoint-independent filtering lets anyone in.
+//
 // Security: a connection accepted on a passive, S-O or relayed candidate
 // carries no application data until a check on it has been authenticated
 // with MESSAGE-INTEGRITY; application bytes that arrive earlier close the

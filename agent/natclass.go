@@ -31,7 +31,14 @@ type natCheckFunc func(ctx context.Context, server string) (natcheck.Class, erro
 type natState struct {
 	local, remote         natcheck.Class
 	haveLocal, haveRemote bool
+	// started is when our measurement started; done when it ended. A
+	// local class that needs port prediction is known (and sent) early,
+	// before the SYN probe's outcome (onNATEarly).
+	started, done time.Time
 }
+
+// natCheckRunning: our NAT is being measured.
+func (a *Agent) natCheckRunning() bool { return !a.nat.started.IsZero() && a.nat.done.IsZero() }
 
 // startNATCheck measures our NAT against the first STUN server, beside
 // gathering (it does not delay end-of-candidates), or takes the class a
@@ -41,6 +48,7 @@ func (a *Agent) startNATCheck() {
 		return
 	}
 	server := a.cfg.STUNServers[0]
+	a.nat.started = time.Now() // before the loop runs: gathering starts it
 	cache := a.cfg.NAT
 	if cache == nil && a.cfg.Mux != nil {
 		cache = &a.cfg.Mux.nat
@@ -87,7 +95,7 @@ func (a *Agent) hostNATCheck(ctx context.Context, server string) (natcheck.Class
 		}
 		res, err := natcheck.Check(ctx, natcheck.Config{
 			Server: sa, Local: netip.AddrPortFrom(ip, 0), Dial: a.seams.net.Dial,
-			LoggerFactory: a.cfg.LoggerFactory,
+			LoggerFactory: a.cfg.LoggerFactory, Mapped: a.natEarly,
 		})
 		if err != nil {
 			return natcheck.Class{}, err
@@ -98,6 +106,8 @@ func (a *Agent) hostNATCheck(ctx context.Context, server string) (natcheck.Class
 }
 
 func (a *Agent) onNATCheck(class natcheck.Class, err error, now time.Time) {
+	a.nat.done = now
+	defer a.maybePredict(now)
 	if err != nil {
 		a.log.Debugf("NAT check: %v", err)
 		return
@@ -119,4 +129,25 @@ func (a *Agent) onRemoteNAT(s string, now time.Time) {
 	a.nat.remote, a.nat.haveRemote = class, true
 	a.tr.trace(TraceEvent{Kind: TraceNATClass, Time: now, NAT: class.String()})
 	a.judgePunches(now)
+	a.onPredictClass(now)
+}
+
+// natEarly is natcheck's Config.Mapped: a NAT that needs port prediction
+// is known before the SYN probe ends (up to a second later behind a NAT
+// that drops it), and the prediction starts from there.
+func (a *Agent) natEarly(res natcheck.Result) {
+	class := res.Class()
+	a.post(func(now time.Time) {
+		if a.nat.haveLocal || a.state == StateFailed || a.state == StateClosed {
+			return
+		}
+		a.pred.early = &class
+		if !class.NeedsPrediction() {
+			a.maybePredict(now) // the peer's round, if any, is ours to punch
+			return
+		}
+		// Known now, and the peer's too: its punches wait for our rounds.
+		a.onNATCheck(class, nil, now)
+		a.nat.done = time.Time{} // the probe still runs
+	})
 }

@@ -54,10 +54,16 @@ func newTimeouts(cfg Config) timeouts {
 // punchVerdict judges a pair by both NAT classes: only a host S-O to a
 // server-reflexive S-O pair is a NAT traversal the classes can judge.
 func (a *Agent) punchVerdict(p *pair) (natcheck.Viability, string) {
+	if v, why, ok := a.predictVerdict(p); ok {
+		return v, why
+	}
+	if p.local.TCPType == candidate.Active && p.remote.TCPType == candidate.Passive && p.remote.Type == candidate.ServerReflexive && a.nat.haveRemote {
+		return natcheck.PassiveReachable(a.nat.remote) // the peer's filtering decides (predict.go)
+	}
 	if !a.nat.haveLocal || !a.nat.haveRemote || p.local.TCPType != candidate.SO || p.remote.Type != candidate.ServerReflexive {
 		return natcheck.ViabilityUnknown, ""
 	}
-	return natcheck.SimultaneousOpenViable(a.nat.local, a.nat.remote)
+	return a.plainVerdict(natcheck.SimultaneousOpenViable(a.nat.local, a.nat.remote))
 }
 
 // errHopeless fails a punch that the NAT classes rule out.
@@ -70,8 +76,8 @@ func (a *Agent) judgePunches(now time.Time) {
 		return
 	}
 	for _, p := range a.cl.pairs {
-		if p.state == stateSucceeded || p.state == stateFailed {
-			continue
+		if p.state == stateSucceeded || p.state == stateFailed || p.pc != nil {
+			continue // a pair that connected is judged by its check, not by classes
 		}
 		if v, why := a.punchVerdict(p); v == natcheck.Unlikely {
 			a.failPair(p, fmt.Errorf("%w: %s", errHopeless, why), now)
@@ -229,7 +235,7 @@ func (a *Agent) relayDue(best *pair, now time.Time) time.Time {
 		return a.sessionHold(best, now)
 	}
 	if a.cfg.AwaitDirect {
-		if a.directPending() || !a.peer.eoc || a.g.pending > 0 {
+		if a.directPending() || !a.peer.eoc || a.g.pending > 0 || a.predictPending(now) {
 			return farFuture
 		}
 		return now
@@ -245,6 +251,9 @@ func (a *Agent) relayDue(best *pair, now time.Time) time.Time {
 	}
 	if !a.peer.eoc {
 		later(grace) // more candidates may come
+	}
+	if until, ok := a.predictUntil(now); ok {
+		later(until) // a port prediction may still add a pair (predict.go)
 	}
 	for _, q := range a.cl.pairs {
 		if isRelayed(q) || q.state == stateSucceeded || q.state == stateFailed {
@@ -330,7 +339,8 @@ func (a *Agent) failureTick(now time.Time, soon func(time.Time)) {
 	// still reach our passive candidates). An icetcp peer says when it is
 	// done too; anything else, until it has been quiet for a check
 	// timeout.
-	if a.peer.eoc && a.peer.ufrag != "" && a.g.pending == 0 && !a.cl.pending() && a.cl.bestValid() == nil && len(a.cl.triggered) == 0 {
+	if a.peer.eoc && a.peer.ufrag != "" && a.g.pending == 0 && !a.cl.pending() && a.cl.bestValid() == nil && len(a.cl.triggered) == 0 &&
+		!a.predictPending(now) {
 		if !a.peerCanCheck() {
 			a.fail(StateFailed, a.failure("no candidate pair could be formed", ErrNoPairs), now)
 			return

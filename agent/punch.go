@@ -3,6 +3,7 @@ package agent
 import (
 	"time"
 
+	"github.com/icetcp/icetcp/candidate"
 	"github.com/icetcp/icetcp/signaling"
 )
 
@@ -53,6 +54,7 @@ func (a *Agent) punchStarted(p *pair, attempt uint64) func(time.Time) {
 				}
 				a.punch.sending[p] = punchStart{attempt: attempt, at: at}
 				a.tr.pair(TracePunchStarted, p, at, nil)
+				a.onPredictPunchStarted(p, now)
 			})
 		})
 	}
@@ -61,6 +63,10 @@ func (a *Agent) punchStarted(p *pair, attempt uint64) func(time.Time) {
 // sendingSince is when the punch of p's current check sent its first SYN;
 // false while it has not reported one.
 func (a *Agent) sendingSince(p *pair) (time.Time, bool) {
+	if p.local.TCPType == candidate.Active {
+		// A connect's SYN leaves when its check starts.
+		return p.started, p.state == stateInProgress
+	}
 	s, ok := a.punch.sending[p]
 	if !ok || s.attempt != p.attempt {
 		return time.Time{}, false
@@ -94,7 +100,10 @@ func (a *Agent) onPunch(p *signaling.Punch, now time.Time) {
 		if p.Seq == ps.seq && !ps.ping.IsZero() && ps.rtt == 0 {
 			ps.rtt = max(now.Sub(ps.ping), time.Millisecond)
 		}
+	case signaling.PunchGo:
+		// The peer punches our predicted ports (predict.go). Agents that
+		// synchronise their punches sent "go" too: ours start when the
+		// pair exists, so there it needs nothing.
+		a.onPredictGo(p.Seq, now)
 	}
-	// "go" (sent by agents that synchronise their punches) needs nothing:
-	// ours start when the pair exists.
 }

@@ -37,11 +37,13 @@ const (
 	// survives a move to another connection: relay-to-direct upgrades
 	// and resumption after a broken path.
 	featSession = "icetcp-session"
+	// featPredict (predict.go): "I announce predicted ports of a NAT that
+	// allocates them in sequence, and punch the peer's".
 )
 
 // features are the extensions in use.
 type features struct {
-	frames, nominate, eos, done, session bool
+	frames, nominate, eos, done, session, predict bool
 	// resume names the session a restarted agent resumes (featResume
 	// followed by its id in hex); "" for a fresh one.
 	resume string
@@ -65,6 +67,8 @@ func parseFeatures(names []string) features {
 			f.done = true
 		case featSession:
 			f.session = true
+		case featPredict:
+			f.predict = true
 		default:
 			if id, ok := strings.CutPrefix(n, featResume); ok {
 				f.resume = id
@@ -91,6 +95,9 @@ func (f features) list() []string {
 	if f.session {
 		out = append(out, featSession)
 	}
+	if f.predict {
+		out = append(out, featPredict)
+	}
 	if f.resume != "" {
 		out = append(out, featResume+f.resume)
 	}
@@ -99,7 +106,7 @@ func (f features) list() []string {
 
 func (f features) and(g features) features {
 	return features{frames: f.frames && g.frames, nominate: f.nominate && g.nominate, eos: f.eos && g.eos, done: f.done && g.done,
-		session: f.session && g.session && f.eos && g.eos}
+		session: f.session && g.session && f.eos && g.eos, predict: f.predict && g.predict}
 }
 
 // localFeatures is what this agent offers.
@@ -107,7 +114,7 @@ func (a *Agent) localFeatures() features {
 	if a.cfg.StandardOnly {
 		return features{}
 	}
-	f := features{frames: true, nominate: true, eos: true, done: true, session: a.cfg.Session}
+	f := features{frames: true, nominate: true, eos: true, done: true, session: a.cfg.Session, predict: true}
 	if a.cfg.resume != nil {
 		f.resume = a.cfg.resume.idHex()
 	}
@@ -203,7 +210,11 @@ func (a *Agent) onSignal(m signaling.Message, now time.Time) {
 			}
 			return
 		}
+		if a.onPredictedCandidate(c, now) {
+			return
+		}
 		a.addRemote(c, now)
+		a.maybePredict(now)
 	case signaling.TypeEndOfCandidates:
 		if !a.peer.eoc {
 			a.peer.eoc, a.peer.eocAt = true, now
@@ -300,4 +311,5 @@ func (a *Agent) onCredentials(m signaling.Message, now time.Time) {
 		return
 	}
 	a.startPunchPing(now)
+	a.maybePredict(now)
 }

@@ -81,6 +81,7 @@ gotest -p 1 "${lab_pkgs[@]}"
 echo "== fuzz ($FUZZTIME each)"
 for target in \
   ./candidate:FuzzParse \
+  ./agent:FuzzPredictTag \
   ./internal/framing:FuzzReader \
   ./internal/framing:FuzzIsSTUN \
   ./internal/framing:FuzzNextInto \

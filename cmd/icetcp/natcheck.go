@@ -130,6 +130,7 @@ func natcheckJSON(r natcheck.Result) map[string]any {
 		"allocation":      r.Allocation.String(),
 		"delta":           r.Delta,
 		"inbound_syn":     r.InboundSYN.String(),
+		"filtering":       r.Filtering.String(),
 		"mapped":          r.Mapped.String(),
 		"local":           r.Local.String(),
 		"class":           r.Class().String(),
@@ -165,6 +166,7 @@ func printNatcheck(w io.Writer, r natcheck.Result) {
 		{"port", port},
 		{"port allocation", alloc},
 		{"inbound SYN", r.InboundSYN.Describe()},
+		{"filtering", r.Filtering.Describe()},
 		{"class", r.Class().String()},
 		{"took", r.Elapsed.Round(time.Millisecond).String()},
 	}

@@ -21,6 +21,7 @@ import (
 type natcheckWant struct {
 	mapping, alloc, syn string
 	preserving          bool
+	filtering           string // "" means "dependent" (a NAT that refuses or drops the probe)
 }
 
 // labNatcheckWants: the expected class per NAT profile of natlab.
@@ -41,17 +42,30 @@ type natcheckWant struct {
 //     stays unknown (the other results stand); with the alternate on 443
 //     the mapping is measured (second run in the test).
 //   - public has no NAT: the probe SYN reaches natcheck's own listener.
+//   - the sequential profiles give every connection the next port: tests
+//     I, II and III see three ports (address-and-port-dependent), the
+//     allocation test a series of step +1 (checked in the test), also
+//     behind other connections through the NAT (sequential-noisy: its
+//     five connections leave within a few milliseconds, and the smallest
+//     step is the NAT's).
+//   - eif forwards a SYN from anyone to a mapped port: the probe from the
+//     alternate address reaches natcheck's listener through the NAT.
 var labNatcheckWants = map[string]natcheckWant{
-	"preserve-rst":  {"eim", "preserve", "rst", true},
-	"preserve-drop": {"eim", "preserve", "drop", true},
-	"eim-remap":     {"eim", "seq", "rst", false},
-	"symmetric":     {"apdm", "random", "rst", false},
-	"no-simopen":    {"eim", "preserve", "rst", true},
-	"udp-blocked":   {"eim", "preserve", "rst", true},
-	"tcp443-only":   {"unknown", "preserve", "rst", true},
-	"public":        {"nonat", "preserve", "pass", true},
-	"nested":        {"eim", "preserve", "rst", true}, // two preserving masquerades
-	"nested-remap":  {"eim", "seq", "rst", false},     // the outer NAT is eim-remap
+	"preserve-rst":  {"eim", "preserve", "rst", true, ""},
+	"preserve-drop": {"eim", "preserve", "drop", true, ""},
+	"eim-remap":     {"eim", "seq", "rst", false, ""},
+	"symmetric":     {"apdm", "random", "rst", false, ""},
+	"no-simopen":    {"eim", "preserve", "rst", true, ""},
+	"udp-blocked":   {"eim", "preserve", "rst", true, ""},
+	"tcp443-only":   {"unknown", "preserve", "rst", true, ""},
+	"public":        {"nonat", "preserve", "pass", true, "none"},
+	"nested":        {"eim", "preserve", "rst", true, ""}, // two preserving masquerades
+	"nested-remap":  {"eim", "seq", "rst", false, ""},     // the outer NAT is eim-remap
+
+	"sequential":       {"apdm", "seq", "drop", false, ""},
+	"sequential-rst":   {"apdm", "seq", "rst", false, ""},
+	"sequential-noisy": {"apdm", "seq", "drop", false, ""},
+	"eif":              {"eim", "preserve", "pass", true, "eif"},
 }
 
 // TestLabNatcheck runs `icetcp serve --stun-alt-addr` in the lab's server
@@ -98,7 +112,7 @@ func TestLabNatcheck(t *testing.T) {
 				stop()
 				labServe(t, ctx, lab, netip.AddrPortFrom(natlab.ServerAltAddr, 443).String())
 				got = labNatcheck(t, ctx, lab, stun)
-				checkLabClass(t, p.Name+" (alternate on 443)", got, natcheckWant{"eim", "preserve", "rst", true})
+				checkLabClass(t, p.Name+" (alternate on 443)", got, natcheckWant{"eim", "preserve", "rst", true, ""})
 			case "preserve-rst":
 				// Again from the same local port at once: natcheck closed
 				// with RST, so no 4-tuple waits in TIME_WAIT.
@@ -107,6 +121,10 @@ func TestLabNatcheck(t *testing.T) {
 			case "eim-remap":
 				if got.Delta != 1 && !crossesRemapBit(got) {
 					t.Errorf("eim-remap: alloc step %d, want +1 (p^0x2000 of consecutive ports)", got.Delta)
+				}
+			case "sequential", "sequential-rst", "sequential-noisy":
+				if got.Delta != 1 {
+					t.Errorf("%s: alloc step %d, want +1", p.Name, got.Delta)
 				}
 			}
 		})
@@ -120,6 +138,7 @@ type natcheckOut struct {
 	Allocation     string   `json:"allocation"`
 	Delta          int      `json:"delta"`
 	InboundSYN     string   `json:"inbound_syn"`
+	Filtering      string   `json:"filtering"`
 	Mapped         string   `json:"mapped"`
 	Local          string   `json:"local"`
 	Class          string   `json:"class"`
@@ -167,9 +186,14 @@ func labNatcheck(t *testing.T, ctx context.Context, lab *natlab.Lab, stun netip.
 
 func checkLabClass(t *testing.T, name string, got natcheckOut, want natcheckWant) {
 	t.Helper()
-	if got.Mapping != want.mapping || got.Allocation != want.alloc || got.InboundSYN != want.syn || got.PortPreserving != want.preserving {
-		t.Errorf("%s: %s (preserving %v), want mapping=%s alloc=%s syn=%s preserving=%v; observations %+v",
-			name, got.Class, got.PortPreserving, want.mapping, want.alloc, want.syn, want.preserving, got.Observations)
+	filtering := want.filtering
+	if filtering == "" {
+		filtering = "dependent"
+	}
+	if got.Mapping != want.mapping || got.Allocation != want.alloc || got.InboundSYN != want.syn ||
+		got.PortPreserving != want.preserving || got.Filtering != filtering {
+		t.Errorf("%s: %s (preserving %v, filtering %s), want mapping=%s alloc=%s syn=%s preserving=%v filtering=%s; observations %+v",
+			name, got.Class, got.PortPreserving, got.Filtering, want.mapping, want.alloc, want.syn, want.preserving, filtering, got.Observations)
 	}
 	c, err := natcheck.ParseClass(got.Class)
 	if err != nil || c.String() != got.Class || c.Mapping.String() != got.Mapping {

@@ -73,7 +73,7 @@ func TestNatcheckLoopback(t *testing.T) {
 		t.Fatalf("not one JSON object: %q", out.String())
 	}
 	want := map[string]any{"mapping": "nonat", "port_preserving": true, "allocation": "preserve", "delta": 0.0,
-		"inbound_syn": "pass", "class": "v1 mapping=nonat port=preserve alloc=preserve syn=pass"}
+		"inbound_syn": "pass", "filtering": "none", "class": "v1 mapping=nonat port=preserve alloc=preserve syn=pass"}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
@@ -90,7 +90,7 @@ func TestNatcheckLoopback(t *testing.T) {
 	if code := run([]string{"natcheck", "--stun", stun}, nil, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
-	for _, want := range []string{"mapping          no NAT", "inbound SYN      passed", "class            v1 mapping=nonat"} {
+	for _, want := range []string{"mapping          no NAT", "inbound SYN      passed", "filtering        none (no NAT)", "class            v1 mapping=nonat"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}

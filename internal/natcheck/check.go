@@ -32,6 +32,12 @@ type Config struct {
 	// Dial opens one TCP connection from local to remote; nil means
 	// tcpso.Dial. A seam for tests and for callers with their own sockets.
 	Dial func(ctx context.Context, local, remote netip.AddrPort) (net.Conn, error)
+	// Mapped, when set, is called once the mapping and the allocation
+	// pattern are known, with the Result so far (InboundSYN and Filtering
+	// still unknown), before the SYN probe's outcome: behind a NAT that
+	// drops the probe that comes up to a second later. An agent decides
+	// on port prediction from it. It runs on Check's goroutine.
+	Mapped func(Result)
 	// NoListen means the caller already accepts connections on Local's
 	// port (an agent's S-O or passive port), so Check opens no listener
 	// of its own: a second listener in the port's SO_REUSEPORT group
@@ -59,9 +65,11 @@ const (
 	// listener may take to hand over the connection.
 	acceptWait = time.Second
 	// allocSamples new connections make the allocation test; ports that
-	// are busy are skipped, up to allocAttempts tries.
-	allocSamples  = 4
+	// are busy are skipped, up to allocAttempts tries. allocStagger
+	// spaces their SYNs (see allocation).
+	allocSamples  = 5
 	allocAttempts = allocSamples + 8
+	allocStagger  = 2 * time.Millisecond
 )
 
 // ErrUnreachable means test I found no STUN server at Config.Server: the
@@ -75,7 +83,7 @@ var ErrUnreachable = errors.New("natcheck: STUN server unreachable")
 // what it does with an unsolicited inbound SYN (the server's SYN probe).
 // Failures after test I leave their part Unknown and say why in
 // Result.Notes; a failure of test I itself is an error wrapping
-// ErrUnreachable. Check opens one listener and up to 7 connections and
+// ErrUnreachable. Check opens one listener and up to 8 connections and
 // closes them all (with RST, so no TIME_WAIT blocks the ports) before it
 // returns.
 func Check(ctx context.Context, cfg Config) (Result, error) {
@@ -158,7 +166,10 @@ func (c *checker) run(parent context.Context) (Result, error) {
 		defer func() { l.Close(); <-done }()
 	}
 
-	// Test I, carrying the SYN probe.
+	// Test I. The SYN probe follows on the same connection, in a second
+	// transaction: the server answers it only after the probe (up to a
+	// second behind a NAT that drops it), and the mapping and allocation
+	// tests need not wait for that.
 	conn1, err := c.dialFrom(ctx, port, c.server)
 	if busy(err) {
 		return Result{}, fmt.Errorf("natcheck: port %d already has a connection to %s (the agent's own STUN connection?); "+
@@ -168,43 +179,63 @@ func (c *checker) run(parent context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("%w: %s: %w", ErrUnreachable, c.server, err)
 	}
 	local := addrPortOf(conn1.LocalAddr())
-	// The allocation test runs while the probe does; it talks to the
-	// primary address only, so no filter toward the alternate IP (where
-	// the probe comes from) is opened by it.
-	allocDone := make(chan struct{})
-	var samples []portSample
-	go func() {
-		defer close(allocDone)
-		samples = c.allocation(ctx, local)
-	}()
-	r1, err := c.binding(ctx, "I", conn1, true, queryTimeout+probeAllowance)
+	r1, err := c.binding(ctx, "I", conn1, false, queryTimeout)
 	if err != nil {
-		cancel()
-		<-allocDone
 		return Result{}, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	res := Result{Local: local, Mapped: r1.Mapped, PortPreserving: r1.Mapped.Port() == local.Port()}
-	res.Server = Capabilities{Address: c.server, Origin: r1.Origin, Other: r1.Other, SYNProbe: r1.Probe != nil, Software: r1.Software}
+	res.Server = Capabilities{Address: c.server, Origin: r1.Origin, Other: r1.Other, Software: r1.Software}
 	if r1.Origin.IsValid() && r1.Origin != c.server {
 		c.note(fmt.Sprintf("the server answers from %s: %s is a translated alias of it", r1.Origin, c.server))
 	}
-	passed := c.cfg.NoListen
-	if r1.Probe != nil && r1.Probe.Outcome == stuntcp.ProbeConnected && !passed {
-		passed = waitAccepted(ctx, accepted)
-	}
-	var why string
-	res.InboundSYN, why = classifyInbound(r1.Probe, passed)
-	c.note(why)
+	probeDone := make(chan *stuntcp.SYNProbe, 1)
+	go func() {
+		// The probe targets conn1's source, the mapping test I saw: a
+		// SYN that crosses the NAT reaches our listener on its port.
+		r, err := c.binding(ctx, "probe", conn1, true, queryTimeout+probeAllowance)
+		if err != nil {
+			c.note(fmt.Sprintf("SYN probe: %v", err))
+			probeDone <- nil
+			return
+		}
+		probeDone <- r.Probe
+	}()
 
-	// Tests II and III wait for the allocation test: on a NAT that
-	// allocates sequentially, their new mappings would break its series.
-	<-allocDone
-	res.Allocation, res.Delta = classifyAllocation(samples)
+	// The allocation test talks to the primary address only, so no filter
+	// toward the alternate IP (where the probe comes from) is opened by
+	// it. Tests II and III wait for it: on a NAT that allocates
+	// sequentially, their new mappings would break its series.
+	samples := c.allocation(ctx, local)
+	var steps []int
+	res.Allocation, res.Delta, steps = classifyAllocation(samples)
+	if res.Allocation == Sequential && !allEqual(steps) {
+		res.NoisySequence = true
+		c.note(fmt.Sprintf("ports allocated in sequence with other connections in between (steps %v): "+
+			"a busy NAT; the step is taken as %+d", steps, res.Delta))
+	}
 	if res.Allocation == AllocationUnknown {
 		c.note(fmt.Sprintf("allocation pattern unknown: %d of %d new connections answered", len(samples), allocSamples))
 	}
+	var why string
 	res.Mapping, why = classifyMapping(c.mappingTests(ctx, local, r1))
 	c.note(why)
+	if c.cfg.Mapped != nil && ctx.Err() == nil {
+		c.cfg.Mapped(res)
+	}
+
+	var probe *stuntcp.SYNProbe
+	select {
+	case probe = <-probeDone:
+	case <-ctx.Done():
+	}
+	res.Server.SYNProbe = probe != nil
+	passed := c.cfg.NoListen
+	if probe != nil && probe.Outcome == stuntcp.ProbeConnected && !passed {
+		passed = waitAccepted(ctx, accepted)
+	}
+	res.InboundSYN, why = classifyInbound(probe, passed)
+	c.note(why)
+	res.Filtering = res.Class().Filtering()
 
 	if err := parent.Err(); err != nil {
 		return Result{}, fmt.Errorf("natcheck: %w", context.Cause(parent))
@@ -258,38 +289,62 @@ func (c *checker) mappingTest(ctx context.Context, test string, port uint16, to 
 	return r.Mapped, err
 }
 
-// allocation opens allocSamples connections to the primary address, one
-// after the other, from the ports after local's, and returns their
-// mappings in that order. Each connect completes before the next starts,
-// so the NAT sees them in order; their Binding transactions overlap.
+// allocation opens allocSamples connections to the primary address from
+// the ports after local's and returns their mappings in order. Their SYNs
+// leave one at a time: each dial starts when the one before has connected
+// or has been on its way for allocStagger, so a NAT sees them in order and
+// close together (on a busy NAT, other hosts' connections rarely fall
+// between them); their Binding transactions overlap.
 func (c *checker) allocation(ctx context.Context, local netip.AddrPort) []portSample {
 	type indexed struct {
 		i int
 		s portSample
 	}
+	type dialed struct {
+		conn net.Conn
+		err  error
+	}
 	got := make(chan indexed, allocSamples)
 	var wg sync.WaitGroup
+	sample := func(i int, res <-chan dialed) {
+		d := <-res
+		if d.err != nil {
+			c.note(fmt.Sprintf("allocation test: %v", d.err))
+			return
+		}
+		r, err := c.binding(ctx, "alloc", d.conn, false, queryTimeout)
+		if err == nil {
+			got <- indexed{i, portSample{local: addrPortOf(d.conn.LocalAddr()), mapped: r.Mapped}}
+		}
+	}
 	port, n := local.Port(), 0
 	for try := 0; try < allocAttempts && n < allocSamples && ctx.Err() == nil; try++ {
 		if port++; port == 0 {
 			port = 1024 // wrap past the privileged ports
 		}
-		conn, err := c.dialFrom(ctx, port, c.server)
-		if busy(err) {
-			continue // in use here, or its 4-tuple still in TIME_WAIT
-		}
-		if err != nil {
-			c.note(fmt.Sprintf("allocation test stopped: %v", err))
-			break
+		res := make(chan dialed, 1)
+		go func(port uint16) {
+			conn, err := c.dialFrom(ctx, port, c.server)
+			res <- dialed{conn, err}
+		}(port)
+		t := time.NewTimer(allocStagger)
+		select {
+		case d := <-res:
+			t.Stop()
+			if busy(d.err) {
+				continue // in use here, or its 4-tuple still in TIME_WAIT
+			}
+			if d.err != nil {
+				c.note(fmt.Sprintf("allocation test stopped: %v", d.err))
+				try = allocAttempts
+				continue
+			}
+			res <- d // for sample
+		case <-t.C: // on its way: the next one may leave
 		}
 		i := n
 		n++
-		wg.Go(func() {
-			r, err := c.binding(ctx, "alloc", conn, false, queryTimeout)
-			if err == nil {
-				got <- indexed{i, portSample{local: addrPortOf(conn.LocalAddr()), mapped: r.Mapped}}
-			}
-		})
+		wg.Go(func() { sample(i, res) })
 	}
 	wg.Wait()
 	close(got)

@@ -85,7 +85,11 @@ func check(t *testing.T, cfg Config) Result {
 // our port, so the probe from the alternate address connects.
 func TestCheckLoopback(t *testing.T) {
 	p, a := rfc5780Server(t)
-	r := check(t, Config{Server: p})
+	var early []Result
+	r := check(t, Config{Server: p, Mapped: func(r Result) { early = append(early, r) }})
+	if len(early) != 1 || early[0].Mapping != NoNAT || early[0].Allocation != Preserving || early[0].InboundSYN != SYNUnknown {
+		t.Fatalf("Mapped saw %+v, want one result with the mapping and allocation, before the probe", early)
+	}
 	if r.Mapping != NoNAT || !r.PortPreserving || r.Allocation != Preserving || r.InboundSYN != SYNPassed {
 		t.Fatalf("result %+v", r)
 	}
@@ -98,7 +102,8 @@ func TestCheckLoopback(t *testing.T) {
 	if got := r.Class().String(); got != "v1 mapping=nonat port=preserve alloc=preserve syn=pass" {
 		t.Fatalf("class %q", got)
 	}
-	// Test I and four allocation connections; no NAT, so no test II/III.
+	// Test I, its probe, and the allocation connections; no NAT, so no
+	// test II/III.
 	tests := map[string]int{}
 	for _, o := range r.Observations {
 		if o.Err != "" {
@@ -106,7 +111,7 @@ func TestCheckLoopback(t *testing.T) {
 		}
 		tests[o.Test]++
 	}
-	if tests["I"] != 1 || tests["alloc"] != allocSamples || len(tests) != 2 {
+	if tests["I"] != 1 || tests["probe"] != 1 || tests["alloc"] != allocSamples || len(tests) != 3 {
 		t.Fatalf("observations %v", tests)
 	}
 }

@@ -47,31 +47,65 @@ type portSample struct{ local, mapped netip.AddrPort }
 // two steps, so that "sequential" is more than one coincidence.
 const minAllocSamples = 3
 
+// maxNoisyStep bounds the steps of a sequence other connections through
+// the NAT interleave: a busy NAT's series still advances by a few ports
+// between two of ours, a random allocator's do not stay this close.
+const maxNoisyStep = 32
+
 // classifyAllocation reads the external ports of successive new
 // connections: Preserving when each equals its local port, Sequential when
 // each differs from the one before by the same non-zero delta (modulo
-// 2^16, as a signed number), Random otherwise.
-func classifyAllocation(s []portSample) (Allocation, int) {
+// 2^16, as a signed number), or by small steps of one sign (a series that
+// other connections through the NAT advance too: the delta is the
+// smallest step, what the NAT itself adds), Random otherwise. steps are
+// the differences seen.
+func classifyAllocation(s []portSample) (Allocation, int, []int) {
 	if len(s) < minAllocSamples {
-		return AllocationUnknown, 0
+		return AllocationUnknown, 0, nil
 	}
 	preserving := true
 	for _, p := range s {
 		preserving = preserving && p.mapped.Port() == p.local.Port()
 	}
 	if preserving {
-		return Preserving, 0
+		return Preserving, 0, nil
 	}
-	delta := portStep(s[0].mapped.Port(), s[1].mapped.Port())
-	for i := 2; i < len(s); i++ {
-		if portStep(s[i-1].mapped.Port(), s[i].mapped.Port()) != delta {
-			return Random, 0
+	steps := make([]int, 0, len(s)-1)
+	for i := 1; i < len(s); i++ {
+		steps = append(steps, portStep(s[i-1].mapped.Port(), s[i].mapped.Port()))
+	}
+	if allEqual(steps) {
+		if steps[0] == 0 {
+			return Random, 0, steps
+		}
+		return Sequential, steps[0], steps
+	}
+	delta := steps[0]
+	for _, d := range steps {
+		if d == 0 || (d > 0) != (steps[0] > 0) || abs(d) > maxNoisyStep {
+			return Random, 0, steps
+		}
+		if abs(d) < abs(delta) {
+			delta = d
 		}
 	}
-	if delta == 0 {
-		return Random, 0
+	return Sequential, delta, steps
+}
+
+func allEqual(steps []int) bool {
+	for _, d := range steps {
+		if d != steps[0] {
+			return false
+		}
 	}
-	return Sequential, delta
+	return true
+}
+
+func abs(d int) int {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 // portStep is b-a in the 16-bit port space, as a signed number.

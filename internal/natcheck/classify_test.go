@@ -66,10 +66,15 @@ func TestClassifyAllocation(t *testing.T) {
 		{"sequential across the wrap", series(1, 65534, 2, 65535, 3, 0, 4, 1), Sequential, 1},
 		{"one port for all (not a step)", series(1, 7000, 2, 7000, 3, 7000), Random, 0},
 		{"random", series(1000, 31337, 1001, 4242, 1002, 60001, 1003, 1717), Random, 0},
-		{"one step differs", series(1000, 5000, 1001, 5001, 1002, 5002, 1003, 5009), Random, 0},
+		{"one step differs widely", series(1000, 5000, 1001, 5001, 1002, 5002, 1003, 5099), Random, 0},
+		{"noisy sequence +1", series(1000, 5000, 1001, 5001, 1002, 5004, 1003, 5005), Sequential, 1},
+		{"noisy sequence +2", series(1000, 5000, 1001, 5004, 1002, 5006, 1003, 5012), Sequential, 2},
+		{"noisy sequence -1", series(1000, 5000, 1001, 4997, 1002, 4996), Sequential, -1},
+		{"steps of both signs", series(1000, 5000, 1001, 5003, 1002, 5001), Random, 0},
+		{"a repeated port among steps", series(1000, 5000, 1001, 5002, 1002, 5002), Random, 0},
 		{"preserving but one", series(1000, 1000, 1001, 1001, 1002, 9999), Random, 0},
 	} {
-		got, d := classifyAllocation(tc.s)
+		got, d, _ := classifyAllocation(tc.s)
 		if got != tc.want || d != tc.delta {
 			t.Errorf("%s: %s %d, want %s %d", tc.name, got, d, tc.want, tc.delta)
 		}

@@ -17,10 +17,14 @@
 //     reopening a 4-tuple runs into TIME_WAIT, and a NAT may drop or keep
 //     a closed connection's mapping.
 //   - Port preservation (test I's external port is the local one) and the
-//     allocation pattern: four new connections from consecutive local
-//     ports, one after the other, compared by external port (preserving,
-//     sequential with a delta, random).
-//   - What the NAT does with an unsolicited inbound SYN: the server's
+//     allocation pattern: five new connections from consecutive local
+//     ports, their SYNs 2 ms apart, compared by external port (preserving,
+//     sequential with a delta, random; a series whose steps vary a little
+//     is a sequential NAT other hosts use too, and its delta the smallest
+//     step).
+//   - What the NAT does with an unsolicited inbound SYN (on test I's
+//     connection, in a second transaction, so that the mapping is known
+//     before it ends: [Config.Mapped]): the server's
 //     SYN-PROBE (STUN attribute 0xC4C7, an icetcp extension in the
 //     comprehension-optional, expert-review range, unassigned at IANA; see
 //     internal/stuntcp) connects from the server IP the client did not
@@ -34,10 +38,22 @@
 // RFC 5780 §3 leaves the filtering test (CHANGE-REQUEST) and the binding
 // lifetime test to UDP; over TCP they do not exist, and Check does not fake
 // them. The SYN probe answers the question the filtering test would, for
-// the case that matters to simultaneous open.
+// the case that matters to ICE-TCP: it comes from an address the host never
+// contacted, so a probe that passed a NAT shows endpoint-independent
+// filtering (RFC 4787 §5, RFC 5382 §5: anyone reaches a mapped port, also
+// a passive candidate's), and one refused or dropped shows filtering by
+// endpoint (address-dependent and address-and-port-dependent are not told
+// apart). [Result.Filtering] and [Class.Filtering] say which.
 //
 // [SimultaneousOpenViable] turns two classes into a verdict for tcp-so
-// pairs (RFC 6544 §7.2). [Class.String] and [ParseClass] are the versioned
+// pairs (RFC 6544 §7.2): likely, unlikely, or predicted — a NAT with an
+// endpoint-dependent mapping that allocates ports in sequence
+// ([Class.NeedsPrediction]) is not hopeless: the port of its next
+// connection is the last one seen plus the delta for each connection
+// opened since, which the agent announces to the peer (the "sequential"
+// NATs of the port-prediction literature). [PassiveReachable] judges a
+// connection to a passive candidate's server-reflexive address by the
+// filtering behind it. [Class.String] and [ParseClass] are the versioned
 // text form that crosses signaling: "v1 mapping=eim port=preserve
 // alloc=preserve syn=rst".
 package natcheck

@@ -48,6 +48,26 @@ const (
 	inboundSYNs
 )
 
+// Filtering is how the NAT filters unsolicited inbound TCP connections to
+// a mapping (RFC 4787 §5 terms, which RFC 5382 §5 applies to TCP), as far
+// as one SYN from an address the host never contacted can tell over TCP:
+// the SYN probe comes from the server's alternate IP to the mapping test I
+// made. RFC 5780's filtering test (CHANGE-REQUEST) is UDP only; this is
+// its TCP counterpart for the one question that matters to ICE-TCP: can
+// anyone reach a mapped port? Address-dependent and address-and-port-
+// dependent filtering both refuse or drop that SYN and are reported
+// together. The zero value is FilteringUnknown.
+type Filtering uint8
+
+// Filtering behaviours.
+const (
+	FilteringUnknown             Filtering = iota // no probe, a declined one, or an unclear result
+	NoFiltering                                   // no NAT: the probe reached this host
+	EndpointIndependentFiltering                  // a SYN from anyone reaches the mapped port ("full cone" for TCP)
+	EndpointDependentFiltering                    // address- or address-and-port-dependent: the probe was refused or dropped
+	filterings
+)
+
 // Tokens of the class string; index = value.
 var (
 	mappingTokens    = [...]string{"unknown", "nonat", "eim", "adm", "apdm"}
@@ -58,6 +78,10 @@ var (
 		"address-dependent", "address-and-port-dependent"}
 	allocationWords = [...]string{"unknown", "port-preserving", "sequential", "random"}
 	inboundWords    = [...]string{"unknown", "refused (RST)", "dropped (no answer)", "passed (reached this host)"}
+
+	filteringTokens = [...]string{"unknown", "none", "eif", "dependent"}
+	filteringWords  = [...]string{"unknown", "none (no NAT)", "endpoint-independent (anyone reaches a mapped port)",
+		"endpoint-dependent (only addresses this host contacted reach a mapped port)"}
 )
 
 // String is the class-string token: unknown, nonat, eim, adm, apdm.
@@ -78,6 +102,12 @@ func (s InboundSYN) String() string { return token(inboundTokens[:], uint8(s)) }
 // Describe is a phrase for people.
 func (s InboundSYN) Describe() string { return token(inboundWords[:], uint8(s)) }
 
+// String is a token: unknown, none, eif, dependent.
+func (f Filtering) String() string { return token(filteringTokens[:], uint8(f)) }
+
+// Describe is a phrase for people.
+func (f Filtering) Describe() string { return token(filteringWords[:], uint8(f)) }
+
 func token(names []string, v uint8) string {
 	if int(v) < len(names) {
 		return names[v]
@@ -94,7 +124,12 @@ type Result struct {
 	PortPreserving bool // Mapped's port is Local's
 	Allocation     Allocation
 	Delta          int // the step of a Sequential allocation; 0 otherwise
-	InboundSYN     InboundSYN
+	// NoisySequence: Sequential, but the steps varied: other connections
+	// through the NAT advanced the series between ours (a busy CGN). A
+	// predicted port is then a guess within a window.
+	NoisySequence bool
+	InboundSYN    InboundSYN
+	Filtering     Filtering // what InboundSYN says of the filtering (Class.Filtering)
 
 	Server Capabilities
 	// Observations are the single measurements, in order, for logs and
@@ -139,4 +174,20 @@ func (r Result) Class() Class {
 		c.Delta = r.Delta
 	}
 	return c
+}
+
+// Filtering is what the class says of the NAT's filtering: the SYN probe
+// came from an address the host never contacted, so a probe that passed a
+// NAT shows endpoint-independent filtering, and one refused or dropped
+// shows filtering by endpoint.
+func (c Class) Filtering() Filtering {
+	switch {
+	case c.Mapping == NoNAT && c.InboundSYN == SYNPassed:
+		return NoFiltering
+	case c.InboundSYN == SYNPassed:
+		return EndpointIndependentFiltering
+	case c.InboundSYN == SYNRefused, c.InboundSYN == SYNDropped:
+		return EndpointDependentFiltering
+	}
+	return FilteringUnknown
 }

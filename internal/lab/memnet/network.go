@@ -232,14 +232,21 @@ func (n *Network) connectLocked(local, remote netip.AddrPort) (*Conn, <-chan str
 	if n.inUseLocked(local, remote) {
 		return nil, nil, opErr(local, remote, errInUse)
 	}
+	ext := n.external(local, remote) // the SYN leaves through our NAT
 	if n.unreachable(local, remote) {
 		return nil, nil, nil
 	}
-	switch n.natInbound(remote) {
-	case Drop:
-		return nil, nil, nil
-	case Refuse:
-		return nil, nil, opErr(local, remote, errRefused)
+	dialed := remote
+	if to, ok := n.eifLocked(remote); ok {
+		remote = to // through the far NAT's endpoint-independent filter
+	} else {
+		switch n.natInbound(remote) {
+		case Drop:
+			return nil, nil, nil
+		case Refuse:
+			n.refusedLocked(local, dialed)
+			return nil, nil, opErr(local, remote, errRefused)
+		}
 	}
 	in := n.inbound[remote.Addr()]
 	l := n.listeners[remote]
@@ -247,9 +254,11 @@ func (n *Network) connectLocked(local, remote netip.AddrPort) (*Conn, <-chan str
 	case in == Drop || (l == nil && !n.known[remote.Addr()]):
 		return nil, nil, nil
 	case in == Refuse || l == nil:
-		return nil, nil, opErr(local, remote, errRefused)
+		n.refusedLocked(local, dialed)
+		return nil, nil, opErr(local, dialed, errRefused)
 	}
-	mine, theirs := n.pairLocked(local, remote, n.external(local, remote))
+	mine, theirs := n.pairLocked(local, remote, ext)
+	mine.remote = net.TCPAddrFromAddrPort(dialed)
 	if d := n.delayLocked("accept", local.String()+"->"+remote.String()); d > 0 {
 		// Established now, seen by Accept later: a loaded server.
 		time.AfterFunc(d, func() {
@@ -347,6 +356,9 @@ func (n *Network) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn
 		var err error
 		for {
 			c, err = n.punchOnce(ctx, p.Local, p.Remote, timeout)
+			if p.OnTry != nil {
+				p.OnTry(tryOf(i+1, c, err))
+			}
 			if c != nil || ctx.Err() != nil || !errors.Is(err, errRefused) || time.Since(begin) >= rush {
 				break
 			}
@@ -367,6 +379,24 @@ func (n *Network) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.Conn
 	return nil, 0, fmt.Errorf("memnet: simultaneous open %s->%s: %d attempts: %w", p.Local, p.Remote, attempts, last)
 }
 
+// tryOf is what one SYN of a punch met, as tcpso reports it.
+func tryOf(attempt int, c net.Conn, err error) tcpso.Try {
+	t := tcpso.Try{Attempt: attempt, Err: err}
+	switch {
+	case c != nil:
+		t.Outcome = tcpso.OutcomeConnected
+	case errors.Is(err, errRefused):
+		t.Outcome = tcpso.OutcomeRefused
+	case errors.Is(err, errInUse):
+		t.Outcome = tcpso.OutcomeBusy
+	case errors.Is(err, errTimeout):
+		t.Outcome = tcpso.OutcomeTimedOut
+	default:
+		t.Outcome = tcpso.OutcomeCanceled
+	}
+	return t
+}
+
 func (n *Network) punchOnce(ctx context.Context, local, remote netip.AddrPort, timeout time.Duration) (net.Conn, error) {
 	n.mu.Lock()
 	if n.inUseLocked(local, remote) {
@@ -385,7 +415,8 @@ func (n *Network) punchOnce(ctx context.Context, local, remote netip.AddrPort, t
 		return mine, nil
 	}
 	nat := n.natInbound(remote)
-	if nat == Open && !n.unreachable(local, remote) && n.inbound[remote.Addr()] == Open && n.listeners[remote] != nil {
+	_, eif := n.eifLocked(remote)
+	if eif || (nat == Open && !n.unreachable(local, remote) && n.inbound[remote.Addr()] == Open && n.listeners[remote] != nil) {
 		c, _, err := n.connectLocked(local, remote)
 		n.mu.Unlock()
 		if err != nil {
@@ -419,6 +450,9 @@ func (n *Network) punchOnce(ctx context.Context, local, remote netip.AddrPort, t
 	n.mu.Lock()
 	if n.punches[key] == me {
 		delete(n.punches, key)
+	}
+	if errors.Is(err, errRefused) {
+		n.refusedLocked(local, remote)
 	}
 	n.mu.Unlock()
 	select { // met at the last moment

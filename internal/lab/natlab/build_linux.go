@@ -291,7 +291,13 @@ func (b *builder) peer(name, tag string, p Profile, outer *Profile, n int, lc de
 	if err != nil {
 		return peer, gw, carrier, err
 	}
-	return peer, gw, carrier, b.nft(gw.NS, rules)
+	if err := b.nft(gw.NS, rules); err != nil {
+		return peer, gw, carrier, err
+	}
+	if p.Noise > 0 {
+		return peer, gw, carrier, b.startNoise(gw, n, tag, p.Noise)
+	}
+	return peer, gw, carrier, nil
 }
 
 // carrierNAT builds the carrier-grade NAT in front of gateway gw: its own

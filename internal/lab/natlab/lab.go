@@ -102,6 +102,7 @@ type Lab struct {
 	cmds    []*exec.Cmd
 	closed  bool
 	stopSig func()
+	noise   []*noise // background connections of noisy profiles (Linux)
 }
 
 // Command returns a command that runs name inside h's namespace (through
@@ -151,6 +152,7 @@ func (l *Lab) close() error {
 	}
 
 	var errs []error
+	l.stopNoise()
 	for _, c := range cmds {
 		killGroup(c)
 	}

@@ -23,3 +23,8 @@ func New(ctx context.Context, cfg Config) (*Lab, error) {
 func (l *Lab) ProbeTCP(ctx context.Context, h Host, remote netip.AddrPort, timeout time.Duration) (Reach, error) {
 	return Failed, fmt.Errorf("natlab: %w", errors.ErrUnsupported)
 }
+
+// noise exists only on Linux.
+type noise struct{}
+
+func (l *Lab) stopNoise() {}

@@ -93,6 +93,12 @@ func TestProfileProbes(t *testing.T) {
 				if m.EndpointIndependent() {
 					t.Errorf("want a different port per destination: %v", m)
 				}
+			case "sequential", "sequential-rst", "sequential-noisy":
+				// A new port per connection, from the series (its steps
+				// are checked in TestSequentialSeries).
+				if m.EndpointIndependent() || m.PortPreserving() {
+					t.Errorf("want a new port per connection: %v", m)
+				}
 			default:
 				if !m.PortPreserving() || !m.EndpointIndependent() {
 					t.Errorf("want port-preserving and endpoint-independent: %v", m)
@@ -102,7 +108,7 @@ func TestProfileProbes(t *testing.T) {
 			if p.NAT {
 				// An unsolicited SYN from the internet to the gateway.
 				want := Refused
-				if p.Name == "preserve-drop" {
+				if p.Name == "preserve-drop" || p.Name == "sequential" || p.Name == "sequential-noisy" {
 					want = TimedOut
 				}
 				got, err := lab.ProbeTCP(ctx, lab.Server, netip.AddrPortFrom(lab.A.Public, 45678), 2*time.Second)

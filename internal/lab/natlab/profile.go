@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"text/template"
+	"time"
 )
 
 // Profile is a NAT (or firewall) behaviour, applied with nftables on the
@@ -29,6 +30,12 @@ type Profile struct {
 	// front of this gateway: the peer sits behind two NATs, the gateway's
 	// WAN side in 100.64.0.0/10 (RFC 6598).
 	Outer string
+	// Noise, when positive, puts another host on the LAN that opens a new
+	// TCP connection through the gateway every Noise on average (to a
+	// closed port of the server: one SYN, one RST), as a carrier-grade
+	// NAT's other subscribers do: a sequential NAT's series then moves
+	// between two connections of the peer.
+	Noise time.Duration
 }
 
 // RulesData fills a Profile's Rules template.
@@ -158,9 +165,10 @@ var profiles = []Profile{
 	},
 }
 
-// Profiles returns the catalogue, in a stable order.
+// Profiles returns the catalogue, in a stable order: the NATs above, then
+// those of port prediction and filtering (profile_predict.go).
 func Profiles() []Profile {
-	return append([]Profile(nil), profiles...)
+	return append(append([]Profile(nil), profiles...), predictProfiles...)
 }
 
 // ProfileByName returns the named profile.
