@@ -39,6 +39,7 @@ import (
 
 	"github.com/icetcp/icetcp/internal/lab/child"
 	"github.com/icetcp/icetcp/internal/lab/natsd"
+	"github.com/icetcp/icetcp/internal/procstat"
 	"github.com/icetcp/icetcp/internal/testnet"
 	"github.com/icetcp/icetcp/signaling"
 	"github.com/icetcp/icetcp/signaling/rendezvous"
@@ -200,7 +201,7 @@ func run(w io.Writer, o options) error {
 			return errors.New("-pin needs 2 CPUs or more")
 		}
 		serverCPUs, genCPUs = fmt.Sprintf("0-%d", n-2), fmt.Sprint(n-1)
-		if err := pinSelf(genCPUs); err != nil {
+		if err := procstat.PinSelf(genCPUs); err != nil {
 			return err
 		}
 	}
@@ -248,13 +249,13 @@ func measure(s setup, o options, cpus string) (r row) {
 	}
 	cpu := func() (node, ns, gen float64) {
 		for _, n := range nodes {
-			c, _ := cpuSeconds(n.cmd.Process.Pid)
+			c, _ := procstat.CPUSeconds(n.cmd.Process.Pid)
 			node += c
 		}
 		if natsProc != nil {
-			ns, _ = cpuSeconds(natsProc.cmd.Process.Pid)
+			ns, _ = procstat.CPUSeconds(natsProc.cmd.Process.Pid)
 		}
-		gen, _ = cpuSeconds(os.Getpid())
+		gen, _ = procstat.CPUSeconds(os.Getpid())
 		return node, ns, gen
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()

@@ -14,6 +14,8 @@ import (
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
 	turn "github.com/pion/turn/v5"
+
+	"github.com/icetcp/icetcp/internal/procstat"
 )
 
 // tcpAllocation is what the bench uses of pion's *client.TCPAllocation.
@@ -156,7 +158,7 @@ func timedTransfer(a, b net.Conn, size int64, pid int) (throughput, error) {
 	var cpu0 float64
 	if pid != 0 {
 		var err error
-		if cpu0, err = cpuSeconds(pid); err != nil {
+		if cpu0, err = procstat.CPUSeconds(pid); err != nil {
 			return throughput{}, err
 		}
 	}
@@ -172,7 +174,7 @@ func timedTransfer(a, b net.Conn, size int64, pid int) (throughput, error) {
 	}
 	r := throughput{mbps: float64(size) / 1e6 / elapsed.Seconds()}
 	if pid != 0 {
-		cpu1, err := cpuSeconds(pid)
+		cpu1, err := procstat.CPUSeconds(pid)
 		if err != nil {
 			return throughput{}, err
 		}
@@ -284,7 +286,7 @@ func toPlainPeer(dial func(addr string) (net.Conn, error), size int64, pid int) 
 // each connecting, allocating and leaving; it returns allocations per
 // second and the server's CPU per allocation.
 func (g *loadGen) allocationRate(s *server, total, workers int) (rate float64, cpuEach time.Duration, err error) {
-	cpu0, err := cpuSeconds(s.pid)
+	cpu0, err := procstat.CPUSeconds(s.pid)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -316,7 +318,7 @@ func (g *loadGen) allocationRate(s *server, total, workers int) (rate float64, c
 	if firstErr != nil {
 		return 0, 0, firstErr
 	}
-	cpu1, err := cpuSeconds(s.pid)
+	cpu1, err := procstat.CPUSeconds(s.pid)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -330,7 +332,7 @@ func (g *loadGen) idleRSS(s *server, n, workers int) (float64, error) {
 	if err := s.settle(); err != nil {
 		return 0, err
 	}
-	before, err := rssKiB(s.pid)
+	before, err := procstat.RSSKiB(s.pid)
 	if err != nil {
 		return 0, err
 	}
@@ -371,7 +373,7 @@ func (g *loadGen) idleRSS(s *server, n, workers int) (float64, error) {
 	if err := s.settle(); err != nil {
 		return 0, err
 	}
-	after, err := rssKiB(s.pid)
+	after, err := procstat.RSSKiB(s.pid)
 	if err != nil {
 		return 0, err
 	}
