@@ -143,6 +143,9 @@ go run ./bench/ice -quick
 go run ./bench/scale -quick
 go run ./bench/cluster -quick
 
+echo "== stress at a small size: the demo and the schedule explorer beside two busy loops"
+./scripts/stress.sh -quick -n 30 -count 1 -seeds 300
+
 echo "== leftovers"
 left=$(ip netns list 2>/dev/null | grep '^itl' || true)
 if [ -n "$left" ]; then
