@@ -222,72 +222,93 @@ var punchCells = []natlab.Cell{
 }
 
 // TestLabPunch: through two NATs with endpoint-independent mapping the
-// agents connect over tcp-so every time, with no added delay (20 trials per
-// cell: the synchronisation error is then larger than the path, the case
-// that failed 3 times in 6 before tcpso's rush) and at 100 ms one way (3
-// trials). "first attempt" needs the agent to report the winning punch's
-// attempts in its selected event. The first attempt is a rush of 250 ms;
-// a trial needs a second one only when a side could not run for most of
-// it (a busy host), so the share is held to DCUtR's 97.6 % rather than to
-// every trial: at most one in 40 over the whole test (the 12 punches at
-// 100 ms alone cannot tell one in 40 from one in 12). About 60 s.
+// agents connect every time and over tcp-so, with no added delay (20
+// trials per cell: the synchronisation error is then larger than the path,
+// the case that failed 3 times in 6 before tcpso's rush) and at 100 ms one
+// way (3 trials). "first attempt" needs the agent to report the winning
+// punch's attempts in its selected event. The first attempt is a rush of
+// 250 ms; a trial needs a second one only when a side could not run for
+// most of it (a busy host), so the share is held to DCUtR's 97.6 % rather
+// than to every trial: at most one in 40 over the whole test (the 12
+// punches at 100 ms alone cannot tell one in 40 from one in 12). The same
+// share holds trials that end on the relay: the RST × silent-NAT port
+// clash (README, "Direct paths on a busy host", about 1 in 500 trials of
+// that cell) leaves a punch nothing to do but fall back, and issue 13's
+// goal is 100 % connected and at least 99 % direct. About 60 s.
 func TestLabPunch(t *testing.T) {
-	var punched, first int
+	var all punchTally
 	for _, tc := range []struct {
 		delay  time.Duration
 		trials int
 	}{{0, 20}, {100 * time.Millisecond, 3}} {
 		t.Run(tc.delay.String(), func(t *testing.T) {
-			p, f := labPunch(t, natlab.MatrixConfig{Delay: delayline.LinkConfig{Delay: tc.delay}, Trials: tc.trials, Cells: punchCells})
-			punched, first = punched+p, first+f
+			all.add(labPunch(t, natlab.MatrixConfig{Delay: delayline.LinkConfig{Delay: tc.delay}, Trials: tc.trials, Cells: punchCells}))
 		})
 	}
-	wantFirstAttempts(t, punched, first)
+	all.check(t)
 }
 
 // TestLabPunchUnderLoad: the 0 ms RST×RST and RST×drop cells with the
 // relay on offer, on a busy host: two busy processes beside the lab for
 // the whole run (MatrixConfig.Load, `icetcp lab --load 2`), on top of the
-// race detector's own cost. Every trial must still connect directly over
-// tcp-so: before this test, one punch in 80 went to the relay, or failed
-// without one, when the host was busy (a rush starved of CPU spent, a
-// back-off past the relay's cap, a punch given up after 10 attempts).
-// About 20 s.
+// race detector's own cost. Every trial must connect, over tcp-so but for
+// one in 40 at most (as in TestLabPunch): before this test, one punch in
+// 80 went to the relay, or failed without one, when the host was busy (a
+// rush starved of CPU spent, a back-off past the relay's cap, a punch
+// given up after 10 attempts). About 20 s.
 func TestLabPunchUnderLoad(t *testing.T) {
-	punched, first := labPunch(t, natlab.MatrixConfig{Trials: 20, Load: 2, Cells: punchCells[:2]})
-	wantFirstAttempts(t, punched, first)
+	labPunch(t, natlab.MatrixConfig{Trials: 20, Load: 2, Cells: punchCells[:2]}).check(t)
+}
+
+// punchTally counts the trials of labPunch: how many connected over a
+// tcp-so pair and over something else (the relay), and of the tcp-so
+// ones how many reported their attempts and connected on the first.
+type punchTally struct {
+	so, other, punched, first int
+}
+
+func (p *punchTally) add(q punchTally) {
+	p.so, p.other, p.punched, p.first = p.so+q.so, p.other+q.other, p.punched+q.punched, p.first+q.first
+}
+
+// check holds trials off tcp-so, and punches after the first attempt, to
+// one in 40 each.
+func (p punchTally) check(t *testing.T) {
+	t.Helper()
+	t.Logf("%d of %d tcp-so punches connected on the first attempt; %d of %d trials off tcp-so", p.first, p.punched, p.other, p.so+p.other)
+	if later := p.punched - p.first; later*40 > p.punched {
+		t.Errorf("%d of %d tcp-so punches needed more than the first attempt, want at most one in 40", later, p.punched)
+	}
+	if p.other*40 > p.so+p.other {
+		t.Errorf("%d of %d trials connected off tcp-so, want at most one in 40", p.other, p.so+p.other)
+	}
 }
 
 // labPunch runs mc's cells (a subset of punchCells) and wants every trial
-// direct over tcp-so; it returns how many tcp-so trials reported their
-// attempts, and how many of those connected on the first.
-func labPunch(t *testing.T, mc natlab.MatrixConfig) (punched, first int) {
+// connected, each cell mostly over tcp-so; it returns the tally.
+func labPunch(t *testing.T, mc natlab.MatrixConfig) punchTally {
 	t.Helper()
 	mc.MaxFailures = 2 // a broken cell costs two agent timeouts, not twenty
 	res := runCells(t, mc)
 	var b strings.Builder
 	res.Table(&b)
 	t.Log("\n" + b.String())
+	var n punchTally
 	for _, want := range mc.Cells {
 		c := cell(t, res, want.A, want.B)
-		if c.Successes != mc.Trials || !strings.HasPrefix(c.DominantPath(), "so ") || c.Paths[c.DominantPath()] != c.Successes {
+		if c.Successes != mc.Trials || !strings.HasPrefix(c.DominantPath(), "so ") {
 			t.Errorf("%s×%s: %d/%d connected over %v: %v", want.A, want.B, c.Successes, mc.Trials, c.Paths, c.Failures)
 		}
-		if c.Punched < c.Successes {
-			t.Errorf("%s×%s: %d of %d tcp-so successes report their attempts (the agent's selected event lacks \"attempts\")", want.A, want.B, c.Punched, c.Successes)
+		so := 0
+		for path, k := range c.Paths {
+			if strings.HasPrefix(path, "so ") {
+				so += k
+			}
 		}
-		punched += c.Punched
-		first += c.FirstAttempt
+		if c.Punched < so {
+			t.Errorf("%s×%s: %d of %d tcp-so successes report their attempts (the agent's selected event lacks \"attempts\")", want.A, want.B, c.Punched, so)
+		}
+		n.add(punchTally{so: so, other: c.Successes - so, punched: c.Punched, first: c.FirstAttempt})
 	}
-	t.Logf("%d of %d tcp-so punches connected on the first attempt", first, punched)
-	return punched, first
-}
-
-// wantFirstAttempts holds the punches that needed more than the first
-// attempt to one in 40.
-func wantFirstAttempts(t *testing.T, punched, first int) {
-	t.Helper()
-	if later := punched - first; later*40 > punched {
-		t.Errorf("%d of %d tcp-so punches needed more than the first attempt, want at most one in 40", later, punched)
-	}
+	return n
 }

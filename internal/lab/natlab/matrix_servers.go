@@ -32,6 +32,15 @@ const (
 )
 
 // ParseRelay reads a --relay value.
+// labUserQuota is the embedded relay's allocations per user in the lab:
+// every trial of a run uses the one user "lab", as a deployment with one
+// shared long-term user does (README: raise the quota to the sessions
+// served at once). With the default 10, a relay that a busy host had
+// not yet let reap the allocations of the trials just ended refused two
+// new peers (486) in CI, and a trial whose punch met the RST × silent-NAT
+// clash had no relay to fall back to.
+const labUserQuota = "1000"
+
 func ParseRelay(s string) (Relay, error) {
 	switch r := Relay(s); r {
 	case "", RelayEmbedded:
@@ -114,7 +123,8 @@ func (l *Lab) startServers(ctx context.Context, mc MatrixConfig) (_ *servers, er
 	switch s.relay {
 	case RelayEmbedded:
 		args = append(args, "--stun-addr", stun.String(), "--stun-alt-addr", ServerAltAddr.String(),
-			"--relay-ip", ServerAddr.String(), "--turn-user", turnUser, "--turn-pass", s.turnPass)
+			"--relay-ip", ServerAddr.String(), "--turn-user", turnUser, "--turn-pass", s.turnPass,
+			"--turn-user-quota", labUserQuota)
 	case RelayCoturn:
 		args = append(args, "--stun-addr", "")
 		if s.stopTURN, s.turnLog, err = l.startCoturn(ctx, stun, s.turnPass); err != nil {

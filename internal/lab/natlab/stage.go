@@ -78,7 +78,7 @@ func NewStage(ctx context.Context, sc StageConfig) (_ *Stage, err error) {
 	if s.relay, err = l.startProc(run, sc.Env, sc.Binary, "serve",
 		"--signal-addr", netip.AddrPortFrom(ServerAddr, stageRelaySigPt).String(),
 		"--stun-addr", turn.String(), "--relay-ip", ServerAddr.String(),
-		"--turn-user", turnUser, "--turn-pass", s.turnPass); err != nil {
+		"--turn-user", turnUser, "--turn-pass", s.turnPass, "--turn-user-quota", labUserQuota); err != nil {
 		return nil, fmt.Errorf("natlab: stage: %w", err)
 	}
 	for _, w := range []struct {
