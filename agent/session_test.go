@@ -224,10 +224,24 @@ func TestSyncSessionEndsDirect(t *testing.T) {
 			stunOn(t, n, stunAddr)
 			r := newMemRelay(n)
 			ca, cb := sessions(natPair(n, r, false, false))
+			moved := [2]chan struct{}{make(chan struct{}, 4), make(chan struct{}, 4)}
+			for k, cfg := range []*Config{&ca, &cb} {
+				cfg.OnEvent = func(e Event) {
+					if e.Type == EventPath {
+						moved[k] <- struct{}{}
+					}
+				}
+			}
 			x, y := syncPair(t, ca, cb)
 			exchange(t, x, y, 64<<10)
-			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && (x.Path() != "direct" || y.Path() != "direct"); {
-				time.Sleep(100 * time.Millisecond)
+			for k, c := range []*Conn{x, y} {
+				if c.Path() == "direct" {
+					continue
+				}
+				select { // started on the relay: the move's event
+				case <-moved[k]:
+				case <-time.After(20 * time.Second):
+				}
 			}
 			for _, c := range []*Conn{x, y} {
 				if c.Path() != "direct" || c.Local().TCPType != candidate.SO {

@@ -8,7 +8,6 @@
 package coturn
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -74,7 +74,7 @@ type Config struct {
 type Coturn struct {
 	cfg    Config
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *child.Output
 	dir    string
 	ownDir bool
 	addr   netip.AddrPort
@@ -189,7 +189,7 @@ func Start(ctx context.Context, cfg Config) (*Coturn, error) {
 var errPortTaken = errors.New("coturn: the listening port is taken")
 
 func start(ctx context.Context, cfg Config, ip netip.Addr) (*Coturn, error) {
-	c := &Coturn{cfg: cfg, out: &syncBuffer{}, exited: make(chan struct{}), addr: netip.AddrPortFrom(ip, cfg.Port)}
+	c := &Coturn{cfg: cfg, out: &child.Output{}, exited: make(chan struct{}), addr: netip.AddrPortFrom(ip, cfg.Port)}
 	c.dir = cfg.Dir
 	if c.dir == "" {
 		d, err := os.MkdirTemp("", "coturn-")
@@ -222,8 +222,8 @@ func (c *Coturn) waitReady(ctx context.Context) error {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		// turnserver retries a bind that failed, for good: say so at once.
-		if bytes.Contains(c.out.Bytes(), []byte("Address already in use")) {
-			return fmt.Errorf("%w: %s: %s", errPortTaken, c.addr, tail(c.out.Bytes()))
+		if strings.Contains(c.out.String(), "Address already in use") {
+			return fmt.Errorf("%w: %s: %s", errPortTaken, c.addr, c.out.Tail(logTail))
 		}
 		if c.cfg.Wrap == nil {
 			d := net.Dialer{Timeout: 200 * time.Millisecond}
@@ -231,19 +231,19 @@ func (c *Coturn) waitReady(ctx context.Context) error {
 				conn.Close()
 				return nil
 			}
-		} else if bytes.Contains(c.out.Bytes(), []byte("Total General servers")) ||
-			bytes.Contains(c.out.Bytes(), []byte("IPv4. TCP listener opened on")) {
+		} else if strings.Contains(c.out.String(), "Total General servers") ||
+			strings.Contains(c.out.String(), "IPv4. TCP listener opened on") {
 			return nil
 		}
 		select {
 		case <-c.exited:
-			return fmt.Errorf("coturn: turnserver exited before listening: %s", tail(c.out.Bytes()))
+			return fmt.Errorf("coturn: turnserver exited before listening: %s", c.out.Tail(logTail))
 		case <-ctx.Done():
 			return fmt.Errorf("coturn: waiting for %s: %w", c.addr, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("coturn: %s not accepting after 15s: %s", c.addr, tail(c.out.Bytes()))
+			return fmt.Errorf("coturn: %s not accepting after 15s: %s", c.addr, c.out.Tail(logTail))
 		}
 	}
 }
@@ -263,7 +263,10 @@ func (c *Coturn) TLSAddr() netip.AddrPort {
 func (c *Coturn) Pid() int { return c.cmd.Process.Pid }
 
 // Log returns what turnserver printed so far.
-func (c *Coturn) Log() string { return string(c.out.Bytes()) }
+func (c *Coturn) Log() string { return c.out.String() }
+
+// logTail is how much of turnserver's log an error quotes.
+const logTail = 2000
 
 // Stop sends SIGTERM, waits (coturn takes about 2 s to exit), then SIGKILL.
 func (c *Coturn) Stop() error {
@@ -304,28 +307,4 @@ func freePort(ip netip.Addr) (uint16, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).AddrPort().Port(), nil
-}
-
-func tail(b []byte) string {
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return string(bytes.TrimSpace(b))
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]byte(nil), s.b.Bytes()...)
 }

@@ -29,7 +29,7 @@ func StartT(t testing.TB, cfg Config) *Coturn {
 			t.Errorf("coturn stop: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("coturn log:\n%s", tail([]byte(c.Log())))
+			t.Logf("coturn log:\n%s", c.out.Tail(logTail))
 		}
 	})
 	return c

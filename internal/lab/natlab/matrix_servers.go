@@ -1,7 +1,6 @@
 package natlab
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,8 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/icetcp/icetcp/internal/lab/child"
 )
 
 // Relay names the TURN relay (RFC 6062 TCP allocations) a matrix runs in
@@ -164,7 +164,7 @@ func (l *Lab) startServers(ctx context.Context, mc MatrixConfig) (_ *servers, er
 func (l *Lab) startProc(ctx context.Context, env []string, bin string, args ...string) (*proc, error) {
 	cmd := l.Command(ctx, l.Server, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	p := &proc{name: bin + " " + args[0], cmd: cmd, out: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &proc{name: bin + " " + args[0], cmd: cmd, out: &child.Output{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", strings.Join(cmd.Args, " "), err)
@@ -220,7 +220,7 @@ func (s *servers) connectArgs(h Host) (args, env []string) {
 type proc struct {
 	name   string // for errors
 	cmd    *exec.Cmd
-	out    *lockedBuffer
+	out    *child.Output
 	exited chan struct{} // closed when Wait returned
 }
 
@@ -232,22 +232,4 @@ func (p *proc) stop() {
 	}
 	killGroup(p.cmd)
 	<-p.exited
-}
-
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -11,7 +11,6 @@
 package proxyd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -88,7 +87,7 @@ type Common struct {
 type Server struct {
 	name   string
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *child.Output
 	dir    string
 	addr   netip.AddrPort
 	exited chan struct{}
@@ -104,7 +103,7 @@ func (s *Server) Addr() netip.AddrPort { return s.addr }
 // Log is what the proxy printed so far (for squid its cache and access
 // logs too).
 func (s *Server) Log() string {
-	b := s.out.Bytes()
+	b := []byte(s.out.String())
 	for _, f := range []string{"cache.log", "access.log"} {
 		if l, err := os.ReadFile(s.dir + "/" + f); err == nil {
 			b = append(append(b, "\n--- "+f+" ---\n"...), l...)
@@ -130,7 +129,7 @@ func (s *Server) Stop() {
 
 // start runs the proxy's command and waits until it accepts connections.
 func start(ctx context.Context, name string, c Common, dir string, bin string, args ...string) (*Server, error) {
-	s := &Server{name: name, out: &syncBuffer{}, dir: dir, addr: netip.AddrPortFrom(c.ListenIP, c.Port), exited: make(chan struct{})}
+	s := &Server{name: name, out: &child.Output{}, dir: dir, addr: netip.AddrPortFrom(c.ListenIP, c.Port), exited: make(chan struct{})}
 	bin = lookPath(bin)
 	if c.Wrap != nil {
 		s.cmd = c.Wrap(bin, args...)
@@ -171,13 +170,13 @@ func (s *Server) waitReady(ctx context.Context, probe func(context.Context, neti
 		}
 		select {
 		case <-s.exited:
-			return fmt.Errorf("proxyd: %s exited before listening on %s: %s", s.name, s.addr, tail(s.Log()))
+			return fmt.Errorf("proxyd: %s exited before listening on %s: %s", s.name, s.addr, child.Tail(s.Log(), 3000))
 		case <-ctx.Done():
 			return fmt.Errorf("proxyd: waiting for %s on %s: %w", s.name, s.addr, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("proxyd: %s not accepting on %s after 20s: %s", s.name, s.addr, tail(s.Log()))
+			return fmt.Errorf("proxyd: %s not accepting on %s after 20s: %s", s.name, s.addr, child.Tail(s.Log(), 3000))
 		}
 	}
 }
@@ -217,28 +216,4 @@ func freePort(ip netip.Addr) (uint16, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).AddrPort().Port(), nil
-}
-
-func tail(s string) string {
-	if len(s) > 3000 {
-		s = s[len(s)-3000:]
-	}
-	return string(bytes.TrimSpace([]byte(s)))
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]byte(nil), s.b.Bytes()...)
 }
