@@ -67,7 +67,7 @@ func (a *Agent) selectPair(p *pair, now time.Time) {
 	for pc := range a.conns {
 		// Connections without a pair yet may be the peer's direct checks.
 		if pc != p.pc && !keep(pc.pair) && !(a.mv.searching(now) && pc.pair == nil) {
-			pc.close(errOther)
+			a.closeOrPark(pc, errOther)
 		}
 	}
 	if a.mv.searching(now) {
@@ -153,8 +153,29 @@ func (a *Agent) release(now time.Time) {
 	}
 	for pc := range a.conns {
 		if pc != a.sel.pair.pc && !a.isDraining(pc) {
-			pc.close(errors.New("agent: another pair was selected"))
+			a.closeOrPark(pc, errors.New("agent: another pair was selected"))
 		}
+	}
+}
+
+// closeOrPark closes a connection the selection left unused, or parks it:
+// open, idle and unchecked until the agent ends. A standard agent may read
+// all the connections to one of its passive candidates as one socket: pion
+// (ice/v2 v2.3.38, tcp_packet_conn.go startReading) hands the first EOF of
+// any of them to the candidate's reader, which stops, and with it the
+// selected pair's incoming data, when a redundant connection we opened to
+// that candidate (a relayed check, another host's) is closed. So toward a
+// standard agent such connections stay open; the peer closes them (or
+// the agent's end does). icetcp peers, and connections the peer opened,
+// are closed at once.
+func (a *Agent) closeOrPark(pc *pconn, err error) {
+	if pc.inbound || pc.pair == nil || pc.pair.remote.TCPType != candidate.Passive || a.agreed().eos {
+		pc.close(err)
+		return
+	}
+	if !pc.parked.Swap(true) {
+		pc.endChecks()
+		a.log.Debugf("parked the connection to %s (%s): a standard agent's passive candidate may end with its close", pc.remote, pc.local.Type)
 	}
 }
 

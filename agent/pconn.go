@@ -53,6 +53,7 @@ type pconn struct {
 	authenticated atomic.Bool
 	eosMode       atomic.Bool // end of stream travels in band: a FIN without it means the peer vanished
 	answered      atomic.Bool // we answered a check of the peer on this connection: it knows the path works
+	parked        atomic.Bool // left unused by the selection but kept open (closeOrPark): its data is dropped
 
 	wmu       sync.Mutex // guards the fields up to wcond
 	stunQ     []*stun.Message
@@ -375,6 +376,10 @@ func (pc *pconn) readLoop(rc readerConfig) {
 			putFrame(held)
 			pc.close(err)
 			return
+		}
+		if pc.parked.Load() {
+			putFrame(held) // no reader takes a parked connection's data
+			continue
 		}
 		if err = pc.waitRoom(); err != nil {
 			putFrame(held)

@@ -247,6 +247,11 @@ func (a *Agent) releaseRelays() {
 			keep[a.g.relayOf(pc.local)] = true
 		}
 	}
+	for pc := range a.conns { // parked: its close would end the peer's candidate (closeOrPark)
+		if pc.parked.Load() && !pc.closed() && pc.local.Type == candidate.Relay {
+			keep[a.g.relayOf(pc.local)] = true
+		}
+	}
 	for _, rl := range a.g.relays {
 		rl.cancel()
 		if !keep[rl] {
