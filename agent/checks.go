@@ -420,6 +420,15 @@ func (a *Agent) onRequest(pc *pconn, m *stun.Message, now time.Time) {
 	// one on top of the selected pair, and says so: a nomination without
 	// the mark is a late one for the first selection.
 	upgrade := nominated && isMove(m) && a.sel.pair != nil && a.mv.on && pc != a.sel.pair.pc
+	if upgrade && !a.takesMove(now) {
+		// A second move nomination right behind the one we took: the
+		// peer nominated two pairs, and the answers, on two connections,
+		// may reach it in the other order, so that each side would end
+		// on the pair the other left. Refused, the peer moves where we
+		// did (its other nomination succeeded).
+		a.respondError(pc, m, stun.CodeBadRequest, now)
+		return
+	}
 	// Our own search checks, and answers, go on beside the selected pair.
 	search := upgrade || (a.sel.pair != nil && a.mv.searching(now) && pc != a.sel.pair.pc)
 	if nominated && a.sel.committedElsewhere(pc) && !upgrade {

@@ -325,9 +325,19 @@ const lingerTimeout = 2 * time.Second
 // arriving answers them with RST, and an RST makes the peer's kernel drop
 // what the peer had not read yet. So Close sends FIN, discards what still
 // arrives until the peer's FIN (at most lingerTimeout), then closes.
+//
+// In session mode Close waits, beyond the linger for as long as the
+// session may resume a broken path (ResumeTimeout), until the peer has
+// acknowledged every byte written, and returns an error saying how much
+// it has not when that does not come.
 func (c *Conn) Close() error {
-	c.closeOnce.Do(func() { c.linger(false) })
-	return c.Agent().Close()
+	var lerr error
+	c.closeOnce.Do(func() { lerr = c.linger(false) })
+	err := c.Agent().Close()
+	if lerr != nil {
+		return lerr
+	}
+	return err
 }
 
 // abortLinger bounds how long Abort waits for the peer's FIN: an
@@ -342,11 +352,13 @@ const abortLinger = 500 * time.Millisecond
 // instead. Toward a standard agent it is Close. After CloseWrite the
 // stream had ended: Abort only closes.
 func (c *Conn) Abort() error {
-	c.closeOnce.Do(func() { c.linger(true) })
+	c.closeOnce.Do(func() { _ = c.linger(true) }) // interrupted: what the peer did not take is not a surprise
 	return c.Agent().Close()
 }
 
-func (c *Conn) linger(interrupted bool) {
+// linger ends the stream (see Close); in session mode it reports what the
+// peer did not acknowledge.
+func (c *Conn) linger(interrupted bool) (lerr error) {
 	c.writeMu.Lock()
 	ended := c.writeEnded
 	c.writeEnded = true
@@ -367,12 +379,19 @@ func (c *Conn) linger(interrupted bool) {
 		if !ended {
 			c.sess.closeWrite(end)
 		}
-		// What Write took is still being written: give it to the
-		// kernel, as a TCP close does, at most for the linger.
+		// What Write took may still be on its way, or lost with a path
+		// the session is replacing: wait for the peer's ACK of all of it,
+		// while a resumption may still bring it there.
+		c.sess.ackNow()
+		bound := wait
+		if !interrupted {
+			bound += c.a.cfg.ResumeTimeout
+		}
 		lingered := make(chan struct{})
-		tm := time.AfterFunc(wait, func() { close(lingered) })
-		c.sess.drained(lingered)
+		tm := time.AfterFunc(bound, func() { close(lingered) })
+		lerr = c.sess.drained(lingered)
 		tm.Stop()
+		t.Reset(wait) // the linger for the peer's FIN starts now
 		pc = c.path()
 	} else if c.eos && !ended && !pc.closed() {
 		_ = pc.sendEOS(interrupted)
@@ -412,6 +431,7 @@ func (c *Conn) linger(interrupted bool) {
 	}
 	pc.close(net.ErrClosed) // also ends a FIN still waiting behind a full socket
 	<-flushed
+	return lerr
 }
 
 // LocalAddr is the local TCP address of the selected connection (in

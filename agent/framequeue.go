@@ -52,6 +52,10 @@ type frameQueue struct {
 	bytes  int
 	ended  bool  // no more frames will come
 	endErr error // nil: the peer ended its stream deliberately
+	// abandoned: the reader left (abandon); a frame pushed after that,
+	// by a connection reader that had not seen it yet, is dropped too:
+	// taken behind the dropped ones it would be read at their offset.
+	abandoned bool
 	// readable and writable are poked (capacity 1) on every change.
 	readable chan struct{}
 	writable chan struct{}
@@ -78,6 +82,11 @@ func (q *frameQueue) full() bool {
 // push queues a frame read into bp (from getFrame); the queue owns it.
 func (q *frameQueue) push(bp *[]byte) {
 	q.mu.Lock()
+	if q.abandoned {
+		q.mu.Unlock()
+		putFrame(bp)
+		return
+	}
 	q.frames = append(q.frames, bp)
 	q.bytes += len(*bp)
 	q.mu.Unlock()
@@ -93,6 +102,26 @@ func (q *frameQueue) end(err error) {
 	}
 	q.mu.Unlock()
 	pokeChan(q.readable)
+}
+
+// abandon drops the queued frames and ends the queue with err, unless it
+// has ended already: an end (the peer's end of stream, a break) is read
+// after the frames before it, which must stay.
+func (q *frameQueue) abandon(err error) {
+	q.mu.Lock()
+	if q.ended {
+		q.mu.Unlock()
+		return
+	}
+	frames := q.frames
+	q.frames, q.bytes = nil, 0
+	q.ended, q.endErr, q.abandoned = true, err, true
+	q.mu.Unlock()
+	for _, bp := range frames {
+		putFrame(bp)
+	}
+	pokeChan(q.readable)
+	pokeChan(q.writable)
 }
 
 // pop returns the next frame, or ended with the end's error once the

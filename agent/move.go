@@ -45,10 +45,20 @@ type moveState struct {
 	roundAt  time.Time // when the next round re-arms failed direct pairs
 	lostAt   time.Time // the selected path broke then; zero while it works
 	lostErr  error
-	draining []*pconn // paths we moved from, closed once read to their END
+	draining []*pconn  // paths we moved from, closed once both sides left them (or after drainTimeout)
+	movedAt  time.Time // the last move (movePath)
 	// restarting: an ICE restart runs (restart); retired: it succeeded,
 	// the session is another agent's now, and this one only closes.
 	restarting, retired bool
+	restartTried        bool // since the last break: a restart ran or runs
+}
+
+// searchGrace is how long a session whose path broke while its search
+// for a direct path ran leaves that search alone before it also restarts
+// ICE: both sides usually see the break and search together, and a
+// restart on top of a move races it (each side could take the other's).
+func (a *Agent) searchGrace() time.Duration {
+	return min(time.Second, a.cfg.ResumeTimeout/3)
 }
 
 // upgradeRounds are when, after a relayed pair's selection, the direct
@@ -121,6 +131,13 @@ func (a *Agent) searchTick(now time.Time, soon func(time.Time)) {
 			return
 		}
 		soon(deadline)
+		if a.cfg.Redial != nil && !a.mv.restartTried {
+			if at := a.mv.lostAt.Add(a.searchGrace()); !now.Before(at) {
+				a.restart(now)
+			} else {
+				soon(at)
+			}
+		}
 	}
 	if a.mv.until.IsZero() {
 		return
@@ -187,6 +204,9 @@ func (a *Agent) rearmDirect(now time.Time) {
 	}
 }
 
+// errMovedOn closes the path the session left, once both sides left it.
+var errMovedOn = errors.New("agent: the session moved to another path")
+
 // errSearchOver closes what the search for a direct path still had open.
 var errSearchOver = errors.New("agent: the session's search for a direct path ended")
 
@@ -230,6 +250,18 @@ func (a *Agent) isDraining(pc *pconn) bool {
 	return false
 }
 
+// moveSettle is how long after a move the controlled side refuses another
+// move to a healthy path's successor: the controlling side's nominations
+// of two pairs cross within a round trip.
+const moveSettle = time.Second
+
+// takesMove reports whether a move nomination is taken now (controlled
+// side): from the relay, from a broken path, or a while after the last
+// move.
+func (a *Agent) takesMove(now time.Time) bool {
+	return isRelayed(a.sel.pair) || !a.mv.lostAt.IsZero() || a.mv.movedAt.IsZero() || !now.Before(a.mv.movedAt.Add(moveSettle))
+}
+
 // movePath moves the session to p, a direct pair the controlling side
 // nominated: the Conn carries on there, the old path drains.
 func (a *Agent) movePath(p *pair, now time.Time) {
@@ -252,10 +284,17 @@ func (a *Agent) movePath(p *pair, now time.Time) {
 	if old.pc != nil && !old.pc.closed() {
 		a.mv.draining = append(a.mv.draining, old.pc)
 		old.pc.drainBy = now.Add(drainTimeout)
+		if a.role.controlling {
+			// The peer moved before it answered the nomination: nothing
+			// on the old path is of use to either side any more, and
+			// closing it ends what the relay still carries.
+			old.pc.close(errMovedOn)
+		}
 	}
 	old.nominated = false
+	a.mv.movedAt = now
 	resumed := !a.mv.lostAt.IsZero()
-	a.mv.lostAt, a.mv.lostErr = time.Time{}, nil
+	a.mv.lostAt, a.mv.lostErr, a.mv.restartTried = time.Time{}, nil, false
 	a.consent = consentState{last: now, next: now.Add(a.consentInterval()), tx: map[[stun.TransactionIDSize]byte]time.Time{}}
 	if !a.role.controlling {
 		a.sendConsent(now)
@@ -338,13 +377,14 @@ func (a *Agent) pathLost(pc *pconn, err error, now time.Time) {
 	a.log.Infof("%v: looking for another path for %v", a.mv.lostErr, a.cfg.ResumeTimeout)
 	pc.close(a.mv.lostErr)
 	switch {
-	case a.cfg.Redial != nil:
-		// Even while the search runs: the pairs it has may all share what
-		// broke (relayed connections of one relay that got stuck, with no
-		// direct path between two symmetric NATs), and a restart finds
-		// the direct path too if it opens.
+	case a.cfg.Redial != nil && !a.mv.searching(now):
 		a.restart(now)
 	case a.mv.searching(now):
+		// The search goes on, for the resumption's time; with Redial an
+		// ICE restart follows after searchGrace (searchTick) if the
+		// search found nothing: its pairs may all share what broke
+		// (relayed connections of one relay that got stuck, with no
+		// direct path between two symmetric NATs).
 		if a.mv.until.Before(now.Add(a.cfg.ResumeTimeout)) {
 			a.mv.until = now.Add(a.cfg.ResumeTimeout)
 		}
@@ -380,9 +420,10 @@ const restartBackoff = 500 * time.Millisecond
 // the break: a new agent (the same Config, fresh credentials and
 // candidates) connects over a channel from Redial, and selecting its pair
 // moves the session there (startSession). The peer restarts when it sees
-// the break too, and the rendezvous pairs the two again.
+// the break too, and the rendezvous pairs the two again. A search that
+// moves the session while it runs wins (onRestarted).
 func (a *Agent) restart(now time.Time) {
-	a.mv.restarting = true
+	a.mv.restarting, a.mv.restartTried = true, true
 	a.stopSTUN()
 	a.closeListeners()
 	a.closeRelays()
@@ -437,6 +478,15 @@ func connectOver(ctx context.Context, cfg Config) (*Agent, error) {
 // agent's now, and this one retires; or it failed.
 func (a *Agent) onRestarted(b *Agent, err error, now time.Time) {
 	a.mv.restarting = false
+	if a.mv.lostAt.IsZero() {
+		// The search moved the session meanwhile: it stays there, and
+		// the restarted agent, if any, is not needed.
+		if b != nil {
+			a.goTracked(func() { b.Close() })
+		}
+		a.log.Infof("agent: session restart ended (%v) after the session had moved: not used", err)
+		return
+	}
 	if err != nil {
 		a.mv.lostErr = fmt.Errorf("%w; %v", a.mv.lostErr, err)
 		a.sessionLost(now)

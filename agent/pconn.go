@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/stun"
@@ -54,6 +55,8 @@ type pconn struct {
 	eosMode       atomic.Bool // end of stream travels in band: a FIN without it means the peer vanished
 	answered      atomic.Bool // we answered a check of the peer on this connection: it knows the path works
 	parked        atomic.Bool // left unused by the selection but kept open (closeOrPark): its data is dropped
+	reset         atomic.Bool // the reader's EOF followed an RST, not the peer's FIN (sawReset)
+	left          atomic.Bool // the session moved off this path: its data is dropped (session.moveTo)
 
 	wmu       sync.Mutex // guards the fields up to wcond
 	stunQ     []*stun.Message
@@ -308,6 +311,9 @@ func (pc *pconn) readLoop(rc readerConfig) {
 		if peerEOS && (err == nil || errors.Is(err, io.EOF)) {
 			pc.closedByPeer.Store(true)
 		}
+		if (err == nil || errors.Is(err, io.EOF)) && !pc.closed() {
+			pc.reset.Store(pc.sawReset()) // while the socket is still open
+		}
 		pc.q.end(pc.endErr(err))
 		close(pc.readDone)
 		rc.onEnd(pc, err)
@@ -318,6 +324,15 @@ func (pc *pconn) readLoop(rc readerConfig) {
 	first := rc.first
 	alloc := func(n int) []byte { bp := getFrame(n); held = bp; return *bp }
 	for {
+		if pc.left.Load() {
+			// The session left this path: what still comes is not read
+			// (the peer sends it again on the new path), so that the
+			// relay behind it stops once its buffers are full. The path
+			// ends when closed (session.onAck, or the drain's timeout).
+			<-pc.done
+			err = pc.closeErr()
+			return
+		}
 		var frame []byte
 		held = nil
 		if first != nil {
@@ -377,8 +392,11 @@ func (pc *pconn) readLoop(rc readerConfig) {
 			pc.close(err)
 			return
 		}
-		if pc.parked.Load() {
-			putFrame(held) // no reader takes a parked connection's data
+		if pc.parked.Load() || pc.left.Load() {
+			// No reader takes it: a parked connection, or a path the
+			// session left (the peer sends it again on the new one).
+			pc.bytesIn.Add(uint64(len(frame)))
+			putFrame(held)
 			continue
 		}
 		if err = pc.waitRoom(); err != nil {
@@ -404,6 +422,27 @@ func (pc *pconn) waitRoom() error {
 		}
 	}
 	return nil
+}
+
+// sawReset reports that the connection, whose reader just read EOF, was
+// reset rather than closed by the peer: a write of ours took the RST's
+// ECONNRESET, or the kernel says so (resetByPeer). A NAT that lost its
+// state resets a path the peer is still on; a peer that exits closes it.
+func (pc *pconn) sawReset() bool {
+	if errors.Is(pc.fw.Err(), syscall.ECONNRESET) {
+		return true
+	}
+	c := pc.c
+	for {
+		switch cc := c.(type) {
+		case *net.TCPConn:
+			return resetByPeer(cc)
+		case interface{ NetConn() net.Conn }:
+			c = cc.NetConn()
+		default:
+			return false
+		}
+	}
 }
 
 // endErr is what Conn.Read reports when the reader stopped with err: a

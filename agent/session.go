@@ -57,8 +57,13 @@ const defaultReplayBuffer = 4 << 20
 // acknowledges what it took: smaller reads are acknowledged together.
 const ackDelay = 10 * time.Millisecond
 
-// maxBatch bounds the records one writev carries.
-const maxBatch = 64
+// maxBatch and maxBatchBytes bound the records one writev carries: a
+// move waits for the write in progress on the old path, and what it
+// still puts there after the move is carried for nothing.
+const (
+	maxBatch      = 64
+	maxBatchBytes = 256 << 10
+)
 
 // record is one frame of our stream, kept until the peer acknowledges it.
 type record struct {
@@ -93,6 +98,7 @@ type session struct {
 	lastAck  uint64        // what our last ACK said
 	ackT     *time.Timer
 	ins      []*pconn // paths to read after in, in order
+	left     []*pconn // paths we moved off, open until the peer left them too
 	failed   error
 	moves    int
 	paths    []PathStats // the paths used, in order
@@ -213,12 +219,12 @@ func (s *session) writeLoop(out *pconn) {
 			return
 		}
 		batch = batch[:0]
-		to := s.written
+		to, bytes := s.written, 0
 		for _, r := range s.recs {
 			if r.end() <= to {
 				continue
 			}
-			if len(batch) == maxBatch {
+			if len(batch) == maxBatch || bytes >= maxBatchBytes {
 				break
 			}
 			b := *r.bp
@@ -226,6 +232,7 @@ func (s *session) writeLoop(out *pconn) {
 				b = b[to-r.off:]
 			}
 			batch = append(batch, b)
+			bytes += len(b)
 			to = r.end()
 		}
 		if len(batch) == 0 {
@@ -279,6 +286,18 @@ func (s *session) onAck(pc *pconn, r uint64) {
 	}
 	if !pc.sessHeard {
 		pc.sessHeard, pc.sessFirstAck = true, r
+		if !pc.left.Load() {
+			// The peer's first ACK on a path comes from its move there:
+			// it has left the paths we left, and nothing on them is of
+			// use to either side. Closing them ends what a relay still
+			// carries toward us.
+			for _, old := range s.left {
+				if old != pc {
+					old.close(errMovedOn)
+				}
+			}
+			s.left = nil
+		}
 	}
 	if r > s.acked {
 		s.acked = r
@@ -338,7 +357,9 @@ func (s *session) next(block bool) (*[]byte, error) {
 		}
 		if ended && !s.movable(in, err) {
 			// The peer's end of stream, or its interruption: the stream
-			// ends here, whichever path carried it.
+			// ends here, whichever path carried it. The peer's Close
+			// waits for our ACK of its last bytes.
+			s.ackNow()
 			return nil, s.c.readEndErr(err)
 		}
 		if ended {
@@ -376,13 +397,17 @@ func (s *session) next(block bool) (*[]byte, error) {
 // or the connection's break (the peer may well be alive elsewhere). Not
 // its end of stream or interruption, nor a FIN without end of stream on a
 // direct connection: only the peer's host sends that, when the peer died.
-// A relay that died sends it too.
+// A relay that died sends it too, an EOF that followed an RST (a NAT
+// that lost its state) is a break (pconn.sawReset), and so is the FIN of
+// a path the peer never started its data on: the peer closed a pair it
+// did not move to (two moves crossed: we took a nomination the peer then
+// replaced by another), not its stream.
 func (s *session) movable(pc *pconn, err error) bool {
 	switch {
 	case err == nil, errors.Is(err, ErrPeerInterrupted):
 		return false
 	case errors.Is(err, ErrPeerVanished):
-		return pc.viaRelay.Load()
+		return pc.viaRelay.Load() || pc.reset.Load() || !pc.started.Load()
 	}
 	return true
 }
@@ -442,6 +467,17 @@ func (s *session) sendAckLocked(r uint64) {
 // writer's part runs on a goroutine of its own.
 func (s *session) moveTo(pc *pconn) {
 	s.mu.Lock()
+	// The paths we read until now are left at once, their queued data
+	// dropped: the peer resumes on pc from our ACK below, which counts
+	// only what the application took, so whatever they still hold comes
+	// again on pc (and the reader drops what it repeats). A relay stops
+	// carrying our peer's data the moment we know of the direct path.
+	for _, old := range append([]*pconn{s.in}, s.ins...) {
+		if old != pc && !old.left.Swap(true) {
+			old.q.abandon(errPathEnd)
+			s.left = append(s.left, old)
+		}
+	}
 	s.ins = append(s.ins, pc)
 	s.moves++
 	r := s.recvd.Load()
@@ -521,23 +557,44 @@ func (s *session) closeWrite(e streamEnd) {
 	s.startWriterLocked()
 }
 
-// drained waits until the path has all our records and our end of stream,
-// at most until done closes; it reports whether it has.
-func (s *session) drained(done <-chan struct{}) bool {
+// drained waits until the peer has taken our whole stream (its ACK) and
+// our end of stream is out on the current path, at most until done
+// closes: what was written but not acknowledged may still be lost with
+// its path, and the session resumes it while Close waits. It says what
+// is missing, nil when nothing is.
+func (s *session) drained(done <-chan struct{}) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.failed == nil && (s.writing || !s.ready || s.written < s.sent) {
+	for s.failed == nil && (s.writing || !s.ready || s.acked < s.sent || s.eosDueLocked()) {
 		ch := s.changed
 		s.mu.Unlock()
 		select {
 		case <-ch:
 		case <-done:
 			s.mu.Lock()
-			return false
+			if s.failed == nil {
+				return fmt.Errorf("agent: session: the peer acknowledged %d of the %d bytes sent when Close gave up", s.acked, s.sent)
+			}
+			continue
 		}
 		s.mu.Lock()
 	}
-	return s.failed == nil
+	if s.failed != nil && s.acked < s.sent {
+		return fmt.Errorf("agent: session: %d of the %d bytes sent were not acknowledged: %w", s.sent-s.acked, s.sent, s.failed)
+	}
+	return nil
+}
+
+// ackNow acknowledges at once what the reader took: the peer's Close
+// waits for it, and ours may close the path before the ACK timer.
+func (s *session) ackNow() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ackT != nil {
+		s.ackT.Stop()
+		s.ackT = nil
+	}
+	s.sendAckLocked(s.recvd.Load())
 }
 
 // fail ends the session: readers and writers get err (the first one).

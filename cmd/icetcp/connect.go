@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -147,7 +148,11 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return ev.fail(f.jsonOut, interrupted(ctx, err))
 	}
 	path := m.pathText()
-	stream.Close()
+	if err := stream.Close(); err != nil && cfg.Session {
+		// The session's Close waits for the peer's ACK of our last
+		// bytes: without it they may be lost with a broken path.
+		return ev.fail(f.jsonOut, fmt.Errorf("sending: %w", err))
+	}
 	sum := summary{verb: "sent", total: -1, sent: res.sent, recv: res.received, took: took, rate: rate, path: path}
 	if st := conn.Agent().Stats().Session; st != nil {
 		sum.paths = st.Paths

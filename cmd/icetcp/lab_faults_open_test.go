@@ -2,12 +2,13 @@
 
 package main
 
-// The session's lab fault tests that do not pass yet: each found a defect
-// of the session layer through real NATs that is still open (README,
-// "Sessions: relay first, direct at the end, no byte lost"). They are out
-// of the suite until it is fixed, and in the tree as its reproducers:
+// The session's lab fault test that does not pass yet: the relay still
+// carries more than 64 KiB after the direct pair validated in some runs
+// (README, "Sessions: relay first, direct at the end, no byte lost"). It
+// is out of the suite until that is fixed, and in the tree as its
+// reproducer:
 //
-//	sudo go test -tags 'lab labfaults' -race -run 'TestLab(LateDirect|NATRestart|RelayKilled)$' ./cmd/icetcp
+//	sudo go test -tags 'lab labfaults' -race -run 'TestLabLateDirect$' ./cmd/icetcp
 
 import (
 	"testing"
@@ -80,65 +81,6 @@ func checkAfterDirect(t *testing.T, s natlab.SideResult) {
 	for _, p := range done.Paths {
 		if p.Path == "relay" && p.AfterDirect > maxAfterDirect {
 			t.Errorf("%s: the relay carried %d bytes after the direct pair validated, want at most %d", s.Name, p.AfterDirect, maxAfterDirect)
-		}
-	}
-}
-
-// TestLabNATRestart: A's NAT restarts mid-transfer on a direct session:
-// its connection tracking is flushed and it maps every port anew, so
-// every connection through it dies (the rendezvous's, the relay's and the
-// peers'), while the server and a direct path stay reachable. The session
-// resumes (another pair, or an ICE restart over the rendezvous) and both
-// streams arrive intact.
-func TestLabNATRestart(t *testing.T) {
-	t.Parallel()
-	st := stage(t, "preserve-rst", "preserve-rst")
-	ss := startSession(t, st, natlab.SessionConfig{Size: faultSize, Tail: faultTail, Args: faultArgs, Timeout: faultTimeout})
-	await(t, ss, "a selected pair", isEvent("selected"))
-	await(t, ss, "1 MiB received", received(1<<20, 0))
-	if err := st.RestartNAT(t.Context(), st.GatewayA); err != nil {
-		t.Fatal(err)
-	}
-	at := ss.Elapsed()
-	resumed := await(t, ss, "the session resumed", isEvent("resumed"))
-	for i, e := range resumed {
-		t.Logf("side %d resumed over %s %.1f s after the NAT restart, after %d bytes", i, e.Path, (e.At - at).Seconds(), e.AtBytes)
-	}
-	ss.Finish()
-	finish(t, ss)
-}
-
-// TestLabRelayKilled: a session on the relay (the direct path blocked at
-// first) loses its relay mid-transfer, the process killed, just as the
-// direct path opens: it goes on over the direct path, both streams
-// intact.
-func TestLabRelayKilled(t *testing.T) {
-	t.Parallel()
-	st := stage(t, "preserve-rst", "preserve-rst")
-	lift, err := st.BlockPeers(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss := startSession(t, st, natlab.SessionConfig{Size: faultSize, Tail: faultTail, Args: faultArgs, Timeout: faultTimeout})
-	for i, e := range await(t, ss, "a selected pair", isEvent("selected")) {
-		if e.Path != "relay" {
-			t.Fatalf("side %d selected %s with the direct path blocked: %+v", i, e.Path, e)
-		}
-	}
-	await(t, ss, "1 MiB received over the relay", received(1<<20, 0))
-	if err := lift(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	st.KillRelay()
-	at := ss.Elapsed()
-	for i, e := range await(t, ss, "the move to the direct path", isPath("direct")) {
-		t.Logf("side %d on the direct path %.1f s after the relay was killed, after %d bytes", i, (e.At - at).Seconds(), e.AtBytes)
-	}
-	ss.Finish()
-	res := finish(t, ss)
-	for _, s := range res.Sides {
-		if lastPath(s) != "direct" {
-			t.Errorf("%s ended on %s, want direct", s.Name, lastPath(s))
 		}
 	}
 }

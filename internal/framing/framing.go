@@ -240,6 +240,13 @@ type Writer struct {
 	err error
 }
 
+// Err is the error that stopped the Writer, nil while it works.
+func (w *Writer) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
 // NewWriter returns a Writer that writes frames to w.
 func NewWriter(w io.Writer) *Writer {
 	return &Writer{w: w}
