@@ -18,10 +18,10 @@ type wrapped struct{ net.Conn }
 
 func (w wrapped) NetConn() net.Conn { return w.Conn }
 
-// Once consent stops toward a standard agent, data the peer does not
-// acknowledge for ConsentTimeout ends the connection (TCP_USER_TIMEOUT),
-// also through a wrapper.
-func TestUserTimeoutSet(t *testing.T) {
+// loopbackTCP returns both ends of a TCP connection on loopback, closed
+// when the test ends.
+func loopbackTCP(t *testing.T) (dialed, accepted *net.TCPConn) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -31,9 +31,22 @@ func TestUserTimeoutSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	peer, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	return c.(*net.TCPConn), peer.(*net.TCPConn)
+}
+
+// Once consent stops toward a standard agent, data the peer does not
+// acknowledge for ConsentTimeout ends the connection (TCP_USER_TIMEOUT),
+// also through a wrapper.
+func TestUserTimeoutSet(t *testing.T) {
+	c, _ := loopbackTCP(t)
 	setUserTimeout(wrapped{c}, 30*time.Second)
-	rc, err := c.(*net.TCPConn).SyscallConn()
+	rc, err := c.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,22 +63,9 @@ func TestUserTimeoutSet(t *testing.T) {
 // (session.movable), and the kernel's TCP state tells them apart.
 func TestSawReset(t *testing.T) {
 	for _, reset := range []bool{false, true} {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		c, err := net.Dial("tcp", l.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		peer, err := l.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, peer := loopbackTCP(t)
 		if reset {
-			peer.(*net.TCPConn).SetLinger(0) // Close sends RST
+			peer.SetLinger(0) // Close sends RST
 		}
 		peer.Close()
 		if reset {
