@@ -196,10 +196,13 @@ func (c *Conn) Write(p []byte) (int, error) {
 
 // CloseWrite sends FIN: the peer reads io.EOF after the bytes written.
 func (c *Conn) CloseWrite() error {
+	c.in.mu.Lock()
+	wasReset := c.in.reset // this end read the reset: its socket sends nothing more
+	c.in.mu.Unlock()
 	s := c.out
 	s.mu.Lock()
 	switch {
-	case s.stalled: // a FIN into a dead path never arrives
+	case s.stalled, s.reset, wasReset: // a FIN into a dead path never arrives
 	case s.delay != nil:
 		if !s.finSent {
 			s.finSent = true
@@ -235,11 +238,18 @@ func (c *Conn) Close() error {
 
 // Reset breaks the connection as a middlebox that dies would (a relay, a
 // NAT losing its state): both ends read ECONNRESET after what they had.
+//
+// Both directions are marked before either end is woken: an end that
+// woke on the first could otherwise close, and its FIN reach the other
+// end ahead of the reset (a reset connection carries no FIN).
 func (c *Conn) Reset() {
-	for _, s := range []*stream{c.in, c.out} {
+	streams := []*stream{c.in, c.out}
+	for _, s := range streams {
 		s.mu.Lock()
 		s.reset, s.broken = true, true
 		s.mu.Unlock()
+	}
+	for _, s := range streams {
 		poke(s.readable)
 		poke(s.writable)
 	}

@@ -230,3 +230,31 @@ func TestDelayKeepsOrder(t *testing.T) {
 		s.Close()
 	})
 }
+
+// A reset connection carries no FIN: an end that read the reset and
+// closes must not give the other end an EOF (a clean close) in place of
+// its reset. Reset marks the two directions one after the other, and the
+// end woken by the first may close before the second is marked; the
+// state between the two is set here by hand.
+func TestResetCarriesNoFIN(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		x, y := newPair(&net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 1}, &net.TCPAddr{IP: net.IPv4(10, 0, 0, 2), Port: 2})
+		x.in.mu.Lock()
+		x.in.reset, x.in.broken = true, true // x has read the reset, y's direction not yet marked
+		x.in.mu.Unlock()
+		if _, err := x.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("x read %v, want ECONNRESET", err)
+		}
+		x.Close()
+		y.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := y.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("y read %v after x closed its reset end, before the reset reached y: want nothing (no FIN)", err)
+		}
+		y.Reset() // the second direction's mark arrives
+		y.SetReadDeadline(time.Time{})
+		if _, err := y.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("y read %v, want ECONNRESET", err)
+		}
+		y.Close()
+	})
+}
