@@ -334,8 +334,12 @@ func (a *Agent) onResponse(pc *pconn, m *stun.Message, now time.Time) {
 		if a.sel.firstValid.IsZero() {
 			a.sel.firstValid = now
 		}
-		if sp := a.sel.pair; sp != nil && a.mv.on && isRelayed(sp) && !isRelayed(p) {
+		// A direct pair validated while the session rides the relay: the
+		// move is this answer (movePath below), or a round trip away.
+		moves := tx.useCandidate && a.role.controlling && tx.move && a.mv.searching(now)
+		if sp := a.sel.pair; sp != nil && a.mv.on && isRelayed(sp) && !isRelayed(p) && !moves {
 			sp.pc.markDirectValid()
+			a.holdForMove(p)
 		}
 		a.cl.unfreeze(p, true)
 	}

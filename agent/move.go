@@ -51,6 +51,7 @@ type moveState struct {
 	// the session is another agent's now, and this one only closes.
 	restarting, retired bool
 	restartTried        bool // since the last break: a restart ran or runs
+	holds               int  // relay holds this search (holdForMove)
 }
 
 // searchGrace is how long a session whose path broke while its search
@@ -101,7 +102,27 @@ func (a *Agent) startSession(p *pair, now time.Time) {
 	if isRelayed(p) && a.directPossible() {
 		a.mv.until = now.Add(a.cfg.UpgradeWindow)
 		a.mv.roundAt = now.Add(upgradeRounds[0])
+		a.mv.holds = 0
+		c.sess.upgrading.Store(true)
 	}
+}
+
+// maxHolds bounds the relay holds of one search: a pair that validates
+// and is not nominated costs the stream a hold's stall.
+const maxHolds = 2
+
+// holdForMove runs when direct pair p validated while the session rides
+// the relay: our writes to the relay wait for the move (the controlling
+// side nominates p, or another direct pair, within a round trip or two)
+// instead of running on at full speed meanwhile. The hold ends at the
+// move, or after two of p's round trips and a margin for a busy host.
+func (a *Agent) holdForMove(p *pair) {
+	sp := a.sel.pair
+	if sp == nil || !a.mv.on || !isRelayed(sp) || isRelayed(p) || a.mv.holds >= maxHolds {
+		return
+	}
+	a.mv.holds++
+	a.sel.conn.sess.hold(sp.pc, min(time.Second, 2*p.rtt+250*time.Millisecond))
 }
 
 // directPossible reports a direct pair worth more checks: one not ruled
@@ -214,6 +235,9 @@ var errSearchOver = errors.New("agent: the session's search for a direct path en
 // what selection would have released goes.
 func (a *Agent) endSearch(now time.Time) {
 	a.mv.until = time.Time{}
+	if s := a.sess.Load(); s != nil {
+		s.upgrading.Store(false)
+	}
 	for _, q := range a.cl.pairs {
 		if q == a.sel.pair {
 			continue
@@ -267,9 +291,6 @@ func (a *Agent) takesMove(now time.Time) bool {
 func (a *Agent) movePath(p *pair, now time.Time) {
 	old := a.sel.pair
 	c := a.sel.conn
-	if isRelayed(old) && !isRelayed(p) {
-		old.pc.markDirectValid() // the peer's nomination is our validation
-	}
 	p.state, p.nominated = stateSucceeded, true
 	a.sel.pair, a.sel.nominating, a.sel.committed = p, nil, p.pc
 	p.pc.eosMode.Store(true)
@@ -281,6 +302,11 @@ func (a *Agent) movePath(p *pair, now time.Time) {
 	c.cur.Store(&connPath{pc: p.pc, local: p.local, remote: p.remote, path: pathOf(p)})
 	c.sess.addPath(PathStats{Path: pathOf(p), Local: p.local, Remote: p.remote, From: now, pc: p.pc}, now)
 	c.sess.moveTo(p.pc)
+	if isRelayed(old) && !isRelayed(p) {
+		// The peer's nomination (or its answer) is our validation, if no
+		// check of ours came first; the relay's reader stopped above.
+		old.pc.markDirectValid()
+	}
 	if old.pc != nil && !old.pc.closed() {
 		a.mv.draining = append(a.mv.draining, old.pc)
 		old.pc.drainBy = now.Add(drainTimeout)

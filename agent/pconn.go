@@ -57,6 +57,8 @@ type pconn struct {
 	parked        atomic.Bool // left unused by the selection but kept open (closeOrPark): its data is dropped
 	reset         atomic.Bool // the reader's EOF followed an RST, not the peer's FIN (sawReset)
 	left          atomic.Bool // the session moved off this path: its data is dropped (session.moveTo)
+	paused        atomic.Bool // the reader waits (pause)
+	unpaused      chan struct{}
 
 	wmu       sync.Mutex // guards the fields up to wcond
 	stunQ     []*stun.Message
@@ -126,6 +128,7 @@ func newPConn(id uint64, c net.Conn, fr *framing.Reader, inbound bool, local can
 		id: id, c: c, fr: fr, fw: framing.NewWriter(c), inbound: inbound, local: local,
 		remote: addrPortOf(c.RemoteAddr()), spawn: spawn, log: log, q: newFrameQueue(),
 		done: make(chan struct{}), readDone: make(chan struct{}), answerOut: make(chan struct{}),
+		unpaused: make(chan struct{}, 1),
 	}
 	pc.wcond = sync.NewCond(&pc.wmu)
 	return pc
@@ -324,6 +327,14 @@ func (pc *pconn) readLoop(rc readerConfig) {
 	first := rc.first
 	alloc := func(n int) []byte { bp := getFrame(n); held = bp; return *bp }
 	for {
+		for pc.paused.Load() && !pc.left.Load() {
+			select {
+			case <-pc.unpaused:
+			case <-pc.done:
+				err = pc.closeErr()
+				return
+			}
+		}
 		if pc.left.Load() {
 			// The session left this path: what still comes is not read
 			// (the peer sends it again on the new path), so that the
@@ -409,6 +420,17 @@ func (pc *pconn) readLoop(rc readerConfig) {
 		}
 		pc.q.push(held)
 		pc.bytesIn.Add(uint64(len(frame)))
+	}
+}
+
+// pause stops (on) or resumes the reading of the connection: a session
+// that holds the relay for a move (session.hold) leaves the peer's data in
+// it, and the peer sends that again on the new path. The frame being read
+// when it stops is still taken.
+func (pc *pconn) pause(on bool) {
+	pc.paused.Store(on)
+	if !on {
+		pokeChan(pc.unpaused)
 	}
 }
 

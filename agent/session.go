@@ -65,6 +65,14 @@ const (
 	maxBatchBytes = 256 << 10
 )
 
+// relayRecord bounds records, and the writes that carry them, while the
+// session rides a relay and searches for a direct path: a write in
+// progress when a direct pair validates still goes out whole over the
+// relay, and what the relay carries after that is the upgrade's cost
+// (PathStats.AfterDirect). A record at a time costs a relay nothing: it
+// moves bytes at a fraction of a direct connection's speed.
+const relayRecord = 16 << 10
+
 // record is one frame of our stream, kept until the peer acknowledges it.
 type record struct {
 	off uint64
@@ -102,6 +110,12 @@ type session struct {
 	failed   error
 	moves    int
 	paths    []PathStats // the paths used, in order
+	held     *pconn      // writes to this path wait (hold), until a move or holdT
+	holdGen  int         // which hold holdT ends
+	holdT    *time.Timer
+
+	// upgrading: a search for a direct path runs (relayRecord).
+	upgrading atomic.Bool
 
 	// The read side, under Conn.readMu.
 	in      *pconn
@@ -144,9 +158,12 @@ func (s *session) broadcastLocked() {
 // buffer is full, at most until the write deadline. Called with
 // Conn.writeMu held.
 func (s *session) write(p []byte, packet bool) (int, error) {
-	size := len(p)
-	if !packet && len(p) > s.c.maxFrame {
-		k := (len(p) + s.c.maxFrame - 1) / s.c.maxFrame
+	size, most := len(p), s.c.maxFrame
+	if s.upgrading.Load() {
+		most = min(most, relayRecord)
+	}
+	if !packet && len(p) > most {
+		k := (len(p) + most - 1) / most
 		size = (len(p) + k - 1) / k // equal frames, as WriteFrames cuts them
 	}
 	n := 0
@@ -197,7 +214,7 @@ func (s *session) add(p []byte) error {
 
 // startWriterLocked starts the writer if there is something it may send.
 func (s *session) startWriterLocked() {
-	if s.writing || !s.ready || s.failed != nil || (s.written >= s.sent && !s.eosDueLocked()) {
+	if s.writing || !s.ready || s.failed != nil || s.held == s.out || (s.written >= s.sent && !s.eosDueLocked()) {
 		return
 	}
 	s.writing = true
@@ -214,17 +231,20 @@ func (s *session) writeLoop(out *pconn) {
 	var batch [][]byte
 	for {
 		s.mu.Lock()
-		if s.failed != nil || !s.ready || s.out != out {
+		if s.failed != nil || !s.ready || s.out != out || s.held == out {
 			s.stopWriterLocked()
 			return
 		}
 		batch = batch[:0]
-		to, bytes := s.written, 0
+		to, bytes, most := s.written, 0, maxBatchBytes
+		if s.upgrading.Load() {
+			most = relayRecord
+		}
 		for _, r := range s.recs {
 			if r.end() <= to {
 				continue
 			}
-			if len(batch) == maxBatch || bytes >= maxBatchBytes {
+			if len(batch) == maxBatch || bytes >= most {
 				break
 			}
 			b := *r.bp
@@ -461,6 +481,48 @@ func (s *session) sendAckLocked(r uint64) {
 	pc.sendSession(sessAck, r)
 }
 
+// hold stops our use of pc, the relayed path, for at most d: a direct
+// pair validated, and the move to it (the controlling side's nomination)
+// is at most a round trip or two away. Our writes wait, and our reads: the
+// peer's data stays in the relay, and the peer sends it again on the new
+// path from our ACK there. Nothing waits is lost; only if no move comes
+// within d does the relay carry it after all. The agent loop calls it.
+func (s *session) hold(pc *pconn, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.out != pc || s.failed != nil {
+		return
+	}
+	s.held = pc
+	pc.pause(true)
+	s.holdGen++
+	gen := s.holdGen
+	if s.holdT != nil {
+		s.holdT.Stop()
+	}
+	s.holdT = time.AfterFunc(d, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.holdGen == gen {
+			s.endHoldLocked()
+			s.startWriterLocked()
+		}
+	})
+}
+
+// endHoldLocked lets the writer go on.
+func (s *session) endHoldLocked() {
+	if s.held != nil {
+		s.held.pause(false)
+	}
+	s.held = nil
+	s.holdGen++
+	if s.holdT != nil {
+		s.holdT.Stop()
+		s.holdT = nil
+	}
+}
+
 // moveTo makes pc the session's path: the peer's data continues on it
 // after its END on the old path (or the old path's break), and ours once
 // the peer said where (its first ACK on pc). Run on the agent loop; the
@@ -479,24 +541,26 @@ func (s *session) moveTo(pc *pconn) {
 		}
 	}
 	s.ins = append(s.ins, pc)
+	s.endHoldLocked()
 	s.moves++
 	r := s.recvd.Load()
 	s.lastAck = r
+	// Our writes stop at once too: the writer ends after the batch it is
+	// writing, not after whatever it finds before moveOut runs.
+	old, oldWritten := s.out, s.written
+	s.out, s.ready = pc, false
 	s.broadcastLocked()
 	s.mu.Unlock()
 	// First thing on the new path: where the peer's stream resumes.
 	pc.sendSession(sessAck, r)
-	pc.spawn(func() { s.moveOut(pc) })
+	pc.spawn(func() { s.moveOut(pc, old, oldWritten) })
 }
 
-// moveOut moves our data to pc: END on the old path once its writes
-// ended, then, once the peer acknowledged on pc, START and what it has
-// not taken.
-func (s *session) moveOut(pc *pconn) {
+// moveOut moves our data to pc, from old (which carried our stream up to
+// oldWritten): END on old once its writes ended, then, once the peer
+// acknowledged on pc, START and what it has not taken.
+func (s *session) moveOut(pc, old *pconn, oldWritten uint64) {
 	s.mu.Lock()
-	old, oldWritten := s.out, s.written
-	s.out, s.ready = pc, false
-	s.broadcastLocked()
 	for s.writing && s.failed == nil { // the writer sees out changed after its batch
 		ch := s.changed
 		s.mu.Unlock()
@@ -617,6 +681,7 @@ func (s *session) fail(err error) error {
 func (s *session) release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.endHoldLocked()
 	for s.pinned > 0 {
 		ch := s.changed
 		s.mu.Unlock()

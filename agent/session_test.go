@@ -192,9 +192,9 @@ func TestSyncSessionMovesFromRelayToDirect(t *testing.T) {
 			if relay.BytesSent+relay.BytesReceived+direct.BytesSent+direct.BytesReceived < 8<<20 {
 				t.Errorf("paths carried %+v and %+v, less than both streams", relay, direct)
 			}
-			// Two 32 KiB writes are in flight at most when the direct
-			// pair validates: the relay carries them and the peer's.
-			if relay.pc.atDirect.Load() == 0 || relay.AfterDirect > 128<<10 {
+			// A record each way may be in flight when the direct pair
+			// validates (TestSyncSessionRelayQuietAfterDirectValidates).
+			if relay.pc.atDirect.Load() == 0 || relay.AfterDirect > 64<<10 {
 				t.Errorf("the relay carried %d bytes after the direct pair validated", relay.AfterDirect)
 			}
 		}
@@ -545,6 +545,65 @@ func TestSyncSessionMoveStall(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A session streaming at full speed both ways over the relay when the
+// direct path opens: from the moment a direct pair validates on a side,
+// the relay carries at most 64 KiB more for that side (both ways), though
+// a round trip of the relay's speed is 256 KiB here. The lab's late
+// direct path carried up to 918 KB while a 256 KiB write was in progress
+// and the controlled side waited for the nomination at full speed.
+func TestSyncSessionRelayQuietAfterDirectValidates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		x, y, _, _, _ := sessionPair(t, time.Second)
+		if x.Path() != "relay" || y.Path() != "relay" {
+			t.Fatalf("paths %s, %s; want the relay first", x.Path(), y.Path())
+		}
+		// 1 MiB writes, 100 MB/s each way from just before the direct
+		// path opens (at a second, its first try after the selection).
+		time.Sleep(900 * time.Millisecond)
+		bothWays(t, x, y, 40<<20, 1<<20, 10*time.Millisecond)
+		for i, c := range []*Conn{x, y} {
+			side := []string{"controlling", "controlled"}[i]
+			st := c.Agent().Stats().Session
+			if c.Path() != "direct" || st == nil || len(st.Paths) != 2 {
+				t.Fatalf("on %s, session %+v; want one move to a direct pair", c.Path(), st)
+			}
+			relay := st.Paths[0]
+			t.Logf("%s: the relay carried %d bytes, %d after the direct pair validated", side, relay.BytesSent+relay.BytesReceived, relay.AfterDirect)
+			if relay.pc.atDirect.Load() == 0 || relay.AfterDirect > 64<<10 {
+				t.Errorf("%s: the relay carried %d bytes after the direct pair validated, want at most 64 KiB", side, relay.AfterDirect)
+			}
+		}
+	})
+}
+
+// A hold (a direct pair validated) that no move ends, because the
+// controlling side nominated nothing, stops the relay both ways for its
+// time only: then both streams go on over the relay and arrive whole.
+func TestSyncSessionHoldEndsWithoutAMove(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		x, y, _, _, _ := sessionPair(t, time.Hour)
+		pc := x.sess.current()
+		var in, out uint64
+		held := make(chan struct{})
+		go func() {
+			defer close(held)
+			time.Sleep(100 * time.Millisecond)
+			x.sess.hold(pc, 500*time.Millisecond)
+			synctest.Wait() // the batch in progress, the frame being read
+			in, out = pc.bytesIn.Load(), pc.bytesOut.Load()
+			time.Sleep(490 * time.Millisecond)
+			if pc.bytesIn.Load() != in || pc.bytesOut.Load() != out {
+				t.Errorf("the held relay carried %d bytes in and %d out", pc.bytesIn.Load()-in, pc.bytesOut.Load()-out)
+			}
+		}()
+		bothWays(t, x, y, 4<<20, 64<<10, 10*time.Millisecond)
+		<-held
+		if x.Path() != "relay" || pc.bytesOut.Load() == out || pc.bytesIn.Load() == in {
+			t.Errorf("on %s; the relay carried nothing after the hold", x.Path())
+		}
+	})
 }
 
 // A relay-only session whose relayed connections get stuck mid-transfer

@@ -210,12 +210,7 @@ func TestLabDirectCut(t *testing.T) {
 		t.Logf("side %d resumed over %s %.1f s after the cut, after %d bytes", i, e.Path, (e.At - at).Seconds(), e.AtBytes)
 	}
 	ss.Finish()
-	res := finish(t, ss)
-	for _, s := range res.Sides {
-		if lastPath(s) != "relay" {
-			t.Errorf("%s ended on %s, want the relay (the direct path stays cut)", s.Name, lastPath(s))
-		}
-	}
+	wantEndedOn(t, finish(t, ss), "relay") // the direct path stays cut
 }
 
 // TestLabNATRestart: A's NAT restarts mid-transfer on a direct session:
@@ -269,10 +264,81 @@ func TestLabRelayKilled(t *testing.T) {
 		t.Logf("side %d on the direct path %.1f s after the relay was killed, after %d bytes", i, (e.At - at).Seconds(), e.AtBytes)
 	}
 	ss.Finish()
-	res := finish(t, ss)
+	wantEndedOn(t, finish(t, ss), "direct")
+}
+
+// wantEndedOn wants both sides' sessions to end on path.
+func wantEndedOn(t *testing.T, res *natlab.SessionResult, path string) {
+	t.Helper()
 	for _, s := range res.Sides {
-		if lastPath(s) != "direct" {
-			t.Errorf("%s ended on %s, want direct", s.Name, lastPath(s))
+		if lastPath(s) != path {
+			t.Errorf("%s ended on %s, want %s", s.Name, lastPath(s), path)
+		}
+	}
+}
+
+// maxAfterDirect is what a relayed path may carry after a direct pair
+// validated (iroh measured 10-35 KB over QUIC multipath).
+const maxAfterDirect = 64 << 10
+
+// TestLabLateDirect: the direct path between two port-preserving NATs is
+// blocked (a drop rule on A's gateway) for the first 3 s, the relay
+// reachable throughout: both sides start on the relay, carry data there,
+// and move to the direct path after the rule goes, mid-transfer. Both
+// streams arrive byte for byte, both sides exit 0, and the relay carried
+// at most 64 KiB after the direct pair validated.
+func TestLabLateDirect(t *testing.T) {
+	t.Parallel()
+	st := stage(t, "preserve-rst", "preserve-rst")
+	lift, err := st.BlockPeers(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := startSession(t, st, natlab.SessionConfig{Size: lateDirectSize, Tail: lateDirectTail, Timeout: lateDirectTimeout})
+	for i, e := range await(t, ss, "a selected pair", isEvent("selected")) {
+		if e.Path != "relay" {
+			t.Fatalf("side %d selected %s with the direct path blocked: %+v", i, e.Path, e)
+		}
+	}
+	// Data flows over the relay, and the peers started 3 s ago.
+	await(t, ss, "1 MiB received over the relay, 3 s in", received(1<<20, 3*time.Second))
+	liftAt := ss.Elapsed()
+	if err := lift(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	moved := await(t, ss, "the move to the direct path", isPath("direct"))
+	for i, e := range moved {
+		t.Logf("side %d moved to direct %.1f s after the block was lifted, after %d bytes", i, (e.At - liftAt).Seconds(), e.AtBytes)
+	}
+	ss.Finish()
+	res := finish(t, ss)
+	wantEndedOn(t, res, "direct")
+	for _, s := range res.Sides {
+		if r := s.First("resumed"); r != nil {
+			t.Errorf("%s resumed (%+v): nothing broke, the relay should hand over, not fail", s.Name, *r)
+		}
+		checkAfterDirect(t, s)
+	}
+}
+
+// checkAfterDirect wants s's done event to report the bytes per path,
+// with at most maxAfterDirect over the relay after a direct pair
+// validated.
+func checkAfterDirect(t *testing.T, s natlab.SideResult) {
+	t.Helper()
+	done := s.First("done")
+	switch {
+	case done == nil:
+		t.Errorf("%s: no done event", s.Name)
+	case len(done.Paths) == 0:
+		t.Errorf("%s: the done event has no paths (bytes per path): %+v", s.Name, *done)
+	}
+	if done == nil {
+		return
+	}
+	for _, p := range done.Paths {
+		if p.Path == "relay" && p.AfterDirect > maxAfterDirect {
+			t.Errorf("%s: the relay carried %d bytes after the direct pair validated, want at most %d", s.Name, p.AfterDirect, maxAfterDirect)
 		}
 	}
 }
