@@ -235,8 +235,8 @@ var errSearchOver = errors.New("agent: the session's search for a direct path en
 // what selection would have released goes.
 func (a *Agent) endSearch(now time.Time) {
 	a.mv.until = time.Time{}
-	if s := a.sess.Load(); s != nil {
-		s.upgrading.Store(false)
+	if s := a.sess.Load(); s != nil && !a.mv.retired {
+		s.upgrading.Store(false) // not when the session is a restarted agent's now
 	}
 	for _, q := range a.cl.pairs {
 		if q == a.sel.pair {
