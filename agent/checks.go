@@ -328,18 +328,12 @@ func (a *Agent) onResponse(pc *pconn, m *stun.Message, now time.Time) {
 	}
 	p.rtt = now.Sub(tx.sent)
 	a.tr.pair(TraceCheckSucceeded, p, now, nil)
-	if p.state != stateSucceeded {
+	validated := p.state != stateSucceeded
+	if validated {
 		p.state = stateSucceeded
 		p.validAt = now
 		if a.sel.firstValid.IsZero() {
 			a.sel.firstValid = now
-		}
-		// A direct pair validated while the session rides the relay: the
-		// move is this answer (movePath below), or a round trip away.
-		moves := tx.useCandidate && a.role.controlling && tx.move && a.mv.searching(now)
-		if sp := a.sel.pair; sp != nil && a.mv.on && isRelayed(sp) && !isRelayed(p) && !moves {
-			sp.pc.markDirectValid()
-			a.holdForMove(p)
 		}
 		a.cl.unfreeze(p, true)
 	}
@@ -352,6 +346,13 @@ func (a *Agent) onResponse(pc *pconn, m *stun.Message, now time.Time) {
 		}
 	case a.sel.nominating == p:
 		a.sel.nominating = nil // a plain check answered; nomination decides again
+	}
+	// A direct pair validated and the session still rides the relay (had
+	// this answer moved it, movePath marked the relay after it stopped
+	// reading it): the move is a round trip or two away.
+	if sp := a.sel.pair; validated && sp != nil && a.mv.on && isRelayed(sp) && !isRelayed(p) {
+		sp.pc.markDirectValid()
+		a.holdForMove(p)
 	}
 	if p.rechecks == 0 { // not in answer to our own rechecks: those follow the peer's checks
 		a.recheckForNomination(p, pc, now)

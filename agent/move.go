@@ -112,7 +112,7 @@ func (a *Agent) startSession(p *pair, now time.Time) {
 const maxHolds = 2
 
 // holdForMove runs when direct pair p validated while the session rides
-// the relay: our writes to the relay wait for the move (the controlling
+// the relay: the relay rests, both ways, until the move (the controlling
 // side nominates p, or another direct pair, within a round trip or two)
 // instead of running on at full speed meanwhile. The hold ends at the
 // move, or after two of p's round trips and a margin for a busy host.

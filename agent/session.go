@@ -110,7 +110,7 @@ type session struct {
 	failed   error
 	moves    int
 	paths    []PathStats // the paths used, in order
-	held     *pconn      // writes to this path wait (hold), until a move or holdT
+	held     *pconn      // this path is neither written nor read (hold), until a move or holdT
 	holdGen  int         // which hold holdT ends
 	holdT    *time.Timer
 
@@ -493,13 +493,10 @@ func (s *session) hold(pc *pconn, d time.Duration) {
 	if s.out != pc || s.failed != nil {
 		return
 	}
+	s.endHoldLocked() // a hold before this one
 	s.held = pc
 	pc.pause(true)
-	s.holdGen++
 	gen := s.holdGen
-	if s.holdT != nil {
-		s.holdT.Stop()
-	}
 	s.holdT = time.AfterFunc(d, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -510,7 +507,8 @@ func (s *session) hold(pc *pconn, d time.Duration) {
 	})
 }
 
-// endHoldLocked lets the writer go on.
+// endHoldLocked lets the held path's reader go on; the caller starts the
+// writer where it may write.
 func (s *session) endHoldLocked() {
 	if s.held != nil {
 		s.held.pause(false)

@@ -547,12 +547,13 @@ func TestSyncSessionMoveStall(t *testing.T) {
 	}
 }
 
-// A session streaming at full speed both ways over the relay when the
-// direct path opens: from the moment a direct pair validates on a side,
-// the relay carries at most 64 KiB more for that side (both ways), though
-// a round trip of the relay's speed is 256 KiB here. The lab's late
-// direct path carried up to 918 KB while a 256 KiB write was in progress
-// and the controlled side waited for the nomination at full speed.
+// A session streaming 1 MiB writes both ways over the relay, its
+// connections' 256 KiB buffers full, when the direct path opens: from the
+// moment a direct pair validates on a side, the relay carries at most
+// 64 KiB more for that side (both ways). The lab's late direct path
+// carried up to 918 KB while a 256 KiB write was in progress and the
+// controlled side waited for the nomination at full speed; the code
+// before the fix fails this test about one run in three.
 func TestSyncSessionRelayQuietAfterDirectValidates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		x, y, _, _, _ := sessionPair(t, time.Second)

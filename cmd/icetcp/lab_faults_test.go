@@ -243,17 +243,7 @@ func TestLabNATRestart(t *testing.T) {
 // intact.
 func TestLabRelayKilled(t *testing.T) {
 	t.Parallel()
-	st := stage(t, "preserve-rst", "preserve-rst")
-	lift, err := st.BlockPeers(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss := startSession(t, st, natlab.SessionConfig{Size: faultSize, Tail: faultTail, Args: faultArgs, Timeout: faultTimeout})
-	for i, e := range await(t, ss, "a selected pair", isEvent("selected")) {
-		if e.Path != "relay" {
-			t.Fatalf("side %d selected %s with the direct path blocked: %+v", i, e.Path, e)
-		}
-	}
+	st, ss, lift := startOnRelay(t, natlab.SessionConfig{Size: faultSize, Tail: faultTail, Args: faultArgs, Timeout: faultTimeout})
 	await(t, ss, "1 MiB received over the relay", received(1<<20, 0))
 	if err := lift(t.Context()); err != nil {
 		t.Fatal(err)
@@ -265,6 +255,25 @@ func TestLabRelayKilled(t *testing.T) {
 	}
 	ss.Finish()
 	wantEndedOn(t, finish(t, ss), "direct")
+}
+
+// startOnRelay stages two port-preserving NATs whose direct path is
+// blocked until lift, starts a session between them and wants both sides
+// to select the relay.
+func startOnRelay(t *testing.T, sc natlab.SessionConfig) (*natlab.Stage, *natlab.Session, func(context.Context) error) {
+	t.Helper()
+	st := stage(t, "preserve-rst", "preserve-rst")
+	lift, err := st.BlockPeers(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := startSession(t, st, sc)
+	for i, e := range await(t, ss, "a selected pair", isEvent("selected")) {
+		if e.Path != "relay" {
+			t.Fatalf("side %d selected %s with the direct path blocked: %+v", i, e.Path, e)
+		}
+	}
+	return st, ss, lift
 }
 
 // wantEndedOn wants both sides' sessions to end on path.
@@ -289,17 +298,7 @@ const maxAfterDirect = 64 << 10
 // at most 64 KiB after the direct pair validated.
 func TestLabLateDirect(t *testing.T) {
 	t.Parallel()
-	st := stage(t, "preserve-rst", "preserve-rst")
-	lift, err := st.BlockPeers(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss := startSession(t, st, natlab.SessionConfig{Size: lateDirectSize, Tail: lateDirectTail, Timeout: lateDirectTimeout})
-	for i, e := range await(t, ss, "a selected pair", isEvent("selected")) {
-		if e.Path != "relay" {
-			t.Fatalf("side %d selected %s with the direct path blocked: %+v", i, e.Path, e)
-		}
-	}
+	_, ss, lift := startOnRelay(t, natlab.SessionConfig{Size: lateDirectSize, Tail: lateDirectTail, Timeout: lateDirectTimeout})
 	// Data flows over the relay, and the peers started 3 s ago.
 	await(t, ss, "1 MiB received over the relay, 3 s in", received(1<<20, 3*time.Second))
 	liftAt := ss.Elapsed()
