@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/pion/logging"
@@ -269,7 +270,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.proxyFor, _ = proxy.Setting(proxy.Direct)
 	}
 	if cfg.LoggerFactory == nil {
-		cfg.LoggerFactory = logging.NewDefaultLoggerFactory()
+		cfg.LoggerFactory = defaultLoggers()
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
@@ -302,4 +303,29 @@ func setDefault(d *time.Duration, v time.Duration) {
 	if *d == 0 {
 		*d = v
 	}
+}
+
+// defaultLoggers is the factory of agents given none, shared: pion's
+// default factory builds five log.Loggers per logger, ~0.5 KiB that every
+// one of 10,000 idle agents would hold. sharedFactory hands out one
+// logger per scope.
+var defaultLoggers = sync.OnceValue(func() logging.LoggerFactory {
+	return &sharedFactory{f: logging.NewDefaultLoggerFactory(), loggers: map[string]logging.LeveledLogger{}}
+})
+
+type sharedFactory struct {
+	f       logging.LoggerFactory
+	mu      sync.Mutex
+	loggers map[string]logging.LeveledLogger
+}
+
+func (s *sharedFactory) NewLogger(scope string) logging.LeveledLogger {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.loggers[scope]
+	if !ok {
+		l = s.f.NewLogger(scope)
+		s.loggers[scope] = l
+	}
+	return l
 }

@@ -212,7 +212,7 @@ func run(n, parallel int) (result, error) {
 	start := time.Now()
 	for i := range n {
 		a, err := agent.New(agent.Config{Mux: mux, DisableActive: true, DisableSO: true, Role: agent.RoleControlled,
-			STUNServers: []string{stun}, ConnectTimeout: time.Minute, LoggerFactory: quiet()})
+			STUNServers: []string{stun}, ConnectTimeout: time.Minute})
 		if err != nil {
 			return result{}, err
 		}
