@@ -68,7 +68,7 @@ func child(stdin io.Reader, stdout io.Writer) error {
 	var wg sync.WaitGroup
 	for i := range n {
 		a, err := agent.New(agent.Config{Addrs: []netip.Addr{clientAddr(i)}, DisablePassive: true, DisableSO: true,
-			Role: agent.RoleControlling, ConnectTimeout: time.Minute, LoggerFactory: quiet()})
+			Role: agent.RoleControlling, ConnectTimeout: time.Minute, LoggerFactory: quiet(), Session: withSession})
 		if err != nil {
 			return err
 		}

@@ -38,6 +38,8 @@ import (
 
 const (
 	childEnv = "ICETCP_SCALE_CHILD"
+	// sessionEnv tells the child to turn the session layer on (-session).
+	sessionEnv = "ICETCP_SCALE_SESSION"
 	busyEnv  = "ICETCP_SCALE_BUSY"
 )
 
@@ -59,6 +61,7 @@ func main() {
 	quick := flag.Bool("quick", false, "one small run (200 sessions), for CI")
 	parallel := flag.Int("parallel", 256, "sessions connecting at once")
 	flag.StringVar(&memProfile, "memprofile", "", "write a heap profile of the idle sessions here")
+	flag.BoolVar(&withSession, "session", false, "sessions with the session layer (Config.Session) on both sides")
 	load := flag.Int("load", 0, "busy processes running beside the bench (a loaded host)")
 	inproc := flag.Bool("inproc", false, "both agents of every session in this process (failures and rate only; at most ~9,900 sessions under a 20,000 fd limit)")
 	flag.Parse()
@@ -186,6 +189,9 @@ func run(n, parallel int) (result, error) {
 	}
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
+	if withSession {
+		cmd.Env = append(cmd.Env, sessionEnv+"=1")
+	}
 	cmd.Stderr = os.Stderr
 	toChild, _ := cmd.StdinPipe()
 	fromChild, _ := cmd.StdoutPipe()
@@ -212,7 +218,7 @@ func run(n, parallel int) (result, error) {
 	start := time.Now()
 	for i := range n {
 		a, err := agent.New(agent.Config{Mux: mux, DisableActive: true, DisableSO: true, Role: agent.RoleControlled,
-			STUNServers: []string{stun}, ConnectTimeout: time.Minute})
+			STUNServers: []string{stun}, ConnectTimeout: time.Minute, Session: withSession})
 		if err != nil {
 			return result{}, err
 		}
@@ -329,3 +335,6 @@ func (p *pipe) read() {
 	}
 	close(p.ctlCh)
 }
+
+// withSession turns Config.Session on in both processes (-session).
+var withSession = os.Getenv(sessionEnv) != ""
