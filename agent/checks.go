@@ -121,7 +121,7 @@ func (a *Agent) startCheck(p *pair, now time.Time) {
 	if p.firstTry.IsZero() {
 		p.firstTry = now
 	}
-	p.deadline = now.Add(a.to.check)
+	p.deadline = now.Add(a.to.check())
 	p.err = nil
 	a.lastActivity = now
 	a.tr.pair(TraceCheckStarted, p, now, nil)
@@ -278,7 +278,7 @@ func (a *Agent) maybeRetry(p *pair, err error, now time.Time) {
 		return
 	}
 	backoff := min(time.Duration(50<<min(p.retries+1, 8))*time.Millisecond, maxRetryBackoff)
-	if next := now.Add(backoff); !next.Before(p.firstTry.Add(a.to.check)) {
+	if next := now.Add(backoff); !next.Before(p.firstTry.Add(a.to.check())) {
 		return
 	}
 	p.retries++
@@ -303,8 +303,7 @@ func (a *Agent) onSTUN(pc *pconn, m *stun.Message, now time.Time) {
 }
 
 func (a *Agent) onResponse(pc *pconn, m *stun.Message, now time.Time) {
-	if sent, ok := a.consent.tx[m.TransactionID]; ok {
-		delete(a.consent.tx, m.TransactionID)
+	if sent, ok := a.consent.answered(m.TransactionID); ok {
 		if m.Type.Class == stun.ClassSuccessResponse {
 			a.consent.last = now
 			if p := a.sel.pair; p != nil {

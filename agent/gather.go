@@ -62,8 +62,8 @@ func (a *Agent) gather(ctx context.Context) error {
 		}
 	}
 	if a.cfg.Mux != nil && !a.cfg.DisablePassive {
-		a.g.muxCand = candidate.New(candidate.Host, candidate.Passive, a.cfg.Mux.Addr(), netip.AddrPort{}, netip.Addr{}, 8191)
-		a.addLocal(a.g.muxCand)
+		a.g.muxOn = true
+		a.addLocal(a.muxCandidate())
 	}
 	return nil
 }
@@ -150,4 +150,11 @@ func (a *Agent) closeListeners() {
 
 func isRefused(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// muxCandidate is the passive candidate of the Mux's port. It is built
+// when asked for, not kept: it is the same value every time, and a Mux
+// serves thousands of agents.
+func (a *Agent) muxCandidate() candidate.Candidate {
+	return candidate.New(candidate.Host, candidate.Passive, a.cfg.Mux.Addr(), netip.AddrPort{}, netip.Addr{}, 8191)
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/pion/logging"
-	"github.com/pion/stun"
 
 	"github.com/icetcp/icetcp/candidate"
 	"github.com/icetcp/icetcp/internal/natcheck"
@@ -39,7 +38,6 @@ import (
 
 // moveState is a session's path policy. Owned by the loop.
 type moveState struct {
-	on       bool      // a session was agreed: the Conn can move
 	until    time.Time // the search for a direct path runs until then (zero: no search)
 	round    int       // upgrade rounds done
 	roundAt  time.Time // when the next round re-arms failed direct pairs
@@ -47,11 +45,12 @@ type moveState struct {
 	lostErr  error
 	draining []*pconn  // paths we moved from, closed once both sides left them (or after drainTimeout)
 	movedAt  time.Time // the last move (movePath)
+	holds    int       // relay holds this search (holdForMove)
+	on       bool      // a session was agreed: the Conn can move
 	// restarting: an ICE restart runs (restart); retired: it succeeded,
 	// the session is another agent's now, and this one only closes.
 	restarting, retired bool
 	restartTried        bool // since the last break: a restart ran or runs
-	holds               int  // relay holds this search (holdForMove)
 }
 
 // searchGrace is how long a session whose path broke while its search
@@ -83,16 +82,19 @@ func (m *moveState) searching(now time.Time) bool {
 // search for a direct path if p is relayed and one may exist.
 func (a *Agent) startSession(p *pair, now time.Time) {
 	c := a.sel.conn
-	ps := PathStats{Path: pathOf(p), Local: p.local, Remote: p.remote, From: now, pc: p.pc}
 	p.pc.viaRelay.Store(isRelayed(p))
+	cp := c.cur.Load()
+	if cp == nil || cp.pc != p.pc {
+		cp = &connPath{pc: p.pc, local: p.local, remote: p.remote, path: pathOf(p)}
+		c.cur.Store(cp)
+	}
 	if s := a.cfg.resume; s != nil {
-		c.cur.Store(&connPath{pc: p.pc, local: p.local, remote: p.remote, path: pathOf(p)})
-		s.addPath(ps, now)
+		s.addPath(cp, now)
 		s.moveTo(p.pc)
 	} else {
 		c.sess = newSession(c, p.pc, a.cfg.ReplayBuffer)
 		c.sess.id = sessionID(a.creds.ufrag, a.creds.pwd, a.peer.ufrag, *a.remotePwd.Load())
-		c.sess.addPath(ps, now)
+		c.sess.addPath(cp, now)
 	}
 	a.sess.Store(c.sess)
 	a.mv.on = true
@@ -299,8 +301,9 @@ func (a *Agent) movePath(p *pair, now time.Time) {
 	if a.cfg.Redial != nil {
 		setUserTimeout(p.pc.c, a.pathTimeout())
 	}
-	c.cur.Store(&connPath{pc: p.pc, local: p.local, remote: p.remote, path: pathOf(p)})
-	c.sess.addPath(PathStats{Path: pathOf(p), Local: p.local, Remote: p.remote, From: now, pc: p.pc}, now)
+	cp := &connPath{pc: p.pc, local: p.local, remote: p.remote, path: pathOf(p)}
+	c.cur.Store(cp)
+	c.sess.addPath(cp, now)
 	c.sess.moveTo(p.pc)
 	if isRelayed(old) && !isRelayed(p) {
 		// The peer's nomination (or its answer) is our validation, if no
@@ -321,7 +324,7 @@ func (a *Agent) movePath(p *pair, now time.Time) {
 	a.mv.movedAt = now
 	resumed := !a.mv.lostAt.IsZero()
 	a.mv.lostAt, a.mv.lostErr, a.mv.restartTried = time.Time{}, nil, false
-	a.consent = consentState{last: now, next: now.Add(a.consentInterval()), tx: map[[stun.TransactionIDSize]byte]time.Time{}}
+	a.consent = consentState{last: now, next: now.Add(a.consentInterval())}
 	if !a.role.controlling {
 		a.sendConsent(now)
 	}

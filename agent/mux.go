@@ -241,7 +241,7 @@ func (m *Mux) route(c net.Conn, src netip.Addr) {
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	first := append([]byte(nil), frame...)
-	if handed = a.handoff(c, fr, first, a.g.muxCand); handed {
+	if handed = a.handoff(c, fr, first, a.muxCandidate()); handed {
 		m.routed.Add(1)
 	}
 }

@@ -57,7 +57,12 @@ func (a *Agent) startNATCheck() {
 	a.goTracked(func() {
 		ctx, cancel := context.WithTimeout(a.ctx, natCheckTimeout)
 		defer cancel()
-		measure := func(ctx context.Context) (natcheck.Class, error) { return a.seams.natCheck(ctx, server) }
+		measure := func(ctx context.Context) (natcheck.Class, error) {
+			if a.seams.natCheck != nil {
+				return a.seams.natCheck(ctx, server)
+			}
+			return a.hostNATCheck(ctx, server)
+		}
 		var class natcheck.Class
 		var err error
 		if cache != nil {
@@ -75,7 +80,10 @@ func (a *Agent) natLocal() netip.Addr {
 	if len(a.g.listeners) > 0 {
 		return a.g.listeners[0].cand.Addr.Addr()
 	}
-	return a.g.muxCand.Addr.Addr()
+	if !a.g.muxOn {
+		return netip.Addr{}
+	}
+	return a.cfg.Mux.Addr().Addr()
 }
 
 // hostNATCheck runs natcheck from a port of its own on the first local
@@ -85,8 +93,8 @@ func (a *Agent) hostNATCheck(ctx context.Context, server string) (natcheck.Class
 	for _, ln := range a.g.listeners {
 		locals = append(locals, ln.cand.Addr.Addr())
 	}
-	if a.g.muxCand.Addr.IsValid() {
-		locals = append(locals, a.g.muxCand.Addr.Addr())
+	if a.g.muxOn {
+		locals = append(locals, a.cfg.Mux.Addr().Addr())
 	}
 	for _, ip := range locals {
 		sa, err := a.resolve(ctx, server, ip)

@@ -5,8 +5,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/pion/stun"
-
 	"github.com/icetcp/icetcp/candidate"
 )
 
@@ -18,7 +16,7 @@ func isRelayed(p *pair) bool {
 func (a *Agent) nominate(p *pair, now time.Time) {
 	a.sel.nominating = p
 	p.state = stateInProgress
-	p.deadline = now.Add(a.to.nomination)
+	p.deadline = now.Add(a.to.nomination())
 	a.sendCheck(p, now, true)
 }
 
@@ -78,11 +76,11 @@ func (a *Agent) selectPair(p *pair, now time.Time) {
 	}
 	p.pc.eosMode.Store(agreed.eos)
 	keepAlive(p.pc.c, a.cfg.ConsentInterval)
-	a.sel.releaseAt = now.Add(a.to.release)
+	a.sel.releaseAt = now.Add(a.to.release())
 	if p.pc.answered.Load() {
 		a.peerValidated(now)
 	}
-	a.consent = consentState{last: now, next: now.Add(a.consentInterval()), tx: map[[stun.TransactionIDSize]byte]time.Time{}}
+	a.consent = consentState{last: now, next: now.Add(a.consentInterval())}
 	if !a.role.controlling {
 		// Our own check on the nominated pair, at once: a standard
 		// controlling agent waits for it, and it starts consent.

@@ -52,13 +52,13 @@ type pconn struct {
 	q       *frameQueue
 
 	authenticated atomic.Bool
-	eosMode       atomic.Bool // end of stream travels in band: a FIN without it means the peer vanished
-	answered      atomic.Bool // we answered a check of the peer on this connection: it knows the path works
-	parked        atomic.Bool // left unused by the selection but kept open (closeOrPark): its data is dropped
-	reset         atomic.Bool // the reader's EOF followed an RST, not the peer's FIN (sawReset)
-	left          atomic.Bool // the session moved off this path: its data is dropped (session.moveTo)
-	paused        atomic.Bool // the reader waits (pause)
-	unpaused      chan struct{}
+	eosMode       atomic.Bool   // end of stream travels in band: a FIN without it means the peer vanished
+	answered      atomic.Bool   // we answered a check of the peer on this connection: it knows the path works
+	parked        atomic.Bool   // left unused by the selection but kept open (closeOrPark): its data is dropped
+	reset         atomic.Bool   // the reader's EOF followed an RST, not the peer's FIN (sawReset)
+	left          atomic.Bool   // the session moved off this path: its data is dropped (session.moveTo)
+	paused        atomic.Bool   // the reader waits (pause)
+	unpaused      chan struct{} // made by the first pause, before paused is set: few connections ever pause
 
 	wmu       sync.Mutex // guards the fields up to wcond
 	stunQ     []*stun.Message
@@ -128,7 +128,6 @@ func newPConn(id uint64, c net.Conn, fr *framing.Reader, inbound bool, local can
 		id: id, c: c, fr: fr, fw: framing.NewWriter(c), inbound: inbound, local: local,
 		remote: addrPortOf(c.RemoteAddr()), spawn: spawn, log: log, q: newFrameQueue(),
 		done: make(chan struct{}), readDone: make(chan struct{}), answerOut: make(chan struct{}),
-		unpaused: make(chan struct{}, 1),
 	}
 	pc.wcond = sync.NewCond(&pc.wmu)
 	return pc
@@ -325,6 +324,7 @@ func (pc *pconn) readLoop(rc readerConfig) {
 		_ = pc.c.SetReadDeadline(time.Now().Add(rc.firstTimeout))
 	}
 	first := rc.first
+	rc.first = nil // the frame's buffer is dropped once read, not held by rc as long as the connection lives
 	alloc := func(n int) []byte { bp := getFrame(n); held = bp; return *bp }
 	for {
 		for pc.paused.Load() && !pc.left.Load() {
@@ -428,6 +428,11 @@ func (pc *pconn) readLoop(rc readerConfig) {
 // it, and the peer sends that again on the new path. The frame being read
 // when it stops is still taken.
 func (pc *pconn) pause(on bool) {
+	if on && pc.unpaused == nil {
+		// The reader reads the field only after it sees paused, which is
+		// stored after this; pause runs under the session's mutex.
+		pc.unpaused = make(chan struct{}, 1)
+	}
 	pc.paused.Store(on)
 	if !on {
 		pokeChan(pc.unpaused)

@@ -79,7 +79,11 @@ func (a *Agent) startRelays() int {
 		a.goTracked(func() {
 			ctx, cancel := context.WithTimeout(a.ctx, allocateTimeout)
 			defer cancel()
-			al, err := a.seams.allocate(ctx, s)
+			allocate := a.seams.allocate
+			if allocate == nil {
+				allocate = a.turnAllocate
+			}
+			al, err := allocate(ctx, s)
 			if err != nil {
 				err = fmt.Errorf("agent: TURN %s: %w", s.URI, err)
 			}

@@ -109,7 +109,7 @@ type session struct {
 	left     []*pconn // paths we moved off, open until the peer left them too
 	failed   error
 	moves    int
-	paths    []PathStats // the paths used, in order
+	paths    []pathRec   // the paths used, in order
 	held     *pconn      // this path is neither written nor read (hold), until a move or holdT
 	holdGen  int         // which hold holdT ends
 	holdT    *time.Timer
@@ -710,13 +710,21 @@ func sessionID(ufragA, pwdA, ufragB, pwdB string) [8]byte {
 
 // addPath records that the session uses a new path from now, after the
 // one before it.
-func (s *session) addPath(ps PathStats, now time.Time) {
+func (s *session) addPath(cp *connPath, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n := len(s.paths); n > 0 {
-		s.paths[n-1].Until = now
+		s.paths[n-1].until = now
 	}
-	s.paths = append(s.paths, ps)
+	s.paths = append(s.paths, pathRec{cp: cp, from: now})
+}
+
+// pathRec is a path the session used, from the Conn's record of it: a
+// PathStats is built from it when asked for (a PathStats kept for every
+// idle session was 0.3 KiB).
+type pathRec struct {
+	cp          *connPath
+	from, until time.Time
 }
 
 // sessionStats is where a session's streams are.
@@ -731,12 +739,11 @@ func (s *session) stats() sessionStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := sessionStats{moves: s.moves, sent: s.sent, acked: s.acked, recvd: s.recvd.Load(), unacked: s.buffered,
-		paths: append([]PathStats(nil), s.paths...)}
-	for i := range st.paths {
-		// Live counts: a path we left may still drain.
-		pc := st.paths[i].pc
-		st.paths[i].BytesSent, st.paths[i].BytesReceived = pc.bytesOut.Load(), pc.bytesIn.Load()
-		st.paths[i].AfterDirect = pc.afterDirect()
+		paths: make([]PathStats, len(s.paths))}
+	for i, r := range s.paths {
+		pc := r.cp.pc // live counts: a path we left may still drain
+		st.paths[i] = PathStats{Path: r.cp.path, Local: r.cp.local, Remote: r.cp.remote, From: r.from, Until: r.until,
+			BytesSent: pc.bytesOut.Load(), BytesReceived: pc.bytesIn.Load(), AfterDirect: pc.afterDirect(), pc: pc}
 	}
 	return st
 }

@@ -140,6 +140,12 @@ func (a *Agent) onSrflx(r srflxResult, now time.Time) {
 		return
 	}
 	a.g.stunConns = append(a.g.stunConns, r.conn)
+	if a.g.stunStop == nil { // made with the first kept connection: most agents keep none
+		a.g.stunStop = make(chan struct{})
+		if a.g.stunStopped {
+			close(a.g.stunStop)
+		}
+	}
 	a.goTracked(func() { a.keepSTUN(r.conn) })
 	if r.mapped == r.base.Addr {
 		return // no NAT on this path: the host candidate says it all
@@ -206,6 +212,8 @@ func (a *Agent) stopSTUN() {
 	a.g.stunConns = nil
 	if !a.g.stunStopped {
 		a.g.stunStopped = true
-		close(a.g.stunStop)
+		if a.g.stunStop != nil {
+			close(a.g.stunStop)
+		}
 	}
 }

@@ -18,8 +18,8 @@ import (
 // seams are where the agent meets the world, replaceable in tests.
 type seams struct {
 	net      Network      // sockets (Config.Network; the host's TCP stack by default)
-	allocate allocateFunc // TURN allocations (internal/turn by default)
-	natCheck natCheckFunc // the NAT measurement (internal/natcheck by default)
+	allocate allocateFunc // TURN allocations (nil: internal/turn, turnAllocate)
+	natCheck natCheckFunc // the NAT measurement (nil: internal/natcheck, hostNATCheck)
 }
 
 // credentials are ours, fixed at New (RFC 8445 §5.3, §6.1.1).
@@ -30,15 +30,15 @@ type credentials struct {
 
 // lifecycle is what Gather, Connect and Close share with the loop.
 type lifecycle struct {
-	closing    chan struct{} // closed by Close
-	closeOnce  sync.Once
-	loopDone   chan struct{} // closed when the loop ended
-	started    atomic.Bool   // gathering started: the loop runs or ran
-	connecting atomic.Bool   // Connect was called
-	gatherOnce sync.Once
-	gatherErr  error
+	closing    chan struct{}         // closed by Close
+	loopDone   chan struct{}         // closed when the loop ended
 	result     chan connectResult    // Connect's answer, once
 	final      atomic.Pointer[Stats] // the last snapshot once the loop ended
+	gatherErr  error
+	closeOnce  sync.Once
+	gatherOnce sync.Once
+	started    atomic.Bool // gathering started: the loop runs or ran
+	connecting atomic.Bool // Connect was called
 }
 
 // roleState (owned by the loop) is our ICE role (RFC 8445 §6.1.1, §7.3.1.1).
@@ -53,18 +53,17 @@ type gatherer struct {
 	locals    []candidate.Candidate
 	listeners []*listener
 	// family is an address of the family of our first host candidate;
-	// muxCand the Mux's passive candidate. Both are set by gather before
-	// the loop starts.
-	family  netip.Addr
-	muxCand candidate.Candidate
+	// muxOn (below) says the Mux's passive candidate (muxCandidate) is
+	// ours. Both are set by gather before the loop starts.
+	family netip.Addr
 	// pending counts STUN queries and allocations still running; our
-	// end-of-candidates goes out when it reaches zero.
-	pending     int
-	eocSent     bool
-	stunConns   []net.Conn    // kept open: they hold the NAT's server-reflexive mappings
-	stunStop    chan struct{} // closed by stopSTUN: keepalive goroutines return
-	stunStopped bool
-	relays      []*relay
+	// end-of-candidates (eocSent) goes out when it reaches zero.
+	pending   int
+	stunConns []net.Conn    // kept open: they hold the NAT's server-reflexive mappings
+	stunStop  chan struct{} // closed by stopSTUN: keepalive goroutines return (nil until one runs)
+	relays    []*relay
+
+	muxOn, eocSent, stunStopped bool
 }
 
 // hasLocal reports a local candidate at c's address, of its type and
@@ -92,9 +91,9 @@ func (g *gatherer) relayOf(c candidate.Candidate) *relay {
 type peerState struct {
 	ufrag    string // "" until its credentials arrive
 	cands    []candidate.Candidate
-	eoc      bool      // its end-of-candidates arrived (or nothing more will come)
-	eocAt    time.Time // when
+	eocAt    time.Time // when eoc came
 	features features  // the extensions it offers
+	eoc      bool      // its end-of-candidates arrived (or nothing more will come)
 	done     bool      // its checks-done arrived
 }
 
