@@ -109,9 +109,9 @@ type session struct {
 	left     []*pconn // paths we moved off, open until the peer left them too
 	failed   error
 	moves    int
-	paths    []pathRec   // the paths used, in order
-	held     *pconn      // this path is neither written nor read (hold), until a move or holdT
-	holdGen  int         // which hold holdT ends
+	paths    []pathRec // the paths used, in order
+	held     *pconn    // this path is neither written nor read (hold), until a move or holdT
+	holdGen  int       // which hold holdT ends
 	holdT    *time.Timer
 
 	// upgrading: a search for a direct path runs (relayRecord).

@@ -40,7 +40,7 @@ const (
 	childEnv = "ICETCP_SCALE_CHILD"
 	// sessionEnv tells the child to turn the session layer on (-session).
 	sessionEnv = "ICETCP_SCALE_SESSION"
-	busyEnv  = "ICETCP_SCALE_BUSY"
+	busyEnv    = "ICETCP_SCALE_BUSY"
 )
 
 var memProfile string
