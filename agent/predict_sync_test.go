@@ -419,3 +419,51 @@ func TestSyncPredictGoBeforePeerSrflx(t *testing.T) {
 		exchange(t, x, y, 4096)
 	})
 }
+
+// With the session layer the relay is nominated as soon as it works, and a
+// prediction still ends direct: its round runs beside the relay's checks,
+// and a punch in flight when the relay is selected validates afterwards
+// and the session moves to it. A sequential NAT, against a port-preserving
+// one or another sequential one, ends on the direct pair of a predicted
+// port, and the stream is whole.
+func TestSyncSessionEndsDirectThroughPrediction(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		a, b predictNAT
+	}{
+		{"sequential side controls", seqNAT(RoleControlling), eimNAT(RoleControlled)},
+		{"the peer is sequential", eimNAT(RoleControlling), seqNAT(RoleControlled)},
+		{"both sequential", seqNAT(RoleControlling), seqNAT(RoleControlled)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				n := memnet.New()
+				ca, cb := sessions(predictPair(t, n, tc.a, tc.b, nil))
+				moved := [2]chan struct{}{make(chan struct{}, 4), make(chan struct{}, 4)}
+				for k, cfg := range []*Config{&ca, &cb} {
+					cfg.OnEvent = func(e Event) {
+						if e.Type == EventPath {
+							moved[k] <- struct{}{}
+						}
+					}
+				}
+				x, y := syncPair(t, ca, cb)
+				for k, c := range []*Conn{x, y} {
+					if c.Path() == "direct" {
+						continue
+					}
+					select { // started on the relay: the move's event
+					case <-moved[k]:
+					case <-time.After(30 * time.Second):
+					}
+				}
+				for _, c := range []*Conn{x, y} {
+					if c.Path() != "direct" || c.Local().TCPType != candidate.SO || c.Remote().Type != candidate.ServerReflexive {
+						t.Fatalf("on %v -> %v (%s); want the direct tcp-so pair of a prediction", c.Local(), c.Remote(), c.Path())
+					}
+				}
+				exchange(t, x, y, 64<<10)
+			})
+		})
+	}
+}

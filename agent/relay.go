@@ -110,7 +110,7 @@ func (a *Agent) onAllocated(r relayResult, now time.Time) {
 		return
 	}
 	if a.sel.pair != nil || a.state == StateFailed || a.state == StateClosed {
-		r.alloc.Close()
+		a.deallocate(r.alloc)
 		return
 	}
 	relayed, mapped := r.alloc.RelayedAddr(), r.alloc.MappedAddr()
@@ -259,16 +259,25 @@ func (a *Agent) releaseRelays() {
 	for _, rl := range a.g.relays {
 		rl.cancel()
 		if !keep[rl] {
-			rl.alloc.Close()
+			a.deallocate(rl.alloc)
 		}
 	}
 }
+
+// deallocate releases an allocation off the loop. Its Refresh (lifetime
+// 0) is a round trip to the server, the client's whole close timeout
+// (2 s) when no answer comes, and nothing on the loop may wait for the
+// network: a relayed selection that released the allocations it did not
+// use held the loop, and with it the peer's connected state and the
+// Conn's hand-over, for those 2 s (the lab, 100 ms one way). The agent's
+// Close waits for it (goTracked).
+func (a *Agent) deallocate(al relayAlloc) { a.goTracked(func() { al.Close() }) }
 
 // closeRelays deallocates everything; the agent is shutting down.
 func (a *Agent) closeRelays() {
 	for _, rl := range a.g.relays {
 		rl.cancel()
-		rl.alloc.Close()
+		a.deallocate(rl.alloc)
 	}
 	a.g.relays = nil
 }

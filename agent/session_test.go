@@ -698,3 +698,54 @@ func TestFrameQueueAbandon(t *testing.T) {
 		t.Fatalf("after the frame: ended %v, %v; want the peer's end of stream", ended, err)
 	}
 }
+
+// slowClose is an allocation whose deallocation takes the client's whole
+// close timeout: a TURN server that does not answer the Refresh.
+type slowClose struct{ relayAlloc }
+
+func (s slowClose) Close() error {
+	time.Sleep(2 * time.Second)
+	return s.relayAlloc.Close()
+}
+
+// A session selects the relay while its search for a direct path runs,
+// and releases the allocations it does not use at once: their
+// deallocation, which a server may not answer for seconds, goes on beside
+// the loop. (On the loop it held both agents' connected state, and the
+// application's first byte, for the close timeout: 17-26 round trips in
+// the lab at 100 ms one way.)
+func TestSyncSessionReleaseDoesNotWaitForTheRelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		stunOn(t, n, stunAddr)
+		r := newMemRelay(n)
+		ca, cb := sessions(natPair(n, r, false, false))
+		late := newLateDirect(n, time.Hour)
+		ca.Network, cb.Network = late, late
+		ca.Role, cb.Role = RoleControlling, RoleControlled
+		for _, c := range []*Config{&ca, &cb} {
+			c.allocate = func(ctx context.Context, s TURNServer) (relayAlloc, error) {
+				al, err := r.allocate(ctx, s)
+				if err != nil {
+					return nil, err
+				}
+				return slowClose{al}, nil
+			}
+		}
+		start := time.Now()
+		x, y := syncPair(t, ca, cb)
+		for _, c := range []*Conn{x, y} {
+			if c.Path() != "relay" {
+				t.Fatalf("path %s, want the relay (the direct path is closed)", c.Path())
+			}
+		}
+		// Both ends are connected, and both loops answer, within a few
+		// network events; a deallocation on the loop would take 2 s.
+		x.Agent().Stats()
+		y.Agent().Stats()
+		if took := time.Since(start); took >= time.Second {
+			t.Fatalf("both sides connected and answering after %v: a loop waited for a deallocation", took)
+		}
+		exchange(t, x, y, 64<<10)
+	})
+}
