@@ -29,6 +29,7 @@ import (
 type config struct {
 	trials int   // connect and gather trials per row
 	bytes  int64 // bytes per throughput run
+	rounds int   // throughput rounds per write size (raw and icetcp alternated)
 	quick  bool
 }
 
@@ -40,11 +41,12 @@ func main() {
 	lab := flag.Bool("lab", false, "only the NAT-lab table: icetcp, pion and libnice through a NAT at 20 ms one way (root)")
 	trials := flag.Int("trials", 20, "connect and gather trials per row")
 	mib := flag.Int64("mib", 256, "MiB per throughput run")
+	rounds := flag.Int("rounds", 5, "throughput rounds per write size: raw TCP and each icetcp Conn alternated, medians reported")
 	only := flag.String("table", "", "run one table: connect, throughput or gather")
 	flag.Parse()
-	cfg := config{trials: *trials, bytes: *mib << 20, quick: *quick}
+	cfg := config{trials: *trials, bytes: *mib << 20, rounds: max(*rounds, 1), quick: *quick}
 	if cfg.quick {
-		cfg.trials, cfg.bytes = 3, 8<<20
+		cfg.trials, cfg.bytes, cfg.rounds = 3, 8<<20, 1
 	}
 	runTables := run
 	switch {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -176,7 +177,7 @@ func pionConns(ctx context.Context) (a, b io.ReadWriter, closeAll func(), err er
 func throughputTable(w io.Writer, cfg config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	fmt.Fprintf(w, "## Throughput of the selected connection (%d MiB one way per run)\n\n", cfg.bytes>>20)
+	fmt.Fprintf(w, "## Throughput of the selected connection (%d MiB one way per run; icetcp rows: medians of %d rounds, each against the raw run right before it)\n\n", cfg.bytes>>20, cfg.rounds)
 	fmt.Fprintln(w, "| path | write size | read buffer | window | MB/s | CPU s per GiB | vs raw TCP |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
 	var window int64
@@ -195,9 +196,12 @@ func throughputTable(w io.Writer, cfg config) error {
 		}
 		fmt.Fprintf(w, "| %s | %d | %d | %s | %.0f | %.2f | %s |\n", path, size, readBuf, win, r.mbps, r.cpuGiB, rel)
 	}
-	// The Conn with its session layer (icetcp-session, the default
-	// between icetcp agents) and without it (DisableSession), each against
-	// raw TCP measured right before it.
+	// The Conn with its session layer (Config.Session) and without it
+	// (the default), in rounds: raw TCP, the session Conn, raw TCP, the
+	// plain Conn, again and again. Each icetcp run is compared with the raw
+	// run right before it, and the table gives the medians: on a shared
+	// machine one raw run and the next differ by up to 2x, which one pair
+	// of runs cannot tell from a difference between the paths.
 	a, b, closeIce, err := icetcpConns(ctx, false)
 	if err != nil {
 		return err
@@ -208,11 +212,29 @@ func throughputTable(w io.Writer, cfg config) error {
 		return err
 	}
 	for _, size := range []int{1 << 10, 8000, 64<<10 - 1, 64 << 10} {
-		raw := rawTCP(cfg.bytes, size, size, 0)
-		row("raw TCP", size, size, raw, raw)
-		row("icetcp Conn (session)", size, size, measure(cfg.bytes, size, size, 0, a, b), raw)
-		raw = rawTCP(cfg.bytes, size, size, 0)
-		row("icetcp Conn (no session)", size, size, measure(cfg.bytes, size, size, 0, plain, plainB), raw)
+		var raw, sess, noSess rounds
+		for range cfg.rounds {
+			r := rawTCP(cfg.bytes, size, size, 0)
+			raw.add(r, r)
+			sess.add(measure(cfg.bytes, size, size, 0, a, b), r)
+			r = rawTCP(cfg.bytes, size, size, 0)
+			raw.add(r, r)
+			noSess.add(measure(cfg.bytes, size, size, 0, plain, plainB), r)
+		}
+		for _, x := range []struct {
+			path string
+			r    *rounds
+		}{{"raw TCP", &raw}, {"icetcp Conn (session)", &sess}, {"icetcp Conn (no session)", &noSess}} {
+			if err := x.r.err; err != nil {
+				fmt.Fprintf(w, "| %s | %d | %d | - | failed: %v | | |\n", x.path, size, size, err)
+				continue
+			}
+			rel := "-"
+			if x.r != &raw {
+				rel = x.r.ratio()
+			}
+			fmt.Fprintf(w, "| %s | %d | %d | - | %.0f | %.2f | %s |\n", x.path, size, size, median(x.r.mbps), median(x.r.cpu), rel)
+		}
 	}
 	closeIce()
 	closePlain()
@@ -237,4 +259,43 @@ func throughputTable(w io.Writer, cfg config) error {
 	}
 	fmt.Fprintln(w)
 	return nil
+}
+
+// rounds collects the runs of one path: MB/s, CPU per GiB, and the ratio
+// to the raw TCP run right before each.
+type rounds struct {
+	mbps, cpu, ratios []float64
+	err               error
+}
+
+func (r *rounds) add(x, raw result) {
+	switch {
+	case x.err != nil:
+		r.err = x.err
+	case raw.err != nil:
+		r.err = fmt.Errorf("raw TCP: %w", raw.err)
+	default:
+		r.mbps, r.cpu = append(r.mbps, x.mbps), append(r.cpu, x.cpuGiB)
+		r.ratios = append(r.ratios, x.mbps/raw.mbps)
+	}
+}
+
+// ratio is the median of the paired ratios, with their range when there
+// are several.
+func (r *rounds) ratio() string {
+	if len(r.ratios) == 1 {
+		return fmt.Sprintf("%.2f×", r.ratios[0])
+	}
+	return fmt.Sprintf("%.2f× (%.2f–%.2f)", median(r.ratios), slices.Min(r.ratios), slices.Max(r.ratios))
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(xs))
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
 }
