@@ -439,24 +439,9 @@ func TestSyncSessionEndsDirectThroughPrediction(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				n := memnet.New()
 				ca, cb := sessions(predictPair(t, n, tc.a, tc.b, nil))
-				moved := [2]chan struct{}{make(chan struct{}, 4), make(chan struct{}, 4)}
-				for k, cfg := range []*Config{&ca, &cb} {
-					cfg.OnEvent = func(e Event) {
-						if e.Type == EventPath {
-							moved[k] <- struct{}{}
-						}
-					}
-				}
+				moves := watchMoves(&ca, &cb)
 				x, y := syncPair(t, ca, cb)
-				for k, c := range []*Conn{x, y} {
-					if c.Path() == "direct" {
-						continue
-					}
-					select { // started on the relay: the move's event
-					case <-moved[k]:
-					case <-time.After(30 * time.Second):
-					}
-				}
+				moves.settle(30*time.Second, x, y)
 				for _, c := range []*Conn{x, y} {
 					if c.Path() != "direct" || c.Local().TCPType != candidate.SO || c.Remote().Type != candidate.ServerReflexive {
 						t.Fatalf("on %v -> %v (%s); want the direct tcp-so pair of a prediction", c.Local(), c.Remote(), c.Path())

@@ -76,13 +76,7 @@ func (l *lateDirect) SimultaneousOpen(ctx context.Context, p tcpso.Punch) (net.C
 // direct path opens after opensIn; both have the relay.
 func sessionPair(t *testing.T, opensIn time.Duration) (x, y *Conn, net *lateDirect, r *memRelay, events chan Event) {
 	t.Helper()
-	n := memnet.New()
-	stunOn(t, n, stunAddr)
-	r = newMemRelay(n)
-	ca, cb := sessions(natPair(n, r, false, false))
-	late := newLateDirect(n, opensIn)
-	ca.Network, cb.Network = late, late
-	ca.Role, cb.Role = RoleControlling, RoleControlled
+	ca, cb, late, r := sessionConfigs(t, opensIn)
 	events = make(chan Event, 64)
 	ca.OnEvent = func(e Event) {
 		if e.Type == EventPath || e.Type == EventResumed {
@@ -91,6 +85,19 @@ func sessionPair(t *testing.T, opensIn time.Duration) (x, y *Conn, net *lateDire
 	}
 	x, y = syncPair(t, ca, cb)
 	return x, y, late, r, events
+}
+
+// sessionConfigs are sessionPair's agents, not connected yet: A controls.
+func sessionConfigs(t *testing.T, opensIn time.Duration) (ca, cb Config, late *lateDirect, r *memRelay) {
+	t.Helper()
+	n := memnet.New()
+	stunOn(t, n, stunAddr)
+	r = newMemRelay(n)
+	ca, cb = sessions(natPair(n, r, false, false))
+	late = newLateDirect(n, opensIn)
+	ca.Network, cb.Network = late, late
+	ca.Role, cb.Role = RoleControlling, RoleControlled
+	return ca, cb, late, r
 }
 
 // sessions turns the session layer on (opt-in) in both configs.
@@ -224,31 +231,46 @@ func TestSyncSessionEndsDirect(t *testing.T) {
 			stunOn(t, n, stunAddr)
 			r := newMemRelay(n)
 			ca, cb := sessions(natPair(n, r, false, false))
-			moved := [2]chan struct{}{make(chan struct{}, 4), make(chan struct{}, 4)}
-			for k, cfg := range []*Config{&ca, &cb} {
-				cfg.OnEvent = func(e Event) {
-					if e.Type == EventPath {
-						moved[k] <- struct{}{}
-					}
-				}
-			}
+			moves := watchMoves(&ca, &cb)
 			x, y := syncPair(t, ca, cb)
 			exchange(t, x, y, 64<<10)
-			for k, c := range []*Conn{x, y} {
-				if c.Path() == "direct" {
-					continue
-				}
-				select { // started on the relay: the move's event
-				case <-moved[k]:
-				case <-time.After(20 * time.Second):
-				}
-			}
+			moves.settle(20*time.Second, x, y)
 			for _, c := range []*Conn{x, y} {
 				if c.Path() != "direct" || c.Local().TCPType != candidate.SO {
 					t.Fatalf("trial %d: on %v -> %v (%s), want the direct tcp-so pair", i, c.Local(), c.Remote(), c.Path())
 				}
 			}
 		})
+	}
+}
+
+// moveWatch has each side's path events (EventPath).
+type moveWatch [2]chan struct{}
+
+// watchMoves hooks the path events of both configs' agents.
+func watchMoves(ca, cb *Config) moveWatch {
+	w := moveWatch{make(chan struct{}, 4), make(chan struct{}, 4)}
+	for k, cfg := range []*Config{ca, cb} {
+		cfg.OnEvent = func(e Event) {
+			if e.Type == EventPath {
+				w[k] <- struct{}{}
+			}
+		}
+	}
+	return w
+}
+
+// settle waits, for each Conn not on a direct path, for its move, at
+// most within.
+func (w moveWatch) settle(within time.Duration, conns ...*Conn) {
+	for k, c := range conns {
+		if c.Path() == "direct" {
+			continue
+		}
+		select { // started on the relay: the move's event
+		case <-w[k]:
+		case <-time.After(within):
+		}
 	}
 }
 
@@ -716,13 +738,7 @@ func (s slowClose) Close() error {
 // the lab at 100 ms one way.)
 func TestSyncSessionReleaseDoesNotWaitForTheRelay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := memnet.New()
-		stunOn(t, n, stunAddr)
-		r := newMemRelay(n)
-		ca, cb := sessions(natPair(n, r, false, false))
-		late := newLateDirect(n, time.Hour)
-		ca.Network, cb.Network = late, late
-		ca.Role, cb.Role = RoleControlling, RoleControlled
+		ca, cb, _, r := sessionConfigs(t, time.Hour)
 		for _, c := range []*Config{&ca, &cb} {
 			c.allocate = func(ctx context.Context, s TURNServer) (relayAlloc, error) {
 				al, err := r.allocate(ctx, s)
