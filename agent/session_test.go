@@ -614,11 +614,20 @@ func TestSyncSessionHoldEndsWithoutAMove(t *testing.T) {
 			defer close(held)
 			time.Sleep(100 * time.Millisecond)
 			x.sess.hold(pc, 500*time.Millisecond)
-			synctest.Wait() // the batch in progress, the frame being read
+			synctest.Wait() // the batch in progress
 			in, out = pc.bytesIn.Load(), pc.bytesOut.Load()
 			time.Sleep(490 * time.Millisecond)
-			if pc.bytesIn.Load() != in || pc.bytesOut.Load() != out {
-				t.Errorf("the held relay carried %d bytes in and %d out", pc.bytesIn.Load()-in, pc.bytesOut.Load()-out)
+			// The reader may be inside a frame when the hold comes (waiting
+			// for its bytes, or for room in the queue), and the writer
+			// inside a batch the peer has not taken yet: that frame (a
+			// record of at most relayRecord while the search runs) and that
+			// batch (closed once it reaches relayRecord: under two records)
+			// still go through and are counted (pconn.pause,
+			// session.hold). Nothing after them; without the hold the
+			// relay carries megabytes here. (CI run 43: 16,384 bytes in,
+			// the reader had been waiting for that frame.)
+			if gotIn, gotOut := pc.bytesIn.Load()-in, pc.bytesOut.Load()-out; gotIn > relayRecord || gotOut >= 2*relayRecord {
+				t.Errorf("the held relay carried %d bytes in and %d out; want at most the frame and the batch in flight", gotIn, gotOut)
 			}
 		}()
 		bothWays(t, x, y, 4<<20, 64<<10, 10*time.Millisecond)
