@@ -62,7 +62,6 @@ type relay struct {
 	permitted map[netip.AddrPort]bool // a port of 0: the IP alone
 	cancel    context.CancelFunc      // stops its accept loop
 	lost      error                   // why the allocation ended, once it has
-	released  bool                    // deallocate ran: its Close is under way or done
 }
 
 // relayResult is one allocation attempt's outcome.
@@ -111,7 +110,7 @@ func (a *Agent) onAllocated(r relayResult, now time.Time) {
 		return
 	}
 	if a.sel.pair != nil || a.state == StateFailed || a.state == StateClosed {
-		a.deallocate(&relay{alloc: r.alloc})
+		r.alloc.Close()
 		return
 	}
 	relayed, mapped := r.alloc.RelayedAddr(), r.alloc.MappedAddr()
@@ -260,33 +259,16 @@ func (a *Agent) releaseRelays() {
 	for _, rl := range a.g.relays {
 		rl.cancel()
 		if !keep[rl] {
-			a.deallocate(rl)
+			rl.alloc.Close()
 		}
 	}
-}
-
-// deallocate releases an allocation off the loop. Its Refresh (lifetime
-// 0) is a round trip to the server, the client's whole close timeout
-// (2 s) when no answer comes, and nothing on the loop may wait for the
-// network: a relayed selection that released the allocations it did not
-// use held the loop, and with it the peer's connected state and the
-// Conn's hand-over, for those 2 s (the lab, 100 ms one way). The agent's
-// Close waits for it (goTracked). Once per allocation: a release, a
-// drained path and the shutdown may each come to it.
-func (a *Agent) deallocate(rl *relay) {
-	if rl.released {
-		return
-	}
-	rl.released = true
-	al := rl.alloc
-	a.goTracked(func() { al.Close() })
 }
 
 // closeRelays deallocates everything; the agent is shutting down.
 func (a *Agent) closeRelays() {
 	for _, rl := range a.g.relays {
 		rl.cancel()
-		a.deallocate(rl)
+		rl.alloc.Close()
 	}
 	a.g.relays = nil
 }
