@@ -63,7 +63,7 @@ func (a *Agent) gather(ctx context.Context) error {
 	}
 	if a.cfg.Mux != nil && !a.cfg.DisablePassive {
 		a.g.muxOn = true
-		a.addLocal(a.muxCandidate())
+		a.addLocal(a.cfg.Mux.cand)
 	}
 	return nil
 }
@@ -150,11 +150,4 @@ func (a *Agent) closeListeners() {
 
 func isRefused(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED)
-}
-
-// muxCandidate is the passive candidate of the Mux's port. It is built
-// when asked for, not kept: it is the same value every time, and a Mux
-// serves thousands of agents.
-func (a *Agent) muxCandidate() candidate.Candidate {
-	return candidate.New(candidate.Host, candidate.Passive, a.cfg.Mux.Addr(), netip.AddrPort{}, netip.Addr{}, 8191)
 }

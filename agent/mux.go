@@ -12,6 +12,7 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/stun"
 
+	"github.com/icetcp/icetcp/candidate"
 	"github.com/icetcp/icetcp/internal/framing"
 	"github.com/icetcp/icetcp/internal/limits"
 )
@@ -53,6 +54,7 @@ type MuxStats struct {
 type Mux struct {
 	l       net.Listener
 	addr    netip.AddrPort
+	cand    candidate.Candidate // the passive candidate of addr, every agent's through the Mux
 	cfg     MuxConfig
 	log     logging.LeveledLogger
 	pending *limits.Counter
@@ -94,6 +96,7 @@ func NewMux(l net.Listener, cfg MuxConfig) (*Mux, error) {
 	}
 	m := &Mux{
 		l: l, addr: addr, cfg: cfg, log: cfg.LoggerFactory.NewLogger("icetcp-mux"),
+		cand:    candidate.New(candidate.Host, candidate.Passive, addr, netip.AddrPort{}, netip.Addr{}, 8191),
 		pending: limits.NewCounter(cfg.MaxPending, cfg.MaxPendingPerSource),
 		agents:  map[string]*Agent{}, conns: map[net.Conn]struct{}{},
 	}
@@ -241,7 +244,7 @@ func (m *Mux) route(c net.Conn, src netip.Addr) {
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	first := append([]byte(nil), frame...)
-	if handed = a.handoff(c, fr, first, a.muxCandidate()); handed {
+	if handed = a.handoff(c, fr, first, m.cand); handed {
 		m.routed.Add(1)
 	}
 }

@@ -53,8 +53,8 @@ type gatherer struct {
 	locals    []candidate.Candidate
 	listeners []*listener
 	// family is an address of the family of our first host candidate;
-	// muxOn (below) says the Mux's passive candidate (muxCandidate) is
-	// ours. Both are set by gather before the loop starts.
+	// muxOn (below) says the Mux's passive candidate (Mux.cand, kept by
+	// the Mux, once for all its agents) is ours. Both are set by gather before the loop starts.
 	family netip.Addr
 	// pending counts STUN queries and allocations still running; our
 	// end-of-candidates (eocSent) goes out when it reaches zero.
