@@ -57,6 +57,9 @@ type clientConn struct {
 	permTx    [stun.TransactionIDSize]byte
 	permExact []netip.AddrPort // own relayed addresses named by the CreatePermission permTx
 	bindTuple nonceTuple       // a ConnectionBind's nonces belong to the control connection's
+	permIPs   []netip.Addr     // the peer IPs the CreatePermission permTx names
+	lanes     *laneSet         // Connect lanes (lanes.go), made on first use
+	shutting  bool             // no lanes any more
 
 	allocs atomic.Int32 // allocations made on this connection
 	data   atomic.Bool  // joined to a peer connection
@@ -152,7 +155,14 @@ func (c *clientConn) Read(p []byte) (int, error) {
 		// client-to-peer copy's pending).
 		return 0, errRelayed
 	default:
-		n, err = c.readFrame(p)
+		for {
+			if n, err = c.readFrame(p); err != nil {
+				return 0, err
+			}
+			if n = c.inbound(p, n); !c.toLane(p[:n]) {
+				return n, nil
+			}
+		}
 	}
 	if err != nil {
 		return 0, err
@@ -281,6 +291,7 @@ func (c *clientConn) Close() error {
 // shut closes the socket and releases the connection's slot.
 func (c *clientConn) shut() error {
 	c.closeOnce.Do(func() {
+		c.endLanes()
 		c.closeErr = c.raw.Close()
 		c.s.forget(c)
 	})

@@ -104,13 +104,20 @@ func (r *rawTURN) request(method stun.Method, setters ...stun.Setter) *stun.Mess
 // eavesdropper on a plain turn: connection captures.
 func (r *rawTURN) requestRaw(method stun.Method, setters ...stun.Setter) ([]byte, *stun.Message) {
 	r.t.Helper()
+	raw := r.build(method, setters...)
+	return raw, r.send(raw)
+}
+
+// build returns an authenticated request, to send later.
+func (r *rawTURN) build(method stun.Method, setters ...stun.Setter) []byte {
+	r.t.Helper()
 	s := append([]stun.Setter{stun.TransactionID, stun.NewType(method, stun.ClassRequest)}, setters...)
 	s = append(s, stun.NewUsername(r.user), stun.NewRealm(r.realm), r.nonce, r.key, stun.Fingerprint)
 	req, err := stun.Build(s...)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	return req.Raw, r.send(req.Raw)
+	return req.Raw
 }
 
 // send writes raw, a whole request, and returns the answer to it.

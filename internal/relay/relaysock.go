@@ -292,8 +292,9 @@ func (r *relayListener) Close() error {
 func (r *relayListener) Addr() net.Addr { return net.TCPAddrFromAddrPort(r.relay) }
 
 // dialPeer opens a Connect's peer data connection from the allocation's
-// relayed port (RFC 6062 §5.2). pion calls it on the control connection's
-// goroutine, so the control connection waits for it (at most 30 s).
+// relayed port (RFC 6062 §5.2). pion calls it on a lane of the control
+// connection (lanes.go), for up to connectTimeout; the connection's other
+// requests go on meanwhile.
 func (s *Server) dialPeer(conf turn.AllocateConnConfig) (net.Conn, error) {
 	peer := addrPortOf(conf.RemoteAddr)
 	if err := s.policy.checkAddr(peer, s); err != nil {
@@ -338,6 +339,12 @@ func (s *Server) dialPeer(conf turn.AllocateConnConfig) (net.Conn, error) {
 	if err != nil {
 		s.log.Debugf("connect for %q to %s: %v", conf.UserID, peer, err)
 		return nil, fmt.Errorf("relay: connect to %s: %w", peer, err)
+	}
+	if r.closed.Load() {
+		// Deallocated while it connected (the Refresh no longer waits
+		// for the Connect): the peer connection would have no owner.
+		c.Close()
+		return nil, fmt.Errorf("relay: connect to %s: the allocation was deleted meanwhile", peer)
 	}
 	p := s.newPeerConn(c, r, peer)
 	if p == nil {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/pion/logging"
-	stun4 "github.com/pion/stun/v4"
 	turn "github.com/pion/turn/v5"
 
 	"github.com/icetcp/icetcp/internal/limits"
@@ -277,7 +276,7 @@ func (s *Server) permit(client net.Addr, peer net.IP) bool {
 		return false
 	}
 	c := s.connFrom(client)
-	if c == nil || stun4.Method(c.method.Load()) != stun4.MethodCreatePermission {
+	if c == nil || !c.permitting(ip) {
 		return true
 	}
 	r := c.alloc.Load()

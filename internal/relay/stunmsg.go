@@ -3,6 +3,7 @@ package relay
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -73,6 +74,7 @@ func (c *clientConn) inbound(p []byte, n int) int {
 // every allocation of this relay.
 func (c *clientConn) notePermissionRequest(m *stun.Message) {
 	var exact []netip.AddrPort
+	var ips []netip.Addr
 	for _, a := range m.Attributes {
 		if a.Type != stun.AttrXORPeerAddress {
 			continue
@@ -82,13 +84,17 @@ func (c *clientConn) notePermissionRequest(m *stun.Message) {
 			continue
 		}
 		ip, ok := netip.AddrFromSlice(x.IP)
+		if !ok {
+			continue
+		}
 		ap := netip.AddrPortFrom(ip.Unmap(), uint16(x.Port))
-		if ok && ap.Port() != 0 && c.s.isRelayAddr(ap) {
+		ips = append(ips, ap.Addr())
+		if ap.Port() != 0 && c.s.isRelayAddr(ap) {
 			exact = append(exact, ap)
 		}
 	}
 	c.reqMu.Lock()
-	c.permTx, c.permExact = m.TransactionID, exact
+	c.permTx, c.permExact, c.permIPs = m.TransactionID, exact, ips
 	c.reqMu.Unlock()
 }
 
@@ -296,4 +302,18 @@ func (s *Server) connIDOwner(cid uint32) *clientConn {
 		return nil
 	}
 	return e.owner
+}
+
+// permitting reports whether pion asks its permission handler about ip
+// for the CreatePermission it handles now, which counts against the
+// allocation's MaxPermissions, rather than for a Connect a lane handles
+// meanwhile (the method alone cannot tell: the main reader may have read
+// the CreatePermission while the lane's Connect was on its way).
+func (c *clientConn) permitting(ip netip.Addr) bool {
+	if stun.Method(c.method.Load()) != stun.MethodCreatePermission {
+		return false
+	}
+	c.reqMu.Lock()
+	defer c.reqMu.Unlock()
+	return slices.Contains(c.permIPs, ip)
 }
