@@ -348,17 +348,6 @@ func (a *Agent) announceMove(p *pair, resumed bool, now time.Time) {
 	a.log.Infof("session moved to %s %s -> %s after %d bytes sent, %d received", pathOf(p), addrOf(p.local), addrOf(p.remote), st.sent, st.recvd)
 }
 
-// onPathRead runs when the Conn's reader left pc, a path we moved from:
-// the peer's data there ended (its END) or broke. Our FIN follows our
-// END; the peer's FIN ends the reader, and onConnEnd closes the
-// connection and releases the allocation behind it.
-func (a *Agent) onPathRead(pc *pconn, now time.Time) {
-	if a.sel.pair != nil && pc == a.sel.pair.pc {
-		return // moved back to it: cannot happen, the loop moves forward only
-	}
-	a.goTracked(func() { _ = pc.sendFIN() })
-}
-
 // drainTick closes the paths we moved from that did not end in time.
 func (a *Agent) drainTick(now time.Time, soon func(time.Time)) {
 	for _, pc := range a.mv.draining {

@@ -98,6 +98,7 @@ type pconn struct {
 	started      atomic.Bool
 	startOff     atomic.Uint64
 	pathEnded    atomic.Bool
+	sidesLeft    atomic.Int32 // sides that left this path: our FIN waits for both (leftBy)
 	sessHeard    bool
 	sessFirstAck uint64
 	viaRelay     atomic.Bool
@@ -249,6 +250,20 @@ func (pc *pconn) sendFIN() error {
 		return tc.CloseWrite()
 	}
 	return errors.ErrUnsupported
+}
+
+// leftBy counts a side that left a path the session moved from: the peer
+// (its END came) or we (our END is out). Our FIN follows once both did:
+// sent when only we had left, it reached a peer still on the path (its
+// move a round trip away, the nomination's answer on the new path) as an
+// end without END, which on a relayed path reads as the relay's death,
+// and the peer resumed where it should have moved. The controlling side
+// closes the path once it moved (movePath), so the FIN is often not
+// needed at all.
+func (pc *pconn) leftBy() {
+	if pc.sidesLeft.Add(1) == 2 {
+		pc.spawn(func() { _ = pc.sendFIN() })
+	}
 }
 
 // sentFIN reports whether our FIN is out: the reader's error is then the
@@ -580,7 +595,9 @@ func (pc *pconn) onSession(rc readerConfig, m *stun.Message, kind byte, off uint
 			pc.started.Store(true)
 		}
 	case sessEnd:
-		pc.pathEnded.Store(true)
+		if !pc.pathEnded.Swap(true) {
+			pc.leftBy()
+		}
 		pc.q.end(errPathEnd)
 	case sessAck:
 		if rc.onAck != nil {

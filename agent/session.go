@@ -388,7 +388,6 @@ func (s *session) next(block bool) (*[]byte, error) {
 				s.in = nextIn
 				s.mu.Unlock()
 				s.inKnown = false
-				in.owner.post(func(now time.Time) { in.owner.onPathRead(in, now) })
 				continue
 			}
 		}
@@ -568,6 +567,7 @@ func (s *session) moveOut(pc, old *pconn, oldWritten uint64) {
 	s.mu.Unlock()
 	if old != pc && !old.closed() {
 		old.sendSession(sessEnd, oldWritten)
+		old.leftBy()
 	}
 
 	s.mu.Lock()

@@ -274,6 +274,49 @@ func (w moveWatch) settle(within time.Duration, conns ...*Conn) {
 	}
 }
 
+// The controlled side moves when it answers the move nomination, and the
+// controlling side when that answer arrives over the new path. Here the
+// relay is quicker than the direct path, so what the controlled side
+// sends on the relayed connection after its move overtakes its answer:
+// its END, which tells the peer to wait for the move, and (before the
+// FIN waited for both sides' END, leftBy) its FIN, which the controlling
+// side, still on the relay, took for the relay's death and resumed
+// (the lab's TestLabLateDirect, one run in 24). Both sides move; neither
+// resumes.
+func TestSyncSessionMoveIsNoBreakWhenTheRelayIsQuicker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb, late, _ := sessionConfigs(t, 2*time.Second)
+		late.Delay = func(key string) time.Duration {
+			if strings.Contains(key, relayIP.String()) || strings.Contains(key, stunAddr.Addr().String()) {
+				return time.Millisecond
+			}
+			return 30 * time.Millisecond
+		}
+		events := [2]chan EventType{make(chan EventType, 8), make(chan EventType, 8)}
+		for k, cfg := range []*Config{&ca, &cb} {
+			cfg.OnEvent = func(e Event) {
+				if e.Type == EventPath || e.Type == EventResumed {
+					events[k] <- e.Type
+				}
+			}
+		}
+		x, y := syncPair(t, ca, cb)
+		if x.Path() != "relay" || y.Path() != "relay" {
+			t.Fatalf("paths %s, %s; want the relay first", x.Path(), y.Path())
+		}
+		bothWays(t, x, y, 1<<20, 16<<10, 50*time.Millisecond)
+		for k, c := range []*Conn{x, y} {
+			var kinds []EventType
+			for len(events[k]) > 0 {
+				kinds = append(kinds, <-events[k])
+			}
+			if c.Path() != "direct" || len(kinds) != 1 || kinds[0] != EventPath {
+				t.Errorf("side %d: on %s with events %v, want direct after one path event", k, c.Path(), kinds)
+			}
+		}
+	})
+}
+
 // The relay dies mid-transfer while the direct path is still closed: the
 // session stalls, the search goes on, and it resumes over the direct
 // path once it opens, from the last byte each side took.

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -66,7 +67,7 @@ func stage(t *testing.T, a, b string) *natlab.Stage {
 		Binary: os.Args[0],
 		// The agents' info log goes to stderr beside the events: it is
 		// what a failure has to say why.
-		Env: []string{"ICETCP_MAIN=1", "ICETCP_LOG=info", "GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")},
+		Env: []string{"ICETCP_MAIN=1", "ICETCP_LOG=" + cmp.Or(os.Getenv("ICETCP_LAB_LOG"), "info"), "GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")},
 	})
 	if err != nil {
 		t.Fatalf("lab: %v", err)
@@ -317,6 +318,9 @@ func TestLabLateDirect(t *testing.T) {
 			t.Errorf("%s resumed (%+v): nothing broke, the relay should hand over, not fail", s.Name, *r)
 		}
 		checkAfterDirect(t, s)
+	}
+	if t.Failed() {
+		logSides(t, res)
 	}
 }
 
