@@ -100,4 +100,3 @@ func TestCrossCheckRequestsDoNotWaitForAConnect(t *testing.T) {
 		})
 	}
 }
-
