@@ -82,9 +82,13 @@ func (c *NATCache) class(ctx context.Context, key natKey, now time.Time, measure
 		}
 		c.mu.Unlock()
 		select {
-		case <-e.done:
-		case <-ctx.Done():
-			return natcheck.Class{}, ctx.Err()
+		case <-e.done: // measured: ctx is not asked for a Done channel, which would stay
+		default:
+			select {
+			case <-e.done:
+			case <-ctx.Done():
+				return natcheck.Class{}, ctx.Err()
+			}
 		}
 		c.mu.Lock()
 		class, err, kept := e.class, e.err, c.entries[key] == e

@@ -165,6 +165,7 @@ func (a *Agent) stopSignaling() {
 	a.sig.out = nil // the outbox's goroutine flushes and lets go of the channel
 	if a.sig.cancel != nil {
 		a.sig.cancel()
+		a.sig.cancel = nil // it holds the context (and its Done channel) for the agent's life
 	}
 }
 
