@@ -184,9 +184,10 @@ func (f *connectFlags) register(fs *flag.FlagSet) {
 		"Basic credentials) or socks5://[USER:PASS@]HOST[:PORT]; direct: none (default: $HTTPS_PROXY, else $ALL_PROXY,\n"+
 		"except hosts in $NO_PROXY; credentials in the environment stay out of the process list)")
 	fs.IntVar(&f.primeTTL, "prime-ttl", 0, "send the first SYN of each simultaneous-open attempt with this IP TTL (0: off)")
-	fs.BoolVar(&f.session, "session", false, "carry the stream in an icetcp session (both peers must ask for it): start on whatever path works,\n"+
-		"move to a direct one found later, survive a broken path by an ICE restart through the rendezvous\n"+
-		"(experimental: see the README's known defects)")
+	fs.BoolVar(&f.session, "session", true, "carry the stream in an icetcp session when the peer is an icetcp agent too (negotiated: a standard\n"+
+		"peer sees plain ICE): start on whatever path works, move to a direct one found later, survive a broken\n"+
+		"path by an ICE restart through the rendezvous; --session=false: plain ICE (the relay waits for a likely\n"+
+		"punch, the first broken path ends the connection)")
 	fs.DurationVar(&f.resumeTimeout, "resume-timeout", 0, "with --session, how long a session whose path broke looks for another before it fails\n"+
 		"(0: the consent timeout, 30s); a crashed peer is told from a broken path only by this wait")
 	f.secureFlags.register(fs)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,7 +47,7 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	sameSegment := fs.Bool("same-segment", false, "no router between the gateways: the delay line passes TTLs unchanged")
 	maxFailures := fs.Int("max-failures", 0, "end a cell after this many failed trials (0: run them all)")
 	prime := fs.Int("prime-ttl", 0, "pass --prime-ttl N to every connect (low-TTL SYN priming)")
-	session := fs.Bool("session", false, "pass --session to every connect (the session layer: relay first, direct when found)")
+	session := fs.Bool("session", true, "the session layer in every connect (relay first, direct when found); --session=false passes --session=false")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
 	logDir := fs.String("log-dir", "", "write both sides' stderr of failed trials here (set ICETCP_LOG=debug for agent logs)")
 	logSlower := fs.Duration("log-slower", 0, "with --log-dir, also keep the logs of successful trials slower than this")
@@ -137,9 +138,7 @@ func labCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *prime > 0 {
 		mc.ConnectArgs = []string{"--prime-ttl", fmt.Sprint(*prime)}
 	}
-	if *session {
-		mc.ConnectArgs = append(mc.ConnectArgs, "--session")
-	}
+	mc.ConnectArgs = append(mc.ConnectArgs, "--session="+strconv.FormatBool(*session))
 	var results []*natlab.MatrixResult
 	var runErr error
 	for _, d := range delays {
