@@ -367,7 +367,7 @@ func (a *Agent) pathGone(pc *pconn) {
 			a.mv.draining = append(a.mv.draining[:i], a.mv.draining[i+1:]...)
 			if pc.local.Type == candidate.Relay {
 				if rl := a.g.relayOf(pc.local); rl != nil {
-					rl.alloc.Close()
+					a.deallocate(rl)
 				}
 			}
 			return

@@ -62,6 +62,7 @@ type relay struct {
 	permitted map[netip.AddrPort]bool // a port of 0: the IP alone
 	cancel    context.CancelFunc      // stops its accept loop
 	lost      error                   // why the allocation ended, once it has
+	released  bool                    // deallocate ran: its Close is under way or done
 }
 
 // relayResult is one allocation attempt's outcome.
@@ -110,7 +111,7 @@ func (a *Agent) onAllocated(r relayResult, now time.Time) {
 		return
 	}
 	if a.sel.pair != nil || a.state == StateFailed || a.state == StateClosed {
-		r.alloc.Close()
+		a.deallocate(&relay{alloc: r.alloc})
 		return
 	}
 	relayed, mapped := r.alloc.RelayedAddr(), r.alloc.MappedAddr()
@@ -259,16 +260,34 @@ func (a *Agent) releaseRelays() {
 	for _, rl := range a.g.relays {
 		rl.cancel()
 		if !keep[rl] {
-			rl.alloc.Close()
+			a.deallocate(rl)
 		}
 	}
+}
+
+// deallocate releases an allocation beside the loop, once (a release, a
+// drained path and the shutdown may each come to it). Its Refresh
+// (lifetime 0) is a round trip to the server, and the client's whole
+// close timeout (2 s) when no answer comes: a relay that answers late, a
+// control connection a NAT restart left dead. On the loop it held both
+// agents' connected state and the application's first byte meanwhile (17
+// to 26 round trips in the lab at 100 ms one way, when the relay let a
+// Refresh wait behind a Connect), and an ICE restart's start. The
+// agent's Close waits for it (goTracked).
+func (a *Agent) deallocate(rl *relay) {
+	if rl.released {
+		return
+	}
+	rl.released = true
+	al := rl.alloc
+	a.goTracked(func() { al.Close() })
 }
 
 // closeRelays deallocates everything; the agent is shutting down.
 func (a *Agent) closeRelays() {
 	for _, rl := range a.g.relays {
 		rl.cancel()
-		rl.alloc.Close()
+		a.deallocate(rl)
 	}
 	a.g.relays = nil
 }
