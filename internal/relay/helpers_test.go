@@ -67,11 +67,18 @@ func startServer(t *testing.T, cfg Config) *testServer {
 // serveOn runs a relay with cfg on l until the test ends.
 func serveOn(t *testing.T, cfg Config, l net.Listener) *testServer {
 	t.Helper()
+	return serveWith(t, cfg, l, testHooks{})
+}
+
+// serveWith is serveOn with hooks (allocationDeleted is the testServer's).
+func serveWith(t *testing.T, cfg Config, l net.Listener, hooks testHooks) *testServer {
+	t.Helper()
 	if cfg.LoggerFactory == nil {
 		cfg.LoggerFactory = quietLogs()
 	}
 	ts := &testServer{deleted: make(chan string, 1000), addr: addrOf(l)}
-	s, err := newServer(cfg, testHooks{allocationDeleted: func(u string) { ts.deleted <- u }})
+	hooks.allocationDeleted = func(u string) { ts.deleted <- u }
+	s, err := newServer(cfg, hooks)
 	if err != nil {
 		l.Close()
 		t.Fatal(err)

@@ -3,8 +3,10 @@ package relay
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,22 +22,35 @@ import (
 // that holds an allocation goes to a lane: another pion reader of the
 // same connection (the same addresses, hence the same allocation), whose
 // answer is written between the main reader's. A connection gets lanes
-// when a Connect finds none free, at most maxLanes, and they end with it.
-// With all of them connecting, the next Connect waits for one, and so
-// does the main reader: the bound on what one client makes the relay do
-// at once.
+// when a Connect finds none free, at most maxLanes; with all of them
+// connecting, the next Connect waits for one, and so does the main
+// reader: the bound on what one client makes the relay do at once. A
+// lane idle for laneIdle retires (a pion reader and its buffer, ~10 KiB,
+// would otherwise stay with every allocation that ever sent a Connect),
+// and the connection's close ends the others.
 const maxLanes = 8
+
+// laneIdle is how long a lane waits for a Connect before it retires:
+// an agent's Connects come in a burst, its checks.
+const laneIdle = 10 * time.Second
+
+// nowhere is a retiring lane's remote address: pion deletes the
+// allocation of the address a reader it leaves reports (after any read
+// error), and no allocation is nowhere's.
+var nowhere = &net.TCPAddr{IP: net.IPv4zero, Port: 0}
 
 // typeConnectRequest is a Connect request's STUN message type (RFC 6062
 // §6.1: method 0x000A, class request).
 const typeConnectRequest = 0x000a
 
-// laneSet is a connection's lanes. ch and done are set once, under the
-// connection's reqMu; n is the main reader's alone.
+// laneSet is a connection's lanes, made once under the connection's
+// reqMu. Only the main reader adds to n; a retiring lane takes itself off
+// and tells the main reader, which may be waiting for a free lane.
 type laneSet struct {
-	ch   chan []byte   // Connect requests, each taken by one free lane
-	done chan struct{} // closed when the connection shuts
-	n    int
+	ch      chan []byte   // Connect requests, each taken by one free lane
+	done    chan struct{} // closed when the connection shuts
+	retired chan struct{} // poked (capacity 1) when a lane retired
+	n       atomic.Int32  // lanes running
 }
 
 // toLane hands frame f, when it is a Connect request on a connection with
@@ -50,21 +65,27 @@ func (c *clientConn) toLane(f []byte) bool {
 		return false
 	}
 	f = bytes.Clone(f) // pion reuses its buffer for the main reader's next frame
-	select {
-	case ls.ch <- f:
-		return true
-	case <-ls.done:
-		return false
-	default: // every lane connects: one more, or wait for one
-	}
-	if ls.n < maxLanes && c.s.startLane(&laneConn{c: c, ls: ls}) {
-		ls.n++
-	}
-	select {
-	case ls.ch <- f:
-		return true
-	case <-ls.done:
-		return false
+	for {
+		select {
+		case ls.ch <- f:
+			return true
+		case <-ls.done:
+			return false
+		default: // every lane connects, or none runs: one more, or wait for one
+		}
+		if ls.n.Load() < maxLanes {
+			ls.n.Add(1)
+			if !c.s.startLane(&laneConn{c: c, ls: ls, idle: c.s.laneIdle}) {
+				ls.n.Add(-1)
+			}
+		}
+		select {
+		case ls.ch <- f:
+			return true
+		case <-ls.done:
+			return false
+		case <-ls.retired: // look again: the lane waited for may have gone
+		}
 	}
 }
 
@@ -74,7 +95,7 @@ func (c *clientConn) laneSet() *laneSet {
 	c.reqMu.Lock()
 	defer c.reqMu.Unlock()
 	if c.lanes == nil && !c.shutting {
-		c.lanes = &laneSet{ch: make(chan []byte), done: make(chan struct{})}
+		c.lanes = &laneSet{ch: make(chan []byte), done: make(chan struct{}), retired: make(chan struct{}, 1)}
 	}
 	return c.lanes
 }
@@ -111,18 +132,33 @@ func (s *Server) startLane(l *laneConn) bool {
 // connection. It never fails a read before the connection shuts: pion
 // deletes the allocation of a connection whose read failed.
 type laneConn struct {
-	c    *clientConn
-	ls   *laneSet
-	once sync.Once
+	c       *clientConn
+	ls      *laneSet
+	idle    time.Duration
+	retired atomic.Bool
+	once    sync.Once
 }
 
+// errLaneIdle ends the pion reader of a lane that retired.
+var errLaneIdle = errors.New("relay: a Connect lane retired, idle")
+
 func (l *laneConn) Read(p []byte) (int, error) {
+	t := time.NewTimer(l.idle)
+	defer t.Stop()
 	select {
 	case f := <-l.ls.ch:
 		// f fit the main reader's buffer, which is as large as this one.
 		return copy(p, f), nil
 	case <-l.ls.done:
 		return 0, net.ErrClosed
+	case <-t.C:
+		l.retired.Store(true) // before the error: pion asks for the address after it
+		l.ls.n.Add(-1)
+		select {
+		case l.ls.retired <- struct{}{}:
+		default:
+		}
+		return 0, errLaneIdle
 	}
 }
 
@@ -137,8 +173,18 @@ func (l *laneConn) Close() error {
 	return nil
 }
 
-func (l *laneConn) LocalAddr() net.Addr              { return l.c.LocalAddr() }
-func (l *laneConn) RemoteAddr() net.Addr             { return l.c.RemoteAddr() }
+func (l *laneConn) LocalAddr() net.Addr { return l.c.LocalAddr() }
+
+// RemoteAddr is the client's, which makes pion find the connection's
+// allocation; nowhere once the lane retired, so that pion, leaving it,
+// deletes nothing.
+func (l *laneConn) RemoteAddr() net.Addr {
+	if l.retired.Load() {
+		return nowhere
+	}
+	return l.c.RemoteAddr()
+}
+
 func (l *laneConn) SetDeadline(time.Time) error      { return nil }
 func (l *laneConn) SetReadDeadline(time.Time) error  { return nil }
 func (l *laneConn) SetWriteDeadline(time.Time) error { return nil }

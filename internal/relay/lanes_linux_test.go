@@ -2,6 +2,8 @@ package relay
 
 import (
 	"bytes"
+	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"testing"
@@ -99,4 +101,62 @@ func TestCrossCheckRequestsDoNotWaitForAConnect(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A lane idle for laneIdle retires, and its allocation stays: pion
+// deletes the allocation of whatever connection one of its readers
+// leaves, so a retiring lane must not read as the client's connection.
+// Connects after that get a lane again.
+func TestLanesRetireAndTheAllocationStays(t *testing.T) {
+	checkLeaks(t)
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := serveWith(t, loopbackConfig(), l, testHooks{laneIdle: 20 * time.Millisecond})
+	raw := dialRaw(t, ts.addr, testUser, testPass)
+	raw.mustAllocate()
+	connect := func(what string) {
+		t.Helper()
+		peer := peerListener(t, "127.0.0.1")
+		accepted := acceptOne(t, peer)
+		if res := raw.request(stun.MethodConnect, peerAddr(addrOf(peer))); code(res) != 0 {
+			t.Fatalf("Connect %s: %v", what, res)
+		}
+		recvConn(t, accepted)
+	}
+	for round := range 2 {
+		connect(fmt.Sprintf("in round %d", round+1))
+		ls := lanesOf(t, ts, raw)
+		for deadline := time.Now().Add(10 * time.Second); ls.n.Load() != 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: %d lanes still run after their idle time", round+1, ls.n.Load())
+			}
+		}
+		if res := raw.request(stun.MethodRefresh, stun.RawAttribute{Type: stun.AttrLifetime, Value: []byte{0, 0, 2, 88}}); code(res) != 0 {
+			t.Fatalf("round %d: Refresh after the lanes retired: %v (the allocation went with them)", round+1, res)
+		}
+		if got := ts.Stats().Allocations; got != 1 {
+			t.Fatalf("round %d: %d allocations, want 1", round+1, got)
+		}
+	}
+}
+
+// lanesOf finds the relay's side of raw's control connection and its
+// lanes.
+func lanesOf(t *testing.T, ts *testServer, raw *rawTURN) *laneSet {
+	t.Helper()
+	local := addrPortOf(raw.conn.LocalAddr())
+	ts.mu.Lock()
+	c := ts.byRemote[local]
+	ts.mu.Unlock()
+	if c == nil {
+		t.Fatalf("no connection from %v on the relay", local)
+	}
+	c.reqMu.Lock()
+	defer c.reqMu.Unlock()
+	if c.lanes == nil {
+		t.Fatal("the Connect got no lane")
+	}
+	return c.lanes
 }

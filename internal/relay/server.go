@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -74,13 +75,15 @@ type Server struct {
 	closeErr   error         // its result
 	allocsGone chan struct{} // signalled when the allocation count drops to zero
 
-	hooks testHooks
+	hooks    testHooks
+	laneIdle time.Duration // lanes.go
 }
 
 // testHooks let tests wait for events that have no other observable moment.
 // Set before any goroutine starts; nil fields are skipped.
 type testHooks struct {
 	allocationDeleted func(userID string)
+	laneIdle          time.Duration // zero: laneIdle
 }
 
 // New validates cfg and starts the TURN and STUN servers; connections reach
@@ -113,6 +116,7 @@ func newServer(cfg Config, hooks testHooks) (*Server, error) {
 		peers:      make(map[pairKey]*peerConn),
 		users:      make(map[string]int),
 		hooks:      hooks,
+		laneIdle:   cmp.Or(hooks.laneIdle, laneIdle),
 		closeDone:  make(chan struct{}),
 		allocsGone: make(chan struct{}, 1),
 	}
