@@ -181,6 +181,7 @@ func (a *Agent) searchTick(now time.Time, soon func(time.Time)) {
 		soon(a.mv.roundAt)
 	}
 	a.runChecks(now, soon, true, isRelayed)
+	a.predictTick(now, soon) // a round cut short by the selection goes on; each upgrade round allows one more
 	// Nomination of a direct pair: a check to an icetcp peer carries
 	// USE-CANDIDATE already (nominateWithCheck); this is for a pair
 	// validated by a plain check (the peer's check triggered ours while

@@ -139,8 +139,28 @@ type predictState struct {
 
 // predicting reports that port prediction is on for this session.
 func (a *Agent) predictOn() bool {
-	return a.agreed().predict && a.pred.net != nil && a.sel.pair == nil
+	return a.agreed().predict && a.pred.net != nil && a.predictPhase()
 }
+
+// predictPhase: rounds run before a pair is selected and, in a session
+// that selected the relay, while its search for a direct path runs: the
+// relay is nominated as soon as it works, which at short round trips is
+// before a round's punch, and the session moves to the predicted pair
+// when it validates. (Without this, a round cut short by the relay's
+// selection left a sequential NAT on the relay: TestLabPredict, 0 ms.)
+func (a *Agent) predictPhase() bool {
+	return a.sel.pair == nil || (!a.mv.until.IsZero() && isRelayed(a.sel.pair))
+}
+
+// predictStateOK: the agent checks (before selection) or searches.
+func (a *Agent) predictStateOK() bool {
+	return a.state == StateChecking || (a.state == StateConnected && a.predictPhase())
+}
+
+// predictRoundsAllowed bounds the rounds this agent leads: two before a
+// pair is selected, and one more with each of the search's upgrade
+// rounds (upgradeRounds).
+func (a *Agent) predictRoundsAllowed() int { return maxPredictRounds + a.mv.round }
 
 // needsPrediction reports whether our own NAT calls for prediction, and
 // whether that is known yet (our NAT is being measured).
@@ -160,7 +180,7 @@ func (a *Agent) weLead() bool { return a.role.controlling }
 // maybePredict starts a lead round when one is due. Called whenever what
 // it depends on changes (classes, credentials, candidates, rounds).
 func (a *Agent) maybePredict(now time.Time) {
-	if !a.predictOn() || a.peer.ufrag == "" || a.state != StateChecking {
+	if !a.predictOn() || a.peer.ufrag == "" || !a.predictStateOK() {
 		return
 	}
 	a.actOnPeerRounds(now)
@@ -168,7 +188,7 @@ func (a *Agent) maybePredict(now time.Time) {
 		a.goPunch(r, now) // the peer's candidate it waited for may be in
 		return
 	}
-	if needs, _ := a.needsPrediction(); !needs || a.pred.cur != nil || a.pred.rounds >= maxPredictRounds {
+	if needs, _ := a.needsPrediction(); !needs || a.pred.cur != nil || a.pred.rounds >= a.predictRoundsAllowed() {
 		return
 	}
 	if a.nat.haveRemote && !a.peerCanMeetPrediction() {
@@ -349,7 +369,7 @@ func (a *Agent) onPredictedCandidate(c candidate.Candidate, now time.Time) bool 
 	case !a.agreed().predict:
 		a.warn(fmt.Errorf("agent: remote candidate %q: predicted, but %s was not agreed; ignored", c.Marshal(), featPredict), now)
 		return true
-	case a.sel.pair != nil:
+	case !a.predictPhase():
 		return true
 	}
 	a.tr.candidate(TraceRemote, c, now)
@@ -388,7 +408,7 @@ func (a *Agent) onPredictedCandidate(c candidate.Candidate, now time.Time) bool 
 // we know whether we must predict ourselves.
 func (a *Agent) actOnPeerRounds(now time.Time) {
 	for i, pr := range a.pred.peer {
-		if pr.acted || pr.got < pr.tag.count || a.peer.ufrag == "" || a.state != StateChecking || !a.sig.credsOut {
+		if pr.acted || pr.got < pr.tag.count || a.peer.ufrag == "" || !a.predictStateOK() || !a.sig.credsOut {
 			continue
 		}
 		needs, known := a.needsPrediction()
@@ -616,7 +636,7 @@ func (a *Agent) nextReplyPunch(r *ourRound, now time.Time) {
 // onReplySent records where the k-th connection of reply r left from;
 // with all of them out, the reply is announced.
 func (a *Agent) onReplySent(r *ourRound, k int, idx uint64, now time.Time) {
-	if r.state != roundPunching || k >= len(r.idx) || r.idx[k] != 0 || a.sel.pair != nil {
+	if r.state != roundPunching || k >= len(r.idx) || r.idx[k] != 0 || !a.predictPhase() {
 		return
 	}
 	r.idx[k] = idx
@@ -667,7 +687,7 @@ func (a *Agent) predictPunch(p *pair, punch *tcpso.Punch) {
 // predictTick ends rounds the peer does not answer, and notices rounds
 // whose punch is over.
 func (a *Agent) predictTick(now time.Time, soon func(time.Time)) {
-	if a.sel.pair != nil {
+	if !a.predictPhase() {
 		return
 	}
 	// What a round waits for (our checking state, our credentials out,

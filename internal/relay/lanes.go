@@ -111,7 +111,8 @@ func (c *clientConn) endLanes() {
 }
 
 // startLane hands l to pion, which reads it on a goroutine of its own
-// until the connection shuts; false when the relay is closing.
+// until the lane retires or the connection shuts; false when the relay
+// is closing.
 func (s *Server) startLane(l *laneConn) bool {
 	s.mu.Lock()
 	if s.closed {
