@@ -14,6 +14,10 @@ type consentState struct {
 	next, last time.Time
 	tx         []consentTx // unanswered checks, oldest first: one or two (a map cost 0.3 KiB an idle agent)
 	peerFIN    bool        // the peer's FIN arrived: we cannot be answered
+	// In a session, the selected connection's bytes from the peer as the
+	// last tick saw them, and when they last grew (consentTick).
+	inSeen uint64
+	inAt   time.Time
 }
 
 // consentTx is a consent check awaiting its answer.
@@ -60,12 +64,25 @@ func (a *Agent) consentTick(now time.Time, soon func(time.Time)) {
 		// agent, stdpeer.go): TCP keepalive watches the connection.
 		return
 	}
-	timeout := a.cfg.ConsentTimeout
+	expiry := cs.last.Add(a.cfg.ConsentTimeout)
 	if a.canResume(now) {
-		timeout = a.pathTimeout() // the session survives it: it looks for another path
+		// The session survives a broken path (it looks for another), so
+		// it takes one for broken sooner: no answer for pathTimeout. But
+		// an answer queues behind the data both ways, and on a congested
+		// path (CI run 52: 2 MB/s under load, megabytes queued after a
+		// resumption's replay) it came later than that while the peer's
+		// bytes kept arriving: a path whose bytes arrive works (our own
+		// direction TCP_USER_TIMEOUT watches, with Redial), and consent
+		// freshness keeps its full timeout.
+		if in := a.sel.pair.pc.bytesIn.Load(); in != cs.inSeen {
+			cs.inSeen, cs.inAt = in, now
+		}
+		if e := maxTime(cs.last, cs.inAt).Add(a.pathTimeout()); e.Before(expiry) {
+			expiry = e
+		}
 	}
-	if expiry := cs.last.Add(timeout); !now.Before(expiry) {
-		err := fmt.Errorf("%w: no answer for %v", ErrConsentExpired, timeout)
+	if !now.Before(expiry) {
+		err := fmt.Errorf("%w: no answer for %v", ErrConsentExpired, now.Sub(cs.last).Round(time.Millisecond))
 		a.tr.pair(TraceConsentExpired, a.sel.pair, now, err)
 		if a.mv.on {
 			a.pathLost(a.sel.pair.pc, err, now)
@@ -121,4 +138,11 @@ func (pc *pconn) sendEOS(interrupted bool) error {
 	}
 	pc.sendSTUN(m)
 	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
