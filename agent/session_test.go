@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -844,4 +845,40 @@ func TestSyncSessionReleaseDoesNotWaitForTheRelay(t *testing.T) {
 		}
 		exchange(t, x, y, 64<<10)
 	})
+}
+
+// A session's path gets pathTimeout (2.5 s here) without a consent
+// answer before it counts as broken, unless the peer's bytes keep
+// arriving on it: on a congested path the answers queue behind the data
+// both ways (CI run 52: 2 MB/s under load after a resumption's replay;
+// both sides took a working path for broken). Once the bytes stop, the
+// path breaks pathTimeout after the last of them.
+func TestConsentPathTimeoutWaitsWhileBytesArrive(t *testing.T) {
+	c, peer := net.Pipe()
+	defer peer.Close()
+	a := &Agent{cfg: Config{ConsentInterval: time.Second, ConsentTimeout: 30 * time.Second, Rand: crand.Reader}, log: testLogger().NewLogger("agent")}
+	pc := newPConn(1, c, nil, false, candidate.Candidate{}, func(f func()) { go f() }, func(string, ...any) {})
+	a.sel.pair = &pair{pc: pc}
+	start := time.Now()
+	a.mv.on, a.mv.until = true, start.Add(time.Hour) // searching: the session survives a broken path
+	a.consent = consentState{last: start, next: start.Add(time.Second)}
+	if a.pathTimeout() != 2500*time.Millisecond {
+		t.Fatalf("pathTimeout %v, the test assumes 2.5 s", a.pathTimeout())
+	}
+	at := func(d time.Duration) time.Time { return start.Add(d) }
+	for s := 1; s <= 6; s++ { // no answer for 6 s, the peer's bytes every second
+		pc.bytesIn.Add(8 << 10)
+		a.consentTick(at(time.Duration(s)*time.Second), func(time.Time) {})
+		if !a.mv.lostAt.IsZero() {
+			t.Fatalf("the path counted as broken %d s after the last answer, the peer's bytes still arriving: %v", s, a.mv.lostErr)
+		}
+	}
+	a.consentTick(at(8*time.Second), func(time.Time) {}) // 2 s without bytes
+	if !a.mv.lostAt.IsZero() {
+		t.Fatalf("broken 2 s after the last bytes: %v", a.mv.lostErr)
+	}
+	a.consentTick(at(8500*time.Millisecond+time.Millisecond), func(time.Time) {})
+	if a.mv.lostAt.IsZero() {
+		t.Fatal("still working 2.5 s after the last bytes and 8.5 s after the last answer")
+	}
 }
