@@ -798,16 +798,10 @@ func (s slowClose) Close() error {
 // trips in the lab at 100 ms one way.)
 func TestSyncSessionReleaseDoesNotWaitForTheRelay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := memnet.New()
-		stunOn(t, n, stunAddr)
-		r := newMemRelay(n)
-		ca, cb := sessions(natPair(n, r, false, false))
-		late := newLateDirect(n, time.Hour)
-		ca.Network, cb.Network = late, late
-		ca.Role, cb.Role = RoleControlling, RoleControlled
+		ca, cb, late, r := sessionConfigs(t, time.Hour)
 		// Two relays: whichever the selected pair uses, each side has an
 		// allocation it does not use, and releases it.
-		r2 := &memRelay{n: n, ip: netip.MustParseAddr("198.51.100.21")}
+		r2 := &memRelay{n: late.Network, ip: netip.MustParseAddr("198.51.100.21")}
 		started := make(chan struct{}, 4)
 		for _, c := range []*Config{&ca, &cb} {
 			c.TURNServers = append(c.TURNServers, TURNServer{URI: "turn:" + r2.ip.String(), Username: "u", Password: "p"})

@@ -65,6 +65,10 @@ func (c *clientConn) toLane(f []byte) bool {
 		return false
 	}
 	f = bytes.Clone(f) // pion reuses its buffer for the main reader's next frame
+	select {
+	case <-ls.retired: // from before this Connect: n counts it already
+	default:
+	}
 	for {
 		select {
 		case ls.ch <- f:
@@ -75,7 +79,7 @@ func (c *clientConn) toLane(f []byte) bool {
 		}
 		if ls.n.Load() < maxLanes {
 			ls.n.Add(1)
-			if !c.s.startLane(&laneConn{c: c, ls: ls, idle: c.s.laneIdle}) {
+			if !c.s.startLane(&laneConn{c: c, ls: ls}) {
 				ls.n.Add(-1)
 			}
 		}
@@ -135,7 +139,6 @@ func (s *Server) startLane(l *laneConn) bool {
 type laneConn struct {
 	c       *clientConn
 	ls      *laneSet
-	idle    time.Duration
 	retired atomic.Bool
 	once    sync.Once
 }
@@ -144,7 +147,7 @@ type laneConn struct {
 var errLaneIdle = errors.New("relay: a Connect lane retired, idle")
 
 func (l *laneConn) Read(p []byte) (int, error) {
-	t := time.NewTimer(l.idle)
+	t := time.NewTimer(l.c.s.laneIdle)
 	defer t.Stop()
 	select {
 	case f := <-l.ls.ch:
@@ -158,6 +161,9 @@ func (l *laneConn) Read(p []byte) (int, error) {
 		select {
 		case l.ls.retired <- struct{}{}:
 		default:
+		}
+		if h := l.c.s.hooks.laneRetired; h != nil {
+			h()
 		}
 		return 0, errLaneIdle
 	}

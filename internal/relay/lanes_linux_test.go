@@ -113,7 +113,8 @@ func TestLanesRetireAndTheAllocationStays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := serveWith(t, loopbackConfig(), l, testHooks{laneIdle: 20 * time.Millisecond})
+	retired := make(chan struct{}, 8)
+	ts := serveWith(t, loopbackConfig(), l, testHooks{laneIdle: 20 * time.Millisecond, laneRetired: func() { retired <- struct{}{} }})
 	raw := dialRaw(t, ts.addr, testUser, testPass)
 	raw.mustAllocate()
 	connect := func(what string) {
@@ -128,10 +129,13 @@ func TestLanesRetireAndTheAllocationStays(t *testing.T) {
 	for round := range 2 {
 		connect(fmt.Sprintf("in round %d", round+1))
 		ls := lanesOf(t, ts, raw)
-		for deadline := time.Now().Add(10 * time.Second); ls.n.Load() != 0; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: %d lanes still run after their idle time", round+1, ls.n.Load())
-			}
+		select {
+		case <-retired:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: no lane retired after its idle time", round+1)
+		}
+		if n := ls.n.Load(); n != 0 {
+			t.Fatalf("round %d: %d lanes run after the one Connect's lane retired", round+1, n)
 		}
 		if res := raw.request(stun.MethodRefresh, stun.RawAttribute{Type: stun.AttrLifetime, Value: []byte{0, 0, 2, 88}}); code(res) != 0 {
 			t.Fatalf("round %d: Refresh after the lanes retired: %v (the allocation went with them)", round+1, res)

@@ -84,6 +84,7 @@ type Server struct {
 type testHooks struct {
 	allocationDeleted func(userID string)
 	laneIdle          time.Duration // zero: laneIdle
+	laneRetired       func()        // a Connect lane retired
 }
 
 // New validates cfg and starts the TURN and STUN servers; connections reach
